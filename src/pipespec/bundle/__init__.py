@@ -1,0 +1,1 @@
+"""Production artifacts: the bundle, prediction, serving and monitoring."""

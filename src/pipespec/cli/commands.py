@@ -1,0 +1,74 @@
+"""The subcommands' bodies: call the engine, render with rich."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipespec.core.console import console, out
+from pipespec.engine.project import Project
+
+
+def _project(args: argparse.Namespace) -> Project:
+    return Project.find(args.project)
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from pipespec.engine import generate
+
+    project = _project(args)
+    if args.check:
+        if args.overrides:
+            console().print("[yellow]note:[/] --check uses the overrides recorded in params.yaml")
+        generate.check(project, stamp=bool(args.stamp))
+        console().print("[green]params.yaml and dvc.yaml are up to date[/]")
+        return 0
+    changed = generate.write(project, generate.generate(project, tuple(args.overrides)))
+    console().print(f"[green]wrote[/] {', '.join(changed)}" if changed
+                    else "params.yaml and dvc.yaml already up to date")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from rich.syntax import Syntax
+
+    from pipespec.engine.compose import compose
+
+    composition = compose(_project(args), tuple(args.overrides))
+    out().print(Syntax(composition.text.rstrip("\n"), "yaml", theme="ansi_dark",
+                       background_color="default"))
+    return 0
+
+
+def cmd_dag(args: argparse.Namespace) -> int:
+    from pipespec.cli.render import dag_tree
+    from pipespec.engine.pipeline import load_pipeline
+
+    out().print(dag_tree(load_pipeline(_project(args))))
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from pipespec.engine.runner import run_stage
+
+    run_stage(_project(args), args.name)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipespec.cli.render import run_summary
+    from pipespec.engine.run import run
+
+    project = _project(args)
+    result = run(project, tuple(args.overrides), force=args.force)
+    console().print(run_summary(result))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pipespec.engine.scaffold import init
+
+    project = init(Path(args.dir))
+    console().print(f"[green]created[/] a pipespec project in {project.root}")
+    console().print(f"next: cd {args.dir} && pipespec run")
+    return 0

@@ -1,0 +1,103 @@
+"""The ``pipespec`` command. Each subcommand parses, calls the library, renders the result.
+
+Exit codes: 0 success; 1 unexpected error; 2 bad config, pipeline or usage; 3 stale
+generated files (``compose --check``); 4 bad data; 5 a stage failed; 6 DVC or git failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pipespec import __version__
+from pipespec.core.console import error
+from pipespec.core.errors import PipespecError
+
+EPILOG = """\
+exit codes: 0 ok, 2 bad config/pipeline/usage, 3 stale params.yaml/dvc.yaml,
+            4 bad data, 5 stage failed, 6 dvc/git failed, 1 anything else
+
+Overrides use Hydra's grammar: key=value, group=option, +new_key=value, ~key.
+Examples:
+  pipespec run                                  # compose, compile, dvc repro
+  pipespec run model.num_leaves=63 env=prod     # change a key and a group
+  pipespec run dataset=csv dataset.path=data.csv dataset.target=y dataset.task=binary
+  pipespec show model=lightgbm_small            # print the composition, write nothing
+  pipespec compose --check                      # CI: are params.yaml and dvc.yaml fresh?
+"""
+
+
+def _overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",
+                        help="Hydra overrides: key=value, group=option, +key=value, ~key")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipespec",
+        description="Declarative pipelines for tabular ML: configs/ (Hydra) -> params.yaml, "
+        "pipelines/ -> dvc.yaml, `dvc repro` runs them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pipespec {__version__}")
+    parser.add_argument("-C", "--project", metavar="DIR", default=None,
+                        help="project folder (default: the one containing the working directory)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", help="compose + compile + dvc repro, with a summary",
+                       description="Write params.yaml and dvc.yaml from configs/ and pipelines/ "
+                       "with the overrides, then `dvc repro`: only stages whose params, code or "
+                       "inputs changed run. Ends with the stages run/skipped and the metrics.")
+    _overrides(p)
+    p.add_argument("-f", "--force", action="store_true", help="re-run every stage (dvc repro -f)")
+
+    p = sub.add_parser("compose", help="write params.yaml and dvc.yaml (or --check them)",
+                       description="Compose configs/ with the overrides into params.yaml (fully "
+                       "resolved, overrides recorded in its header) and compile pipelines/ into "
+                       "dvc.yaml. With --check, write nothing and exit 3 if either is stale.")
+    _overrides(p)
+    p.add_argument("--check", action="store_true",
+                   help="exit 3 naming the stale file when params.yaml or dvc.yaml would change")
+    p.add_argument("--stamp", metavar="PATH", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("show", help="print the composition as YAML; write nothing",
+                       description="Print what `pipespec compose` would write to params.yaml.")
+    _overrides(p)
+
+    sub.add_parser("dag", help="draw the pipeline as a tree",
+                   description="Draw pipelines/ as a tree: each stage, its kind, the params it "
+                   "reads and the files it writes.")
+
+    p = sub.add_parser("stage", help="run one stage from params.yaml (what dvc.yaml calls)",
+                       description="Run one stage with the params in params.yaml. DVC calls this; "
+                       "run it by hand to debug a stage.")
+    p.add_argument("name", help="stage name from pipelines/")
+
+    p = sub.add_parser("init", help="create a new project",
+                       description="Scaffold a project in DIR: git init, dvc init, configs/, "
+                       "pipelines/, params.yaml, dvc.yaml and .gitignore; `pipespec run` runs it "
+                       "at once on the embedded example data.")
+    p.add_argument("dir", help="folder to create (or complete)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        from pipespec.cli import commands
+
+        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+    except PipespecError as exc:
+        error(exc.message, exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Core: config schemas, errors, artifact formats and the console. Imports nothing above it."""

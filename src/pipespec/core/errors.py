@@ -1,0 +1,61 @@
+"""One root exception and one subclass per kind of failure.
+
+Every error carries an exit code, so the CLI can turn any of them into a process exit status
+that scripts can rely on (see ``docs/architecture.md``, "Exit codes").
+"""
+
+from __future__ import annotations
+
+
+class PipespecError(Exception):
+    """Root of every error pipespec raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+
+class ConfigError(PipespecError):
+    """A config file, an override or a composition is wrong (unknown key, wrong type, ...)."""
+
+    exit_code = 2
+
+
+class PipelineError(PipespecError):
+    """A file in ``pipelines/`` is wrong: unknown kind, dangling input, duplicate stage."""
+
+    exit_code = 2
+
+
+class StaleError(PipespecError):
+    """``params.yaml`` or ``dvc.yaml`` no longer matches ``configs/`` and ``pipelines/``."""
+
+    exit_code = 3
+
+
+class DataError(PipespecError):
+    """Input data is unreadable or does not fit the config (missing column, wrong type, ...)."""
+
+    exit_code = 4
+
+
+class StageError(PipespecError):
+    """A stage failed while running."""
+
+    exit_code = 5
+
+
+class UndeclaredParamError(StageError):
+    """A stage read a params key its kind does not declare, so DVC would not track it."""
+
+
+class ReproError(PipespecError):
+    """``dvc repro`` (or another DVC/git command pipespec drives) failed."""
+
+    exit_code = 6

@@ -1,0 +1,256 @@
+"""Compose ``configs/`` with Hydra into the resolved, deterministic text of ``params.yaml``.
+
+The body is exactly what DVC's own Hydra integration writes (``OmegaConf.to_yaml`` of the
+resolved composition), so ``dvc exp run -S key=value`` and ``pipespec run key=value`` give
+the same parameters. pipespec adds a comment header recording the overrides, which DVC
+ignores when it reads params.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipespec.core.errors import ConfigError
+from pipespec.engine.project import PRIMARY_CONFIG, Project
+
+HEADER = (
+    "# Composed by pipespec from configs/: edit those files (or pass overrides), not this one.\n"
+    "# Regenerate with `pipespec compose` (or `pipespec run`), using the overrides below.\n"
+)
+OVERRIDES_PREFIX = "# overrides: "
+_IN_CONFIG = re.compile(r"^In '([^']+)': ")
+
+
+@dataclass(frozen=True)
+class Composition:
+    """The result of composing: the resolved params and the exact text of ``params.yaml``."""
+
+    params: dict[str, Any]
+    body: str
+    overrides: tuple[str, ...] = ()
+    choices: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return HEADER + OVERRIDES_PREFIX + json.dumps(list(self.overrides)) + "\n" + self.body
+
+
+def read_overrides(params_text: str) -> tuple[str, ...] | None:
+    """The overrides recorded in a ``params.yaml`` header, or None if it has none."""
+    for line in params_text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(OVERRIDES_PREFIX):
+            try:
+                value = json.loads(line[len(OVERRIDES_PREFIX) :])
+            except json.JSONDecodeError:
+                return None
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+    return None
+
+
+def strip_header(params_text: str) -> str:
+    """``params.yaml`` text without pipespec's leading comment lines (DVC writes none)."""
+    lines = params_text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and lines[i].startswith("#"):
+        i += 1
+    return "".join(lines[i:])
+
+
+def compose(project: Project, overrides: Sequence[str] = ()) -> Composition:
+    """Compose ``project``'s configs with Hydra overrides; raise ConfigError naming the fault."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from pipespec.engine.schemas import register
+
+    register()
+    overrides = tuple(overrides)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(project.configs.resolve()), version_base=None):
+            cfg = hydra_compose(PRIMARY_CONFIG, overrides=list(overrides), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise _translate(project, overrides, exc) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+    choices = {
+        str(k): (None if v is None else str(v))
+        for k, v in cfg.hydra.runtime.choices.items()
+        if not str(k).startswith("hydra/")
+    }
+    with _open(cfg):
+        del cfg["hydra"]
+
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        lines = [f"  {key}  (declared '???' in {_source_of(project, key, choices, ())})"
+                 for key in missing]
+        example = " ".join(f"{k}=..." for k in missing[:3])
+        raise ConfigError(
+            "missing required value" + ("s" if len(missing) > 1 else "") + ":\n" + "\n".join(lines),
+            hint=f"Set them on the command line, e.g. `pipespec run {example}`, "
+            "or in the config file.",
+        )
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "?"
+        raise ConfigError(
+            f"cannot resolve '{key}' (in {_source_of(project, key, choices, overrides)}): "
+            f"{_first_line(str(exc))}"
+        ) from None
+    body = OmegaConf.to_yaml(cfg)
+    params = yaml.safe_load(body) or {}
+    return Composition(params=params, body=body, overrides=overrides, choices=choices)
+
+
+def _open(cfg: Any) -> Any:
+    from omegaconf import open_dict
+
+    return open_dict(cfg)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def _translate(project: Project, overrides: tuple[str, ...], exc: Exception) -> ConfigError:
+    """Turn a Hydra/OmegaConf exception into a ConfigError naming the key and the file."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    text = str(exc)
+    if isinstance(exc, OverrideParseException):
+        bad = re.search(r"Error parsing override '([^']*)'", text)
+        detail = text.splitlines()[1] if len(text.splitlines()) > 1 else ""
+        return ConfigError(
+            f"malformed override '{bad.group(1) if bad else text}' (command line): {detail}",
+            hint="Overrides use Hydra's grammar: key=value, group=option, +new_key=value, ~key. "
+            "See https://hydra.cc/docs/advanced/override_grammar/basic/",
+        )
+    if isinstance(exc, MissingConfigException):
+        missing = re.search(r"Could not find '([^']+)'", text)
+        name = missing.group(1) if missing else "?"
+        group, _, option = name.rpartition("/")
+        options = _group_options(project, group) if group else []
+        where = _IN_CONFIG.match(text)
+        origin = _override_for(group, overrides) or (
+            f"the defaults list of {_config_file(project, where.group(1))}" if where else "?"
+        )
+        hint = (
+            f"Available options in '{group}': {', '.join(options)}"
+            if options
+            else f"configs/{group}/ has no options"
+        )
+        close = difflib.get_close_matches(option, options, n=1)
+        if close:
+            hint = f"Did you mean '{group}={close[0]}'? " + hint
+        return ConfigError(
+            f"no option '{option}' in config group '{group}' "
+            f"(configs/{name}.yaml does not exist), from {origin}",
+            hint=hint,
+        )
+
+    cause = exc.__cause__ or exc
+    key = getattr(cause, "full_key", None) or getattr(exc, "full_key", None) or ""
+    detail = _first_line(str(cause))
+    where = _IN_CONFIG.match(text)
+    if where:
+        source = _config_file(project, where.group(1))
+    elif key and _override_for(key, overrides):
+        source = _override_for(key, overrides) or ""
+    else:
+        source = "the command line" if overrides else f"configs/{PRIMARY_CONFIG}.yaml"
+    hint = None
+    if "not in" in detail and key:
+        hint = _suggest_keys(key)
+    elif "+" in text and "append" in text:
+        hint = _first_line(text.splitlines()[-1])
+    return ConfigError(f"invalid config key '{key or '?'}' in {source}: {detail}", hint=hint)
+
+
+def _override_for(key: str, overrides: Sequence[str]) -> str | None:
+    for item in overrides:
+        name = item.lstrip("+~").split("=", 1)[0].split("@", 1)[0]
+        if name == key:
+            return f"command-line override '{item}'"
+    return None
+
+
+def _config_file(project: Project, config_path: str) -> str:
+    return project.rel(project.configs / f"{config_path}.yaml")
+
+
+def _group_options(project: Project, group: str) -> list[str]:
+    folder = project.configs / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _suggest_keys(full_key: str) -> str | None:
+    """'Did you mean' for an unknown key, from the schema's field names at that level."""
+    from dataclasses import fields, is_dataclass
+
+    from pipespec.core.schema import RootConfig
+
+    node: Any = RootConfig
+    parts = full_key.split(".")
+    for part in parts[:-1]:
+        match = {f.name: f for f in fields(node)}.get(part)
+        if match is None:
+            return None
+        node = match.default_factory() if callable(match.default_factory) else None  # type: ignore[misc]
+        if not is_dataclass(node):
+            return None
+        node = type(node)
+    names = [f.name for f in fields(node)]
+    prefix = ".".join(parts[:-1])
+    close = difflib.get_close_matches(parts[-1], names, n=3)
+    known = ", ".join(names)
+    where = f"'{prefix}'" if prefix else "the top level"
+    if close:
+        return f"Did you mean {' or '.join(repr(f'{prefix}.{c}'.lstrip('.')) for c in close)}? " \
+               f"Keys of {where}: {known}"
+    return f"Keys of {where}: {known}"
+
+
+def _source_of(
+    project: Project, key: str, choices: dict[str, str | None], overrides: Sequence[str]
+) -> str:
+    """The last config file (in composition order) that sets ``key``."""
+    found = _override_for(key, overrides)
+    if found:
+        return found
+    candidates: list[tuple[Path, str]] = [(project.configs / f"{PRIMARY_CONFIG}.yaml", "")]
+    for group, option in choices.items():
+        if option is not None:
+            candidates.append((project.configs / group / f"{option}.yaml", group.replace("/", ".")))
+    last = None
+    for path, package in candidates:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "# @package _global_" in text:
+            package = ""
+        node: Any = yaml.safe_load(text) or {}
+        for part in reversed(package.split(".") if package else []):
+            node = {part: node}
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            last = project.rel(path)
+    return last or f"{project.rel(project.configs)}/"

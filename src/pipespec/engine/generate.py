@@ -1,0 +1,165 @@
+"""Compose + compile, write the results atomically, and check them for staleness.
+
+``.pipespec/state.json`` (git-ignored) remembers a digest of the sources and of the files
+written, so ``pipespec run`` with unchanged configs and overrides, and the ``configs``
+check stage, skip Hydra entirely (the fast path); any doubt falls back to a full compose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from pipespec.core import atomic
+from pipespec.core.errors import ConfigError, StaleError
+from pipespec.engine.compile import STAMP, compile_stages, render
+from pipespec.engine.compose import Composition, compose, read_overrides
+from pipespec.engine.pipeline import Pipeline, load_pipeline
+from pipespec.engine.project import Project
+
+STATE_FILE = "state.json"
+STAMP_TEXT = "params.yaml and dvc.yaml match configs/ and pipelines/\n"
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What ``pipespec compose`` writes: params.yaml and dvc.yaml texts."""
+
+    composition: Composition
+    pipeline: Pipeline
+    dvc_text: str
+
+    @property
+    def params_text(self) -> str:
+        return self.composition.text
+
+
+def generate(project: Project, overrides: tuple[str, ...] = ()) -> Generated:
+    """Compose the configs and compile the pipelines; write nothing."""
+    composition = compose(project, overrides)
+    pipeline = load_pipeline(project)
+    dvc_text = render(compile_stages(project, pipeline, composition.params))
+    return Generated(composition, pipeline, dvc_text)
+
+
+def write(project: Project, generated: Generated) -> list[str]:
+    """Write params.yaml and dvc.yaml (only those that change); return the changed names."""
+    changed = []
+    for path, text in (
+        (project.params_file, generated.params_text),
+        (project.dvc_file, generated.dvc_text),
+    ):
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            atomic.write_text(path, text)
+            changed.append(project.rel(path))
+    save_state(project, generated.composition.overrides)
+    return changed
+
+
+def sources_digest(project: Project) -> str:
+    """A digest of every file under configs/ and pipelines/ and the pipespec version."""
+    from pipespec import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    for folder in (project.configs, project.pipelines):
+        if not folder.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                h.update(project.rel(path).encode() + b"\0")
+                with open(path, "rb") as fh:
+                    h.update(hashlib.sha256(fh.read()).digest())
+    return h.hexdigest()
+
+
+def _file_digest(path: os.PathLike[str] | str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _current_state(project: Project, overrides: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "sources": sources_digest(project),
+        "overrides": list(overrides),
+        "params": _file_digest(project.params_file),
+        "dvc": _file_digest(project.dvc_file),
+    }
+
+
+def save_state(project: Project, overrides: tuple[str, ...]) -> None:
+    """Record that params.yaml and dvc.yaml are fresh for these sources and overrides."""
+    atomic.write_json(project.state_dir / STATE_FILE, _current_state(project, overrides))
+
+
+def is_fresh_fast(project: Project, overrides: tuple[str, ...] | None = None) -> bool:
+    """True when the recorded state proves the files fresh without composing."""
+    try:
+        state = json.loads((project.state_dir / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    wanted = tuple(state.get("overrides", [])) if overrides is None else overrides
+    return bool(state == _current_state(project, wanted))
+
+
+def check(project: Project, *, stamp: bool = False) -> None:
+    """Raise StaleError naming each stale file and the command that regenerates it."""
+    if is_fresh_fast(project):
+        _stamp(project, stamp)
+        return
+    if not project.params_file.is_file():
+        raise StaleError(
+            "params.yaml is missing",
+            hint="Run `pipespec compose` (or `pipespec run`) to write it.",
+        )
+    params_text = project.params_file.read_text(encoding="utf-8")
+    overrides = read_overrides(params_text)
+    stale: list[str] = []
+    if overrides is None:
+        # Written by DVC's own Hydra composition (`dvc exp run -S ...`), which composes from
+        # the current configs every time and records no overrides: trust its params, and
+        # check that dvc.yaml compiles from them.
+        try:
+            params = yaml.safe_load(params_text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"cannot parse params.yaml: {exc}") from None
+        expected_dvc = render(compile_stages(project, load_pipeline(project), params))
+        command = "pipespec compose"
+    else:
+        generated = generate(project, overrides)
+        if generated.params_text != params_text:
+            stale.append("params.yaml")
+        expected_dvc = generated.dvc_text
+        command = " ".join(["pipespec compose", *(_quote(o) for o in overrides)])
+    current_dvc = project.dvc_file.read_text(encoding="utf-8") if project.dvc_file.is_file() else None
+    if current_dvc != expected_dvc:
+        stale.append("dvc.yaml")
+    if stale:
+        raise StaleError(
+            f"{' and '.join(stale)} {'is' if len(stale) == 1 else 'are'} stale: "
+            f"{'it does' if len(stale) == 1 else 'they do'} not match configs/ and pipelines/",
+            hint=f"Run `{command}` to regenerate (then `dvc repro`), or `pipespec run` to do both.",
+        )
+    if overrides is not None:
+        save_state(project, overrides)
+    _stamp(project, stamp)
+
+
+def _stamp(project: Project, stamp: bool) -> None:
+    if stamp:
+        atomic.write_text(project.root / STAMP, STAMP_TEXT)
+
+
+def _quote(item: str) -> str:
+    import shlex
+
+    return shlex.quote(item)

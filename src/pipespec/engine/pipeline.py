@@ -1,0 +1,197 @@
+"""Pipelines as plain data: parsed from ``pipelines/*.yaml``, checked, resolved to paths.
+
+A pipeline names its stages, a kind each, and wires inputs to earlier outputs by
+``STAGE.OUTPUT``. Compiling to DVC lives in ``compile.py``; running in ``runner.py``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipespec.core.errors import PipelineError
+from pipespec.engine.project import Project
+from pipespec.stages.kinds import BUILTIN, StageKind, get_kind
+
+STAGE_KEYS = ("kind", "inputs", "outputs", "description")
+RESERVED = ("configs",)  # the freshness-check stage the compiler adds
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a pipeline, its inputs and outputs resolved to project-relative paths."""
+
+    name: str
+    kind: StageKind
+    inputs: dict[str, str]  # input name -> path
+    upstream: tuple[str, ...]  # stages whose outputs it takes
+    outputs: dict[str, str]  # output name -> path
+    source: str  # the pipelines/ file declaring it
+
+    def outputs_of(self, type_: str) -> list[str]:
+        return [self.outputs[o.name] for o in self.kind.outputs if o.type == type_]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Every stage of every file in ``pipelines/``, in dependency order."""
+
+    stages: tuple[Stage, ...]
+
+    def get(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        names = [s.name for s in self.stages]
+        close = difflib.get_close_matches(name, names, n=1)
+        raise PipelineError(
+            f"no stage '{name}' in pipelines/",
+            hint=(f"Did you mean '{close[0]}'? " if close else "") + f"Stages: {', '.join(names)}",
+        )
+
+
+def load_pipeline(project: Project) -> Pipeline:
+    """Parse and check every ``pipelines/*.yaml`` of ``project``."""
+    files = sorted(project.pipelines.glob("*.yaml")) if project.pipelines.is_dir() else []
+    if not files:
+        raise PipelineError(f"no pipeline files: {project.rel(project.pipelines)}/*.yaml is empty")
+    raw: list[tuple[str, str, dict[str, Any]]] = []  # (file, stage name, spec)
+    seen: dict[str, str] = {}
+    for path in files:
+        rel = project.rel(path)
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise PipelineError(f"cannot parse {rel}: {exc}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("stages"), dict):
+            raise PipelineError(f"{rel}: expected a mapping with a 'stages' mapping at the top")
+        extra = set(doc) - {"stages", "description"}
+        if extra:
+            raise PipelineError(f"{rel}: unknown top-level key(s) {sorted(extra)}; expected 'stages'")
+        for name, spec in doc["stages"].items():
+            where = f"'stages.{name}' in {rel}"
+            if not isinstance(name, str) or not name.replace("_", "a").replace("-", "a").isalnum():
+                raise PipelineError(f"{where}: a stage name takes letters, digits, '_' and '-'")
+            if name in RESERVED:
+                raise PipelineError(f"{where}: the stage name '{name}' is reserved by pipespec")
+            if name in seen:
+                raise PipelineError(f"{where}: stage '{name}' is already declared in {seen[name]}")
+            if not isinstance(spec, dict):
+                raise PipelineError(f"{where}: expected a mapping with at least 'kind'")
+            unknown = set(spec) - set(STAGE_KEYS)
+            if unknown:
+                key = sorted(unknown)[0]
+                close = difflib.get_close_matches(key, STAGE_KEYS, n=1)
+                raise PipelineError(
+                    f"unknown key 'stages.{name}.{key}' in {rel}",
+                    hint=(f"Did you mean '{close[0]}'? " if close else "")
+                    + f"Stage keys: {', '.join(STAGE_KEYS)}",
+                )
+            if "kind" not in spec:
+                raise PipelineError(
+                    f"{where}: missing 'kind'", hint=f"Built-in kinds: {', '.join(BUILTIN)}"
+                )
+            seen[name] = rel
+            raw.append((rel, name, spec))
+    return _resolve(project, raw)
+
+
+def _resolve(project: Project, raw: list[tuple[str, str, dict[str, Any]]]) -> Pipeline:
+    kinds: dict[str, StageKind] = {}
+    outputs: dict[str, dict[str, str]] = {}
+    for rel, name, spec in raw:
+        try:
+            kind = get_kind(str(spec["kind"]))
+        except PipelineError as exc:
+            raise PipelineError(f"'stages.{name}.kind' in {rel}: {exc.message}", hint=exc.hint) from None
+        kinds[name] = kind
+        custom = spec.get("outputs") or {}
+        if not isinstance(custom, dict):
+            raise PipelineError(f"'stages.{name}.outputs' in {rel}: expected OUTPUT: path pairs")
+        for out_name in custom:
+            if out_name not in {o.name for o in kind.outputs}:
+                raise PipelineError(
+                    f"'stages.{name}.outputs.{out_name}' in {rel}: kind '{kind.name}' has no "
+                    f"output '{out_name}'",
+                    hint=f"Its outputs: {', '.join(o.name for o in kind.outputs) or 'none'}",
+                )
+        outputs[name] = {
+            o.name: str(custom.get(o.name, o.for_stage(name))) for o in kind.outputs
+        }
+
+    resolved: dict[str, Stage] = {}
+    for rel, name, spec in raw:
+        kind = kinds[name]
+        given = spec.get("inputs") or {}
+        if not isinstance(given, dict):
+            raise PipelineError(f"'stages.{name}.inputs' in {rel}: expected INPUT: STAGE.OUTPUT pairs")
+        missing = [i for i in kind.inputs if i not in given]
+        if missing:
+            raise PipelineError(
+                f"'stages.{name}.inputs' in {rel}: kind '{kind.name}' needs input(s) "
+                f"{', '.join(missing)}",
+            )
+        extra = [i for i in given if i not in kind.inputs]
+        if extra and not kind.any_inputs:
+            raise PipelineError(
+                f"'stages.{name}.inputs.{extra[0]}' in {rel}: kind '{kind.name}' takes only "
+                f"{', '.join(kind.inputs) or 'no inputs'}"
+            )
+        inputs: dict[str, str] = {}
+        upstream: list[str] = []
+        for input_name, ref in given.items():
+            ref = str(ref)
+            head, _, tail = ref.partition(".")
+            if head in outputs and tail:
+                if tail not in outputs[head]:
+                    raise PipelineError(
+                        f"'stages.{name}.inputs.{input_name}' in {rel}: stage '{head}' has no "
+                        f"output '{tail}'",
+                        hint=f"Its outputs: {', '.join(outputs[head]) or 'none'}",
+                    )
+                inputs[input_name] = outputs[head][tail]
+                if head not in upstream:
+                    upstream.append(head)
+            elif "/" in ref or (project.root / ref).exists():
+                inputs[input_name] = ref
+            else:
+                close = difflib.get_close_matches(head, list(outputs), n=1)
+                raise PipelineError(
+                    f"'stages.{name}.inputs.{input_name}' in {rel}: '{ref}' is neither "
+                    "STAGE.OUTPUT of a declared stage nor an existing file",
+                    hint=(f"Did you mean '{close[0]}.{tail}'? " if close else "")
+                    + f"Stages: {', '.join(outputs)}",
+                )
+        resolved[name] = Stage(name, kind, inputs, tuple(upstream), outputs[name], rel)
+    return Pipeline(_toposort(resolved, [name for _, name, _ in raw]))
+
+
+def _toposort(stages: dict[str, Stage], order: list[str]) -> tuple[Stage, ...]:
+    """Stages in dependency order; ties keep file order. A cycle is an error."""
+    done: list[str] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        if name in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(name) :], name])
+            raise PipelineError(f"pipeline has a cycle: {cycle} ({stages[name].source})")
+        visiting.append(name)
+        for up in stages[name].upstream:
+            visit(up)
+        visiting.pop()
+        done.append(name)
+
+    for name in order:
+        visit(name)
+    return tuple(stages[n] for n in done)
+
+
+def stage_files(stage: Stage) -> list[Path]:
+    """Every output path of ``stage`` (used by the runner to prepare folders)."""
+    return [Path(p) for p in stage.outputs.values()]

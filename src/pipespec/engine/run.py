@@ -1,0 +1,93 @@
+"""``pipespec run``: compose + compile + ``dvc repro``, then a summary."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipespec.core.errors import ReproError
+from pipespec.engine.compile import CHECK_STAGE
+from pipespec.engine.generate import generate, is_fresh_fast, write
+from pipespec.engine.pipeline import Pipeline, load_pipeline
+from pipespec.engine.project import Project
+from pipespec.engine.runner import ran_since
+
+
+@dataclass
+class RunResult:
+    """What a run did: stages run, restored from DVC's run cache, or left as they were."""
+
+    ran: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def prepare(project: Project, overrides: tuple[str, ...]) -> tuple[Pipeline | None, list[str]]:
+    """Compose and compile unless the recorded state proves nothing changed."""
+    if is_fresh_fast(project, overrides):
+        return None, []
+    generated = generate(project, overrides)
+    return generated.pipeline, write(project, generated)
+
+
+def run(project: Project, overrides: tuple[str, ...] = (), *, force: bool = False,
+        dvc_args: tuple[str, ...] = ()) -> RunResult:
+    """Bring params.yaml and dvc.yaml up to date, then ``dvc repro``."""
+    start = time.time()
+    pipeline, changed = prepare(project, overrides)
+    lock_before = _lock_entries(project)
+    argv = ["repro", *(["--force"] if force else []), *dvc_args]
+    code = _dvc(project, argv)
+    if code != 0:
+        raise ReproError(f"dvc repro failed (exit {code}); the failing stage's message is above",
+                         hint="Fix the cause and run `pipespec run` again: finished stages "
+                         "are not run twice.")
+    pipeline = pipeline or load_pipeline(project)
+    ran = ran_since(project, start)
+    lock_after = _lock_entries(project)
+    result = RunResult(changed_files=changed, seconds=time.time() - start)
+    for stage in pipeline.stages:
+        if stage.name in ran:
+            result.ran.append(stage.name)
+        elif lock_before.get(stage.name) != lock_after.get(stage.name):
+            result.restored.append(stage.name)
+        else:
+            result.skipped.append(stage.name)
+        for path in stage.outputs_of("metrics"):
+            try:
+                result.metrics[stage.name] = json.loads((project.root / path).read_text())
+            except (OSError, ValueError):
+                pass
+    return result
+
+
+def _dvc(project: Project, argv: list[str]) -> int:
+    """Run a DVC command in-process (saves a Python start-up) from the project root."""
+    import os
+
+    from dvc.cli import main as dvc_main
+
+    cwd = os.getcwd()
+    os.chdir(project.root)
+    try:
+        return int(dvc_main(argv) or 0)
+    finally:
+        os.chdir(cwd)
+
+
+def _lock_entries(project: Project) -> dict[str, Any]:
+    import yaml
+
+    path = project.root / "dvc.lock"
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader",
+                                                                           yaml.SafeLoader))
+    except (OSError, ValueError):
+        return {}
+    stages = (data or {}).get("stages", {})
+    return {k: v for k, v in stages.items() if k != CHECK_STAGE}

@@ -1,0 +1,1 @@
+"""Stage kinds: the functions DVC runs, one module per kind."""

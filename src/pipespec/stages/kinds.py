@@ -1,0 +1,157 @@
+"""Stage kinds as plain data: what each kind reads, takes and writes.
+
+The engine compiles ``dvc.yaml`` from these declarations without importing the heavy
+modules that implement them (LightGBM, scikit-learn, ...): ``entry`` names the function,
+imported only when the stage runs. A user's own kind is a dotted import path to a function
+whose module may declare ``READS``/``INPUTS``/``OUTPUTS`` (see ``docs/architecture.md``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipespec.core.errors import PipelineError
+
+OutputType = Literal["out", "metrics", "plots"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """A file a stage writes. ``path`` may contain ``{stage}``, the stage's name."""
+
+    name: str
+    path: str
+    type: OutputType = "out"
+
+    def for_stage(self, stage: str) -> str:
+        return self.path.format(stage=stage)
+
+
+@dataclass(frozen=True)
+class StageKind:
+    """A function the engine can run as a stage, and the contract it keeps."""
+
+    name: str
+    entry: str  # "module:function"
+    reads: tuple[str, ...] = ()  # params keys (dotted) it reads: DVC re-runs it when they change
+    inputs: tuple[str, ...] = ()  # required named inputs
+    outputs: tuple[Output, ...] = ()
+    any_inputs: bool = False  # accepts further named inputs (e.g. evaluate: any split)
+    path_params: tuple[str, ...] = ()  # params holding a path the stage reads (a dependency)
+    description: str = ""
+    module_file: str | None = field(default=None, compare=False)
+
+    def output(self, name: str) -> Output:
+        for out in self.outputs:
+            if out.name == name:
+                return out
+        raise KeyError(name)
+
+
+_DATA = "data/{stage}"
+BUILTIN: dict[str, StageKind] = {
+    kind.name: kind
+    for kind in (
+        StageKind(
+            name="load",
+            entry="pipespec.stages.load:run",
+            reads=("seed", "dataset"),
+            outputs=(Output("data", f"{_DATA}/data.parquet"),),
+            path_params=("dataset.path",),
+            description="read the dataset (file or embedded), sample it, write Parquet",
+        ),
+        StageKind(
+            name="split",
+            entry="pipespec.stages.split:run",
+            reads=("seed", "split", "dataset.target", "dataset.task"),
+            inputs=("data",),
+            outputs=(
+                Output("train", f"{_DATA}/train.parquet"),
+                Output("valid", f"{_DATA}/valid.parquet"),
+                Output("test", f"{_DATA}/test.parquet"),
+            ),
+            description="seeded train/valid/test split, stratified for classification",
+        ),
+        StageKind(
+            name="featurize",
+            entry="pipespec.stages.featurize:run",
+            reads=("features", "dataset.target", "dataset.task"),
+            inputs=("train",),
+            any_inputs=True,
+            outputs=(
+                Output("transforms", "models/{stage}/transforms.json"),
+                Output("train", f"{_DATA}/train.parquet"),
+                Output("valid", f"{_DATA}/valid.parquet"),
+                Output("test", f"{_DATA}/test.parquet"),
+            ),
+            description="fit feature transforms on train (saved as JSON), apply to every split",
+        ),
+        StageKind(
+            name="train",
+            entry="pipespec.stages.train:run",
+            reads=("seed", "dataset.target", "dataset.task", "model", "compute"),
+            inputs=("train",),
+            any_inputs=True,
+            outputs=(
+                Output("model", "models/{stage}/model.txt"),
+                Output("metrics", "metrics/{stage}.json", "metrics"),
+            ),
+            description="fit a LightGBM model, early stopping on the valid input",
+        ),
+        StageKind(
+            name="evaluate",
+            entry="pipespec.stages.evaluate:run",
+            reads=("dataset.target", "dataset.task", "evaluation", "compute"),
+            inputs=("model",),
+            any_inputs=True,
+            outputs=(
+                Output("metrics", "metrics/{stage}.json", "metrics"),
+                Output("predictions", f"{_DATA}/predictions.parquet"),
+            ),
+            description="score every other input with the task's metrics",
+        ),
+    )
+}
+
+
+def get_kind(name: str) -> StageKind:
+    """A built-in kind by name, or a user's kind by import path ``pkg.module:function``."""
+    if name in BUILTIN:
+        return BUILTIN[name]
+    if ":" not in name:
+        raise PipelineError(
+            f"unknown stage kind '{name}'",
+            hint=f"Built-in kinds: {', '.join(BUILTIN)}; or give a function as "
+            "'package.module:function'.",
+        )
+    module_name, _, func = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PipelineError(f"cannot import stage kind '{name}': {exc}") from None
+    if not callable(getattr(module, func, None)):
+        raise PipelineError(f"stage kind '{name}': module '{module_name}' has no function '{func}'")
+    outputs = tuple(
+        Output(n, p, t) for n, (p, t) in getattr(module, "OUTPUTS", {}).items()
+    )
+    return StageKind(
+        name=name,
+        entry=name,
+        reads=tuple(getattr(module, "READS", ())),
+        inputs=tuple(getattr(module, "INPUTS", ())),
+        outputs=outputs,
+        any_inputs=bool(getattr(module, "ANY_INPUTS", True)),
+        path_params=tuple(getattr(module, "PATH_PARAMS", ())),
+        description=(getattr(module, func).__doc__ or "").strip().splitlines()[0:1][0]
+        if getattr(module, func).__doc__
+        else "",
+        module_file=getattr(module, "__file__", None),
+    )
+
+
+def load_entry(kind: StageKind):  # type: ignore[no-untyped-def]
+    """Import the function that implements ``kind``."""
+    module_name, _, func = kind.entry.partition(":")
+    return getattr(importlib.import_module(module_name), func)

@@ -1,0 +1,57 @@
+"""The ``split`` stage: a seeded train/valid/test split, stratified by class for
+classification so every split keeps the label balance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipespec.core.console import console
+from pipespec.core.errors import ConfigError, DataError
+from pipespec.stages.context import StageContext
+from pipespec.stages.tabular import read_table, write_table
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+SPLITS = ("train", "valid", "test")
+
+
+def run(ctx: StageContext) -> None:
+    frame, meta = read_table(ctx.input("data"))
+    spec = ctx.params["split"]
+    valid, test = float(spec["valid"]), float(spec["test"])
+    if valid < 0 or test < 0 or valid + test >= 1:
+        raise ConfigError(
+            f"split.valid + split.test must leave rows to train on (got {valid} + {test})"
+        )
+    target = ctx.params["dataset"]["target"]
+    stratify = spec["stratify"] and ctx.params["dataset"]["task"] != "regression"
+    parts = assign(frame[target] if stratify else None, len(frame), valid, test,
+                   seed=ctx.params["seed"])
+    for code, name in enumerate(SPLITS):
+        part = frame[parts == code].reset_index(drop=True)
+        if part.empty and (name == "train" or (valid if name == "valid" else test) > 0):
+            raise DataError(f"split '{name}' is empty: {len(frame)} rows are too few")
+        write_table(part, ctx.output(name), meta)
+        console().print(f"  {name}: {len(part):,} rows")
+
+
+def assign(labels: pd.Series | None, n: int, valid: float, test: float, *, seed: int) -> np.ndarray:
+    """0/1/2 (train/valid/test) per row; within each class when ``labels`` is given."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = np.zeros(n, dtype=np.int8)
+    if labels is None:
+        groups = [np.arange(n)]
+    else:
+        codes = labels.astype("str").to_numpy()
+        groups = [np.flatnonzero(codes == value) for value in sorted(set(codes))]
+    for idx in groups:
+        idx = idx[rng.permutation(len(idx))]
+        n_test = int(round(len(idx) * test))
+        n_valid = int(round(len(idx) * valid))
+        out[idx[:n_test]] = 2
+        out[idx[n_test : n_test + n_valid]] = 1
+    return out

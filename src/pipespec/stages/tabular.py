@@ -1,0 +1,47 @@
+"""Reading and writing tables: Parquet through pyarrow, written atomically and byte-stable.
+
+Tables that pipespec writes carry a small JSON document in the Parquet schema metadata
+(key ``pipespec``): the target column, the task, the class labels and which columns are
+categorical, so that a downstream stage needs no side channel to interpret them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipespec.core.atomic import atomic_path
+from pipespec.core.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+META_KEY = b"pipespec"
+
+
+def read_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A Parquet table written by a stage, and its pipespec metadata ({} if none)."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise DataError(f"input file not found: {path}") from None
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    meta = json.loads(raw) if raw else {}
+    return table.to_pandas(), meta
+
+
+def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any] | None = None) -> None:
+    """Write ``frame`` (no index) with ``meta`` attached; deterministic bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if meta is not None:
+        metadata = dict(table.schema.metadata or {})
+        metadata[META_KEY] = json.dumps(meta, sort_keys=True).encode()
+        table = table.replace_schema_metadata(metadata)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
