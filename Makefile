@@ -1,7 +1,7 @@
 # pipespec developer commands. Every target sets up .venv from requirements.lock first.
 PYTHON ?= python3
 VENV ?= .venv
-BIN := $(CURDIR)/$(VENV)/bin
+BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 

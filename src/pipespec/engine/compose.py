@@ -86,6 +86,12 @@ def compose(project: Project, overrides: Sequence[str] = ()) -> Composition:
             cfg = hydra_compose(PRIMARY_CONFIG, overrides=list(overrides), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise _translate(project, overrides, exc) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = (f"{project.rel(mark.name)}, line {mark.line + 1}, column {mark.column + 1}"
+                 if mark else "a file under configs/")
+        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+        raise ConfigError(f"YAML syntax error in {where}: {problem}") from None
     finally:
         GlobalHydra.instance().clear()
 
@@ -98,6 +104,10 @@ def compose(project: Project, overrides: Sequence[str] = ()) -> Composition:
         del cfg["hydra"]
 
     missing = sorted(OmegaConf.missing_keys(cfg))
+    # '???' merged onto a schema default of null keeps the null: check file sources by hand.
+    source = OmegaConf.select(cfg, "dataset.source", throw_on_missing=False)
+    if getattr(source, "name", None) in ("csv", "parquet") and cfg.dataset.path is None:
+        missing = sorted({*missing, "dataset.path"})
     if missing:
         lines = [f"  {key}  (declared '???' in {_source_of(project, key, choices, ())})"
                  for key in missing]
@@ -168,7 +178,12 @@ def _translate(project: Project, overrides: tuple[str, ...], exc: Exception) -> 
 
     cause = exc.__cause__ or exc
     key = getattr(cause, "full_key", None) or getattr(exc, "full_key", None) or ""
+    if not key:
+        found = re.search(r"full_key: (\S+)", text)
+        key = found.group(1) if found else ""
     detail = _first_line(str(cause))
+    if "raised while composing config:" in detail:
+        detail = _first_line(str(cause).split("raised while composing config:", 1)[1])
     where = _IN_CONFIG.match(text)
     if where:
         source = _config_file(project, where.group(1))

@@ -63,6 +63,10 @@ def fit(train: pd.DataFrame, spec: Any, *, target: str, task: str) -> dict[str, 
             continue
         series = train[column]
         is_text = not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
+        if declared is None and is_text and _is_identifier(series):
+            drop.append(str(column))
+            console().print(f"  '{column}' looks like an identifier (all values unique): dropped")
+            continue
         if (declared is None and is_text) or (declared is not None and column in declared):
             counts = series.dropna().astype("str").value_counts()
             ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -139,6 +143,11 @@ def table_meta(transforms: dict[str, Any]) -> dict[str, Any]:
         "categorical": [f["name"] for f in transforms["features"] if f["type"] == "categorical"],
         "features": [f["name"] for f in transforms["features"]],
     }
+
+
+def _is_identifier(series: pd.Series) -> bool:
+    """A text column whose every value is distinct carries no pattern to learn."""
+    return len(series) > 50 and series.notna().all() and series.nunique() == len(series)
 
 
 def _plain(value: Any) -> Any:

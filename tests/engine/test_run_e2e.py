@@ -1,0 +1,166 @@
+"""End to end through real git, DVC and LightGBM: `pipespec run`, plain `dvc repro`,
+`dvc exp run -S`, `dvc params diff`, and bad configs leaving files intact."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from helpers import SMALL, commit_all, lock_md5s, read_yaml, run_cli, run_tool
+
+from pipespec.engine.compose import strip_header
+
+pytestmark = pytest.mark.slow
+
+
+def ran(output: str) -> list[str]:
+    found = re.search(r"^ran: (.*?)  \(", output, re.M)
+    assert found, output
+    return [] if found.group(1) == "nothing" else found.group(1).split(", ")
+
+
+def test_run_rerun_and_selective_reruns(new_project) -> None:
+    root = new_project()
+    first = run_cli("run", *SMALL, cwd=root)
+    assert ran(first.stderr) == ["load", "split", "featurize", "train", "evaluate"]
+    metrics = read_yaml(root / "metrics" / "evaluate.json")
+    assert 0.6 < metrics["test"]["auc"] <= 1.0
+    lock = (root / "dvc.lock").read_bytes()
+
+    second = run_cli("run", *SMALL, cwd=root)
+    assert ran(second.stderr) == []
+    assert (root / "dvc.lock").read_bytes() == lock
+
+    before = lock_md5s(root)
+    third = run_cli("run", *SMALL, "model.num_leaves=7", cwd=root)
+    assert ran(third.stderr) == ["train", "evaluate"]
+    after = lock_md5s(root)
+    changed = {p for p in before if before[p] != after[p]}
+    assert changed == {"models/train/model.txt", "metrics/train.json",
+                       "data/evaluate/predictions.parquet", "metrics/evaluate.json"}
+
+    fourth = run_cli("run", *SMALL, "model.num_leaves=7", "evaluation.threshold=0.3", cwd=root)
+    assert ran(fourth.stderr) == ["evaluate"]
+
+    # Same inputs, params and versions: forcing every stage leaves dvc.lock byte-identical.
+    lock = (root / "dvc.lock").read_bytes()
+    run_tool("dvc", "repro", "-f", cwd=root)
+    assert (root / "dvc.lock").read_bytes() == lock
+
+
+def test_plain_dvc_repro_never_runs_on_stale_params(new_project) -> None:
+    root = new_project()
+    run_cli("run", *SMALL, cwd=root)
+    outputs = lock_md5s(root)
+    params = (root / "params.yaml").read_bytes()
+    cfg = root / "configs" / "model" / "lightgbm.yaml"
+    cfg.write_text(cfg.read_text().replace("learning_rate: 0.05", "learning_rate: 0.2"))
+
+    proc = run_tool("dvc", "repro", cwd=root, check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert "params.yaml is stale" in message
+    assert "pipespec compose dataset.rows=3000 model.num_boost_round=40" in message
+    assert "Running stage 'train'" not in message
+    assert lock_md5s(root) == outputs
+    assert (root / "params.yaml").read_bytes() == params
+
+    # A pipeline edit is caught the same way (dvc.yaml is stale).
+    run_cli("compose", *SMALL, cwd=root)
+    pipe = root / "pipelines" / "train.yaml"
+    pipe.write_text(pipe.read_text().replace("  evaluate:\n", "  score:\n"))
+    check = run_cli("compose", "--check", cwd=root, check=False)
+    assert check.returncode == 3
+    assert "dvc.yaml is stale" in check.stderr
+    proc = run_tool("dvc", "repro", cwd=root, check=False)
+    assert proc.returncode != 0
+    assert "dvc.yaml is stale" in proc.stdout + proc.stderr
+
+    run_cli("run", *SMALL, cwd=root)  # recomposes and runs what the edits changed
+    assert read_yaml(root / "params.yaml")["model"]["learning_rate"] == 0.2
+    assert "score" in read_yaml(root / "dvc.yaml")["stages"]
+
+
+def test_params_diff_and_dvc_exp_run(new_project) -> None:
+    root = new_project()
+    run_cli("run", *SMALL, cwd=root)
+    commit_all(root, "baseline")
+
+    run_cli("compose", *SMALL, "model.num_leaves=9", cwd=root)
+    diff = run_tool("dvc", "params", "diff", cwd=root).stdout
+    assert re.search(r"model\.num_leaves\s+31\s+9", diff), diff
+    ours = (root / "params.yaml").read_text()
+    run_tool("git", "checkout", "--", "params.yaml", "dvc.yaml", cwd=root)
+
+    exp = run_tool("dvc", "exp", "run", "-S", "dataset.rows=3000", "-S", "model.num_boost_round=40",
+                   "-S", "model.num_leaves=9", cwd=root)
+    assert "Running stage 'train'" in exp.stdout + exp.stderr
+    assert "Running stage 'load'" not in exp.stdout + exp.stderr
+    theirs = (root / "params.yaml").read_text()
+    assert strip_header(ours) == theirs  # DVC's Hydra composition gives the same params
+    run_cli("compose", "--check", cwd=root)  # and pipespec accepts what DVC wrote
+
+
+def test_env_switch_is_a_params_diff(new_project) -> None:
+    root = new_project()
+    run_cli("compose", cwd=root)
+    commit_all(root, "dev")
+    run_cli("compose", "env=prod", cwd=root)
+    diff = run_tool("dvc", "params", "diff", "--all", cwd=root).stdout
+    rows = [line.split() for line in diff.splitlines() if line.startswith("params.yaml")]
+    changed = {row[1] for row in rows if row[2] != row[3]}
+    assert changed == {"dataset.sample.fraction", "model.num_boost_round"}, diff
+    prod = read_yaml(root / "params.yaml")
+    assert prod["env"]["name"] == "prod"
+    assert prod["dataset"]["sample"]["fraction"] is None
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("model.num_leavs=3", r"model\.num_leavs"),
+        ("model.num_leaves=abc", r"model\.num_leaves.*model\.num_leaves=abc"),
+        ("model=nope", r"Available options in 'model': lightgbm, lightgbm_small"),
+        ("model.num_leaves==", r"malformed override"),
+        ("dataset=csv", r"dataset\.path.*configs/dataset/csv\.yaml"),
+    ],
+)
+def test_bad_config_exits_2_and_changes_nothing(new_project, override: str, match: str) -> None:
+    root = new_project()
+    params, dvc = (root / "params.yaml").read_bytes(), (root / "dvc.yaml").read_bytes()
+    for command in ("compose", "run"):
+        proc = run_cli(command, override, cwd=root, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert re.search("(?s)" + match, proc.stderr), proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert (root / "params.yaml").read_bytes() == params
+    assert (root / "dvc.yaml").read_bytes() == dvc
+
+
+def test_bad_config_file_names_the_file(new_project) -> None:
+    root = new_project()
+    params = (root / "params.yaml").read_bytes()
+    cfg = root / "configs" / "model" / "lightgbm.yaml"
+    cfg.write_text(cfg.read_text() + "num_leavs: 3\n")
+    proc = run_cli("run", cwd=root, check=False)
+    assert proc.returncode == 2
+    assert "model.num_leavs" in proc.stderr
+    assert "configs/model/lightgbm.yaml" in proc.stderr
+    assert (root / "params.yaml").read_bytes() == params
+
+
+def test_show_writes_nothing(new_project) -> None:
+    root = new_project()
+    params = (root / "params.yaml").read_bytes()
+    proc = run_cli("show", "model.num_leaves=5", cwd=root)
+    assert "num_leaves: 5" in proc.stdout
+    assert "# overrides: [\"model.num_leaves=5\"]" in proc.stdout
+    assert (root / "params.yaml").read_bytes() == params
+
+
+def test_dag_draws_every_stage(trained_project: Path) -> None:
+    proc = run_cli("dag", cwd=trained_project)
+    for name in ("load", "split", "featurize", "train", "evaluate"):
+        assert name in proc.stdout
+    assert proc.stdout.index("load") < proc.stdout.index("split") < proc.stdout.index("evaluate")

@@ -1,0 +1,77 @@
+"""Helpers for the test suite: real subprocesses of pipespec, git and DVC."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+BIN = Path(sys.executable).parent
+
+# Small data so end-to-end runs stay fast: the stages' start-up dominates anyway.
+SMALL = ("dataset.rows=3000", "model.num_boost_round=40")
+
+
+def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`pipespec ARGS` in a real subprocess, the way a user or DVC runs it."""
+    proc = subprocess.run(
+        [str(BIN / "pipespec"), *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"pipespec {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def run_tool(*argv: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """git or dvc (from this venv) in a subprocess."""
+    exe = str(BIN / argv[0]) if (BIN / argv[0]).exists() else argv[0]
+    proc = subprocess.run([exe, *argv[1:]], cwd=cwd, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def commit_all(root: Path, message: str) -> None:
+    run_tool("git", "add", "-A", cwd=root)
+    run_tool("git", "commit", "-q", "-m", message, cwd=root)
+
+
+def read_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def lock_md5s(root: Path) -> dict[str, str]:
+    """The md5 of every output in dvc.lock, by path: changes when a stage really re-ran."""
+    lock = read_yaml(root / "dvc.lock")
+    return {
+        out["path"]: out.get("md5", "")
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+    }
+
+
+def shared(*parts: str) -> Path:
+    """A file from ../shared/data, or a skip with the reason printed when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared dataset not available: {path} is absent")
+    return path
+
+
+def copy_template_project(dest: Path) -> Path:
+    """configs/ and pipelines/ of the packaged template, without git or DVC (unit tests)."""
+    from pipespec.engine.scaffold import template_root
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("configs", "pipelines"):
+        shutil.copytree(template_root() / name, dest / name)
+    return dest
+
