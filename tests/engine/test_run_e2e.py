@@ -110,7 +110,7 @@ def test_env_switch_is_a_params_diff(new_project) -> None:
     diff = run_tool("dvc", "params", "diff", "--all", cwd=root).stdout
     rows = [line.split() for line in diff.splitlines() if line.startswith("params.yaml")]
     changed = {row[1] for row in rows if row[2] != row[3]}
-    assert changed == {"dataset.sample.fraction", "model.num_boost_round"}, diff
+    assert changed == {"env.name", "dataset.sample.fraction", "model.num_boost_round"}, diff
     prod = read_yaml(root / "params.yaml")
     assert prod["env"]["name"] == "prod"
     assert prod["dataset"]["sample"]["fraction"] is None
