@@ -45,6 +45,9 @@ def run_stage(project: Project, name: str) -> float:
     )
     for path in ctx.outputs.values():
         path.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # from a killed run
+            leftover.unlink(missing_ok=True)
+    _terminate_cleanly()
     console().print(f"[bold]stage[/] {name} [dim]({stage.kind.name})[/]")
     start = time.perf_counter()
     func = load_entry(stage.kind)
@@ -61,6 +64,17 @@ def run_stage(project: Project, name: str) -> float:
     mark_ran(project, name)
     console().print(f"  [green]done[/] in {elapsed:.1f}s")
     return elapsed
+
+
+def _terminate_cleanly() -> None:
+    """Turn SIGTERM (what DVC and schedulers send) into an exception, so that temp files
+    are removed by the atomic writers' cleanup instead of being left behind."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def mark_ran(project: Project, name: str) -> None:
