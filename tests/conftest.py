@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from helpers import BIN, SMALL, commit_all, run_cli
 
 
@@ -17,19 +18,17 @@ def _environment() -> Iterator[None]:
     saved = dict(os.environ)
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     for key, value in {
-        "GIT_AUTHOR_NAME": "pipespec tests", "GIT_AUTHOR_EMAIL": "tests@pipespec.invalid",
-        "GIT_COMMITTER_NAME": "pipespec tests", "GIT_COMMITTER_EMAIL": "tests@pipespec.invalid",
-        "DVC_NO_ANALYTICS": "1", "CI": os.environ.get("CI", "true"),
+        "GIT_AUTHOR_NAME": "pipespec tests",
+        "GIT_AUTHOR_EMAIL": "tests@pipespec.invalid",
+        "GIT_COMMITTER_NAME": "pipespec tests",
+        "GIT_COMMITTER_EMAIL": "tests@pipespec.invalid",
+        "DVC_NO_ANALYTICS": "1",
+        "CI": os.environ.get("CI", "true"),
     }.items():
         os.environ[key] = value
     yield
     os.environ.clear()
     os.environ.update(saved)
-
-
-
-
-
 
 
 @pytest.fixture
@@ -53,4 +52,3 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_cli("run", *SMALL, cwd=root)
     commit_all(root, "trained")
     return root
-

@@ -35,7 +35,9 @@ def run_tool(*argv: str, cwd: Path, check: bool = True) -> subprocess.CompletedP
     exe = str(BIN / argv[0]) if (BIN / argv[0]).exists() else argv[0]
     proc = subprocess.run([exe, *argv[1:]], cwd=cwd, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"{' '.join(argv)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -74,4 +76,3 @@ def copy_template_project(dest: Path) -> Path:
     for name in ("configs", "pipelines"):
         shutil.copytree(template_root() / name, dest / name)
     return dest
-

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO, copy_template_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import REPO, copy_template_project
 from pipespec.core.errors import ConfigError
 from pipespec.engine.compile import compile_stages, render
 from pipespec.engine.compose import compose, read_overrides, strip_header
@@ -51,7 +51,9 @@ def test_every_option_composes_and_compiles(project: Project, group: str, option
         assert composition.choices["experiment"] == option
     else:
         assert composition.params[group]["name"] == option
-    dvc = yaml.safe_load(render(compile_stages(project, load_pipeline(project), composition.params)))
+    dvc = yaml.safe_load(
+        render(compile_stages(project, load_pipeline(project), composition.params))
+    )
     assert list(dvc["stages"])[:2] == ["configs", "load"]
     assert all(s["cmd"].startswith("pipespec ") for s in dvc["stages"].values())
 
@@ -59,11 +61,16 @@ def test_every_option_composes_and_compiles(project: Project, group: str, option
 def test_repository_example_matches_the_template() -> None:
     """`pipespec init` scaffolds exactly the repository's own example project."""
     for name in ("configs", "pipelines"):
-        ours = {p.relative_to(REPO / name): p.read_bytes()
-                for p in (REPO / name).rglob("*") if p.is_file() and "local" not in p.parts}
-        theirs = {p.relative_to(template_root() / name): p.read_bytes()
-                  for p in (template_root() / name).rglob("*") if p.is_file()
-                  and "local" not in p.parts}
+        ours = {
+            p.relative_to(REPO / name): p.read_bytes()
+            for p in (REPO / name).rglob("*")
+            if p.is_file() and "local" not in p.parts
+        }
+        theirs = {
+            p.relative_to(template_root() / name): p.read_bytes()
+            for p in (template_root() / name).rglob("*")
+            if p.is_file() and "local" not in p.parts
+        }
         assert ours == theirs, f"{name}/ differs from src/pipespec/templates/project/{name}/"
 
 
@@ -102,7 +109,9 @@ def test_hydra_grammar(project: Project) -> None:
 def test_delete_override(tmp_path: Path) -> None:
     root = copy_template_project(tmp_path)
     cfg = root / "configs" / "model" / "lightgbm.yaml"
-    cfg.write_text(cfg.read_text().replace("params: {}", "params: {max_bin: 63, max_cat_to_onehot: 8}"))
+    cfg.write_text(
+        cfg.read_text().replace("params: {}", "params: {max_bin: 63, max_cat_to_onehot: 8}")
+    )
     params = compose(Project(root), ("~model.params.max_bin",)).params
     assert params["model"]["params"] == {"max_cat_to_onehot": 8}
 
@@ -137,11 +146,14 @@ def test_compose_is_deterministic(project: Project, leaves: int, rate: float, en
 
 # --- bad configs -------------------------------------------------------------------------
 
+
 def test_unknown_key_in_a_file_names_key_and_file(tmp_path: Path) -> None:
     root = copy_template_project(tmp_path)
     cfg = root / "configs" / "model" / "lightgbm.yaml"
     cfg.write_text(cfg.read_text() + "num_leavs: 3\n")
-    with pytest.raises(ConfigError, match=r"model\.num_leavs.*configs/model/lightgbm\.yaml") as info:
+    with pytest.raises(
+        ConfigError, match=r"model\.num_leavs.*configs/model/lightgbm\.yaml"
+    ) as info:
         compose(Project(root))
     assert "model.num_leaves" in str(info.value)  # did-you-mean
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import copy_template_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import copy_template_project
 from pipespec.core.errors import PipelineError
 from pipespec.engine.compile import STAMP, compile_stages, render
 from pipespec.engine.compose import compose
@@ -36,7 +36,10 @@ def test_template_pipeline_compiles_with_exact_params(tmp_path: Path) -> None:
     assert "model" in stages["train"]["params"]
     assert "model" not in stages["evaluate"]["params"]
     assert stages["load"]["deps"] == [STAMP]  # roots wait for the freshness check
-    assert stages["train"]["deps"] == ["data/featurize/train.parquet", "data/featurize/valid.parquet"]
+    assert stages["train"]["deps"] == [
+        "data/featurize/train.parquet",
+        "data/featurize/valid.parquet",
+    ]
     assert stages["evaluate"]["metrics"] == [{"metrics/evaluate.json": {"cache": False}}]
     for stage in stages.values():  # fixed key order, no empty keys
         order = ["cmd", "deps", "params", "outs", "metrics", "plots"]
@@ -53,8 +56,10 @@ def test_compile_is_byte_stable(tmp_path: Path) -> None:
 
 def test_csv_path_becomes_a_dependency(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    params = compose(project, ("dataset=csv", "dataset.path=data/in.csv", "dataset.target=y",
-                               "dataset.task=binary")).params
+    params = compose(
+        project,
+        ("dataset=csv", "dataset.path=data/in.csv", "dataset.target=y", "dataset.task=binary"),
+    ).params
     stages = compile_stages(project, load_pipeline(project), params)["stages"]
     assert stages["load"]["deps"] == [STAMP, "data/in.csv"]
 
@@ -62,17 +67,46 @@ def test_csv_path_becomes_a_dependency(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pipeline", "match"),
     [
-        ({"stages": {"load": {"kind": "lod"}}}, r"'stages\.load\.kind' in pipelines/train\.yaml: unknown stage kind 'lod'"),
-        ({"stages": {"load": {"kind": "load", "input": {}}}}, r"unknown key 'stages\.load\.input'.*Did you mean 'inputs'"),
-        ({"stages": {"load": {"kind": "load"}, "split": {"kind": "split", "inputs": {"data": "laod.data"}}}},
-         r"'stages\.split\.inputs\.data'.*Did you mean 'load\.data'"),
-        ({"stages": {"load": {"kind": "load"}, "split": {"kind": "split", "inputs": {"data": "load.table"}}}},
-         r"stage 'load' has no output 'table'"),
-        ({"stages": {"split": {"kind": "split"}}}, r"'stages\.split\.inputs'.*needs input\(s\) data"),
+        (
+            {"stages": {"load": {"kind": "lod"}}},
+            r"'stages\.load\.kind' in pipelines/train\.yaml: unknown stage kind 'lod'",
+        ),
+        (
+            {"stages": {"load": {"kind": "load", "input": {}}}},
+            r"unknown key 'stages\.load\.input'.*Did you mean 'inputs'",
+        ),
+        (
+            {
+                "stages": {
+                    "load": {"kind": "load"},
+                    "split": {"kind": "split", "inputs": {"data": "laod.data"}},
+                }
+            },
+            r"'stages\.split\.inputs\.data'.*Did you mean 'load\.data'",
+        ),
+        (
+            {
+                "stages": {
+                    "load": {"kind": "load"},
+                    "split": {"kind": "split", "inputs": {"data": "load.table"}},
+                }
+            },
+            r"stage 'load' has no output 'table'",
+        ),
+        (
+            {"stages": {"split": {"kind": "split"}}},
+            r"'stages\.split\.inputs'.*needs input\(s\) data",
+        ),
         ({"stages": {"configs": {"kind": "load"}}}, r"reserved"),
         ({"stages": {"load": {"inputs": {}}}}, r"missing 'kind'"),
-        ({"stages": {"load": {"kind": "load", "outputs": {"table": "x.parquet"}}}}, r"has no output 'table'"),
-        ({"stages": {"load": {"kind": "pipespec_missing_module:run"}}}, r"cannot import stage kind"),
+        (
+            {"stages": {"load": {"kind": "load", "outputs": {"table": "x.parquet"}}}},
+            r"has no output 'table'",
+        ),
+        (
+            {"stages": {"load": {"kind": "pipespec_missing_module:run"}}},
+            r"cannot import stage kind",
+        ),
         ({"steps": {}}, r"expected a mapping with a 'stages' mapping"),
         ("stages: [unclosed\n", r"cannot parse pipelines/train\.yaml"),
     ],
@@ -83,10 +117,12 @@ def test_bad_pipelines_name_key_and_file(tmp_path: Path, pipeline: dict | str, m
 
 
 def test_cycle_is_reported(tmp_path: Path) -> None:
-    pipeline = {"stages": {
-        "a": {"kind": "featurize", "inputs": {"train": "b.train"}},
-        "b": {"kind": "featurize", "inputs": {"train": "a.train"}},
-    }}
+    pipeline = {
+        "stages": {
+            "a": {"kind": "featurize", "inputs": {"train": "b.train"}},
+            "b": {"kind": "featurize", "inputs": {"train": "a.train"}},
+        }
+    }
     with pytest.raises(PipelineError, match=r"cycle: a -> b -> a|cycle: b -> a -> b"):
         load_pipeline(_project(tmp_path, pipeline))
 
@@ -94,17 +130,25 @@ def test_cycle_is_reported(tmp_path: Path) -> None:
 def test_duplicate_stage_across_files(tmp_path: Path) -> None:
     project = _project(tmp_path)
     (project.pipelines / "more.yaml").write_text("stages:\n  load:\n    kind: load\n")
-    with pytest.raises(PipelineError, match=r"'stages\.load' in pipelines/train\.yaml: stage 'load' is already declared in pipelines/more\.yaml"):
+    with pytest.raises(
+        PipelineError,
+        match=r"'stages\.load' in pipelines/train\.yaml: stage 'load' is already declared "
+        r"in pipelines/more\.yaml",
+    ):
         load_pipeline(project)
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.data())
-def test_compiled_order_respects_dependencies(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+def test_compiled_order_respects_dependencies(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     """Random DAGs of featurize stages, declared in a random order: every stage comes after
     the stages it takes inputs from."""
     n = data.draw(st.integers(2, 8))
-    edges = {i: data.draw(st.sets(st.integers(0, i - 1), max_size=3)) if i else set() for i in range(n)}
+    edges = {
+        i: data.draw(st.sets(st.integers(0, i - 1), max_size=3)) if i else set() for i in range(n)
+    }
     order = data.draw(st.permutations(list(range(n))))
     stages = {}
     for i in order:

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import SMALL, commit_all, lock_md5s, read_yaml, run_cli, run_tool
 
+from helpers import SMALL, commit_all, lock_md5s, read_yaml, run_cli, run_tool
 from pipespec.engine.compose import strip_header
 
 pytestmark = pytest.mark.slow
@@ -37,8 +37,12 @@ def test_run_rerun_and_selective_reruns(new_project) -> None:
     assert ran(third.stderr) == ["train", "evaluate"]
     after = lock_md5s(root)
     changed = {p for p in before if before[p] != after[p]}
-    assert changed == {"models/train/model.txt", "metrics/train.json",
-                       "data/evaluate/predictions.parquet", "metrics/evaluate.json"}
+    assert changed == {
+        "models/train/model.txt",
+        "metrics/train.json",
+        "data/evaluate/predictions.parquet",
+        "metrics/evaluate.json",
+    }
 
     fourth = run_cli("run", *SMALL, "model.num_leaves=7", "evaluation.threshold=0.3", cwd=root)
     assert ran(fourth.stderr) == ["evaluate"]
@@ -93,8 +97,18 @@ def test_params_diff_and_dvc_exp_run(new_project) -> None:
     ours = (root / "params.yaml").read_text()
     run_tool("git", "checkout", "--", "params.yaml", "dvc.yaml", cwd=root)
 
-    exp = run_tool("dvc", "exp", "run", "-S", "dataset.rows=3000", "-S", "model.num_boost_round=40",
-                   "-S", "model.num_leaves=9", cwd=root)
+    exp = run_tool(
+        "dvc",
+        "exp",
+        "run",
+        "-S",
+        "dataset.rows=3000",
+        "-S",
+        "model.num_boost_round=40",
+        "-S",
+        "model.num_leaves=9",
+        cwd=root,
+    )
     assert "Running stage 'train'" in exp.stdout + exp.stderr
     assert "Running stage 'load'" not in exp.stdout + exp.stderr
     theirs = (root / "params.yaml").read_text()
@@ -155,7 +169,7 @@ def test_show_writes_nothing(new_project) -> None:
     params = (root / "params.yaml").read_bytes()
     proc = run_cli("show", "model.num_leaves=5", cwd=root)
     assert "num_leaves: 5" in proc.stdout
-    assert "# overrides: [\"model.num_leaves=5\"]" in proc.stdout
+    assert '# overrides: ["model.num_leaves=5"]' in proc.stdout
     assert (root / "params.yaml").read_bytes() == params
 
 

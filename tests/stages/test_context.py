@@ -7,8 +7,12 @@ import pytest
 from pipespec.core.errors import ConfigError, UndeclaredParamError
 from pipespec.stages.context import ParamsView
 
-PARAMS = {"seed": 1, "dataset": {"target": "y", "task": "binary", "path": "x.csv"},
-          "model": {"num_leaves": 31, "params": {"max_bin": 63}}, "env": {"name": "???"}}
+PARAMS = {
+    "seed": 1,
+    "dataset": {"target": "y", "task": "binary", "path": "x.csv"},
+    "model": {"num_leaves": 31, "params": {"max_bin": 63}},
+    "env": {"name": "???"},
+}
 
 
 def test_declared_keys_are_readable() -> None:
@@ -22,7 +26,9 @@ def test_declared_keys_are_readable() -> None:
 
 def test_undeclared_key_is_refused_with_the_key_named() -> None:
     view = ParamsView(PARAMS, ("seed", "dataset.target"), "train")
-    with pytest.raises(UndeclaredParamError, match=r"stage 'train' read params key 'dataset\.path'"):
+    with pytest.raises(
+        UndeclaredParamError, match=r"stage 'train' read params key 'dataset\.path'"
+    ):
         view["dataset"]["path"]
     with pytest.raises(UndeclaredParamError, match=r"'model'"):
         view["model"]

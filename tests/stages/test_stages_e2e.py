@@ -7,14 +7,14 @@ import json
 import os
 import signal
 import subprocess
-import time
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from helpers import BIN, read_yaml, run_cli, shared
 
+from helpers import BIN, read_yaml, run_cli, shared
 from pipespec.core.atomic import atomic_path
 from pipespec.stages.embedded import TARGET, generate
 
@@ -33,8 +33,16 @@ def test_any_csv_by_config_alone(new_project, parts, target, task, metric, low) 
     """`dataset=csv` with a path, a target and a task trains on a CSV, types inferred."""
     path = shared(*parts)
     root = new_project()
-    run_cli("run", "dataset=csv", f"dataset.path={path}", f"dataset.target={target}",
-            f"dataset.task={task}", "env=prod", "model.num_boost_round=300", cwd=root)
+    run_cli(
+        "run",
+        "dataset=csv",
+        f"dataset.path={path}",
+        f"dataset.target={target}",
+        f"dataset.task={task}",
+        "env=prod",
+        "model.num_boost_round=300",
+        cwd=root,
+    )
     metrics = read_yaml(root / "metrics" / "evaluate.json")
     assert metrics["test"][metric] > low, metrics
     dvc = read_yaml(root / "dvc.yaml")
@@ -43,8 +51,15 @@ def test_any_csv_by_config_alone(new_project, parts, target, task, metric, low) 
 
 def test_missing_csv_names_the_key(new_project) -> None:
     root = new_project()
-    proc = run_cli("run", "dataset=csv", "dataset.path=nope.csv", "dataset.target=y",
-                   "dataset.task=binary", cwd=root, check=False)
+    proc = run_cli(
+        "run",
+        "dataset=csv",
+        "dataset.path=nope.csv",
+        "dataset.target=y",
+        "dataset.task=binary",
+        cwd=root,
+        check=False,
+    )
     assert proc.returncode != 0
     assert "nope.csv" in proc.stdout + proc.stderr
 
@@ -62,7 +77,8 @@ def test_custom_kind_by_import_path(new_project) -> None:
     """A user's own stage kind, by import path, with its declared reads; reading an
     undeclared key fails the stage with the key named."""
     root = new_project()
-    (root / "mystages.py").write_text(textwrap.dedent('''
+    (root / "mystages.py").write_text(
+        textwrap.dedent('''
         import json
         READS = ("seed", "model.num_leaves")
         INPUTS = ("data",)
@@ -77,23 +93,39 @@ def test_custom_kind_by_import_path(new_project) -> None:
 
         def nosy(ctx):
             ctx.params["model"]["learning_rate"]
-    '''))
+    ''')
+    )
     pipe = root / "pipelines" / "train.yaml"
-    pipe.write_text(pipe.read_text() + "  rows:\n    kind: mystages:count_rows\n"
-                    "    inputs:\n      data: load.data\n")
+    pipe.write_text(
+        pipe.read_text() + "  rows:\n    kind: mystages:count_rows\n"
+        "    inputs:\n      data: load.data\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.run([str(BIN / "pipespec"), "run", "dataset.rows=2000"], cwd=root,
-                          env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [str(BIN / "pipespec"), "run", "dataset.rows=2000"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads((root / "metrics" / "rows.json").read_text()) == {"rows": 1000, "leaves": 31}
     stage = read_yaml(root / "dvc.yaml")["stages"]["rows"]
     assert stage["params"] == ["seed", "model.num_leaves"]
     assert "mystages.py" in stage["deps"]  # editing the kind's code re-runs it
 
-    pipe.write_text(pipe.read_text() + "  nosy:\n    kind: mystages:nosy\n"
-                    "    inputs:\n      data: load.data\n")
-    proc = subprocess.run([str(BIN / "pipespec"), "run", "dataset.rows=2000"], cwd=root,
-                          env=env, capture_output=True, text=True, check=False)
+    pipe.write_text(
+        pipe.read_text() + "  nosy:\n    kind: mystages:nosy\n    inputs:\n      data: load.data\n"
+    )
+    proc = subprocess.run(
+        [str(BIN / "pipespec"), "run", "dataset.rows=2000"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode != 0
     assert "read params key 'model.learning_rate', which its kind does not declare" in proc.stderr
 
@@ -102,9 +134,14 @@ def test_stage_outputs_are_atomic(tmp_path: Path) -> None:
     target = tmp_path / "out" / "model.txt"
     target.parent.mkdir()
     target.write_text("previous")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text("half-writ")
-        raise RuntimeError("interrupted")
+
+    def interrupted_write() -> None:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half-writ")
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        interrupted_write()
     assert target.read_text() == "previous"
     assert list(target.parent.iterdir()) == [target]
 
@@ -114,23 +151,29 @@ def test_interrupted_stage_leaves_previous_outputs(trained_project: Path, tmp_pa
     model = trained_project / "models" / "train" / "model.txt"
     before = model.read_bytes()
     for delay in (0.5, 1.5, 2.5):
-        proc = subprocess.Popen([str(BIN / "pipespec"), "stage", "train"], cwd=trained_project,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(BIN / "pipespec"), "stage", "train"],
+            cwd=trained_project,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
         # Training is deterministic: the model is the old one or an identical new one,
         # never a partial file, and no temp file is left behind.
         assert model.read_bytes() == before
-        assert [p.name for p in model.parent.iterdir()] == ["model.txt"] or \
-            sorted(p.name for p in model.parent.iterdir()) == [".gitignore", "model.txt"]
+        assert [p.name for p in model.parent.iterdir()] == ["model.txt"] or sorted(
+            p.name for p in model.parent.iterdir()
+        ) == [".gitignore", "model.txt"]
 
 
 def test_embedded_dataset_is_seeded_and_mixed() -> None:
     a, b, c = generate(500, 1), generate(500, 1), generate(500, 2)
     assert a.equals(b)
     assert not a.equals(c)
-    assert a[TARGET].isin([0, 1]).all() and 0.1 < a[TARGET].mean() < 0.6
+    assert a[TARGET].isin([0, 1]).all()
+    assert 0.1 < a[TARGET].mean() < 0.6
     assert a.isna().any().any()  # missing values
     assert (a.dtypes.astype(str) == "str").sum() >= 4  # text categoricals
 
@@ -144,8 +187,16 @@ def test_init_refuses_an_existing_project(trained_project: Path) -> None:
 
 
 def test_init_creates_a_git_and_dvc_project(trained_project: Path) -> None:
-    for name in (".git", ".dvc", "configs/config.yaml", "pipelines/train.yaml", "params.yaml",
-                 "dvc.yaml", ".gitignore", "dvc.lock"):
+    for name in (
+        ".git",
+        ".dvc",
+        "configs/config.yaml",
+        "pipelines/train.yaml",
+        "params.yaml",
+        "dvc.yaml",
+        ".gitignore",
+        "dvc.lock",
+    ):
         assert (trained_project / name).exists(), name
     assert "hydra" in (trained_project / ".dvc" / "config").read_text()
 

@@ -24,8 +24,11 @@ def cmd_compose(args: argparse.Namespace) -> int:
         console().print("[green]params.yaml and dvc.yaml are up to date[/]")
         return 0
     changed = generate.write(project, generate.generate(project, tuple(args.overrides)))
-    console().print(f"[green]wrote[/] {', '.join(changed)}" if changed
-                    else "params.yaml and dvc.yaml already up to date")
+    console().print(
+        f"[green]wrote[/] {', '.join(changed)}"
+        if changed
+        else "params.yaml and dvc.yaml already up to date"
+    )
     return 0
 
 
@@ -35,8 +38,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     from pipespec.engine.compose import compose
 
     composition = compose(_project(args), tuple(args.overrides))
-    out().print(Syntax(composition.text.rstrip("\n"), "yaml", theme="ansi_dark",
-                       background_color="default"))
+    out().print(
+        Syntax(composition.text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default")
+    )
     return 0
 
 

@@ -29,8 +29,12 @@ Examples:
 
 
 def _overrides(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",
-                        help="Hydra overrides: key=value, group=option, +key=value, ~key")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="OVERRIDE",
+        help="Hydra overrides: key=value, group=option, +key=value, ~key",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,43 +46,69 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pipespec {__version__}")
-    parser.add_argument("-C", "--project", metavar="DIR", default=None,
-                        help="project folder (default: the one containing the working directory)")
+    parser.add_argument(
+        "-C",
+        "--project",
+        metavar="DIR",
+        default=None,
+        help="project folder (default: the one containing the working directory)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("run", help="compose + compile + dvc repro, with a summary",
-                       description="Write params.yaml and dvc.yaml from configs/ and pipelines/ "
-                       "with the overrides, then `dvc repro`: only stages whose params, code or "
-                       "inputs changed run. Ends with the stages run/skipped and the metrics.")
+    p = sub.add_parser(
+        "run",
+        help="compose + compile + dvc repro, with a summary",
+        description="Write params.yaml and dvc.yaml from configs/ and pipelines/ "
+        "with the overrides, then `dvc repro`: only stages whose params, code or "
+        "inputs changed run. Ends with the stages run/skipped and the metrics.",
+    )
     _overrides(p)
     p.add_argument("-f", "--force", action="store_true", help="re-run every stage (dvc repro -f)")
 
-    p = sub.add_parser("compose", help="write params.yaml and dvc.yaml (or --check them)",
-                       description="Compose configs/ with the overrides into params.yaml (fully "
-                       "resolved, overrides recorded in its header) and compile pipelines/ into "
-                       "dvc.yaml. With --check, write nothing and exit 3 if either is stale.")
+    p = sub.add_parser(
+        "compose",
+        help="write params.yaml and dvc.yaml (or --check them)",
+        description="Compose configs/ with the overrides into params.yaml (fully "
+        "resolved, overrides recorded in its header) and compile pipelines/ into "
+        "dvc.yaml. With --check, write nothing and exit 3 if either is stale.",
+    )
     _overrides(p)
-    p.add_argument("--check", action="store_true",
-                   help="exit 3 naming the stale file when params.yaml or dvc.yaml would change")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 3 naming the stale file when params.yaml or dvc.yaml would change",
+    )
     p.add_argument("--stamp", metavar="PATH", help=argparse.SUPPRESS)
 
-    p = sub.add_parser("show", help="print the composition as YAML; write nothing",
-                       description="Print what `pipespec compose` would write to params.yaml.")
+    p = sub.add_parser(
+        "show",
+        help="print the composition as YAML; write nothing",
+        description="Print what `pipespec compose` would write to params.yaml.",
+    )
     _overrides(p)
 
-    sub.add_parser("dag", help="draw the pipeline as a tree",
-                   description="Draw pipelines/ as a tree: each stage, its kind, the params it "
-                   "reads and the files it writes.")
+    sub.add_parser(
+        "dag",
+        help="draw the pipeline as a tree",
+        description="Draw pipelines/ as a tree: each stage, its kind, the params it "
+        "reads and the files it writes.",
+    )
 
-    p = sub.add_parser("stage", help="run one stage from params.yaml (what dvc.yaml calls)",
-                       description="Run one stage with the params in params.yaml. DVC calls this; "
-                       "run it by hand to debug a stage.")
+    p = sub.add_parser(
+        "stage",
+        help="run one stage from params.yaml (what dvc.yaml calls)",
+        description="Run one stage with the params in params.yaml. DVC calls this; "
+        "run it by hand to debug a stage.",
+    )
     p.add_argument("name", help="stage name from pipelines/")
 
-    p = sub.add_parser("init", help="create a new project",
-                       description="Scaffold a project in DIR: git init, dvc init, configs/, "
-                       "pipelines/, params.yaml, dvc.yaml and .gitignore; `pipespec run` runs it "
-                       "at once on the embedded example data.")
+    p = sub.add_parser(
+        "init",
+        help="create a new project",
+        description="Scaffold a project in DIR: git init, dvc init, configs/, "
+        "pipelines/, params.yaml, dvc.yaml and .gitignore; `pipespec run` runs it "
+        "at once on the embedded example data.",
+    )
     p.add_argument("dir", help="folder to create (or complete)")
     return parser
 

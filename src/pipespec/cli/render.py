@@ -36,11 +36,15 @@ def run_summary(result: RunResult) -> Group:
     parts: list[Table | Text] = []
     if result.changed_files:
         parts.append(Text.assemble(("wrote: ", "bold"), ", ".join(result.changed_files)))
-    parts.append(Text.assemble(("ran: ", "bold"), ", ".join(result.ran) or "nothing",
-                               f"  ({result.seconds:.1f}s)"))
+    parts.append(
+        Text.assemble(
+            ("ran: ", "bold"), ", ".join(result.ran) or "nothing", f"  ({result.seconds:.1f}s)"
+        )
+    )
     if result.restored:
-        parts.append(Text.assemble(("restored from run cache: ", "bold"),
-                                   ", ".join(result.restored)))
+        parts.append(
+            Text.assemble(("restored from run cache: ", "bold"), ", ".join(result.restored))
+        )
     parts.append(Text.assemble(("up to date: ", "bold"), ", ".join(result.skipped) or "none"))
     for stage, metrics in result.metrics.items():
         splits = {k: v for k, v in metrics.items() if isinstance(v, dict)}

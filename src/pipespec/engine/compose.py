@@ -88,8 +88,11 @@ def compose(project: Project, overrides: Sequence[str] = ()) -> Composition:
         raise _translate(project, overrides, exc) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = (f"{project.rel(mark.name)}, line {mark.line + 1}, column {mark.column + 1}"
-                 if mark else "a file under configs/")
+        where = (
+            f"{project.rel(mark.name)}, line {mark.line + 1}, column {mark.column + 1}"
+            if mark
+            else "a file under configs/"
+        )
         problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
         raise ConfigError(f"YAML syntax error in {where}: {problem}") from None
     finally:
@@ -109,8 +112,10 @@ def compose(project: Project, overrides: Sequence[str] = ()) -> Composition:
     if getattr(source, "name", None) in ("csv", "parquet") and cfg.dataset.path is None:
         missing = sorted({*missing, "dataset.path"})
     if missing:
-        lines = [f"  {key}  (declared '???' in {_source_of(project, key, choices, ())})"
-                 for key in missing]
+        lines = [
+            f"  {key}  (declared '???' in {_source_of(project, key, choices, ())})"
+            for key in missing
+        ]
         example = " ".join(f"{k}=..." for k in missing[:3])
         raise ConfigError(
             "missing required value" + ("s" if len(missing) > 1 else "") + ":\n" + "\n".join(lines),
@@ -191,12 +196,12 @@ def _translate(project: Project, overrides: tuple[str, ...], exc: Exception) -> 
         source = _override_for(key, overrides) or ""
     else:
         source = "the command line" if overrides else f"configs/{PRIMARY_CONFIG}.yaml"
-    hint = None
+    advice: str | None = None
     if "not in" in detail and key:
-        hint = _suggest_keys(key)
+        advice = _suggest_keys(key)
     elif "+" in text and "append" in text:
-        hint = _first_line(text.splitlines()[-1])
-    return ConfigError(f"invalid config key '{key or '?'}' in {source}: {detail}", hint=hint)
+        advice = _first_line(text.splitlines()[-1])
+    return ConfigError(f"invalid config key '{key or '?'}' in {source}: {detail}", hint=advice)
 
 
 def _override_for(key: str, overrides: Sequence[str]) -> str | None:
@@ -228,7 +233,7 @@ def _suggest_keys(full_key: str) -> str | None:
         match = {f.name: f for f in fields(node)}.get(part)
         if match is None:
             return None
-        node = match.default_factory() if callable(match.default_factory) else None  # type: ignore[misc]
+        node = match.default_factory() if callable(match.default_factory) else None
         if not is_dataclass(node):
             return None
         node = type(node)
@@ -238,8 +243,10 @@ def _suggest_keys(full_key: str) -> str | None:
     known = ", ".join(names)
     where = f"'{prefix}'" if prefix else "the top level"
     if close:
-        return f"Did you mean {' or '.join(repr(f'{prefix}.{c}'.lstrip('.')) for c in close)}? " \
-               f"Keys of {where}: {known}"
+        return (
+            f"Did you mean {' or '.join(repr(f'{prefix}.{c}'.lstrip('.')) for c in close)}? "
+            f"Keys of {where}: {known}"
+        )
     return f"Keys of {where}: {known}"
 
 

@@ -140,7 +140,9 @@ def check(project: Project, *, stamp: bool = False) -> None:
             stale.append("params.yaml")
         expected_dvc = generated.dvc_text
         command = " ".join(["pipespec compose", *(_quote(o) for o in overrides)])
-    current_dvc = project.dvc_file.read_text(encoding="utf-8") if project.dvc_file.is_file() else None
+    current_dvc = (
+        project.dvc_file.read_text(encoding="utf-8") if project.dvc_file.is_file() else None
+    )
     if current_dvc != expected_dvc:
         stale.append("dvc.yaml")
     if stale:

@@ -71,7 +71,9 @@ def load_pipeline(project: Project) -> Pipeline:
             raise PipelineError(f"{rel}: expected a mapping with a 'stages' mapping at the top")
         extra = set(doc) - {"stages", "description"}
         if extra:
-            raise PipelineError(f"{rel}: unknown top-level key(s) {sorted(extra)}; expected 'stages'")
+            raise PipelineError(
+                f"{rel}: unknown top-level key(s) {sorted(extra)}; expected 'stages'"
+            )
         for name, spec in doc["stages"].items():
             where = f"'stages.{name}' in {rel}"
             if not isinstance(name, str) or not name.replace("_", "a").replace("-", "a").isalnum():
@@ -107,7 +109,9 @@ def _resolve(project: Project, raw: list[tuple[str, str, dict[str, Any]]]) -> Pi
         try:
             kind = get_kind(str(spec["kind"]))
         except PipelineError as exc:
-            raise PipelineError(f"'stages.{name}.kind' in {rel}: {exc.message}", hint=exc.hint) from None
+            raise PipelineError(
+                f"'stages.{name}.kind' in {rel}: {exc.message}", hint=exc.hint
+            ) from None
         kinds[name] = kind
         custom = spec.get("outputs") or {}
         if not isinstance(custom, dict):
@@ -119,16 +123,16 @@ def _resolve(project: Project, raw: list[tuple[str, str, dict[str, Any]]]) -> Pi
                     f"output '{out_name}'",
                     hint=f"Its outputs: {', '.join(o.name for o in kind.outputs) or 'none'}",
                 )
-        outputs[name] = {
-            o.name: str(custom.get(o.name, o.for_stage(name))) for o in kind.outputs
-        }
+        outputs[name] = {o.name: str(custom.get(o.name, o.for_stage(name))) for o in kind.outputs}
 
     resolved: dict[str, Stage] = {}
     for rel, name, spec in raw:
         kind = kinds[name]
         given = spec.get("inputs") or {}
         if not isinstance(given, dict):
-            raise PipelineError(f"'stages.{name}.inputs' in {rel}: expected INPUT: STAGE.OUTPUT pairs")
+            raise PipelineError(
+                f"'stages.{name}.inputs' in {rel}: expected INPUT: STAGE.OUTPUT pairs"
+            )
         missing = [i for i in kind.inputs if i not in given]
         if missing:
             raise PipelineError(

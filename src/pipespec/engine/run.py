@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -35,8 +36,13 @@ def prepare(project: Project, overrides: tuple[str, ...]) -> tuple[Pipeline | No
     return generated.pipeline, write(project, generated)
 
 
-def run(project: Project, overrides: tuple[str, ...] = (), *, force: bool = False,
-        dvc_args: tuple[str, ...] = ()) -> RunResult:
+def run(
+    project: Project,
+    overrides: tuple[str, ...] = (),
+    *,
+    force: bool = False,
+    dvc_args: tuple[str, ...] = (),
+) -> RunResult:
     """Bring params.yaml and dvc.yaml up to date, then ``dvc repro``."""
     start = time.time()
     pipeline, changed = prepare(project, overrides)
@@ -44,9 +50,10 @@ def run(project: Project, overrides: tuple[str, ...] = (), *, force: bool = Fals
     argv = ["repro", *(["--force"] if force else []), *dvc_args]
     code = _dvc(project, argv)
     if code != 0:
-        raise ReproError(f"dvc repro failed (exit {code}); the failing stage's message is above",
-                         hint="Fix the cause and run `pipespec run` again: finished stages "
-                         "are not run twice.")
+        raise ReproError(
+            f"dvc repro failed (exit {code}); the failing stage's message is above",
+            hint="Fix the cause and run `pipespec run` again: finished stages are not run twice.",
+        )
     pipeline = pipeline or load_pipeline(project)
     ran = ran_since(project, start)
     lock_after = _lock_entries(project)
@@ -59,10 +66,8 @@ def run(project: Project, overrides: tuple[str, ...] = (), *, force: bool = Fals
         else:
             result.skipped.append(stage.name)
         for path in stage.outputs_of("metrics"):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 result.metrics[stage.name] = json.loads((project.root / path).read_text())
-            except (OSError, ValueError):
-                pass
     return result
 
 
@@ -85,8 +90,9 @@ def _lock_entries(project: Project) -> dict[str, Any]:
 
     path = project.root / "dvc.lock"
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader",
-                                                                           yaml.SafeLoader))
+        data = yaml.load(
+            path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )
     except (OSError, ValueError):
         return {}
     stages = (data or {}).get("stages", {})

@@ -26,7 +26,7 @@ def load_params(project: Project) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError("params.yaml is missing", hint="Run `pipespec compose`.") from None
     try:
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse params.yaml: {exc}") from None
     return data or {}
@@ -58,8 +58,9 @@ def run_stage(project: Project, name: str) -> float:
             exc.message = f"stage '{name}': {exc.message}"
         raise
     except Exception as exc:  # a bug or a library error: say which stage, keep the cause
-        raise StageError(f"stage '{name}' ({stage.kind.name}) failed: "
-                         f"{type(exc).__name__}: {exc}") from exc
+        raise StageError(
+            f"stage '{name}' ({stage.kind.name}) failed: {type(exc).__name__}: {exc}"
+        ) from exc
     elapsed = time.perf_counter() - start
     mark_ran(project, name)
     console().print(f"  [green]done[/] in {elapsed:.1f}s")

@@ -44,8 +44,10 @@ def init(target: Path) -> Project:
     gitignore = target / ".gitignore"
     existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
     if "/.pipespec/" not in existing:
-        write_text(gitignore, existing + ("\n" if existing and not existing.endswith("\n") else "")
-                   + GITIGNORE)
+        write_text(
+            gitignore,
+            existing + ("\n" if existing and not existing.endswith("\n") else "") + GITIGNORE,
+        )
     if not (target / ".git").exists():
         _call(["git", "init", "-q"], target)
     if not (target / ".dvc").exists():

@@ -18,8 +18,9 @@ class ParamsView(Mapping[str, Any]):
     re-run the stage when that key changed, so the declaration must say it.
     """
 
-    def __init__(self, data: Mapping[str, Any], allowed: tuple[str, ...], stage: str,
-                 prefix: str = "") -> None:
+    def __init__(
+        self, data: Mapping[str, Any], allowed: tuple[str, ...], stage: str, prefix: str = ""
+    ) -> None:
         self._data = data
         self._allowed = allowed
         self._stage = stage
@@ -30,16 +31,14 @@ class ParamsView(Mapping[str, Any]):
 
     def _visible(self, path: str) -> bool:
         return any(
-            path == a or path.startswith(a + ".") or a.startswith(path + ".")
-            for a in self._allowed
+            path == a or path.startswith(a + ".") or a.startswith(path + ".") for a in self._allowed
         )
 
     def __getitem__(self, key: str) -> Any:
         path = self._path(key)
         if not self._visible(path):
             raise UndeclaredParamError(
-                f"stage '{self._stage}' read params key '{path}', which its kind does not "
-                "declare",
+                f"stage '{self._stage}' read params key '{path}', which its kind does not declare",
                 hint=f"Declared keys: {', '.join(self._allowed) or 'none'}. Add it to the "
                 "kind's reads so that DVC re-runs the stage when it changes.",
             )

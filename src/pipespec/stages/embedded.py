@@ -25,7 +25,8 @@ def generate(rows: int, seed: int) -> pd.DataFrame:
     contract = rng.choice(["month-to-month", "one-year", "two-year"], n, p=[0.55, 0.25, 0.20])
     internet = rng.choice(["fiber", "dsl", "none"], n, p=[0.45, 0.35, 0.20])
     payment = rng.choice(
-        ["electronic check", "mailed check", "bank transfer", "credit card"], n,
+        ["electronic check", "mailed check", "bank transfer", "credit card"],
+        n,
         p=[0.35, 0.2, 0.25, 0.2],
     ).astype(object)
     region = rng.choice(["north", "south", "east", "west", "central"], n)

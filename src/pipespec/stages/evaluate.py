@@ -31,10 +31,12 @@ def run(ctx: StageContext) -> None:
     for name, path in ctx.inputs.items():
         if name == "model":
             continue
-        frame, meta = read_table(path)
+        frame, _ = read_table(path)
         y = frame[target].to_numpy()
         features = frame.drop(columns=[target])
-        pred = booster.predict(features, num_threads=ctx.params["compute"]["num_threads"])
+        pred = np.asarray(
+            booster.predict(features, num_threads=ctx.params["compute"]["num_threads"])
+        )
         metrics[name] = score(task, y, pred, threshold)
         part = pd.DataFrame({"split": name, "row": np.arange(len(frame)), "label": y})
         if pred.ndim == 2:
@@ -46,9 +48,12 @@ def run(ctx: StageContext) -> None:
     write_table(pd.concat(predictions, ignore_index=True), ctx.output("predictions"))
     write_json(ctx.output("metrics"), metrics)
     headline = ctx.params["evaluation"]["headline"] or HEADLINE[task]
-    console().print("  " + ", ".join(
-        f"{split} {headline}={values.get(headline)}" for split, values in metrics.items()
-    ))
+    console().print(
+        "  "
+        + ", ".join(
+            f"{split} {headline}={values.get(headline)}" for split, values in metrics.items()
+        )
+    )
 
 
 def score(task: str, y: np.ndarray, pred: np.ndarray, threshold: float) -> dict[str, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pipespec.bundle.transforms import apply, plain
 from pipespec.core.atomic import write_json
 from pipespec.core.console import console
 from pipespec.core.errors import DataError
@@ -89,48 +90,13 @@ def fit(train: pd.DataFrame, spec: Any, *, target: str, task: str) -> dict[str, 
                 f"in the training split: {classes[:10]}",
                 hint="Use dataset.task=multiclass, or map the target to two values.",
             )
-        label["classes"] = [_plain(v) for v in classes]
+        label["classes"] = [plain(v) for v in classes]
     elif not pd.api.types.is_numeric_dtype(train[target]):
         raise DataError(
             f"dataset.task is regression but target '{target}' is not numeric "
             f"(dtype {train[target].dtype})"
         )
     return {"version": FORMAT_VERSION, "target": label, "features": features, "dropped": drop}
-
-
-def apply(transforms: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """Apply fitted ``transforms`` to ``frame``: the same code for training and serving."""
-    import numpy as np
-    import pandas as pd
-
-    out: dict[str, Any] = {}
-    for feature in transforms["features"]:
-        name = feature["name"]
-        if name not in frame.columns:
-            raise DataError(f"column '{name}' is missing from the input")
-        series = frame[name]
-        if feature["type"] == "categorical":
-            mapping = {c: float(i) for i, c in enumerate(feature["categories"])}
-            text = series.astype("str").where(series.notna(), None)
-            out[name] = text.map(mapping).astype("float64").to_numpy()
-        else:
-            out[name] = pd.to_numeric(series, errors="raise").astype("float64").to_numpy()
-    label = transforms["target"]
-    target = label["name"]
-    if target in frame.columns:
-        if "classes" in label:
-            codes = {_key(c): i for i, c in enumerate(label["classes"])}
-            mapped = [codes.get(_key(v), np.nan) for v in frame[target].tolist()]
-            if any(np.isnan(m) for m in mapped):
-                bad = sorted({str(v) for v, m in zip(frame[target], mapped, strict=True)
-                              if np.isnan(m)})
-                raise DataError(
-                    f"target '{target}' has label(s) unseen in training: {', '.join(bad[:5])}"
-                )
-            out[target] = np.asarray(mapped, dtype="int64")
-        else:
-            out[target] = frame[target].astype("float64").to_numpy()
-    return pd.DataFrame(out)
 
 
 def table_meta(transforms: dict[str, Any]) -> dict[str, Any]:
@@ -148,14 +114,3 @@ def table_meta(transforms: dict[str, Any]) -> dict[str, Any]:
 def _is_identifier(series: pd.Series) -> bool:
     """A text column whose every value is distinct carries no pattern to learn."""
     return len(series) > 50 and series.notna().all() and series.nunique() == len(series)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
-def _key(value: Any) -> str:
-    value = _plain(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)

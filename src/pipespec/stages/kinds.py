@@ -9,8 +9,9 @@ whose module may declare ``READS``/``INPUTS``/``OUTPUTS`` (see ``docs/architectu
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pipespec.core.errors import PipelineError
 
@@ -133,9 +134,7 @@ def get_kind(name: str) -> StageKind:
         raise PipelineError(f"cannot import stage kind '{name}': {exc}") from None
     if not callable(getattr(module, func, None)):
         raise PipelineError(f"stage kind '{name}': module '{module_name}' has no function '{func}'")
-    outputs = tuple(
-        Output(n, p, t) for n, (p, t) in getattr(module, "OUTPUTS", {}).items()
-    )
+    outputs = tuple(Output(n, p, t) for n, (p, t) in getattr(module, "OUTPUTS", {}).items())
     return StageKind(
         name=name,
         entry=name,
@@ -151,7 +150,7 @@ def get_kind(name: str) -> StageKind:
     )
 
 
-def load_entry(kind: StageKind):  # type: ignore[no-untyped-def]
+def load_entry(kind: StageKind) -> Callable[[Any], None]:
     """Import the function that implements ``kind``."""
     module_name, _, func = kind.entry.partition(":")
     return getattr(importlib.import_module(module_name), func)

@@ -27,8 +27,9 @@ def run(ctx: StageContext) -> None:
         )
     target = ctx.params["dataset"]["target"]
     stratify = spec["stratify"] and ctx.params["dataset"]["task"] != "regression"
-    parts = assign(frame[target] if stratify else None, len(frame), valid, test,
-                   seed=ctx.params["seed"])
+    parts = assign(
+        frame[target] if stratify else None, len(frame), valid, test, seed=ctx.params["seed"]
+    )
     for code, name in enumerate(SPLITS):
         part = frame[parts == code].reset_index(drop=True)
         if part.empty and (name == "train" or (valid if name == "valid" else test) > 0):
@@ -50,8 +51,8 @@ def assign(labels: pd.Series | None, n: int, valid: float, test: float, *, seed:
         groups = [np.flatnonzero(codes == value) for value in sorted(set(codes))]
     for idx in groups:
         idx = idx[rng.permutation(len(idx))]
-        n_test = int(round(len(idx) * test))
-        n_valid = int(round(len(idx) * valid))
+        n_test = round(len(idx) * test)
+        n_valid = round(len(idx) * valid)
         out[idx[:n_test]] = 2
         out[idx[n_test : n_test + n_valid]] = 1
     return out

@@ -15,13 +15,21 @@ from pipespec.stages.tabular import read_table
 OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 METRICS = {"binary": "binary_logloss", "multiclass": "multi_logloss", "regression": "rmse"}
 NAMED = (
-    "learning_rate", "num_leaves", "max_depth", "min_data_in_leaf", "feature_fraction",
-    "bagging_fraction", "bagging_freq", "lambda_l1", "lambda_l2",
+    "learning_rate",
+    "num_leaves",
+    "max_depth",
+    "min_data_in_leaf",
+    "feature_fraction",
+    "bagging_fraction",
+    "bagging_freq",
+    "lambda_l1",
+    "lambda_l2",
 )
 
 
-def lightgbm_params(model: Any, *, task: str, seed: int, threads: int,
-                    num_class: int | None) -> dict[str, Any]:
+def lightgbm_params(
+    model: Any, *, task: str, seed: int, threads: int, num_class: int | None
+) -> dict[str, Any]:
     """The LightGBM parameter dict for a model config (named fields, then ``params``)."""
     params: dict[str, Any] = {
         "objective": model["objective"] or OBJECTIVES[task],
@@ -35,8 +43,9 @@ def lightgbm_params(model: Any, *, task: str, seed: int, threads: int,
     }
     if task == "multiclass":
         params["num_class"] = num_class
-    params.update(model["params"].to_dict() if hasattr(model["params"], "to_dict")
-                  else dict(model["params"]))
+    params.update(
+        model["params"].to_dict() if hasattr(model["params"], "to_dict") else dict(model["params"])
+    )
     return params
 
 
@@ -51,12 +60,17 @@ def run(ctx: StageContext) -> None:
         raise DataError(f"target column '{target}' is not in {ctx.input('train')}")
     classes = meta.get("classes")
     params = lightgbm_params(
-        model, task=task, seed=ctx.params["seed"], threads=ctx.params["compute"]["num_threads"],
+        model,
+        task=task,
+        seed=ctx.params["seed"],
+        threads=ctx.params["compute"]["num_threads"],
         num_class=len(classes) if classes else None,
     )
     categorical = [c for c in meta.get("categorical", []) if c in train.columns]
     dtrain = lgb.Dataset(
-        train.drop(columns=[target]), label=train[target], categorical_feature=categorical,
+        train.drop(columns=[target]),
+        label=train[target],
+        categorical_feature=categorical,
         free_raw_data=True,
     )
     valid_sets, valid_names = [], []
@@ -68,15 +82,19 @@ def run(ctx: StageContext) -> None:
         valid_names.append(name)
 
     rounds = int(model["num_boost_round"])
-    callbacks = []
+    callbacks: list[Any] = []
     stopping = model["early_stopping_rounds"]
     if stopping and valid_sets:
         callbacks.append(lgb.early_stopping(int(stopping), first_metric_only=True, verbose=False))
     with _progress(rounds, params["metric"]) as on_iteration:
         callbacks.append(on_iteration)
         booster = lgb.train(
-            params, dtrain, num_boost_round=rounds, valid_sets=valid_sets,
-            valid_names=valid_names, callbacks=callbacks,
+            params,
+            dtrain,
+            num_boost_round=rounds,
+            valid_sets=valid_sets,
+            valid_names=valid_names,
+            callbacks=callbacks,
         )
     best = booster.best_iteration or booster.current_iteration()
     with atomic_path(ctx.output("model")) as tmp:
@@ -86,8 +104,10 @@ def run(ctx: StageContext) -> None:
         for metric, value in scores.items():
             summary[f"{valid_name}_{metric}"] = round(float(value), 6)
     write_json(ctx.output("metrics"), summary)
-    console().print(f"  {best} trees (of {rounds} max); {params['metric']} "
-                    + ", ".join(f"{k}={v}" for k, v in summary.items() if k.endswith(params["metric"])))
+    console().print(
+        f"  {best} trees (of {rounds} max); {params['metric']} "
+        + ", ".join(f"{k}={v}" for k, v in summary.items() if k.endswith(params["metric"]))
+    )
 
 
 class _progress:
@@ -98,12 +118,16 @@ class _progress:
 
         self.metric = metric
         self.progress = Progress(
-            TextColumn("  boosting"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[score]}"), console=console(), transient=True,
+            TextColumn("  boosting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[score]}"),
+            console=console(),
+            transient=True,
         )
         self.task = self.progress.add_task("train", total=total, score="")
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Any:
         self.progress.start()
         return self._callback
 

@@ -1,0 +1,40 @@
+"""The repository is itself the example project: a fresh clone reproduces its dvc.lock."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import BIN, REPO, run_tool
+
+pytestmark = pytest.mark.slow
+
+
+def test_make_run_in_a_fresh_clone_reproduces_the_committed_lock(tmp_path: Path) -> None:
+    if not (REPO / ".git").exists():
+        pytest.skip(f"{REPO} is not a git checkout")
+    clone = tmp_path / "clone"
+    run_tool("git", "clone", "-q", str(REPO), str(clone), cwd=tmp_path)
+    venv = BIN.parent
+    # Reuse this test run's environment (-o: do not reinstall it) instead of building another.
+    proc = subprocess.run(
+        ["make", "-o", f"{venv}/.installed", "run", f"VENV={venv}"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ran: load, split, featurize, train, evaluate" in proc.stderr
+    run_tool("git", "diff", "--exit-code", "dvc.lock", cwd=clone)
+    run_tool("git", "diff", "--exit-code", "metrics", cwd=clone)
+    check = subprocess.run(
+        [str(BIN / "pipespec"), "compose", "--check"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
