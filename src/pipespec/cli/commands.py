@@ -69,6 +69,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from pipespec.cli.render import diff_markdown, diff_tables
+    from pipespec.engine.diff import diff
+
+    result = diff(_project(args), args.a_rev, args.b_rev)
+    if args.md:
+        out().file.write(diff_markdown(result))
+    else:
+        out().print(diff_tables(result))
+    return 0
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from pipespec.engine.scaffold import init
 

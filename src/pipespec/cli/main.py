@@ -103,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="stage name from pipelines/")
 
     p = sub.add_parser(
+        "diff",
+        help="params, metrics and re-run stages between two git revisions",
+        description="Compare two git revisions (default: HEAD against the workspace): the "
+        "params that changed (old, new), the metrics (old, new, delta, better or worse) and the "
+        "stages the change re-runs. --md prints Markdown for a pull-request comment.",
+    )
+    p.add_argument("a_rev", nargs="?", default="HEAD", metavar="REV_A", help="default: HEAD")
+    p.add_argument(
+        "b_rev", nargs="?", default="workspace", metavar="REV_B", help="default: the workspace"
+    )
+    p.add_argument("--md", action="store_true", help="print Markdown instead of tables")
+
+    p = sub.add_parser(
         "init",
         help="create a new project",
         description="Scaffold a project in DIR: git init, dvc init, configs/, "

@@ -10,6 +10,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 if TYPE_CHECKING:
+    from pipespec.engine.diff import DiffResult
     from pipespec.engine.pipeline import Pipeline
     from pipespec.engine.run import RunResult
 
@@ -52,10 +53,75 @@ def run_summary(result: RunResult) -> Group:
             continue
         names = list(dict.fromkeys(m for v in splits.values() for m in v))
         table = Table(title=f"metrics ({stage})", title_justify="left")
-        table.add_column("split")
+        table.add_column("metric")
+        for split in splits:
+            table.add_column(split, justify="right")
         for name in names:
-            table.add_column(name, justify="right")
-        for split, values in splits.items():
-            table.add_row(split, *(f"{values[n]:.4f}" if n in values else "" for n in names))
+            table.add_row(name, *(f"{v[name]:.4f}" if name in v else "" for v in splits.values()))
         parts.append(table)
     return Group(*parts)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+_VERDICT_STYLE = {"better": "green", "worse": "red", "same": "dim"}
+
+
+def diff_tables(result: DiffResult) -> Group:
+    """Terminal tables for ``pipespec diff``."""
+    parts: list[Table | Text] = []
+    title = f"{result.a_rev} -> {result.b_rev}"
+    params = Table(title=f"params ({title})", title_justify="left")
+    for col in ("param", "old", "new"):
+        params.add_column(col)
+    for p in result.params:
+        params.add_row(p.key, _fmt(p.old), _fmt(p.new))
+    parts.append(params if result.params else Text("params: no change"))
+    metrics = Table(title="metrics", title_justify="left")
+    for col in ("file", "metric", "old", "new", "delta", ""):
+        metrics.add_column(col, justify="right" if col in ("old", "new", "delta") else "left")
+    for m in result.metrics:
+        style = _VERDICT_STYLE.get(m.verdict, "")
+        metrics.add_row(
+            m.file, m.key, _fmt(m.old), _fmt(m.new), _fmt(m.delta), Text(m.verdict, style=style)
+        )
+    parts.append(metrics if result.metrics else Text("metrics: no change"))
+    skipped = [s for s in result.stages if s not in result.reruns]
+    parts.append(Text.assemble(("re-runs: ", "bold"), ", ".join(result.reruns) or "nothing"))
+    parts.append(Text.assemble(("unaffected: ", "bold"), ", ".join(skipped) or "none"))
+    return Group(*parts)
+
+
+def diff_markdown(result: DiffResult) -> str:
+    """``pipespec diff --md``: Markdown ready to paste as a pull-request comment."""
+    lines = [f"### pipespec diff `{result.a_rev}` → `{result.b_rev}`", ""]
+    if result.params:
+        lines += ["| param | old | new |", "| --- | --- | --- |"]
+        lines += [f"| `{p.key}` | {_fmt(p.old)} | {_fmt(p.new)} |" for p in result.params]
+    else:
+        lines.append("No params changed.")
+    lines.append("")
+    if result.metrics:
+        verdicts = {"better": "✅ better", "worse": "❌ worse", "same": "same"}
+        lines += ["| metric | old | new | delta | |", "| --- | ---: | ---: | ---: | --- |"]
+        lines += [
+            f"| `{m.file}:{m.key}` | {_fmt(m.old)} | {_fmt(m.new)} | {_fmt(m.delta)} | "
+            f"{verdicts.get(m.verdict, '')} |"
+            for m in result.metrics
+        ]
+    else:
+        lines.append("No metrics changed.")
+    skipped = [s for s in result.stages if s not in result.reruns]
+    lines += [
+        "",
+        f"**Re-runs:** {', '.join(result.reruns) or 'nothing'}  ",
+        f"**Unaffected:** {', '.join(skipped) or 'none'}",
+        "",
+    ]
+    return "\n".join(lines)

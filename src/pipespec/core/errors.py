@@ -59,3 +59,15 @@ class ReproError(PipespecError):
     """``dvc repro`` (or another DVC/git command pipespec drives) failed."""
 
     exit_code = 6
+
+
+class BundleError(PipespecError):
+    """A production bundle is missing, tampered with, or of a format this version cannot read."""
+
+    exit_code = 7
+
+
+class DriftError(PipespecError):
+    """``pipespec monitor`` (or a monitor stage) found drift beyond a configured threshold."""
+
+    exit_code = 8

@@ -25,6 +25,12 @@ class Task(Enum):
     regression = "regression"
 
 
+class Backend(Enum):
+    """Where stages compute."""
+
+    local = "local"
+
+
 class Source(Enum):
     """Where a dataset's rows come from."""
 
@@ -48,14 +54,17 @@ class DatasetConfig:
     name: str = MISSING
     source: Source = MISSING
     path: str | None = None
+    test_path: str | None = None  # a separate test file, read like path (the split keeps it whole)
     target: str = MISSING
     task: Task = MISSING
     rows: int | None = None  # embedded source only: how many rows to generate
     sep: str = ","
     header: bool = True
-    columns: list[str] | None = None  # column names when header is false
+    columns: list[str] | None = None  # names when header is false (default Column_0, Column_1..)
     na_values: list[str] = field(default_factory=list)
     drop: list[str] = field(default_factory=list)  # id or leakage columns never used as features
+    weight: str | None = None  # column of sample weights (not a feature)
+    weight_path: str | None = None  # side file, one weight per row of path (LightGBM's .weight)
     sample: SampleConfig = field(default_factory=SampleConfig)
 
 
@@ -75,7 +84,7 @@ class FeaturesConfig:
     name: str = MISSING
     drop: list[str] = field(default_factory=list)
     categorical: list[str] | None = None  # null: every text column is categorical
-    max_categories: int = 1000  # categories beyond the most frequent N go to 'other'
+    max_categories: int = 1000  # categories beyond the most frequent N become missing
 
 
 @dataclass
@@ -95,6 +104,8 @@ class ModelConfig:
     bagging_freq: int = 0
     lambda_l1: float = 0.0
     lambda_l2: float = 0.0
+    class_weight: Any = None  # null, "balanced", or {class label: weight}
+    cv_folds: int = 0  # >= 2: k-fold cross-validation on train, out-of-fold metrics reported
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,7 +115,10 @@ class EvaluationConfig:
 
     name: str = MISSING
     threshold: float = 0.5  # binary: probability at which a row counts as positive
+    optimize_threshold: bool = False  # binary: pick the F1-best threshold on 'valid' instead
     headline: str | None = None  # metric shown in run summaries; null: the task's default
+    plots_on: str = "test"  # the input whose curves are written for `dvc plots`
+    gates: dict[str, Any] = field(default_factory=dict)  # {"test.auc": ">= 0.80"}
 
 
 @dataclass
@@ -119,8 +133,40 @@ class ComputeConfig:
     """Where stages run. ``num_threads`` is fixed so that results are reproducible."""
 
     name: str = MISSING
-    backend: str = "local"
+    backend: Backend = Backend.local
     num_threads: int = 2
+
+
+class OnInvalid(Enum):
+    """What batch prediction does with rows that break the bundle's input schema."""
+
+    fail = "fail"  # stop and name the rows and columns at fault; write nothing
+    skip = "skip"  # predict the valid rows; report (and optionally save) the others
+
+
+@dataclass
+class MonitorConfig:
+    """Drift thresholds: crossing any of them makes ``pipespec monitor`` exit non-zero."""
+
+    psi: float = 0.2  # population stability index of any feature
+    pvalue: float | None = None  # KS (numeric) / chi-square (categorical); null: reported only
+    missing_rate: float = 0.1  # absolute change of a feature's missing rate
+    violation_rate: float = 0.05  # share of rows that break the input schema
+    prediction_psi: float = 0.2  # PSI of the model's predictions
+
+
+@dataclass
+class ProductionConfig:
+    """The bundle the ``package`` stage writes, and how predict, serve and monitor use it."""
+
+    on_invalid: OnInvalid = OnInvalid.fail
+    range_margin: float | None = 0.5  # allowed: observed [min, max] widened by this x range
+    closed_categories: bool = True  # a category unseen in training breaks the schema
+    profile_bins: int = 10  # quantile bins per numeric feature in the reference profile
+    max_records: int = 1000  # serve: records per request
+    max_body_bytes: int = 1048576  # serve: request body size
+    git_commit: bool = False  # record git HEAD in the card (then bundles differ per commit)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 @dataclass
@@ -135,6 +181,7 @@ class RootConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    production: ProductionConfig = field(default_factory=ProductionConfig)
 
 
 SCHEMA_NAME = "pipespec_schema"

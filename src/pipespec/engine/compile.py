@@ -91,7 +91,11 @@ def compile_stages(project: Project, pipeline: Pipeline, params: dict[str, Any])
             PARAMS: stage_params(stage, params),
             OUTS: stage.outputs_of("out"),
             METRICS: [{path: {CACHE: False}} for path in stage.outputs_of("metrics")],
-            PLOTS: [{path: {CACHE: False}} for path in stage.outputs_of("plots")],
+            PLOTS: [
+                {path: {CACHE: False, **dict(out.props)}}
+                for out, path in stage.declared_outputs()
+                if out.type == "plots"
+            ],
         }
         stages[stage.name] = {k: entry[k] for k in STAGE_KEY_ORDER if entry.get(k)}
     return {STAGES: stages}

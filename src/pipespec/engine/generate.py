@@ -42,7 +42,7 @@ class Generated:
 def generate(project: Project, overrides: tuple[str, ...] = ()) -> Generated:
     """Compose the configs and compile the pipelines; write nothing."""
     composition = compose(project, overrides)
-    pipeline = load_pipeline(project)
+    pipeline = load_pipeline(project, composition.params)
     dvc_text = render(compile_stages(project, pipeline, composition.params))
     return Generated(composition, pipeline, dvc_text)
 
@@ -132,7 +132,7 @@ def check(project: Project, *, stamp: bool = False) -> None:
             params = yaml.safe_load(params_text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"cannot parse params.yaml: {exc}") from None
-        expected_dvc = render(compile_stages(project, load_pipeline(project), params))
+        expected_dvc = render(compile_stages(project, load_pipeline(project, params), params))
         command = "pipespec compose"
     else:
         generated = generate(project, overrides)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pipespec.core.errors import PipelineError
 from pipespec.engine.project import Project
-from pipespec.stages.kinds import BUILTIN, StageKind, get_kind
+from pipespec.stages.kinds import BUILTIN, Output, StageKind, get_kind
 
 STAGE_KEYS = ("kind", "inputs", "outputs", "description")
 RESERVED = ("configs",)  # the freshness-check stage the compiler adds
@@ -33,7 +32,11 @@ class Stage:
     source: str  # the pipelines/ file declaring it
 
     def outputs_of(self, type_: str) -> list[str]:
-        return [self.outputs[o.name] for o in self.kind.outputs if o.type == type_]
+        return [p for o, p in self.declared_outputs() if o.type == type_]
+
+    def declared_outputs(self) -> list[tuple[Output, str]]:
+        """(declaration, path) of each output this stage writes."""
+        return [(o, self.outputs[o.name]) for o in self.kind.outputs if o.name in self.outputs]
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,16 @@ class Pipeline:
         )
 
 
-def load_pipeline(project: Project) -> Pipeline:
-    """Parse and check every ``pipelines/*.yaml`` of ``project``."""
+def load_pipeline(project: Project, params: dict[str, Any] | None = None) -> Pipeline:
+    """Parse and check every ``pipelines/*.yaml`` of ``project``.
+
+    With ``params``, outputs that do not apply to ``dataset.task`` are left out (a
+    regression model has no ROC curve); without, every declared output is listed.
+    """
+    import sys
+
+    if str(project.root) not in sys.path:  # a user's own kinds live in the project
+        sys.path.insert(0, str(project.root))
     files = sorted(project.pipelines.glob("*.yaml")) if project.pipelines.is_dir() else []
     if not files:
         raise PipelineError(f"no pipeline files: {project.rel(project.pipelines)}/*.yaml is empty")
@@ -99,10 +110,13 @@ def load_pipeline(project: Project) -> Pipeline:
                 )
             seen[name] = rel
             raw.append((rel, name, spec))
-    return _resolve(project, raw)
+    task = ((params or {}).get("dataset") or {}).get("task") if params is not None else None
+    return _resolve(project, raw, task)
 
 
-def _resolve(project: Project, raw: list[tuple[str, str, dict[str, Any]]]) -> Pipeline:
+def _resolve(
+    project: Project, raw: list[tuple[str, str, dict[str, Any]]], task: str | None
+) -> Pipeline:
     kinds: dict[str, StageKind] = {}
     outputs: dict[str, dict[str, str]] = {}
     for rel, name, spec in raw:
@@ -123,7 +137,11 @@ def _resolve(project: Project, raw: list[tuple[str, str, dict[str, Any]]]) -> Pi
                     f"output '{out_name}'",
                     hint=f"Its outputs: {', '.join(o.name for o in kind.outputs) or 'none'}",
                 )
-        outputs[name] = {o.name: str(custom.get(o.name, o.for_stage(name))) for o in kind.outputs}
+        outputs[name] = {
+            o.name: str(custom.get(o.name, o.for_stage(name)))
+            for o in kind.outputs
+            if task is None or o.active(task)
+        }
 
     resolved: dict[str, Stage] = {}
     for rel, name, spec in raw:
@@ -194,8 +212,3 @@ def _toposort(stages: dict[str, Stage], order: list[str]) -> tuple[Stage, ...]:
     for name in order:
         visit(name)
     return tuple(stages[n] for n in done)
-
-
-def stage_files(stage: Stage) -> list[Path]:
-    """Every output path of ``stage`` (used by the runner to prepare folders)."""
-    return [Path(p) for p in stage.outputs.values()]

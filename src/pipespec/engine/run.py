@@ -54,7 +54,10 @@ def run(
             f"dvc repro failed (exit {code}); the failing stage's message is above",
             hint="Fix the cause and run `pipespec run` again: finished stages are not run twice.",
         )
-    pipeline = pipeline or load_pipeline(project)
+    if pipeline is None:
+        from pipespec.engine.runner import load_params
+
+        pipeline = load_pipeline(project, load_params(project))
     ran = ran_since(project, start)
     lock_after = _lock_entries(project)
     result = RunResult(changed_files=changed, seconds=time.time() - start)

@@ -34,8 +34,8 @@ def load_params(project: Project) -> dict[str, Any]:
 
 def run_stage(project: Project, name: str) -> float:
     """Run stage ``name``; return its wall time in seconds."""
-    stage = load_pipeline(project).get(name)
     params = load_params(project)
+    stage = load_pipeline(project, params).get(name)
     ctx = StageContext(
         name=name,
         params=ParamsView(params, stage.kind.reads, name),

@@ -1,20 +1,25 @@
-"""The ``evaluate`` stage: predictions of the trained model on every other input, and the
-task's metrics (scikit-learn) per input, written as a DVC metrics file."""
+"""The ``evaluate`` stage: predictions of the trained model on every other input, the
+task's metrics per input (scikit-learn), written as a DVC metrics file, and curves for
+``dvc plots`` computed on one input (``evaluation.plots_on``, default ``test``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.core.atomic import write_json
+from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
+from pipespec.core.errors import ConfigError
 from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import read_table, write_table
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
 HEADLINE = {"binary": "auc", "multiclass": "logloss", "regression": "rmse"}
-LOWER_IS_BETTER = {"logloss", "rmse", "mae", "brier"}
+MAX_CURVE_POINTS = 400
+MAX_SCATTER_POINTS = 3000
 
 
 def run(ctx: StageContext) -> None:
@@ -24,34 +29,57 @@ def run(ctx: StageContext) -> None:
 
     task = ctx.params["dataset"]["task"]
     target = ctx.params["dataset"]["target"]
-    threshold = float(ctx.params["evaluation"]["threshold"])
+    spec = ctx.params["evaluation"]
+    threads = ctx.params["compute"]["num_threads"]
     booster = lgb.Booster(model_file=str(ctx.input("model")))
-    metrics: dict[str, Any] = {}
-    predictions = []
+    scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, path in ctx.inputs.items():
         if name == "model":
             continue
         frame, _ = read_table(path)
-        y = frame[target].to_numpy()
-        features = frame.drop(columns=[target])
-        pred = np.asarray(
-            booster.predict(features, num_threads=ctx.params["compute"]["num_threads"])
+        if frame.empty:
+            console().print(f"  {name}: no rows, not scored")
+            continue
+        features = frame[booster.feature_name()]
+        scored[name] = (
+            frame[target].to_numpy(),
+            np.asarray(booster.predict(features, num_threads=threads)),
         )
-        metrics[name] = score(task, y, pred, threshold)
-        part = pd.DataFrame({"split": name, "row": np.arange(len(frame)), "label": y})
+    if not scored:
+        raise ConfigError(f"stage '{ctx.name}': every input to score is empty")
+
+    threshold = float(spec["threshold"])
+    if task == "binary" and spec["optimize_threshold"]:
+        if "valid" not in scored:
+            raise ConfigError("evaluation.optimize_threshold needs a non-empty 'valid' input")
+        threshold = best_f1_threshold(*scored["valid"])
+    metrics: dict[str, Any] = {
+        name: score(task, y, p, threshold) for name, (y, p) in scored.items()
+    }
+    if task == "binary":
+        metrics["threshold"] = round(threshold, 6)
+
+    parts = []
+    for name, (y, pred) in scored.items():
+        part = pd.DataFrame({"split": name, "row": np.arange(len(y)), "label": y})
         if pred.ndim == 2:
             for k in range(pred.shape[1]):
                 part[f"p_{k}"] = pred[:, k]
         else:
             part["prediction"] = pred
-        predictions.append(part)
-    write_table(pd.concat(predictions, ignore_index=True), ctx.output("predictions"))
+        parts.append(part)
+    write_table(pd.concat(parts, ignore_index=True), ctx.output("predictions"))
     write_json(ctx.output("metrics"), metrics)
-    headline = ctx.params["evaluation"]["headline"] or HEADLINE[task]
+
+    plot_on = spec["plots_on"] if spec["plots_on"] in scored else list(scored)[-1]
+    write_plots(task, *scored[plot_on], threshold, ctx.outputs)
+    headline = spec["headline"] or HEADLINE[task]
     console().print(
         "  "
         + ", ".join(
-            f"{split} {headline}={values.get(headline)}" for split, values in metrics.items()
+            f"{split} {headline}={values.get(headline)}"
+            for split, values in metrics.items()
+            if isinstance(values, dict)
         )
     )
 
@@ -66,7 +94,9 @@ def score(task: str, y: np.ndarray, pred: np.ndarray, threshold: float) -> dict[
         label = (pred >= threshold).astype(int)
         if len(np.unique(y)) == 2:
             out["auc"] = m.roc_auc_score(y, pred)
+            out["pr_auc"] = m.average_precision_score(y, pred)
         out["logloss"] = m.log_loss(y, pred, labels=[0, 1])
+        out["brier"] = m.brier_score_loss(y, pred)
         out["accuracy"] = m.accuracy_score(y, label)
         out["precision"] = m.precision_score(y, label, zero_division=0)
         out["recall"] = m.recall_score(y, label, zero_division=0)
@@ -80,4 +110,60 @@ def score(task: str, y: np.ndarray, pred: np.ndarray, threshold: float) -> dict[
         out["rmse"] = float(np.sqrt(m.mean_squared_error(y, pred)))
         out["mae"] = m.mean_absolute_error(y, pred)
         out["r2"] = m.r2_score(y, pred)
+        if np.all(y != 0):  # MAPE is undefined where the truth is zero
+            out["mape"] = m.mean_absolute_percentage_error(y, pred)
     return {k: round(float(v), 6) for k, v in out.items()}
+
+
+def best_f1_threshold(y: np.ndarray, pred: np.ndarray) -> float:
+    """The probability threshold with the highest F1 (ties: the lowest threshold)."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y, pred)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def write_plots(
+    task: str, y: np.ndarray, pred: np.ndarray, threshold: float, outputs: dict[str, Path]
+) -> None:
+    """CSV files that the plot templates declared in dvc.yaml render."""
+    import numpy as np
+    import pandas as pd
+    from sklearn import metrics as m
+
+    tables: dict[str, pd.DataFrame] = {}
+    if task == "binary":
+        fpr, tpr, _ = m.roc_curve(y, pred)
+        keep = _thin(len(fpr))
+        tables["roc"] = pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
+        precision, recall, _ = m.precision_recall_curve(y, pred)
+        keep = _thin(len(recall))
+        tables["pr"] = pd.DataFrame({"recall": recall[keep], "precision": precision[keep]})
+        bins = np.clip((pred * 10).astype(int), 0, 9)
+        calib = pd.DataFrame({"bin": bins, "p": pred, "y": y}).groupby("bin")
+        tables["calibration"] = pd.DataFrame(
+            {"predicted": calib["p"].mean(), "observed": calib["y"].mean()}
+        )
+        tables["confusion"] = pd.DataFrame(
+            {"actual": y, "predicted": (pred >= threshold).astype(int)}
+        )
+    elif task == "multiclass":
+        tables["confusion"] = pd.DataFrame({"actual": y, "predicted": pred.argmax(axis=1)})
+    else:
+        keep = np.random.default_rng(0).permutation(len(y))[:MAX_SCATTER_POINTS]
+        keep.sort()
+        tables["residuals"] = pd.DataFrame({"actual": y[keep], "predicted": pred[keep]})
+    for name, table in tables.items():
+        if name in outputs:
+            with atomic_path(outputs[name]) as tmp:
+                table.round(6).to_csv(tmp, index=False, lineterminator="\n")
+
+
+def _thin(n: int) -> Any:
+    import numpy as np
+
+    if n <= MAX_CURVE_POINTS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, MAX_CURVE_POINTS).round().astype(int))

@@ -28,14 +28,19 @@ def run(ctx: StageContext) -> None:
     spec = ctx.params["features"]
     target = ctx.params["dataset"]["target"]
     task = ctx.params["dataset"]["task"]
-    transforms = fit(train, spec, target=target, task=task)
+    weight = ctx.params["dataset"]["weight"]
+    transforms = fit(train, spec, target=target, task=task, weight=weight)
     write_json(ctx.output("transforms"), transforms)
     meta = table_meta(transforms)
+    meta["weight"] = weight
     for name, path in ctx.inputs.items():
         if name not in ctx.outputs:
             continue
         frame = train if name == "train" else read_table(path)[0]
-        write_table(apply(transforms, frame), ctx.output(name), meta)
+        features = apply(transforms, frame)
+        if weight is not None and weight in frame.columns:  # sample weights pass through
+            features[weight] = frame[weight].astype("float64").to_numpy()
+        write_table(features, ctx.output(name), meta)
     n_cat = sum(1 for f in transforms["features"] if f["type"] == "categorical")
     console().print(
         f"  {len(transforms['features'])} features ({n_cat} categorical) fitted on "
@@ -43,7 +48,9 @@ def run(ctx: StageContext) -> None:
     )
 
 
-def fit(train: pd.DataFrame, spec: Any, *, target: str, task: str) -> dict[str, Any]:
+def fit(
+    train: pd.DataFrame, spec: Any, *, target: str, task: str, weight: str | None = None
+) -> dict[str, Any]:
     """The transforms document for ``train`` (plain JSON-able data)."""
     import pandas as pd
 
@@ -60,7 +67,7 @@ def fit(train: pd.DataFrame, spec: Any, *, target: str, task: str) -> dict[str, 
             )
     features: list[dict[str, Any]] = []
     for column in train.columns:
-        if column == target or column in drop:
+        if column in (target, weight) or column in drop:
             continue
         series = train[column]
         is_text = not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))

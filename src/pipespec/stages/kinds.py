@@ -20,14 +20,30 @@ OutputType = Literal["out", "metrics", "plots"]
 
 @dataclass(frozen=True)
 class Output:
-    """A file a stage writes. ``path`` may contain ``{stage}``, the stage's name."""
+    """A file a stage writes. ``path`` may contain ``{stage}``, the stage's name.
+
+    ``tasks`` limits the output to some values of ``dataset.task`` (a ROC curve exists for
+    binary models only); ``props`` are DVC plot properties (template, x, y, title).
+    """
 
     name: str
     path: str
     type: OutputType = "out"
+    tasks: tuple[str, ...] = ()
+    props: tuple[tuple[str, str], ...] = ()
 
     def for_stage(self, stage: str) -> str:
         return self.path.format(stage=stage)
+
+    def active(self, task: object) -> bool:
+        return not self.tasks or task in self.tasks
+
+
+def _plot(
+    name: str, file: str, template: str, x: str, y: str, title: str, tasks: tuple[str, ...] = ()
+) -> Output:
+    props = (("template", template), ("x", x), ("y", y), ("title", title))
+    return Output(name, f"plots/{{stage}}/{file}", "plots", tasks, props)
 
 
 @dataclass(frozen=True)
@@ -78,7 +94,7 @@ BUILTIN: dict[str, StageKind] = {
         StageKind(
             name="featurize",
             entry="pipespec.stages.featurize:run",
-            reads=("features", "dataset.target", "dataset.task"),
+            reads=("features", "dataset.target", "dataset.task", "dataset.weight"),
             inputs=("train",),
             any_inputs=True,
             outputs=(
@@ -92,12 +108,20 @@ BUILTIN: dict[str, StageKind] = {
         StageKind(
             name="train",
             entry="pipespec.stages.train:run",
-            reads=("seed", "dataset.target", "dataset.task", "model", "compute"),
+            reads=("seed", "dataset.target", "dataset.task", "dataset.weight", "model", "compute"),
             inputs=("train",),
             any_inputs=True,
             outputs=(
                 Output("model", "models/{stage}/model.txt"),
                 Output("metrics", "metrics/{stage}.json", "metrics"),
+                _plot(
+                    "importance",
+                    "importance.csv",
+                    "bar_horizontal_sorted",
+                    "gain",
+                    "feature",
+                    "Feature importance (gain)",
+                ),
             ),
             description="fit a LightGBM model, early stopping on the valid input",
         ),
@@ -110,8 +134,54 @@ BUILTIN: dict[str, StageKind] = {
             outputs=(
                 Output("metrics", "metrics/{stage}.json", "metrics"),
                 Output("predictions", f"{_DATA}/predictions.parquet"),
+                _plot("roc", "roc.csv", "simple", "fpr", "tpr", "ROC", ("binary",)),
+                _plot(
+                    "pr",
+                    "precision_recall.csv",
+                    "simple",
+                    "recall",
+                    "precision",
+                    "Precision-recall",
+                    ("binary",),
+                ),
+                _plot(
+                    "calibration",
+                    "calibration.csv",
+                    "linear",
+                    "predicted",
+                    "observed",
+                    "Calibration",
+                    ("binary",),
+                ),
+                _plot(
+                    "confusion",
+                    "confusion.csv",
+                    "confusion",
+                    "actual",
+                    "predicted",
+                    "Confusion matrix",
+                    ("binary", "multiclass"),
+                ),
+                _plot(
+                    "residuals",
+                    "residuals.csv",
+                    "scatter",
+                    "actual",
+                    "predicted",
+                    "Predicted vs actual",
+                    ("regression",),
+                ),
             ),
-            description="score every other input with the task's metrics",
+            description="score every other input with the task's metrics; curves for dvc plots",
+        ),
+        StageKind(
+            name="gate",
+            entry="pipespec.stages.gate:run",
+            reads=("evaluation.gates",),
+            inputs=("metrics",),
+            any_inputs=True,
+            outputs=(Output("report", "metrics/{stage}.json", "metrics"),),
+            description="check evaluation.gates against metrics; a failed gate stops the run",
         ),
     )
 }
@@ -134,18 +204,28 @@ def get_kind(name: str) -> StageKind:
         raise PipelineError(f"cannot import stage kind '{name}': {exc}") from None
     if not callable(getattr(module, func, None)):
         raise PipelineError(f"stage kind '{name}': module '{module_name}' has no function '{func}'")
-    outputs = tuple(Output(n, p, t) for n, (p, t) in getattr(module, "OUTPUTS", {}).items())
+    try:
+        outputs = tuple(
+            Output(n, str(p), t) for n, (p, t) in dict(getattr(module, "OUTPUTS", {})).items()
+        )
+    except (TypeError, ValueError, AttributeError):
+        raise PipelineError(
+            f"stage kind '{name}': OUTPUTS must map each output name to (path, type), "
+            "type one of out, metrics, plots"
+        ) from None
+    bad = [o.name for o in outputs if o.type not in ("out", "metrics", "plots")]
+    if bad:
+        raise PipelineError(f"stage kind '{name}': output '{bad[0]}' has an unknown type")
+    doc = (getattr(module, func).__doc__ or "").strip()
     return StageKind(
         name=name,
         entry=name,
         reads=tuple(getattr(module, "READS", ())),
         inputs=tuple(getattr(module, "INPUTS", ())),
         outputs=outputs,
-        any_inputs=bool(getattr(module, "ANY_INPUTS", True)),
+        any_inputs=bool(getattr(module, "ANY_INPUTS", False)),
         path_params=tuple(getattr(module, "PATH_PARAMS", ())),
-        description=(getattr(module, func).__doc__ or "").strip().splitlines()[0:1][0]
-        if getattr(module, func).__doc__
-        else "",
+        description=doc.splitlines()[0] if doc else "",
         module_file=getattr(module, "__file__", None),
     )
 

@@ -1,5 +1,6 @@
 """The ``split`` stage: a seeded train/valid/test split, stratified by class for
-classification so every split keeps the label balance."""
+classification so every split keeps the label balance. Rows that the load stage marked as
+test (a separate test file) stay the test set; the rest is split into train and valid."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
+from pipespec.stages.load import SPLIT_COLUMN
 from pipespec.stages.tabular import read_table, write_table
 
 if TYPE_CHECKING:
@@ -18,22 +20,34 @@ SPLITS = ("train", "valid", "test")
 
 
 def run(ctx: StageContext) -> None:
+    import numpy as np
+
     frame, meta = read_table(ctx.input("data"))
     spec = ctx.params["split"]
     valid, test = float(spec["valid"]), float(spec["test"])
+    fixed_test = None
+    if SPLIT_COLUMN in frame.columns:
+        fixed_test = (frame.pop(SPLIT_COLUMN) == "test").to_numpy()
+        test = 0.0  # the test file is the test set
     if valid < 0 or test < 0 or valid + test >= 1:
         raise ConfigError(
             f"split.valid + split.test must leave rows to train on (got {valid} + {test})"
         )
     target = ctx.params["dataset"]["target"]
-    stratify = spec["stratify"] and ctx.params["dataset"]["task"] != "regression"
-    parts = assign(
-        frame[target] if stratify else None, len(frame), valid, test, seed=ctx.params["seed"]
-    )
+    stratify = spec.get("stratify", True) and ctx.params["dataset"]["task"] != "regression"
+    if fixed_test is None:
+        parts = assign(
+            frame[target] if stratify else None, len(frame), valid, test, seed=ctx.params["seed"]
+        )
+    else:
+        parts = np.full(len(frame), 2, dtype=np.int8)
+        rest = np.flatnonzero(~fixed_test)
+        labels = frame[target].iloc[rest] if stratify else None
+        parts[rest] = assign(labels, len(rest), valid, 0.0, seed=ctx.params["seed"])
     for code, name in enumerate(SPLITS):
         part = frame[parts == code].reset_index(drop=True)
-        if part.empty and (name == "train" or (valid if name == "valid" else test) > 0):
-            raise DataError(f"split '{name}' is empty: {len(frame)} rows are too few")
+        if part.empty and name == "train":
+            raise DataError(f"split 'train' is empty: {len(frame)} rows are too few")
         write_table(part, ctx.output(name), meta)
         console().print(f"  {name}: {len(part):,} rows")
 

@@ -1,16 +1,26 @@
 """The ``train`` stage: a LightGBM model, objective from ``dataset.task``, early stopping
-on the ``valid`` input, saved in LightGBM's text format. Deterministic: fixed seed,
-``deterministic=true``, column-wise histograms, fixed thread count."""
+on the ``valid`` input, saved in LightGBM's text format.
+
+Deterministic by default: fixed seed, ``deterministic=true``, column-wise histograms and a
+fixed thread count, so the same data and params give a byte-identical model file. Optional
+k-fold cross-validation (``model.cv_folds``) reports out-of-fold metrics; sample weights come
+from ``dataset.weight``, class weights from ``model.class_weight``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import TYPE_CHECKING, Any
 
 from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
-from pipespec.core.errors import DataError
+from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import read_table
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 METRICS = {"binary": "binary_logloss", "multiclass": "multi_logloss", "regression": "rmse"}
@@ -25,12 +35,30 @@ NAMED = (
     "lambda_l1",
     "lambda_l2",
 )
+# model.* keys that are pipespec's, not LightGBM parameters
+OWN_KEYS = {
+    "name",
+    "objective",
+    "num_boost_round",
+    "early_stopping_rounds",
+    "class_weight",
+    "cv_folds",
+    "params",
+    *NAMED,
+}
 
 
 def lightgbm_params(
     model: Any, *, task: str, seed: int, threads: int, num_class: int | None
 ) -> dict[str, Any]:
     """The LightGBM parameter dict for a model config (named fields, then ``params``)."""
+    extra = (
+        model["params"].to_dict() if hasattr(model["params"], "to_dict") else dict(model["params"])
+    )
+    unknown_top = sorted(set(model) - OWN_KEYS)  # e.g. `+model.num_leavs=3`
+    check_lightgbm_names(
+        {**{k: model[k] for k in unknown_top}, **extra}, prefix={k: "model" for k in unknown_top}
+    )
     params: dict[str, Any] = {
         "objective": model["objective"] or OBJECTIVES[task],
         "metric": METRICS[task],
@@ -43,10 +71,36 @@ def lightgbm_params(
     }
     if task == "multiclass":
         params["num_class"] = num_class
-    params.update(
-        model["params"].to_dict() if hasattr(model["params"], "to_dict") else dict(model["params"])
-    )
+    params.update({k: model[k] for k in unknown_top})
+    params.update(extra)
     return params
+
+
+def check_lightgbm_names(params: dict[str, Any], prefix: dict[str, str] | None = None) -> None:
+    """Reject parameter names LightGBM does not know, with the closest valid names."""
+    known = _known_params()
+    if not known:
+        return
+    for name in params:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+            key = f"{(prefix or {}).get(name, 'model.params')}.{name}"
+            raise ConfigError(
+                f"{key}: '{name}' is not a LightGBM parameter",
+                hint=(f"Did you mean {', '.join(close)}? " if close else "")
+                + "See https://lightgbm.readthedocs.io/en/stable/Parameters.html",
+            )
+
+
+def _known_params() -> set[str]:
+    """Every LightGBM parameter name and alias, from LightGBM itself."""
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        aliases = _ConfigAliases._get_all_param_aliases()
+    except (ImportError, AttributeError):  # an internal API: skip the check if it moved
+        return set()
+    return {name for names in aliases.values() for name in names} | set(aliases)
 
 
 def run(ctx: StageContext) -> None:
@@ -55,6 +109,7 @@ def run(ctx: StageContext) -> None:
     train, meta = read_table(ctx.input("train"))
     task = ctx.params["dataset"]["task"]
     target = ctx.params["dataset"]["target"]
+    weight_col = ctx.params["dataset"]["weight"]
     model = ctx.params["model"]
     if target not in train.columns:
         raise DataError(f"target column '{target}' is not in {ctx.input('train')}")
@@ -66,27 +121,50 @@ def run(ctx: StageContext) -> None:
         threads=ctx.params["compute"]["num_threads"],
         num_class=len(classes) if classes else None,
     )
-    categorical = [c for c in meta.get("categorical", []) if c in train.columns]
-    dtrain = lgb.Dataset(
-        train.drop(columns=[target]),
-        label=train[target],
-        categorical_feature=categorical,
-        free_raw_data=True,
-    )
+    feature_cols = [c for c in train.columns if c not in (target, weight_col)]
+    categorical = [c for c in meta.get("categorical", []) if c in feature_cols]
+    weights = sample_weights(train, target, weight_col, model["class_weight"], classes)
+
+    def dataset(frame: pd.DataFrame, w: np.ndarray | None, ref: Any = None) -> Any:
+        return lgb.Dataset(
+            frame[feature_cols],
+            label=frame[target],
+            weight=w,
+            reference=ref,
+            categorical_feature=categorical,
+            free_raw_data=False,
+        )
+
+    dtrain = dataset(train, weights)
     valid_sets, valid_names = [], []
     for name, path in ctx.inputs.items():
         if name == "train":
             continue
         frame, _ = read_table(path)
-        valid_sets.append(dtrain.create_valid(frame.drop(columns=[target]), label=frame[target]))
+        if frame.empty:
+            continue
+        w = sample_weights(frame, target, weight_col, model["class_weight"], classes)
+        valid_sets.append(dataset(frame, w, dtrain))
         valid_names.append(name)
 
     rounds = int(model["num_boost_round"])
-    callbacks: list[Any] = []
     stopping = model["early_stopping_rounds"]
+    summary: dict[str, Any] = {"train_rows": len(train)}
+    folds = int(model["cv_folds"] or 0)
+    if folds >= 2:
+        summary["cv"] = cross_validate(
+            params,
+            dataset(train, weights),
+            rounds,
+            stopping,
+            folds,
+            stratified=task != "regression",
+            seed=ctx.params["seed"],
+        )
+    callbacks: list[Any] = []
     if stopping and valid_sets:
         callbacks.append(lgb.early_stopping(int(stopping), first_metric_only=True, verbose=False))
-    with _progress(rounds, params["metric"]) as on_iteration:
+    with _Progress(rounds, params["metric"]) as on_iteration:
         callbacks.append(on_iteration)
         booster = lgb.train(
             params,
@@ -99,18 +177,93 @@ def run(ctx: StageContext) -> None:
     best = booster.best_iteration or booster.current_iteration()
     with atomic_path(ctx.output("model")) as tmp:
         booster.save_model(str(tmp), num_iteration=best)
-    summary: dict[str, Any] = {"best_iteration": best, "train_rows": len(train)}
+    summary["best_iteration"] = best
     for valid_name, scores in booster.best_score.items():
         for metric, value in scores.items():
             summary[f"{valid_name}_{metric}"] = round(float(value), 6)
     write_json(ctx.output("metrics"), summary)
-    console().print(
-        f"  {best} trees (of {rounds} max); {params['metric']} "
-        + ", ".join(f"{k}={v}" for k, v in summary.items() if k.endswith(params["metric"]))
+    _write_importance(booster, best, ctx.output("importance"))
+    shown = [f"{k}={v}" for k, v in summary.items() if k.endswith(params["metric"])]
+    console().print(f"  {best} trees (of {rounds} max) " + ", ".join(shown))
+
+
+def sample_weights(
+    frame: pd.DataFrame,
+    target: str,
+    weight_col: str | None,
+    class_weight: Any,
+    classes: list[Any] | None,
+) -> np.ndarray | None:
+    """Row weights: the weight column times the class weight of each row's label."""
+    import numpy as np
+
+    weights = frame[weight_col].to_numpy(dtype="float64") if weight_col else None
+    if class_weight is None:
+        return weights
+    if classes is None:
+        raise ConfigError("model.class_weight applies to classification tasks only")
+    labels = frame[target].to_numpy()
+    if class_weight == "balanced":
+        counts = np.bincount(labels, minlength=len(classes)).astype("float64")
+        per_class = len(labels) / (len(classes) * np.maximum(counts, 1))
+    elif isinstance(class_weight, dict) or hasattr(class_weight, "to_dict"):
+        given = class_weight.to_dict() if hasattr(class_weight, "to_dict") else class_weight
+        names = [str(c) for c in classes]
+        unknown = [k for k in given if str(k) not in names]
+        if unknown:
+            raise ConfigError(
+                f"model.class_weight names unknown class(es) {unknown}; classes: {names}"
+            )
+        by_name = {str(k): float(v) for k, v in given.items()}
+        per_class = np.array([by_name.get(n, 1.0) for n in names])
+    else:
+        raise ConfigError(
+            f"model.class_weight must be null, 'balanced' or a mapping, got {class_weight!r}"
+        )
+    row = per_class[labels]
+    return row if weights is None else weights * row
+
+
+def cross_validate(
+    params: dict[str, Any],
+    data: Any,
+    rounds: int,
+    stopping: int | None,
+    folds: int,
+    *,
+    stratified: bool,
+    seed: int,
+) -> dict[str, Any]:
+    """k-fold CV on the training split: mean and std of the out-of-fold metric."""
+    import lightgbm as lgb
+
+    callbacks: list[Any] = [lgb.early_stopping(int(stopping), verbose=False)] if stopping else []
+    result: dict[str, Any] = lgb.cv(  # type: ignore[assignment]dict(params), data, num_boost_round=rounds, nfold=folds,
+        stratified=stratified, shuffle=True, seed=seed, callbacks=callbacks
     )
+    metric = params["metric"]
+    mean, std = result[f"valid {metric}-mean"], result[f"valid {metric}-stdv"]
+    return {
+        "folds": folds,
+        "best_iteration": len(mean),
+        f"{metric}_mean": round(mean[-1], 6),
+        f"{metric}_std": round(std[-1], 6),
+    }
 
 
-class _progress:
+def _write_importance(booster: Any, best: int, path: Any) -> None:
+    import pandas as pd
+
+    from pipespec.core.atomic import atomic_path
+
+    gain = booster.feature_importance(importance_type="gain", iteration=best)
+    table = pd.DataFrame({"feature": booster.feature_name(), "gain": gain.round(6)})
+    table = table.sort_values(["gain", "feature"], ascending=[False, True])
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, lineterminator="\n")
+
+
+class _Progress:
     """A rich progress bar over boosting rounds showing the running validation metric."""
 
     def __init__(self, total: int, metric: str) -> None:

@@ -1,0 +1,87 @@
+"""The ``gate`` stage: check ``evaluation.gates`` (e.g. ``test.auc: ">= 0.80"``) against the
+metrics files it takes as inputs. A failed gate fails the stage, naming the metric, its value
+and the bound, so nothing downstream (packaging) runs. The report is a DVC metrics file."""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pipespec.core.atomic import write_json
+from pipespec.core.console import console
+from pipespec.core.errors import ConfigError, StageError
+from pipespec.stages.context import StageContext
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+}
+_EXPR = re.compile(r"^\s*(>=|<=|==|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+def parse_gate(key: str, expr: Any) -> tuple[str, float]:
+    """``">= 0.8"`` -> (">=", 0.8); a ConfigError naming ``evaluation.gates.KEY`` otherwise."""
+    match = _EXPR.match(str(expr))
+    if not match:
+        raise ConfigError(
+            f"evaluation.gates.{key}: cannot read bound '{expr}'",
+            hint='Write a comparison and a number, e.g. ">= 0.80" or "< 0.45".',
+        )
+    return match.group(1), float(match.group(2))
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(flatten(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def run(ctx: StageContext) -> None:
+    gates = flatten(ctx.params["evaluation"]["gates"])
+    metrics: dict[str, Any] = {}
+    for path in ctx.inputs.values():
+        for key, value in flatten(json.loads(path.read_text(encoding="utf-8"))).items():
+            metrics.setdefault(key, value)
+    results, failures = [], []
+    for key, expr in sorted(gates.items()):
+        op, bound = parse_gate(key, expr)
+        if key not in metrics:
+            raise ConfigError(
+                f"evaluation.gates.{key}: no metric '{key}' in "
+                f"{', '.join(p.name for p in ctx.inputs.values())}",
+                hint=f"Metrics: {', '.join(sorted(metrics))}",
+            )
+        value = float(metrics[key])
+        passed = OPERATORS[op](value, bound)
+        results.append({"metric": key, "value": value, "op": op, "bound": bound, "passed": passed})
+        mark = "[green]pass[/]" if passed else "[red]FAIL[/]"
+        console().print(f"  {mark} {key} = {value:.6g} (required {op} {bound:g})")
+        if not passed:
+            failures.append(f"{key} = {value:.6g}, required {op} {bound:g}")
+    write_json(
+        ctx.output("report"),
+        {
+            "gates_passed": sum(r["passed"] for r in results),
+            "gates_failed": len(failures),
+            "gates": results,
+        },
+    )
+    if failures:
+        raise StageError(
+            f"quality gate{'s' if len(failures) > 1 else ''} failed: " + "; ".join(failures),
+            hint="Nothing after this stage (packaging) runs. Improve the model, or change "
+            "evaluation.gates if the bound is wrong.",
+        )
+    if not results:
+        console().print("  no gates configured (evaluation.gates is empty)")
