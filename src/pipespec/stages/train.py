@@ -238,8 +238,15 @@ def cross_validate(
     import lightgbm as lgb
 
     callbacks: list[Any] = [lgb.early_stopping(int(stopping), verbose=False)] if stopping else []
-    result: dict[str, Any] = lgb.cv(  # type: ignore[assignment]dict(params), data, num_boost_round=rounds, nfold=folds,
-        stratified=stratified, shuffle=True, seed=seed, callbacks=callbacks
+    result: dict[str, Any] = lgb.cv(  # type: ignore[assignment]
+        dict(params),
+        data,
+        num_boost_round=rounds,
+        nfold=folds,
+        stratified=stratified,
+        shuffle=True,
+        seed=seed,
+        callbacks=callbacks,
     )
     metric = params["metric"]
     mean, std = result[f"valid {metric}-mean"], result[f"valid {metric}-stdv"]
