@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SPLIT_COLUMN = "_split"
+# Separators that are awkward to type on a command line.
+SEPARATORS = {"\\t": "\t", "tab": "\t", "space": " "}
 
 
 def run(ctx: StageContext) -> None:
@@ -32,6 +34,9 @@ def run(ctx: StageContext) -> None:
         test = _prepare(
             ds, read_source(ds, "test_path", seed=seed, root=ctx.root), "test_path", ctx.root
         )
+        weight = ds.get("weight")
+        if weight and weight in frame.columns and weight not in test.columns:
+            test[weight] = 1.0  # test rows are scored, not weighted
         if list(test.columns) != list(frame.columns):
             raise DataError(
                 f"{ds['test_path']} (dataset.test_path) has other columns than {ds['path']}: "
@@ -124,7 +129,7 @@ def read_source(ds: Any, key: str = "path", *, seed: int, root: Path) -> pd.Data
     try:
         frame = pd.read_csv(
             path,
-            sep=ds["sep"],
+            sep=SEPARATORS.get(ds["sep"], ds["sep"]),
             header=0 if ds["header"] else None,
             names=names,
             na_values=list(ds["na_values"]) or None,

@@ -238,7 +238,7 @@ def cross_validate(
     import lightgbm as lgb
 
     callbacks: list[Any] = [lgb.early_stopping(int(stopping), verbose=False)] if stopping else []
-    result: dict[str, Any] = lgb.cv(  # type: ignore[assignment]
+    result: dict[str, Any] = lgb.cv(
         dict(params),
         data,
         num_boost_round=rounds,
