@@ -34,8 +34,9 @@ format: install
 	ruff format src tests bench
 	ruff check --fix src tests bench
 
-bench: install ## benchmarks: ratios against hand-written DVC + LightGBM (see docs/benchmarks.md)
+bench: install ## benchmarks: pipespec against hand-written equivalents, as ratios (docs/benchmarks.md)
 	python bench/noop_run.py
+	python bench/train.py
 
 lock: ## re-resolve requirements.lock from pyproject.toml's ranges in a scratch venv
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, SMALL, commit_all, run_cli
+from helpers import BIN, SHARED_DATA, SMALL, commit_all, run_cli
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -23,6 +23,7 @@ def _environment() -> Iterator[None]:
         "GIT_COMMITTER_NAME": "pipespec tests",
         "GIT_COMMITTER_EMAIL": "tests@pipespec.invalid",
         "DVC_NO_ANALYTICS": "1",
+        "PIPESPEC_SHARED_DATA": str(SHARED_DATA),
         "CI": os.environ.get("CI", "true"),
     }.items():
         os.environ[key] = value

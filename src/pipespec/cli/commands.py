@@ -38,8 +38,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     from pipespec.engine.compose import compose
 
     composition = compose(_project(args), tuple(args.overrides))
+    if not out().is_terminal:  # piped: the exact bytes `pipespec compose` would write
+        out().file.write(composition.text)
+        return 0
     out().print(
-        Syntax(composition.text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default")
+        Syntax(composition.text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default"),
+        soft_wrap=True,
     )
     return 0
 

@@ -80,6 +80,11 @@ def _prepare(ds: Any, frame: pd.DataFrame, key: str, root: Path) -> pd.DataFrame
     if missing:
         raise DataError(f"dataset.drop names column(s) not in {where}: {', '.join(missing)}")
     frame = frame.drop(columns=list(ds["drop"]))
+    if ds.get("dedupe"):
+        before = len(frame)
+        frame = frame.drop_duplicates()
+        if len(frame) < before:
+            console().print(f"  dropped {before - len(frame)} duplicate rows of {where}")
     unlabeled = int(frame[target].isna().sum())
     if unlabeled:
         console().print(f"  dropped {unlabeled} rows of {where} without a value in '{target}'")
@@ -123,8 +128,27 @@ def read_source(ds: Any, key: str = "path", *, seed: int, root: Path) -> pd.Data
     if not ds.get(key):
         raise ConfigError(f"dataset.{key} is required for dataset.source={source}")
     path = _resolve(ds[key], root, key)
-    if source == "parquet":
-        return pd.read_parquet(path)
+    if source == "parquet":  # a file, or a directory of files (a partitioned dataset)
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read {ds[key]} as Parquet (dataset.{key}): {exc}") from None
+    else:
+        frame = _read_csv(ds, key, path)
+    frame.columns = [str(c) for c in frame.columns]
+    if ds.get("strip"):
+        frame.columns = [c.strip() for c in frame.columns]
+        for column in frame.columns:
+            if pd.api.types.is_string_dtype(frame[column]):
+                frame[column] = frame[column].str.strip()
+        if ds["na_values"]:  # a marker may have stood next to the spaces just stripped
+            frame = frame.replace(list(ds["na_values"]), None)
+    return _apply_dtypes(frame, ds, key)
+
+
+def _read_csv(ds: Any, key: str, path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     names = list(ds["columns"]) if ds.get("columns") else None
     try:
         frame = pd.read_csv(
@@ -133,12 +157,47 @@ def read_source(ds: Any, key: str = "path", *, seed: int, root: Path) -> pd.Data
             header=0 if ds["header"] else None,
             names=names,
             na_values=list(ds["na_values"]) or None,
+            keep_default_na=ds["keep_default_na"],
+            skipinitialspace=bool(ds["strip"]),
+            comment=ds.get("comment"),
+            encoding=ds["encoding"],
         )
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, LookupError) as exc:
         raise DataError(f"cannot read {ds[key]} as CSV (dataset.{key}): {exc}") from None
     if not ds["header"] and names is None:
         frame.columns = [f"Column_{i}" for i in range(frame.shape[1])]  # LightGBM's naming
-    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+NA_MARKERS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
+DTYPES = {"float": "float64", "int": "Int64", "str": "str", "category": "str", "bool": "boolean"}
+
+
+def _apply_dtypes(frame: pd.DataFrame, ds: Any, key: str) -> pd.DataFrame:
+    """dataset.dtypes overrides, with an error naming the column and a few bad values."""
+    import pandas as pd
+
+    for column, dtype in dict(ds["dtypes"]).items():
+        if column not in frame.columns:
+            raise DataError(f"dataset.dtypes.{column}: no such column in {ds[key]}")
+        if dtype not in DTYPES:
+            raise ConfigError(f"dataset.dtypes.{column}: unknown type '{dtype}'; "
+                              f"types: {', '.join(DTYPES)}")  # fmt: skip
+        series = frame[column]
+        if dtype in ("float", "int"):
+            if not pd.api.types.is_numeric_dtype(series):  # 'NA', '' ... mean missing here
+                series = series.where(~series.astype("str").str.strip().isin(NA_MARKERS), None)
+            numbers = pd.to_numeric(series, errors="coerce")
+            bad = series[numbers.isna() & series.notna()]
+            if len(bad):
+                examples = ", ".join(repr(v) for v in bad.unique()[:3])
+                raise DataError(
+                    f"column '{column}' (dataset.dtypes.{column}={dtype}) in {ds[key]}: "
+                    f"{len(bad)} value(s) are not numbers, e.g. {examples}",
+                    hint="Add them to dataset.na_values if they mean 'missing'.",
+                )
+            series = numbers
+        frame[column] = series.astype(DTYPES[dtype])
     return frame
 
 

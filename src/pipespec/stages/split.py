@@ -35,21 +35,65 @@ def run(ctx: StageContext) -> None:
         )
     target = ctx.params["dataset"]["target"]
     stratify = spec.get("stratify", True) and ctx.params["dataset"]["task"] != "regression"
-    if fixed_test is None:
-        parts = assign(
-            frame[target] if stratify else None, len(frame), valid, test, seed=ctx.params["seed"]
-        )
+    rest = np.arange(len(frame)) if fixed_test is None else np.flatnonzero(~fixed_test)
+    parts = np.full(len(frame), 2, dtype=np.int8)
+    sub = frame.iloc[rest]
+    seed = ctx.params["seed"]
+    if spec.get("time"):
+        parts[rest] = by_time(_column(sub, spec["time"], "split.time"), valid, test)
+    elif spec.get("group"):
+        parts[rest] = by_group(_column(sub, spec["group"], "split.group"), valid, test, seed=seed)
     else:
-        parts = np.full(len(frame), 2, dtype=np.int8)
-        rest = np.flatnonzero(~fixed_test)
-        labels = frame[target].iloc[rest] if stratify else None
-        parts[rest] = assign(labels, len(rest), valid, 0.0, seed=ctx.params["seed"])
+        parts[rest] = assign(sub[target] if stratify else None, len(sub), valid, test, seed=seed)
     for code, name in enumerate(SPLITS):
         part = frame[parts == code].reset_index(drop=True)
         if part.empty and name == "train":
             raise DataError(f"split 'train' is empty: {len(frame)} rows are too few")
         write_table(part, ctx.output(name), meta)
         console().print(f"  {name}: {len(part):,} rows")
+
+
+def _column(frame: pd.DataFrame, name: str, key: str) -> pd.Series:
+    if name not in frame.columns:
+        raise ConfigError(f"{key}: no column '{name}' in the data",
+                          hint=f"Columns: {', '.join(frame.columns)}")  # fmt: skip
+    return frame[name]
+
+
+def by_time(column: pd.Series, valid: float, test: float) -> np.ndarray:
+    """The newest rows are test, the ones before them valid (ties stay together)."""
+    import numpy as np
+    import pandas as pd
+
+    values = column
+    if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)):
+        values = pd.to_datetime(values, errors="coerce", format="mixed")
+    if values.isna().any():
+        raise DataError(f"split.time: column '{column.name}' has missing or unreadable times")
+    order = values.rank(method="min").to_numpy()
+    n = len(order)
+    out = np.zeros(n, dtype=np.int8)
+    test_cut = np.sort(order)[n - round(n * test)] if test > 0 and n else np.inf
+    rest_n = int((order < test_cut).sum())
+    valid_cut = np.sort(order)[rest_n - round(n * valid)] if valid > 0 and rest_n else test_cut
+    out[(order >= valid_cut) & (order < test_cut)] = 1
+    out[order >= test_cut] = 2
+    return out
+
+
+def by_group(column: pd.Series, valid: float, test: float, *, seed: int) -> np.ndarray:
+    """Whole groups go to one split, in a seeded order, until each split's share is met."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    keys = column.astype("str").fillna("<missing>").to_numpy()
+    groups, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    order = rng.permutation(len(groups))
+    share = np.cumsum(counts[order]) / len(keys)
+    code_of_group = np.zeros(len(groups), dtype=np.int8)
+    code_of_group[order[share <= test + 1e-12]] = 2
+    code_of_group[order[(share > test + 1e-12) & (share <= test + valid + 1e-12)]] = 1
+    return code_of_group[inverse]
 
 
 def assign(labels: pd.Series | None, n: int, valid: float, test: float, *, seed: int) -> np.ndarray:

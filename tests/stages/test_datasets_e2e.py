@@ -1,0 +1,90 @@
+"""Every shared dataset runs end to end through `pipespec run` by config alone
+(configs/dataset/NAME.yaml), with sensible metrics, and its quirks handled by config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import read_yaml, run_cli, shared
+
+from pipespec.engine.compose import compose
+from pipespec.engine.project import Project
+from pipespec.stages.context import ParamsView
+from pipespec.stages.load import _prepare, read_source
+
+pytestmark = pytest.mark.slow
+
+# dataset option, a file it needs, metric, the split it is read on, lower bound
+CASES = [
+    ("adult", ("adult", "adult.data"), "auc", "test", 0.90),
+    ("telco", ("telco_churn",), "auc", "test", 0.80),
+    ("titanic", ("titanic", "train.csv"), "auc", "test", 0.80),
+    ("house_prices", ("house_prices", "train.csv"), "r2", "test", 0.80),
+    ("bike_sharing", ("bike_sharing", "hour.csv"), "r2", "test", 0.90),
+    ("california_housing", ("california_housing",), "r2", "test", 0.80),
+    # a time split: the test years are the COVID drop, so the valid years are the fair check
+    ("cta_ridership", ("cta_ridership",), "r2", "valid", 0.80),
+    ("lightgbm_binary", ("lightgbm_examples", "binary_classification"), "auc", "test", 0.78),
+    ("lightgbm_regression", ("lightgbm_examples", "regression"), "r2", "test", 0.15),
+    ("lightgbm_multiclass", ("lightgbm_examples", "multiclass_classification"), "accuracy",
+     "test", 0.35),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("option", "needs", "metric", "split", "low"), CASES,
+                         ids=[c[0] for c in CASES])  # fmt: skip
+def test_dataset_runs_by_config_alone(new_project, option, needs, metric, split, low) -> None:
+    shared(*needs)
+    root = new_project()
+    run_cli("run", f"dataset={option}", "env=prod", "model.num_boost_round=300", cwd=root)
+    metrics = read_yaml(root / "metrics" / "evaluate.json")
+    assert metrics[split][metric] > low, metrics
+
+
+def _dataset_view(overrides: tuple[str, ...]) -> ParamsView:
+    from pipespec.engine.scaffold import template_root
+
+    params = compose(Project(template_root()), overrides).params
+    return ParamsView(params, ("dataset",), "test")["dataset"]
+
+
+def test_adult_train_and_test_load_alike() -> None:
+    """Spaces, '?', the junk first line and the trailing '.' are all handled by config."""
+    shared("adult", "adult.test")
+    ds = _dataset_view(("dataset=adult",))
+    root = Path("/")
+    train = _prepare(ds, read_source(ds, "path", seed=0, root=root), "path", root)
+    test = _prepare(ds, read_source(ds, "test_path", seed=0, root=root), "test_path", root)
+    assert list(train.columns) == list(test.columns)
+    assert len(train) == 32561
+    assert len(test) == 16281  # the junk line is skipped
+    assert pd.api.types.is_numeric_dtype(test["age"])
+    for column in train.columns:
+        if pd.api.types.is_string_dtype(train[column]):
+            values = set(train[column].dropna()) | set(test[column].dropna())
+            assert not any(v != v.strip() for v in values), column
+            assert "?" not in values, column
+            if column != "income":
+                assert set(test[column].dropna()) <= set(train[column].dropna()), column
+    assert train["workclass"].isna().sum() == 1836
+    assert set(test["income"]) == {"<=50K.", ">50K."}  # mapped by features.target_map
+    assert read_yaml_target_map() == {"<=50K.": "<=50K", ">50K.": ">50K"}
+
+
+def read_yaml_target_map() -> dict:
+    from pipespec.engine.scaffold import template_root
+
+    params = compose(Project(template_root()), ("dataset=adult",)).params
+    return params["features"]["target_map"]
+
+
+def test_house_prices_keeps_na_as_a_category() -> None:
+    shared("house_prices", "train.csv")
+    ds = _dataset_view(("dataset=house_prices",))
+    frame = read_source(ds, "path", seed=0, root=Path("/"))
+    assert (frame["Alley"] == "NA").sum() == 1369  # a category, not missing
+    assert (frame["MasVnrType"] == "None").sum() == 864
+    assert frame["LotFrontage"].isna().sum() == 259  # numeric: 'NA' is missing here
+    assert pd.api.types.is_float_dtype(frame["GarageYrBlt"])

@@ -1,0 +1,158 @@
+"""Feature transforms: fitted on train, saved as JSON, applied identically anywhere."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipespec.bundle.transforms import apply
+from pipespec.core.errors import ConfigError, DataError
+from pipespec.stages.featurize import fit
+from pipespec.stages.split import by_group, by_time
+
+BASE = {"drop": [], "categorical": None, "max_categories": 1000}
+
+
+def _frame(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({
+        "amount": rng.lognormal(3, 1, n).round(2),
+        "count": rng.integers(0, 10, n).astype(float),
+        "city": pd.array(rng.choice(["paris", "lyon", "nice", "metz"], n, p=[.5, .3, .19, .01]),
+                         dtype="str"),
+        "when": pd.array([f"2024-0{1 + i % 9}-1{i % 9}" for i in range(n)], dtype="str"),
+        "charges": pd.array([" " if i % 50 == 0 else f"{i * 1.5:.2f}" for i in range(n)],
+                            dtype="str"),
+        "code": pd.array([f"ID{i:05d}" for i in range(n)], dtype="str"),
+        "y": pd.array(rng.choice(["Yes", "No"], n), dtype="str"),
+    })  # fmt: skip
+
+
+def _fit(frame: pd.DataFrame, **spec: object) -> dict:
+    return fit(frame, {**BASE, **spec}, target="y", task="binary")
+
+
+def test_types_are_inferred() -> None:
+    doc = _fit(_frame())
+    inputs = {c["name"]: c["type"] for c in doc["inputs"]}
+    assert inputs == {"amount": "numeric", "count": "numeric", "city": "categorical",
+                      "when": "datetime", "charges": "numeric"}  # fmt: skip
+    assert "code" in doc["dropped"]  # all-distinct text: an identifier
+    names = [f["name"] for f in doc["features"]]
+    assert {"when_year", "when_month", "when_day", "when_dayofweek"} <= set(names)
+    out = apply(doc, _frame())
+    assert out["charges"].isna().sum() == 4  # the ' ' blanks, as missing numbers
+    assert out["y"].tolist() == [1 if v == "Yes" else 0 for v in _frame()["y"]]
+
+
+def test_rare_and_unseen_categories_share_the_other_code() -> None:
+    doc = _fit(_frame(), min_frequency=5)
+    city = next(f for f in doc["features"] if f["name"] == "city")
+    assert city["categories"] == ["paris", "lyon", "nice"]  # most frequent first; metz is rare
+    new = _frame(4).assign(city=pd.array(["paris", "metz", "rome", None], dtype="str"))
+    codes = apply(doc, new)["city"].tolist()
+    assert codes[:3] == [0.0, 3.0, 3.0]  # rare and unseen -> code 3 ('other')
+    assert np.isnan(codes[3])  # missing stays missing
+    doc = _fit(_frame(), min_frequency=5, other_bucket=False)
+    assert np.isnan(apply(doc, new)["city"].tolist()[2])
+
+
+def test_onehot_numeric_transforms_impute_derived_rename() -> None:
+    frame = _frame()
+    frame.loc[:9, "amount"] = np.nan
+    doc = _fit(
+        frame, encoding="onehot", impute={"amount": "median", "city": "most_frequent"},
+        missing_indicators=True, transforms={"n": {"winsorize": [0.1, 0.9], "log1p": True},
+                                             "amount": {"bins": 4}},
+        derived={"per_count": "amount / n"}, rename={"count": "n"}, select=None,
+    )  # fmt: skip
+    out = apply(doc, frame)
+    assert {"city=paris", "city=lyon", "amount_missing"} <= set(out.columns)
+    assert "city" not in out.columns
+    assert out["amount_missing"].sum() == 10
+    assert set(out["amount"].dropna().unique()) <= {0.0, 1.0, 2.0, 3.0}  # 4 quantile bins
+    lo, hi = frame["count"].quantile(0.1), frame["count"].quantile(0.9)
+    assert out["n"].min() == pytest.approx(np.log1p(lo))
+    assert out["n"].max() == pytest.approx(np.log1p(hi))
+    assert np.isinf(out["per_count"]).sum() == 0  # x / 0 -> missing, not inf
+
+
+def test_target_map_and_unseen_labels() -> None:
+    frame = _frame()
+    frame["y"] = frame["y"].str.replace("Yes", "Yes.")
+    doc = _fit(frame, target_map={"Yes.": "Yes"})
+    assert doc["target"]["classes"] == ["No", "Yes"]
+    with pytest.raises(DataError, match=r"target 'y' has label\(s\) unseen in training: Maybe"):
+        apply(doc, frame.assign(y="Maybe"))
+
+
+def test_bad_feature_config_names_the_key() -> None:
+    with pytest.raises(DataError, match=r"features\.drop names column\(s\) not in the data: nope"):
+        _fit(_frame(), drop=["nope"])
+    with pytest.raises(ConfigError, match=r"features\.transforms\.amount: unknown option"):
+        _fit(_frame(), transforms={"amount": {"log2": True}})
+    with pytest.raises(ConfigError, match=r"features\.transforms\.city: column is categorical"):
+        _fit(_frame(), transforms={"city": {"log1p": True}})
+    with pytest.raises(ConfigError, match=r"features\.derived\.z: unknown column\(s\) nothing"):
+        _fit(_frame(), derived={"z": "nothing * 2"})
+
+
+def test_custom_transform_by_import_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "mytransforms.py").write_text(
+        textwrap.dedent("""
+        class Centre:
+            def fit(self, frame):
+                return {"mean": float(frame["amount"].mean())}
+
+            def transform(self, frame, state):
+                frame = frame.copy()
+                frame["amount_centred"] = frame["amount"] - state["mean"]
+                return frame
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    frame = _frame()
+    doc = _fit(frame, custom=["mytransforms:Centre"])
+    out = apply(json.loads(json.dumps(doc)), frame)
+    assert out["amount_centred"].mean() == pytest.approx(0.0, abs=1e-9)
+    assert doc["steps"][-1] == {"op": "custom", "fn": "mytransforms:Centre",
+                                "state": {"mean": frame["amount"].mean()}}  # fmt: skip
+
+
+def test_saved_json_applies_the_same_in_a_fresh_process(tmp_path: Path) -> None:
+    frame = _frame()
+    doc = _fit(frame, min_frequency=3, impute={"amount": "median"})
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    frame.to_parquet(tmp_path / "raw.parquet")
+    code = ("import json, pandas as pd; from pipespec.bundle.transforms import apply; "
+            f"t = json.load(open({str(tmp_path / 't.json')!r})); "
+            f"apply(t, pd.read_parquet({str(tmp_path / 'raw.parquet')!r}))"
+            f".to_parquet({str(tmp_path / 'out.parquet')!r})")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), apply(doc, frame))
+
+
+def test_group_split_keeps_groups_together() -> None:
+    groups = pd.Series(np.repeat(np.arange(100), 5).astype(str))
+    parts = by_group(groups, 0.2, 0.2, seed=1)
+    per_group = pd.DataFrame({"g": groups, "p": parts}).groupby("g")["p"].nunique()
+    assert (per_group == 1).all()
+    assert 0.1 < (parts == 2).mean() < 0.3
+
+
+def test_time_split_puts_the_newest_rows_last() -> None:
+    dates = pd.Series(pd.date_range("2020-01-01", periods=100).strftime("%m/%d/%Y"))
+    shuffled = dates.sample(frac=1, random_state=0).reset_index(drop=True)
+    parts = by_time(shuffled, 0.1, 0.2)
+    as_dates = pd.to_datetime(shuffled, format="%m/%d/%Y")
+    assert as_dates[parts == 0].max() < as_dates[parts == 1].min()
+    assert as_dates[parts == 1].max() < as_dates[parts == 2].min()
+    assert (parts == 2).sum() == 20
+    assert (parts == 1).sum() == 10
