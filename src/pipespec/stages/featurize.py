@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 NUMERIC, CATEGORICAL, DATETIME = "numeric", "categorical", "datetime"
 DEFAULT_DATE_PARTS = ["year", "month", "day", "dayofweek"]
+INFER_ROWS = 20_000  # types are inferred from the first rows (identifiers from all)
 NUMBER_SHARE = 0.95  # a text column is numeric when this share of its values parse as numbers
 MATH_FUNCTIONS = {"log", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan", "arctan"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -208,7 +209,7 @@ def _infer(
         return NUMERIC, {"op": "to_numeric", "column": column}
     if pd.api.types.is_numeric_dtype(series):
         return NUMERIC, None
-    text = series.dropna().astype("str").str.strip()
+    text = series.dropna().iloc[:INFER_ROWS].astype("str").str.strip()
     text = text[text != ""]
     if len(text) and pd.to_numeric(text, errors="coerce").notna().mean() >= NUMBER_SHARE:
         return NUMERIC, {"op": "to_numeric", "column": column}
