@@ -37,8 +37,9 @@ def run_stage(root: Path, name: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (bytes) of `pipespec stage NAME` in a fresh process."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen([str(BIN / "pipespec"), "stage", name], cwd=root,
-                                stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            [str(BIN / "pipespec"), "stage", name], cwd=root, stdout=subprocess.DEVNULL, stderr=err
+        )
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the max so far
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -62,22 +63,39 @@ def main() -> None:
         size = frame.memory_usage(deep=True).sum()
         frame.to_parquet(root / "big.parquet", index=False)
         del frame
-        subprocess.run([str(BIN / "pipespec"), "compose", "dataset=parquet",
-                        "dataset.path=big.parquet", "dataset.target=y", "dataset.task=binary",
-                        "env=prod"], cwd=root, check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(BIN / "pipespec"),
+                "compose",
+                "dataset=parquet",
+                "dataset.path=big.parquet",
+                "dataset.target=y",
+                "dataset.task=binary",
+                "env=prod",
+            ],
+            cwd=root,
+            check=True,
+            capture_output=True,
+        )
         stages = ["load", "validate", "split", "featurize"]
         dvc_yaml = (root / "dvc.yaml").read_text()
-        print(f"frame: {args.rows:,} rows x {args.numeric + args.categorical} columns, "
-              f"{size / 2**20:.0f} MiB in memory")
+        print(
+            f"frame: {args.rows:,} rows x {args.numeric + args.categorical} columns, "
+            f"{size / 2**20:.0f} MiB in memory"
+        )
         print(f"{'stage':<10} {'wall s':>8} {'rows/s':>12} {'peak RSS MiB':>13} {'peak/frame':>11}")
         for name in stages:
             if f"\n  {name}:\n" not in dvc_yaml:
                 continue
             wall, peak = run_stage(root, name)
-            print(f"{name:<10} {wall:>8.2f} {args.rows / wall:>12,.0f} {peak / 2**20:>13.0f} "
-                  f"{peak / size:>10.2f}x")
-        print("peak RSS is each stage process's own maximum resident memory, interpreter and "
-              "libraries included")
+            print(
+                f"{name:<10} {wall:>8.2f} {args.rows / wall:>12,.0f} {peak / 2**20:>13.0f} "
+                f"{peak / size:>10.2f}x"
+            )
+        print(
+            "peak RSS is each stage process's own maximum resident memory, interpreter and "
+            "libraries included"
+        )
 
 
 if __name__ == "__main__":

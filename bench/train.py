@@ -48,8 +48,14 @@ def make_data(root: Path, rows: int, features: int) -> None:
         logit = x[:, :5] @ np.array([1.0, -0.8, 0.6, 0.4, -0.3]) + 0.5 * x[:, 5] * x[:, 6]
         frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(features)])
         frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64")
-        meta = {"target": "y", "task": "binary", "classes": [0, 1], "categorical": [],
-                "features": list(frame.columns[:-1]), "weight": None}
+        meta = {
+            "target": "y",
+            "task": "binary",
+            "classes": [0, 1],
+            "categorical": [],
+            "features": list(frame.columns[:-1]),
+            "weight": None,
+        }
         write_table(frame, root / "data" / "bench" / f"{name}.parquet", meta)
 
 
@@ -64,19 +70,29 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "proj"
         subprocess.run([str(BIN / "pipespec"), "init", str(root)], check=True, capture_output=True)
-        (root / "pipelines" / "train.yaml").write_text(textwrap.dedent("""\
+        (root / "pipelines" / "train.yaml").write_text(
+            textwrap.dedent("""\
             stages:
               train:
                 kind: train
                 inputs:
                   train: data/bench/train.parquet
                   valid: data/bench/valid.parquet
-            """))
+            """)
+        )
         make_data(root, args.rows, args.features)
-        overrides = ["dataset.target=y", f"model.num_boost_round={args.rounds}",
-                     "model.early_stopping_rounds=null", "env=prod"]
-        subprocess.run([str(BIN / "pipespec"), "compose", *overrides], cwd=root, check=True,
-                       capture_output=True)
+        overrides = [
+            "dataset.target=y",
+            f"model.num_boost_round={args.rounds}",
+            "model.early_stopping_rounds=null",
+            "env=prod",
+        ]
+        subprocess.run(
+            [str(BIN / "pipespec"), "compose", *overrides],
+            cwd=root,
+            check=True,
+            capture_output=True,
+        )
 
         from pipespec.engine.project import Project
         from pipespec.engine.runner import load_params
@@ -84,8 +100,13 @@ def main() -> None:
         from pipespec.stages.train import lightgbm_params
 
         view = ParamsView(load_params(Project(root)), ("seed", "model", "compute"), "bench")
-        params = lightgbm_params(view["model"], task="binary", seed=view["seed"],
-                                 threads=view["compute"]["num_threads"], num_class=None)
+        params = lightgbm_params(
+            view["model"],
+            task="binary",
+            seed=view["seed"],
+            threads=view["compute"]["num_threads"],
+            num_class=None,
+        )
         (root / "raw_train.py").write_text(RAW)
         raw_cmd = [sys.executable, "raw_train.py", json.dumps(params), str(args.rounds)]
         ours_cmd = [str(BIN / "pipespec"), "stage", "train"]
@@ -96,12 +117,19 @@ def main() -> None:
                 subprocess.run(cmd, cwd=root, check=True, capture_output=True)
                 times.append(time.perf_counter() - start)
         same = (root / "models" / "train" / "model.txt").read_bytes() == (
-            root / "raw_model.txt").read_bytes()
+            root / "raw_model.txt"
+        ).read_bytes()
         o, r = statistics.median(ours), statistics.median(raw)
-        print(f"data: {args.rows:,} rows x {args.features} features, {args.rounds} rounds, "
-              f"{params['num_threads']} threads")
-        print(f"`pipespec stage train`:    median {o:.2f}s  (runs: {', '.join(f'{t:.2f}' for t in ours)})")
-        print(f"hand-written lgb.train:    median {r:.2f}s  (runs: {', '.join(f'{t:.2f}' for t in raw)})")
+        print(
+            f"data: {args.rows:,} rows x {args.features} features, {args.rounds} rounds, "
+            f"{params['num_threads']} threads"
+        )
+        print(
+            f"`pipespec stage train`:    median {o:.2f}s  (runs: {', '.join(f'{t:.2f}' for t in ours)})"
+        )
+        print(
+            f"hand-written lgb.train:    median {r:.2f}s  (runs: {', '.join(f'{t:.2f}' for t in raw)})"
+        )
         print(f"ratio pipespec/raw:        {o / r:.3f}x  (target <= 1.03x)")
         print(f"identical model files:     {same}")
 

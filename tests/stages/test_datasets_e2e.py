@@ -28,13 +28,19 @@ CASES = [
     ("cta_ridership", ("cta_ridership",), "r2", "valid", 0.80),
     ("lightgbm_binary", ("lightgbm_examples", "binary_classification"), "auc", "test", 0.78),
     ("lightgbm_regression", ("lightgbm_examples", "regression"), "r2", "test", 0.15),
-    ("lightgbm_multiclass", ("lightgbm_examples", "multiclass_classification"), "accuracy",
-     "test", 0.35),
-]  # fmt: skip
+    (
+        "lightgbm_multiclass",
+        ("lightgbm_examples", "multiclass_classification"),
+        "accuracy",
+        "test",
+        0.35,
+    ),
+]
 
 
-@pytest.mark.parametrize(("option", "needs", "metric", "split", "low"), CASES,
-                         ids=[c[0] for c in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("option", "needs", "metric", "split", "low"), CASES, ids=[c[0] for c in CASES]
+)
 def test_dataset_runs_by_config_alone(new_project, option, needs, metric, split, low) -> None:
     shared(*needs)
     root = new_project()

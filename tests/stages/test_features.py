@@ -22,17 +22,22 @@ BASE = {"drop": [], "categorical": None, "max_categories": 1000}
 
 def _frame(n: int = 200) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "amount": rng.lognormal(3, 1, n).round(2),
-        "count": rng.integers(0, 10, n).astype(float),
-        "city": pd.array(rng.choice(["paris", "lyon", "nice", "metz"], n, p=[.5, .3, .19, .01]),
-                         dtype="str"),
-        "when": pd.array([f"2024-0{1 + i % 9}-1{i % 9}" for i in range(n)], dtype="str"),
-        "charges": pd.array([" " if i % 50 == 0 else f"{i * 1.5:.2f}" for i in range(n)],
-                            dtype="str"),
-        "code": pd.array([f"ID{i:05d}" for i in range(n)], dtype="str"),
-        "y": pd.array(rng.choice(["Yes", "No"], n), dtype="str"),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "amount": rng.lognormal(3, 1, n).round(2),
+            "count": rng.integers(0, 10, n).astype(float),
+            "city": pd.array(
+                rng.choice(["paris", "lyon", "nice", "metz"], n, p=[0.5, 0.3, 0.19, 0.01]),
+                dtype="str",
+            ),
+            "when": pd.array([f"2024-0{1 + i % 9}-1{i % 9}" for i in range(n)], dtype="str"),
+            "charges": pd.array(
+                [" " if i % 50 == 0 else f"{i * 1.5:.2f}" for i in range(n)], dtype="str"
+            ),
+            "code": pd.array([f"ID{i:05d}" for i in range(n)], dtype="str"),
+            "y": pd.array(rng.choice(["Yes", "No"], n), dtype="str"),
+        }
+    )
 
 
 def _fit(frame: pd.DataFrame, **spec: object) -> dict:
@@ -42,8 +47,13 @@ def _fit(frame: pd.DataFrame, **spec: object) -> dict:
 def test_types_are_inferred() -> None:
     doc = _fit(_frame())
     inputs = {c["name"]: c["type"] for c in doc["inputs"]}
-    assert inputs == {"amount": "numeric", "count": "numeric", "city": "categorical",
-                      "when": "datetime", "charges": "numeric"}  # fmt: skip
+    assert inputs == {
+        "amount": "numeric",
+        "count": "numeric",
+        "city": "categorical",
+        "when": "datetime",
+        "charges": "numeric",
+    }
     assert "code" in doc["dropped"]  # all-distinct text: an identifier
     names = [f["name"] for f in doc["features"]]
     assert {"when_year", "when_month", "when_day", "when_dayofweek"} <= set(names)
@@ -68,11 +78,15 @@ def test_onehot_numeric_transforms_impute_derived_rename() -> None:
     frame = _frame()
     frame.loc[:9, "amount"] = np.nan
     doc = _fit(
-        frame, encoding="onehot", impute={"amount": "median", "city": "most_frequent"},
-        missing_indicators=True, transforms={"n": {"winsorize": [0.1, 0.9], "log1p": True},
-                                             "amount": {"bins": 4}},
-        derived={"per_count": "amount / n"}, rename={"count": "n"}, select=None,
-    )  # fmt: skip
+        frame,
+        encoding="onehot",
+        impute={"amount": "median", "city": "most_frequent"},
+        missing_indicators=True,
+        transforms={"n": {"winsorize": [0.1, 0.9], "log1p": True}, "amount": {"bins": 4}},
+        derived={"per_count": "amount / n"},
+        rename={"count": "n"},
+        select=None,
+    )
     out = apply(doc, frame)
     assert {"city=paris", "city=lyon", "amount_missing"} <= set(out.columns)
     assert "city" not in out.columns
@@ -122,8 +136,11 @@ def test_custom_transform_by_import_path(tmp_path: Path, monkeypatch: pytest.Mon
     doc = _fit(frame, custom=["mytransforms:Centre"])
     out = apply(json.loads(json.dumps(doc)), frame)
     assert out["amount_centred"].mean() == pytest.approx(0.0, abs=1e-9)
-    assert doc["steps"][-1] == {"op": "custom", "fn": "mytransforms:Centre",
-                                "state": {"mean": frame["amount"].mean()}}  # fmt: skip
+    assert doc["steps"][-1] == {
+        "op": "custom",
+        "fn": "mytransforms:Centre",
+        "state": {"mean": frame["amount"].mean()},
+    }
 
 
 def test_saved_json_applies_the_same_in_a_fresh_process(tmp_path: Path) -> None:
@@ -131,10 +148,12 @@ def test_saved_json_applies_the_same_in_a_fresh_process(tmp_path: Path) -> None:
     doc = _fit(frame, min_frequency=3, impute={"amount": "median"})
     (tmp_path / "t.json").write_text(json.dumps(doc))
     frame.to_parquet(tmp_path / "raw.parquet")
-    code = ("import json, pandas as pd; from pipespec.bundle.transforms import apply; "
-            f"t = json.load(open({str(tmp_path / 't.json')!r})); "
-            f"apply(t, pd.read_parquet({str(tmp_path / 'raw.parquet')!r}))"
-            f".to_parquet({str(tmp_path / 'out.parquet')!r})")  # fmt: skip
+    code = (
+        "import json, pandas as pd; from pipespec.bundle.transforms import apply; "
+        f"t = json.load(open({str(tmp_path / 't.json')!r})); "
+        f"apply(t, pd.read_parquet({str(tmp_path / 'raw.parquet')!r}))"
+        f".to_parquet({str(tmp_path / 'out.parquet')!r})"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), apply(doc, frame))
 

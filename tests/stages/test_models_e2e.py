@@ -29,10 +29,15 @@ def _conf(path: Path) -> dict[str, str]:
 
 def _tsv_dataset(folder: Path, stem: str, task: str) -> list[str]:
     return [
-        "dataset=csv", f"dataset.path={folder / (stem + '.train')}",
-        f"dataset.test_path={folder / (stem + '.test')}", "dataset.sep=\\t",
-        "dataset.header=false", "dataset.target=Column_0", f"dataset.task={task}", "env=prod",
-    ]  # fmt: skip
+        "dataset=csv",
+        f"dataset.path={folder / (stem + '.train')}",
+        f"dataset.test_path={folder / (stem + '.test')}",
+        "dataset.sep=\\t",
+        "dataset.header=false",
+        "dataset.target=Column_0",
+        f"dataset.task={task}",
+        "env=prod",
+    ]
 
 
 def test_fidelity_with_lightgbm_binary_example(new_project) -> None:
@@ -44,27 +49,46 @@ def test_fidelity_with_lightgbm_binary_example(new_project) -> None:
     conf = _conf(folder / "lightgbm_binary_train.conf")
     root = new_project()
     run_cli(
-        "run", *_tsv_dataset(folder, "binary", "binary"),
-        f"dataset.weight_path={folder / 'binary.train.weight'}", "dataset.weight=weight",
-        "split.valid=0", "model.early_stopping_rounds=null",
-        f"model.num_boost_round={conf['num_trees']}", f"model.learning_rate={conf['learning_rate']}",
-        f"model.num_leaves={conf['num_leaves']}", f"model.feature_fraction={conf['feature_fraction']}",
+        "run",
+        *_tsv_dataset(folder, "binary", "binary"),
+        f"dataset.weight_path={folder / 'binary.train.weight'}",
+        "dataset.weight=weight",
+        "split.valid=0",
+        "model.early_stopping_rounds=null",
+        f"model.num_boost_round={conf['num_trees']}",
+        f"model.learning_rate={conf['learning_rate']}",
+        f"model.num_leaves={conf['num_leaves']}",
+        f"model.feature_fraction={conf['feature_fraction']}",
         f"model.bagging_freq={conf['bagging_freq']}",
         f"model.bagging_fraction={conf['bagging_fraction']}",
         f"model.min_data_in_leaf={conf['min_data_in_leaf']}",
         f"+model.params.min_sum_hessian_in_leaf={conf['min_sum_hessian_in_leaf']}",
         f"+model.params.max_bin={conf['max_bin']}",
         cwd=root,
-    )  # fmt: skip
+    )
     ours = pd.read_parquet(root / "data" / "evaluate" / "predictions.parquet")
     ours = ours[ours["split"] == "test"].sort_values("row")["prediction"].to_numpy()
 
-    params = {k: conf[k] for k in ("objective", "learning_rate", "num_leaves", "feature_fraction",
-                                    "bagging_freq", "bagging_fraction", "min_data_in_leaf",
-                                    "min_sum_hessian_in_leaf", "max_bin")}  # fmt: skip
+    params = {
+        k: conf[k]
+        for k in (
+            "objective",
+            "learning_rate",
+            "num_leaves",
+            "feature_fraction",
+            "bagging_freq",
+            "bagging_fraction",
+            "min_data_in_leaf",
+            "min_sum_hessian_in_leaf",
+            "max_bin",
+        )
+    }
     params |= {"seed": 42, "num_threads": 2, "verbosity": -1}
-    booster = lgb.train(params, lgb.Dataset(str(folder / "binary.train")),  # reads .weight
-                        num_boost_round=int(conf["num_trees"]))  # fmt: skip
+    booster = lgb.train(
+        params,
+        lgb.Dataset(str(folder / "binary.train")),  # reads .weight
+        num_boost_round=int(conf["num_trees"]),
+    )
     test = np.loadtxt(folder / "binary.test", delimiter="\t")
     theirs = booster.predict(test[:, 1:])
     assert len(ours) == len(theirs) == 500
@@ -74,8 +98,13 @@ def test_fidelity_with_lightgbm_binary_example(new_project) -> None:
 def test_multiclass_example(new_project) -> None:
     folder = shared(*EXAMPLES, "multiclass_classification")
     root = new_project()
-    run_cli("run", *_tsv_dataset(folder, "multiclass", "multiclass"),
-            "model.num_boost_round=100", "model=lightgbm_small", cwd=root)  # fmt: skip
+    run_cli(
+        "run",
+        *_tsv_dataset(folder, "multiclass", "multiclass"),
+        "model.num_boost_round=100",
+        "model=lightgbm_small",
+        cwd=root,
+    )
     metrics = read_yaml(root / "metrics" / "evaluate.json")
     assert set(metrics["test"]) == {"logloss", "accuracy", "macro_f1"}
     assert metrics["test"]["accuracy"] > 0.35  # 5 balanced classes: chance is 0.2
@@ -89,9 +118,18 @@ def test_multiclass_example(new_project) -> None:
 def test_regression_on_bike_sharing(new_project) -> None:
     path = shared("bike_sharing", "hour.csv")
     root = new_project()
-    run_cli("run", "dataset=csv", f"dataset.path={path}", "dataset.target=cnt",
-            "dataset.task=regression", "dataset.drop=[instant,dteday,casual,registered]",
-            "env=prod", "model.num_boost_round=300", "model.cv_folds=3", cwd=root)  # fmt: skip
+    run_cli(
+        "run",
+        "dataset=csv",
+        f"dataset.path={path}",
+        "dataset.target=cnt",
+        "dataset.task=regression",
+        "dataset.drop=[instant,dteday,casual,registered]",
+        "env=prod",
+        "model.num_boost_round=300",
+        "model.cv_folds=3",
+        cwd=root,
+    )
     metrics = read_yaml(root / "metrics" / "evaluate.json")
     assert set(metrics["test"]) >= {"rmse", "mae", "r2"}
     assert metrics["test"]["r2"] > 0.85
@@ -105,12 +143,23 @@ def test_regression_on_bike_sharing(new_project) -> None:
 def test_binary_with_class_weights_and_tuned_threshold(new_project) -> None:
     path = shared("telco_churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv")
     root = new_project()
-    common = ["dataset=csv", f"dataset.path={path}", "dataset.target=Churn",
-              "dataset.task=binary", "env=prod", "model.num_boost_round=200"]  # fmt: skip
+    common = [
+        "dataset=csv",
+        f"dataset.path={path}",
+        "dataset.target=Churn",
+        "dataset.task=binary",
+        "env=prod",
+        "model.num_boost_round=200",
+    ]
     run_cli("run", *common, cwd=root)
     plain = read_yaml(root / "metrics" / "evaluate.json")
-    run_cli("run", *common, "model.class_weight=balanced", "evaluation.optimize_threshold=true",
-            cwd=root)  # fmt: skip
+    run_cli(
+        "run",
+        *common,
+        "model.class_weight=balanced",
+        "evaluation.optimize_threshold=true",
+        cwd=root,
+    )
     weighted = read_yaml(root / "metrics" / "evaluate.json")
     assert weighted["test"]["auc"] > 0.80
     # balancing the classes trades precision for recall on the minority (churn) class

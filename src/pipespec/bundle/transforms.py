@@ -44,8 +44,9 @@ def apply(transforms: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     work = {c["name"]: frame[c["name"]] for c in transforms["inputs"]}
     for step in transforms["steps"]:
         OPS[step["op"]](work, step)
-    out = pd.DataFrame({f["name"]: work[f["name"]] for f in transforms["features"]},
-                       index=frame.index)  # fmt: skip
+    out = pd.DataFrame(
+        {f["name"]: work[f["name"]] for f in transforms["features"]}, index=frame.index
+    )
     label = transforms["target"]
     if label["name"] in frame.columns:
         out[label["name"]] = encode_target(label, frame[label["name"]])

@@ -42,7 +42,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         out().file.write(composition.text)
         return 0
     out().print(
-        Syntax(composition.text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default"),
+        Syntax(
+            composition.text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default"
+        ),
         soft_wrap=True,
     )
     return 0
@@ -68,8 +70,70 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipespec.engine.run import run
 
     project = _project(args)
-    result = run(project, tuple(args.overrides), force=args.force)
+    overrides = tuple(args.overrides)
+    if any(o.startswith("hparams_search=") for o in overrides):
+        return _search(project, overrides)
+    if args.multirun:
+        from pipespec.cli.render import trials_table
+        from pipespec.engine.experiments import sweep
+
+        trials = sweep(project, overrides, jobs=args.jobs)
+        console().print(trials_table(trials, title="sweep"))
+        bad = [t for t in trials if t.status != "success"]
+        return 5 if bad and len(bad) == len(trials) else 0
+    result = run(project, overrides, force=args.force)
     console().print(run_summary(result))
+    return 0
+
+
+def _search(project: Project, overrides: tuple[str, ...]) -> int:
+    from pipespec.cli.render import trials_table
+    from pipespec.core.errors import ConfigError
+    from pipespec.engine.compose import compose
+    from pipespec.engine.search import search
+
+    params = compose(project, overrides).params
+    spec = params.get("hparams_search")
+    if not spec:
+        raise ConfigError("hparams_search is empty: pick an option, e.g. hparams_search=NAME")
+    base = tuple(o for o in overrides if not o.startswith("hparams_search"))
+    result = search(project, spec, base, seed=int(params["seed"]))
+    console().print(
+        trials_table(result.trials, title=f"search: {spec['name']}", metric=result.metric)
+    )
+    if result.best is None:
+        console().print("[red]no trial succeeded[/]")
+        return 5
+    best = result.best
+    console().print(
+        f"best: [bold]{best.name}[/] {result.metric}={best.metrics[result.metric]:.6g}\n"
+        f"overrides: {' '.join(best.overrides)}\n"
+        f"adopt it with: pipespec exp apply {best.name}"
+    )
+    return 0
+
+
+def cmd_exp(args: argparse.Namespace) -> int:
+    from pipespec.engine import experiments
+
+    project = _project(args)
+    if args.exp_command == "apply":
+        overrides = experiments.apply_experiment(project, args.name)
+        console().print(
+            f"[green]applied[/] {args.name}: params.yaml now has its params "
+            f"(overrides: {' '.join(overrides) or 'none'}); commit it to make it "
+            "the baseline"
+        )
+        return 0
+    from pipespec.cli.render import experiments_table
+
+    rows = experiments.list_experiments(project)
+    metrics = args.metrics.split(",") if args.metrics else None
+    table = experiments_table(rows, sort=args.sort, metrics=metrics, markdown=args.md)
+    if args.md:
+        out().file.write(str(table))
+    else:
+        out().print(table)
     return 0
 
 

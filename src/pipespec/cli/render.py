@@ -11,6 +11,7 @@ from rich.tree import Tree
 
 if TYPE_CHECKING:
     from pipespec.engine.diff import DiffResult
+    from pipespec.engine.experiments import ExperimentRow, Trial
     from pipespec.engine.pipeline import Pipeline
     from pipespec.engine.run import RunResult
 
@@ -125,3 +126,75 @@ def diff_markdown(result: DiffResult) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def trials_table(trials: list[Trial], *, title: str, metric: str | None = None) -> Table:
+    """One row per experiment of a sweep or search: status, overrides, headline metric."""
+    table = Table(title=title, title_justify="left")
+    shown = metric or next(
+        (k for t in trials for k in ("valid.auc", "valid.rmse", "valid.logloss") if k in t.metrics),
+        "valid metric",
+    )
+    for col in ("experiment", "status", shown, "reason"):
+        table.add_column(col, overflow="fold")
+    style = {"success": "green", "failed": "red", "invalid": "yellow"}
+    for t in trials:
+        key = metric or next(
+            (k for k in ("valid.auc", "valid.rmse", "valid.logloss") if k in t.metrics), None
+        )
+        value = t.metrics.get(key) if key else None
+        table.add_row(t.name, Text(t.status, style=style.get(t.status, "")), _fmt(value), t.reason)
+    return table
+
+
+def experiments_table(
+    rows: list[ExperimentRow], *, sort: str | None, metrics: list[str] | None, markdown: bool
+) -> Table | str:
+    """`pipespec exp show`: only the params that differ, and the metrics."""
+    from pipespec.engine.diff import MetricChange
+    from pipespec.engine.experiments import differing_params
+
+    params = differing_params(rows)
+    keys = metrics or _headline_keys(rows)
+    if sort:
+        lower = MetricChange("", sort, 1.0, 0.0).verdict == "better"
+        missing = float("inf") if lower else float("-inf")
+        rows = sorted(
+            rows,
+            key=lambda r: (
+                r.metrics.get(sort, missing)
+                if isinstance(r.metrics.get(sort), int | float)
+                else missing
+            ),
+            reverse=not lower,
+        )
+    header = ["experiment", "state", *params, *keys]
+    body = [
+        [
+            r.name,
+            r.state,
+            *(_fmt(r.params.get(k)) for k in params),
+            *(_fmt(r.metrics.get(k)) for k in keys),
+        ]
+        for r in rows
+    ]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines) + "\n"
+    table = Table(title="experiments", title_justify="left")
+    for col in header:
+        table.add_column(col, overflow="fold")
+    for row in body:
+        table.add_row(*row)
+    return table
+
+
+def _headline_keys(rows: list[ExperimentRow]) -> list[str]:
+    """valid/test of the first headline metric the experiments have (auc, rmse, logloss)."""
+    present = {k for r in rows for k in r.metrics}
+    for name in ("auc", "rmse", "logloss", "accuracy"):
+        keys = [f"{split}.{name}" for split in ("valid", "test") if f"{split}.{name}" in present]
+        if keys:
+            return keys
+    return sorted(k for k in present if "." in k)[:4]

@@ -46,8 +46,9 @@ def run(ctx: StageContext) -> None:
     train, _ = read_table(ctx.input("train"))
     dataset = ctx.params["dataset"]
     weight = dataset["weight"]
-    transforms = fit(train, ctx.params["features"], target=dataset["target"],
-                     task=dataset["task"], weight=weight)  # fmt: skip
+    transforms = fit(
+        train, ctx.params["features"], target=dataset["target"], task=dataset["task"], weight=weight
+    )
     write_json(ctx.output("transforms"), transforms)
     meta = table_meta(transforms)
     meta["weight"] = weight
@@ -116,8 +117,8 @@ def fit(
         if unknown or not uses:
             raise ConfigError(
                 f"features.derived.{name}: '{expr}' uses no known column"
-                if not unknown else f"features.derived.{name}: unknown column(s) "
-                f"{', '.join(unknown)} in '{expr}'",
+                if not unknown
+                else f"features.derived.{name}: unknown column(s) {', '.join(unknown)} in '{expr}'",
                 hint=f"Columns at this point: {', '.join(work)}",
             )
         try:
@@ -179,8 +180,10 @@ def _select_and_drop(columns: list[str], spec: dict[str, Any]) -> list[str]:
     for key, names in (("select", select or []), ("drop", drop)):
         unknown = [c for c in names if c not in columns]
         if unknown:
-            raise DataError(f"features.{key} names column(s) not in the data: {', '.join(unknown)}",
-                            hint=f"Columns: {', '.join(columns)}")  # fmt: skip
+            raise DataError(
+                f"features.{key} names column(s) not in the data: {', '.join(unknown)}",
+                hint=f"Columns: {', '.join(columns)}",
+            )
     if select is not None:
         columns = [c for c in columns if c in select]
     return [c for c in columns if c not in drop]
@@ -197,10 +200,13 @@ def _infer(
         parts = list(dates.get(column) or DEFAULT_DATE_PARTS)
         bad = [p for p in parts if p not in DATE_PARTS]
         if bad:
-            raise ConfigError(f"features.dates.{column}: unknown part(s) {bad}; "
-                              f"parts: {', '.join(DATE_PARTS)}")  # fmt: skip
-        fmt = None if pd.api.types.is_datetime64_any_dtype(series) else _date_format(
-            series.dropna().astype("str")
+            raise ConfigError(
+                f"features.dates.{column}: unknown part(s) {bad}; parts: {', '.join(DATE_PARTS)}"
+            )
+        fmt = (
+            None
+            if pd.api.types.is_datetime64_any_dtype(series)
+            else _date_format(series.dropna().astype("str"))
         )
         return DATETIME, {"op": "date_parts", "column": column, "parts": parts, "format": fmt}
     if declared_cat is not None and column in declared_cat:
@@ -214,8 +220,12 @@ def _infer(
     if len(text) and pd.to_numeric(text, errors="coerce").notna().mean() >= NUMBER_SHARE:
         return NUMERIC, {"op": "to_numeric", "column": column}
     if spec.get("infer_dates", True) and len(text) and _looks_like_dates(text):
-        return DATETIME, {"op": "date_parts", "column": column, "parts": DEFAULT_DATE_PARTS,
-                          "format": _date_format(text)}  # fmt: skip
+        return DATETIME, {
+            "op": "date_parts",
+            "column": column,
+            "parts": DEFAULT_DATE_PARTS,
+            "format": _date_format(text),
+        }
     if len(series) > 50 and series.notna().all() and series.nunique() == len(series):
         return None, None  # an identifier: nothing to learn from
     return CATEGORICAL, None
@@ -256,8 +266,10 @@ def _numeric_steps(column: str, series: pd.Series, options: dict[str, Any]) -> l
     known = {"winsorize", "clip", "log1p", "bins"}
     unknown = set(options) - known
     if unknown:
-        raise ConfigError(f"features.transforms.{column}: unknown option(s) {sorted(unknown)}; "
-                          f"options: {', '.join(sorted(known))}")  # fmt: skip
+        raise ConfigError(
+            f"features.transforms.{column}: unknown option(s) {sorted(unknown)}; "
+            f"options: {', '.join(sorted(known))}"
+        )
     values = series.astype("float64")
     steps: list[dict[str, Any]] = []
     if "winsorize" in options:
@@ -279,8 +291,9 @@ def _numeric_steps(column: str, series: pd.Series, options: dict[str, Any]) -> l
     return steps
 
 
-def _impute_step(column: str, series: pd.Series, strategy: Any, kind: str,
-                 indicator: bool) -> dict[str, Any]:  # fmt: skip
+def _impute_step(
+    column: str, series: pd.Series, strategy: Any, kind: str, indicator: bool
+) -> dict[str, Any]:
     text = str(strategy)
     if text == "median":
         if kind != NUMERIC:
@@ -296,24 +309,33 @@ def _impute_step(column: str, series: pd.Series, strategy: Any, kind: str,
     elif isinstance(strategy, int | float):
         value = float(strategy)
     else:
-        raise ConfigError(f"features.impute.{column}: unknown strategy '{strategy}'",
-                          hint="Use median, most_frequent, constant:VALUE or a number.")  # fmt: skip
+        raise ConfigError(
+            f"features.impute.{column}: unknown strategy '{strategy}'",
+            hint="Use median, most_frequent, constant:VALUE or a number.",
+        )
     return {"op": "impute", "column": column, "value": value, "indicator": indicator}
 
 
-def _category_step(column: str, series: pd.Series, spec: dict[str, Any],
-                   onehot: bool) -> dict[str, Any]:  # fmt: skip
+def _category_step(
+    column: str, series: pd.Series, spec: dict[str, Any], onehot: bool
+) -> dict[str, Any]:
     from pipespec.bundle.transforms import _as_text
 
     counts = _as_text(series).dropna().value_counts()
     min_freq = int(spec.get("min_frequency") or 1)
-    ordered = sorted(((str(k), int(v)) for k, v in counts.items() if v >= min_freq),
-                     key=lambda kv: (-kv[1], kv[0]))  # fmt: skip
+    ordered = sorted(
+        ((str(k), int(v)) for k, v in counts.items() if v >= min_freq),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
     categories = [k for k, _ in ordered[: int(spec.get("max_categories") or 1000)]]
     if onehot:
         return {"op": "onehot", "column": column, "categories": categories}
-    return {"op": "categorical", "column": column, "categories": categories,
-            "other": bool(spec.get("other_bucket", True))}  # fmt: skip
+    return {
+        "op": "categorical",
+        "column": column,
+        "categories": categories,
+        "other": bool(spec.get("other_bucket", True)),
+    }
 
 
 def _label(train: pd.DataFrame, target: str, task: str, mapping: dict[str, Any]) -> dict[str, Any]:

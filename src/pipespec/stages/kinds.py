@@ -80,6 +80,19 @@ BUILTIN: dict[str, StageKind] = {
             description="read the dataset (file or embedded), sample it, write Parquet",
         ),
         StageKind(
+            name="validate",
+            entry="pipespec.stages.validate:run",
+            reads=("schema", "dataset.target", "dataset.drop"),
+            inputs=("data",),
+            outputs=(
+                Output("data", f"{_DATA}/data.parquet"),
+                Output("report", f"{_DATA}/report.json"),
+                Output("quarantine", f"{_DATA}/quarantine.parquet"),
+            ),
+            path_params=("schema.path",),  # editing the schema file re-runs validation
+            description="check the table against schema.path (pandera YAML); fail or quarantine",
+        ),
+        StageKind(
             name="split",
             entry="pipespec.stages.split:run",
             reads=("seed", "split", "dataset.target", "dataset.task"),
@@ -182,6 +195,26 @@ BUILTIN: dict[str, StageKind] = {
             any_inputs=True,
             outputs=(Output("report", "metrics/{stage}.json", "metrics"),),
             description="check evaluation.gates against metrics; a failed gate stops the run",
+        ),
+        StageKind(
+            name="package",
+            entry="pipespec.stages.package:run",
+            reads=(
+                "seed",
+                "dataset",
+                "split",
+                "features",
+                "model",
+                "evaluation",
+                "env",
+                "compute",
+                "production",
+            ),
+            inputs=("model", "transforms", "train"),
+            any_inputs=True,  # optional 'metrics'; any other input is hashed into the card
+            outputs=(Output("bundle", "models/bundle"),),
+            description="the production bundle: model, transforms, input schema, drift "
+            "reference profile, model card, hashes",
         ),
     )
 }

@@ -181,8 +181,9 @@ def _apply_dtypes(frame: pd.DataFrame, ds: Any, key: str) -> pd.DataFrame:
         if column not in frame.columns:
             raise DataError(f"dataset.dtypes.{column}: no such column in {ds[key]}")
         if dtype not in DTYPES:
-            raise ConfigError(f"dataset.dtypes.{column}: unknown type '{dtype}'; "
-                              f"types: {', '.join(DTYPES)}")  # fmt: skip
+            raise ConfigError(
+                f"dataset.dtypes.{column}: unknown type '{dtype}'; types: {', '.join(DTYPES)}"
+            )
         series = frame[column]
         if dtype in ("float", "int"):
             if not pd.api.types.is_numeric_dtype(series):  # 'NA', '' ... mean missing here

@@ -55,8 +55,9 @@ def run(ctx: StageContext) -> None:
 
 def _column(frame: pd.DataFrame, name: str, key: str) -> pd.Series:
     if name not in frame.columns:
-        raise ConfigError(f"{key}: no column '{name}' in the data",
-                          hint=f"Columns: {', '.join(frame.columns)}")  # fmt: skip
+        raise ConfigError(
+            f"{key}: no column '{name}' in the data", hint=f"Columns: {', '.join(frame.columns)}"
+        )
     return frame[name]
 
 

@@ -1,0 +1,122 @@
+"""Sweeps and searches as DVC experiments: every combination an experiment, the workspace
+left as it was, failures reported without stopping the rest, and an Optuna search."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from helpers import SMALL, commit_all, read_yaml, run_cli, shared
+
+from pipespec.engine.experiments import expand, list_experiments
+from pipespec.engine.project import Project
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def committed(new_project) -> Path:
+    root = new_project()
+    run_cli("run", *SMALL, cwd=root)
+    commit_all(root, "baseline")
+    return root
+
+
+def test_expand_uses_hydras_sweep_grammar(new_project) -> None:
+    project = Project(new_project())
+    combos = expand(
+        project,
+        (
+            "a=1",
+            "model.num_leaves=range(7,10)",
+            "model=glob(lightgbm*)",
+            "+model.params.max_bin=31,63",
+        ),
+    )
+    assert len(combos) == 3 * 2 * 2
+    assert ("a=1", "model.num_leaves=7", "model=lightgbm", "+model.params.max_bin=31") in combos
+    assert {c[2] for c in combos} == {"model=lightgbm", "model=lightgbm_small"}
+    assert expand(project, ("model.num_leaves=choice(3,5)",)) == [
+        ("model.num_leaves=3",),
+        ("model.num_leaves=5",),
+    ]
+
+
+def test_sweep_2x2_gives_four_experiments(committed: Path) -> None:
+    params = (committed / "params.yaml").read_bytes()
+    proc = run_cli(
+        "run",
+        "-m",
+        *SMALL,
+        "model.learning_rate=0.05,0.1",
+        "model.num_leaves=7,15",
+        "-j",
+        "2",
+        cwd=committed,
+    )
+    assert proc.stderr.count("success") == 4, proc.stderr
+    assert (committed / "params.yaml").read_bytes() == params  # the workspace is as it was
+    exps = {r.name: r for r in list_experiments(Project(committed)) if r.state != "baseline"}
+    assert len(exps) == 4
+    for lr in ("0.05", "0.1"):
+        for leaves in ("7", "15"):
+            row = exps[f"model.learning_rate={lr},model.num_leaves={leaves}"]
+            assert row.params["model.learning_rate"] == float(lr)
+            assert row.params["model.num_leaves"] == int(leaves)
+            assert row.params["dataset.rows"] == 3000  # the fixed overrides apply to each
+            assert 0.5 < row.metrics["valid.auc"] <= 1.0
+    aucs = {round(r.metrics["valid.auc"], 6) for r in exps.values()}
+    assert len(aucs) > 1  # the params really differed
+    table = run_cli("exp", "show", "--sort", "valid.auc", "--md", cwd=committed).stdout
+    assert "model.learning_rate" in table and "model.num_leaves" in table
+    assert "dataset.rows" not in table.splitlines()[0]  # only params that differ
+
+
+def test_glob_and_plus_sweeps_and_a_failing_trial(committed: Path) -> None:
+    proc = run_cli(
+        "run",
+        "-m",
+        *SMALL,
+        "model=glob(lightgbm*)",
+        "+model.params.max_bin=31,63",
+        "-j",
+        "2",
+        cwd=committed,
+    )
+    assert proc.stderr.count("success") == 4, proc.stderr
+    names = {r.name for r in list_experiments(Project(committed))}
+    assert "model=lightgbm_small,+model.params.max_bin=31" in names
+
+    proc = run_cli("run", "-m", *SMALL, "model.num_leaves=1,7", cwd=committed, check=False)
+    out = proc.stderr
+    assert re.search(r"model\.num_leaves=7\s*│\s*success", out), out
+    assert re.search(r"model\.num_leaves=1\s*│\s*failed", out), out
+    assert "num_leaves" in out.split("model.num_leaves=1", 2)[-1]  # the reason names the key
+
+
+def test_optuna_search_beats_the_defaults_and_exp_apply(new_project) -> None:
+    path = shared("telco_churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv")
+    root = new_project()
+    data = ["dataset=telco", "env=prod", "model.num_boost_round=300"]
+    run_cli("run", *data, cwd=root)
+    commit_all(root, "defaults")
+    baseline = read_yaml(root / "metrics" / "evaluate.json")["valid"]["logloss"]
+    (root / "configs" / "hparams_search" / "small.yaml").write_text(
+        "name: small\nmetric: valid.logloss\ndirection: minimize\nn_trials: 8\njobs: 2\n"
+        "sampler: tpe\nparams:\n"
+        "  model.num_leaves: range(3, 16)\n"
+        "  model.learning_rate: tag(log, interval(0.01, 0.1))\n"
+        "  model.min_data_in_leaf: choice(20, 50, 100)\n"
+    )
+    proc = run_cli("run", *data, "hparams_search=small", cwd=root)
+    assert proc.stderr.count("success") == 8, proc.stderr
+    best = re.search(r"best: (\S+) valid\.logloss=([\d.]+)", proc.stderr)
+    assert best, proc.stderr
+    assert float(best.group(2)) < baseline
+    before = read_yaml(root / "params.yaml")["model"]
+    run_cli("exp", "apply", best.group(1), cwd=root)
+    after = read_yaml(root / "params.yaml")["model"]
+    assert after != before
+    assert 3 <= after["num_leaves"] < 16
+    assert path.exists()
