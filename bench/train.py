@@ -59,6 +59,10 @@ def make_data(root: Path, rows: int, features: int) -> None:
         write_table(frame, root / "data" / "bench" / f"{name}.parquet", meta)
 
 
+def _runs(times: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -124,12 +128,8 @@ def main() -> None:
             f"data: {args.rows:,} rows x {args.features} features, {args.rounds} rounds, "
             f"{params['num_threads']} threads"
         )
-        print(
-            f"`pipespec stage train`:    median {o:.2f}s  (runs: {', '.join(f'{t:.2f}' for t in ours)})"
-        )
-        print(
-            f"hand-written lgb.train:    median {r:.2f}s  (runs: {', '.join(f'{t:.2f}' for t in raw)})"
-        )
+        print(f"`pipespec stage train`:    median {o:.2f}s  (runs: {_runs(ours)})")
+        print(f"hand-written lgb.train:    median {r:.2f}s  (runs: {_runs(raw)})")
         print(f"ratio pipespec/raw:        {o / r:.3f}x  (target <= 1.03x)")
         print(f"identical model files:     {same}")
 

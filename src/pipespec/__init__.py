@@ -11,9 +11,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from pipespec.core.errors import (
+    BundleError,
     ConfigError,
     DataError,
+    DriftError,
     PipelineError,
     PipespecError,
     StageError,
@@ -21,11 +25,27 @@ from pipespec.core.errors import (
 )
 
 __all__ = [
+    "Bundle",
+    "BundleError",
     "ConfigError",
     "DataError",
+    "DriftError",
     "PipelineError",
     "PipespecError",
     "StageError",
     "StaleError",
     "__version__",
 ]
+
+
+if TYPE_CHECKING:
+    from pipespec.bundle.bundle import Bundle
+
+
+def __getattr__(name: str) -> Any:
+    """``pipespec.Bundle`` on first use, so that ``import pipespec`` stays cheap."""
+    if name == "Bundle":
+        from pipespec.bundle.bundle import Bundle
+
+        return Bundle
+    raise AttributeError(f"module 'pipespec' has no attribute '{name}'")

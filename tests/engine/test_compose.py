@@ -60,7 +60,7 @@ def test_every_option_composes_and_compiles(project: Project, group: str, option
 
 def test_repository_example_matches_the_template() -> None:
     """`pipespec init` scaffolds exactly the repository's own example project."""
-    for name in ("configs", "pipelines"):
+    for name in ("configs", "pipelines", "schemas"):
         ours = {
             p.relative_to(REPO / name): p.read_bytes()
             for p in (REPO / name).rglob("*")

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import SMALL, commit_all, read_yaml, run_cli, shared
 
+from helpers import SMALL, commit_all, read_yaml, run_cli, shared
 from pipespec.engine.experiments import expand, list_experiments
 from pipespec.engine.project import Project
 
@@ -43,37 +43,9 @@ def test_expand_uses_hydras_sweep_grammar(new_project) -> None:
     ]
 
 
-def test_sweep_2x2_gives_four_experiments(committed: Path) -> None:
+def test_sweep_2x2_glob_and_plus_gives_four_experiments(committed: Path) -> None:
+    """A 2x2 sweep: a glob over the model group and a `+key` addition."""
     params = (committed / "params.yaml").read_bytes()
-    proc = run_cli(
-        "run",
-        "-m",
-        *SMALL,
-        "model.learning_rate=0.05,0.1",
-        "model.num_leaves=7,15",
-        "-j",
-        "2",
-        cwd=committed,
-    )
-    assert proc.stderr.count("success") == 4, proc.stderr
-    assert (committed / "params.yaml").read_bytes() == params  # the workspace is as it was
-    exps = {r.name: r for r in list_experiments(Project(committed)) if r.state != "baseline"}
-    assert len(exps) == 4
-    for lr in ("0.05", "0.1"):
-        for leaves in ("7", "15"):
-            row = exps[f"model.learning_rate={lr},model.num_leaves={leaves}"]
-            assert row.params["model.learning_rate"] == float(lr)
-            assert row.params["model.num_leaves"] == int(leaves)
-            assert row.params["dataset.rows"] == 3000  # the fixed overrides apply to each
-            assert 0.5 < row.metrics["valid.auc"] <= 1.0
-    aucs = {round(r.metrics["valid.auc"], 6) for r in exps.values()}
-    assert len(aucs) > 1  # the params really differed
-    table = run_cli("exp", "show", "--sort", "valid.auc", "--md", cwd=committed).stdout
-    assert "model.learning_rate" in table and "model.num_leaves" in table
-    assert "dataset.rows" not in table.splitlines()[0]  # only params that differ
-
-
-def test_glob_and_plus_sweeps_and_a_failing_trial(committed: Path) -> None:
     proc = run_cli(
         "run",
         "-m",
@@ -85,20 +57,37 @@ def test_glob_and_plus_sweeps_and_a_failing_trial(committed: Path) -> None:
         cwd=committed,
     )
     assert proc.stderr.count("success") == 4, proc.stderr
-    names = {r.name for r in list_experiments(Project(committed))}
-    assert "model=lightgbm_small,+model.params.max_bin=31" in names
+    assert (committed / "params.yaml").read_bytes() == params  # the workspace is as it was
+    exps = {r.name: r for r in list_experiments(Project(committed)) if r.state != "baseline"}
+    assert len(exps) == 4
+    for model in ("lightgbm", "lightgbm_small"):
+        for max_bin in (31, 63):
+            row = exps[f"model={model},+model.params.max_bin={max_bin}"]
+            assert row.params["model.name"] == model
+            assert row.params["model.params.max_bin"] == max_bin
+            assert row.params["dataset.rows"] == 3000  # the fixed overrides apply to each
+            assert 0.5 < row.metrics["valid.auc"] <= 1.0
+    assert len({round(r.metrics["valid.auc"], 6) for r in exps.values()}) > 1
+    table = run_cli("exp", "show", "--sort", "valid.auc", "--md", cwd=committed).stdout
+    header = table.splitlines()[0]
+    assert "model.name" in header
+    assert "model.params.max_bin" in header
+    assert "dataset.rows" not in header  # only the params that differ
 
-    proc = run_cli("run", "-m", *SMALL, "model.num_leaves=1,7", cwd=committed, check=False)
+
+def test_a_failing_trial_is_reported_and_the_others_complete(committed: Path) -> None:
+    proc = run_cli("run", "-m", *SMALL, "model.num_leaves=1,abc,7", cwd=committed, check=False)
     out = proc.stderr
     assert re.search(r"model\.num_leaves=7\s*│\s*success", out), out
-    assert re.search(r"model\.num_leaves=1\s*│\s*failed", out), out
+    assert re.search(r"model\.num_leaves=1\s*│\s*failed", out), out  # LightGBM refuses it
+    assert re.search(r"model\.num_leaves=abc\s*│\s*invalid", out), out  # does not compose
     assert "num_leaves" in out.split("model.num_leaves=1", 2)[-1]  # the reason names the key
 
 
 def test_optuna_search_beats_the_defaults_and_exp_apply(new_project) -> None:
     path = shared("telco_churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv")
     root = new_project()
-    data = ["dataset=telco", "env=prod", "model.num_boost_round=300"]
+    data = ["dataset=telco", "model.num_boost_round=150"]
     run_cli("run", *data, cwd=root)
     commit_all(root, "defaults")
     baseline = read_yaml(root / "metrics" / "evaluate.json")["valid"]["logloss"]

@@ -30,7 +30,8 @@ def test_template_pipeline_compiles_with_exact_params(tmp_path: Path) -> None:
     params = compose(project).params
     dvc = yaml.safe_load(render(compile_stages(project, load_pipeline(project), params)))
     stages = dvc["stages"]
-    assert list(stages)[:6] == ["configs", "load", "split", "featurize", "train", "evaluate"]
+    order = ["configs", "load", "validate", "split", "featurize", "train", "evaluate"]
+    assert list(stages)[:7] == order
     assert stages["gate"]["params"] == ["evaluation.gates"]
     assert stages["load"]["params"] == ["seed", "dataset"]
     assert "model" not in stages["split"]["params"]

@@ -23,7 +23,16 @@ def ran(output: str) -> list[str]:
 def test_run_rerun_and_selective_reruns(new_project) -> None:
     root = new_project()
     first = run_cli("run", *SMALL, cwd=root)
-    assert ran(first.stderr) == ["load", "split", "featurize", "train", "evaluate"]
+    assert ran(first.stderr) == [
+        "load",
+        "validate",
+        "split",
+        "featurize",
+        "train",
+        "evaluate",
+        "gate",
+        "package",
+    ]
     metrics = read_yaml(root / "metrics" / "evaluate.json")
     assert 0.6 < metrics["test"]["auc"] <= 1.0
     lock = (root / "dvc.lock").read_bytes()
@@ -34,18 +43,16 @@ def test_run_rerun_and_selective_reruns(new_project) -> None:
 
     before = lock_md5s(root)
     third = run_cli("run", *SMALL, "model.num_leaves=7", cwd=root)
-    assert ran(third.stderr) == ["train", "evaluate"]
+    assert ran(third.stderr) == ["train", "evaluate", "gate", "package"]
     after = lock_md5s(root)
     changed = {p for p in before if before[p] != after[p]}
-    assert changed == {
-        "models/train/model.txt",
-        "metrics/train.json",
-        "data/evaluate/predictions.parquet",
-        "metrics/evaluate.json",
-    }
+    upstream = ("data/load", "data/validate", "data/split", "data/featurize", "models/featurize")
+    assert not {p for p in changed if p.startswith(upstream)}, changed
+    assert {"models/train/model.txt", "data/evaluate/predictions.parquet"} <= changed
 
     fourth = run_cli("run", *SMALL, "model.num_leaves=7", "evaluation.threshold=0.3", cwd=root)
-    assert ran(fourth.stderr) == ["evaluate"]
+    assert ran(fourth.stderr)[0] == "evaluate"
+    assert "train" not in ran(fourth.stderr)
 
     # Same inputs, params and versions: forcing every stage leaves dvc.lock byte-identical.
     lock = (root / "dvc.lock").read_bytes()
@@ -73,7 +80,10 @@ def test_plain_dvc_repro_never_runs_on_stale_params(new_project) -> None:
     # A pipeline edit is caught the same way (dvc.yaml is stale).
     run_cli("compose", *SMALL, cwd=root)
     pipe = root / "pipelines" / "train.yaml"
-    pipe.write_text(pipe.read_text().replace("  evaluate:\n", "  score:\n"))
+    text = pipe.read_text()
+    scored = "      valid: featurize.valid\n      test: featurize.test\n  gate:"
+    assert scored in text
+    pipe.write_text(text.replace(scored, "      test: featurize.test\n  gate:"))
     check = run_cli("compose", "--check", cwd=root, check=False)
     assert check.returncode == 3
     assert "dvc.yaml is stale" in check.stderr
@@ -83,7 +93,10 @@ def test_plain_dvc_repro_never_runs_on_stale_params(new_project) -> None:
 
     run_cli("run", *SMALL, cwd=root)  # recomposes and runs what the edits changed
     assert read_yaml(root / "params.yaml")["model"]["learning_rate"] == 0.2
-    assert "score" in read_yaml(root / "dvc.yaml")["stages"]
+    assert (
+        "data/featurize/valid.parquet"
+        not in read_yaml(root / "dvc.yaml")["stages"]["evaluate"]["deps"]
+    )
 
 
 def test_params_diff_and_dvc_exp_run(new_project) -> None:

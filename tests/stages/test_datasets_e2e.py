@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import read_yaml, run_cli, shared
 
+from helpers import read_yaml, run_cli, shared
 from pipespec.engine.compose import compose
 from pipespec.engine.project import Project
 from pipespec.stages.context import ParamsView

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from helpers import SMALL, commit_all, read_yaml, run_cli, run_tool, shared
 
 pytestmark = pytest.mark.slow

@@ -60,8 +60,8 @@ def test_missing_csv_names_the_key(new_project) -> None:
         cwd=root,
         check=False,
     )
-    assert proc.returncode != 0
-    assert "nope.csv" in proc.stdout + proc.stderr
+    assert proc.returncode == 4
+    assert "dataset.path: file not found: nope.csv" in proc.stderr
 
 
 def test_wrong_target_column_lists_the_columns(new_project) -> None:

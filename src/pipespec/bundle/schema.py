@@ -3,21 +3,24 @@
 ``infer`` builds it from the raw training rows the model learned from; ``check`` is the one
 function that checks raw values against it and conforms them for the fitted transforms. Batch
 prediction, the HTTP service and drift monitoring all go through ``check``, so they agree on
-what a valid row is and feed the model exactly the same numbers.
+what a valid row is and feed the transforms values of the very types training fed them: the
+transforms then compute exactly the features the model was evaluated on.
 
-Per column the schema keeps its kind (``numeric`` or ``categorical``), the raw type seen in
-training (``int``, ``float``, ``bool`` or ``str``), whether training had missing values, the
-observed range and the allowed range (observed widened by ``range_margin``), and the observed
-categories.
+Per column the schema keeps its kind (``numeric``, ``categorical`` or ``datetime``), the raw
+type seen in training (``int``, ``float``, ``bool``, ``str`` or ``datetime``), whether training
+had missing values, the observed range and the allowed range (observed widened by
+``range_margin``), and the observed categories.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipespec.core.errors import BundleError
+from pipespec.core.errors import BundleError, DataError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,7 +28,9 @@ if TYPE_CHECKING:
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
-DTYPES = ("int", "float", "bool", "str")
+DATETIME = "datetime"
+TYPES = (NUMERIC, CATEGORICAL, DATETIME)
+DTYPES = ("int", "float", "bool", "str", "datetime")
 MAX_CATEGORIES = 10_000  # beyond this many observed categories, any category is accepted
 
 # Why a value breaks the schema. Stable strings: reports, logs and HTTP errors show them.
@@ -53,27 +58,33 @@ class Column:
     """One raw input column as the model saw it in training."""
 
     name: str
-    type: str  # numeric | categorical
-    dtype: str  # int | float | bool | str: the raw type in training
+    type: str  # numeric | categorical | datetime
+    dtype: str  # int | float | bool | str | datetime: the raw type in training
     nullable: bool
     min: float | None = None  # observed (numeric)
     max: float | None = None
     low: float | None = None  # allowed (numeric); None: no bound
     high: float | None = None
     categories: tuple[str, ...] | None = None  # observed (categorical); None: any is accepted
+    format: str | None = None  # datetime: the format the transforms parse with
 
     def expected(self) -> str:
         """What a valid value looks like, for messages."""
         if self.type == NUMERIC:
             kind = "a boolean" if self.dtype == "bool" else "a number"
+            if self.dtype == "str":
+                kind = "a number (or numeric text)"
             if self.low is not None and self.high is not None:
                 kind += f" in [{_num(self.low)}, {_num(self.high)}]"
+        elif self.type == DATETIME:
+            kind = "a date/time string" + (f" like {self.format!r}" if self.format else "")
         else:
             kind = {
                 "str": "a string",
                 "int": "an integer",
                 "float": "a number",
                 "bool": "a boolean",
+                "datetime": "a date/time string",
             }[self.dtype]
             if self.categories is not None:
                 shown = ", ".join(repr(c) for c in self.categories[:8])
@@ -90,8 +101,10 @@ class Column:
         }
         if self.type == NUMERIC:
             data.update(min=self.min, max=self.max, low=self.low, high=self.high)
-        else:
+        elif self.type == CATEGORICAL:
             data["categories"] = None if self.categories is None else list(self.categories)
+        else:
+            data["format"] = self.format
         return data
 
     @classmethod
@@ -107,15 +120,16 @@ class Column:
             low=data.get("low"),
             high=data.get("high"),
             categories=None if cats is None else tuple(str(c) for c in cats),
+            format=data.get("format"),
         )
-        if column.type not in (NUMERIC, CATEGORICAL) or column.dtype not in DTYPES:
+        if column.type not in TYPES or column.dtype not in DTYPES:
             raise ValueError(f"column '{column.name}': unknown type {column.type}/{column.dtype}")
         return column
 
 
 @dataclass(frozen=True)
 class InputSchema:
-    """Every raw column the model needs, in the order the transforms expect them."""
+    """Every raw column the model needs, in the order the transforms list them."""
 
     columns: tuple[Column, ...]
     ignored: tuple[str, ...] = ()  # columns seen in training but not used (ids, leakage, ...)
@@ -157,6 +171,8 @@ class Problem:
     def message(self) -> str:
         if self.reason == ABSENT:
             return f"field '{self.column}': missing (expected {self.expected})"
+        if self.reason == NULL:
+            return f"field '{self.column}': null not allowed (expected {self.expected})"
         return (
             f"field '{self.column}': {self.reason}: {_show(self.value)} (expected {self.expected})"
         )
@@ -166,14 +182,16 @@ class Problem:
 class Checked:
     """The outcome of ``check``: conformed columns, which rows are valid, and what is wrong.
 
-    ``frame`` holds every schema column: numbers as float64 (NaN where missing or unreadable)
-    and categories as the strings the transforms were fitted on (None where missing). Values
-    that are readable but not allowed (out of range, unknown category) are kept, so that
-    monitoring sees them; ``valid`` says which rows may be predicted.
+    ``frame`` holds every schema column with the raw type training had (numbers as float64,
+    NaN where missing or unreadable). ``keys`` holds, per categorical column, the category of
+    each row as text (None where missing). Values that are readable but not allowed (out of
+    range, unknown category) are kept, so that monitoring sees them; ``valid`` says which
+    rows may be predicted.
     """
 
     frame: pd.DataFrame
     valid: np.ndarray
+    keys: dict[str, Any] = field(default_factory=dict)  # arrays or string Series
     first_row: int = 0
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = field(default_factory=list)
     expected: dict[str, str] = field(default_factory=dict)
@@ -193,20 +211,37 @@ class Checked:
         if not self.problems:
             return
         rows = np.concatenate([p[2] for p in self.problems])
+        which = np.concatenate([np.full(len(p[2]), k) for k, p in enumerate(self.problems)])
+        index = np.concatenate([np.arange(len(p[2])) for p in self.problems])
         order = np.argsort(rows, kind="stable")
-        flat = [(col, reason, i) for col, reason, r, _ in self.problems for i in range(len(r))]
-        for n, k in enumerate(order):
-            if limit is not None and n >= limit:
-                return
-            col, reason, i = flat[k]
-            values = next(p[3] for p in self.problems if p[0] == col and p[1] == reason)
+        if limit is not None:
+            order = order[:limit]
+        for k in order:
+            col, reason, _, values = self.problems[int(which[k])]
             yield Problem(
                 row=self.first_row + int(rows[k]),
                 column=col,
                 reason=reason,
-                value=values[i],
+                value=values[int(index[k])],
                 expected=self.expected.get(col, ""),
             )
+
+
+def raw_inputs(transforms: dict[str, Any]) -> list[dict[str, Any]]:
+    """The raw columns the transforms read: ``inputs`` (format 2), else ``features`` (1)."""
+    specs = transforms.get("inputs")
+    if specs is None:
+        specs = transforms.get("features")
+    if not isinstance(specs, list):
+        raise DataError("transforms.json lists no input columns ('inputs' or 'features')")
+    return specs
+
+
+def _date_format(transforms: dict[str, Any], name: str) -> str | None:
+    for step in transforms.get("steps") or []:
+        if step.get("op") == "date_parts" and step.get("column") == name:
+            return step.get("format")
+    return None
 
 
 def infer(
@@ -222,27 +257,39 @@ def infer(
     import pandas as pd
 
     columns: list[Column] = []
-    for feature in transforms["features"]:
-        name = feature["name"]
-        series = frame[name]
+    for spec in raw_inputs(transforms):
+        name, kind = str(spec["name"]), str(spec["type"])
+        if name not in frame.columns:
+            raise DataError(f"the training rows lack input column '{name}' of transforms.json")
+        series = frame[name].reset_index(drop=True)
         dtype = _dtype_of(series)
-        nullable = bool(series.isna().any())
-        if feature["type"] == NUMERIC:
-            values = pd.to_numeric(series, errors="raise").astype("float64").to_numpy()
-            values = values[np.isfinite(values)]
-            lo = float(values.min()) if len(values) else None
-            hi = float(values.max()) if len(values) else None
+        if kind == NUMERIC:
+            probe = Column(name, NUMERIC, dtype, True)
+            values, _ = _numeric(probe, series, strict=False)
+            finite = values[np.isfinite(values)]
+            lo = float(finite.min()) if len(finite) else None
+            hi = float(finite.max()) if len(finite) else None
             low = high = None
             if range_margin is not None and lo is not None and hi is not None:
                 width = (hi - lo) or max(abs(lo), 1.0)
                 low, high = lo - range_margin * width, hi + range_margin * width
+            nullable = bool(np.isnan(values).any())  # training turned unreadable text into NaN
             columns.append(Column(name, NUMERIC, dtype, nullable, lo, hi, low, high))
-        else:
+        elif kind == CATEGORICAL:
             probe = Column(name, CATEGORICAL, dtype, True)
-            canon, _ = _categorical(probe, series, strict=False)
-            seen = sorted({str(v) for v in canon if v is not None})
+            _, keys, _ = _categorical(probe, series, strict=False)
+            keyed = pd.Series(keys, dtype=object)
+            seen = sorted({str(k) for k in keyed.dropna()})
             cats = tuple(seen) if closed_categories and len(seen) <= MAX_CATEGORIES else None
+            nullable = bool(keyed.isna().any())
             columns.append(Column(name, CATEGORICAL, dtype, nullable, categories=cats))
+        elif kind == DATETIME:
+            probe = Column(name, DATETIME, dtype, True, format=_date_format(transforms, name))
+            values, _ = _datetime(probe, series, strict=False)
+            nullable = bool(values.isna().any())
+            columns.append(Column(name, DATETIME, dtype, nullable, format=probe.format))
+        else:
+            raise DataError(f"transforms.json: input '{name}' has an unknown type '{kind}'")
     return InputSchema(tuple(columns), tuple(ignored))
 
 
@@ -258,37 +305,42 @@ def check(
     import pandas as pd
 
     n = len(frame)
+    index = frame.index
+    plain_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
     out: dict[str, Any] = {}
+    keys: dict[str, Any] = {}
     valid = np.ones(n, dtype=bool)
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     for col in schema.columns:
-        if col.name not in frame.columns:
-            if col.type == NUMERIC:
-                out[col.name] = np.full(n, np.nan)
-            else:
-                out[col.name] = np.full(n, None, dtype=object)
-            masks = {ABSENT: np.ones(n, dtype=bool)}
-            raw = np.full(n, None, dtype=object)
+        present = col.name in frame.columns
+        if present:
+            series = frame[col.name]
+            if not plain_index:
+                series = series.reset_index(drop=True)
         else:
-            series = frame[col.name].reset_index(drop=True)
-            if col.type == NUMERIC:
-                values, masks = _numeric(col, series, strict=strict_types)
-            else:
-                values, masks = _categorical(col, series, strict=strict_types)
-            out[col.name] = values
-            raw = None
+            series = pd.Series([None] * n, dtype=object)
+        if col.type == NUMERIC:
+            values, masks = _numeric(col, series, strict=strict_types)
+        elif col.type == CATEGORICAL:
+            values, keys[col.name], masks = _categorical(col, series, strict=strict_types)
+        else:
+            values, masks = _datetime(col, series, strict=strict_types)
+        if not present:
+            masks = {ABSENT: np.ones(n, dtype=bool)}
+        out[col.name] = values
         for reason in REASONS:
             mask = masks.get(reason)
             if mask is None or not mask.any():
                 continue
             rows = np.flatnonzero(mask)
-            shown = raw if raw is not None else _raw_values(frame[col.name], rows)
-            problems.append((col.name, reason, rows, shown[rows] if raw is not None else shown))
+            shown = series.iloc[rows].to_numpy(dtype=object)
+            problems.append((col.name, reason, rows, shown))
             valid &= ~mask
     conformed = pd.DataFrame(out, index=pd.RangeIndex(n))
     return Checked(
         frame=conformed,
         valid=valid,
+        keys=keys,
         first_row=first_row,
         problems=problems,
         expected={c.name: c.expected() for c in schema.columns},
@@ -296,9 +348,11 @@ def check(
 
 
 def _numeric(col: Column, series: pd.Series, *, strict: bool) -> tuple[Any, dict[str, Any]]:
+    """float64 values (NaN: missing or unreadable) and the masks of what is wrong."""
     import numpy as np
     import pandas as pd
 
+    strict = strict and col.dtype != "str"  # numbers held as text in training: text is fine
     n = len(series)
     null = _null_mask(series)
     wrong = np.zeros(n, dtype=bool)
@@ -309,7 +363,8 @@ def _numeric(col: Column, series: pd.Series, *, strict: bool) -> tuple[Any, dict
     elif pd.api.types.is_numeric_dtype(series):
         values = series.to_numpy(dtype="float64", na_value=np.nan)
     elif _is_text(series) and not strict:
-        values, wrong = _parse_floats(series, null)
+        values, wrong, blank = _parse_floats(series.to_numpy(dtype=object, na_value=None), null)
+        null = null | blank
     else:
         values = np.full(n, np.nan)
         for i, v in enumerate(series.to_numpy(dtype=object)):
@@ -323,14 +378,17 @@ def _numeric(col: Column, series: pd.Series, *, strict: bool) -> tuple[Any, dict
                 else:
                     wrong[i] = True
             elif isinstance(v, int | float | np.integer | np.floating):
-                values[i] = float(v)
+                try:
+                    values[i] = float(v)
+                except OverflowError:  # an integer beyond float range
+                    values[i] = math.inf if v > 0 else -math.inf
             elif isinstance(v, str) and not strict:
-                parsed, bad = _parse_floats(pd.Series([v], dtype=object), np.zeros(1, bool))
-                values[i], wrong[i] = parsed[0], bad[0]
+                parsed, bad, blank = _parse_floats(np.asarray([v], dtype=object), np.zeros(1, bool))
+                values[i], wrong[i], null[i] = parsed[0], bad[0], blank[0]
             else:
                 wrong[i] = True
     nonfinite = ~null & ~wrong & ~np.isfinite(values)
-    values = np.where(nonfinite | wrong, np.nan, values)
+    values = np.where(nonfinite | wrong | null, np.nan, values)
     masks: dict[str, Any] = {WRONG_TYPE: wrong, NOT_FINITE: nonfinite}
     if not col.nullable:
         masks[NULL] = null
@@ -340,44 +398,98 @@ def _numeric(col: Column, series: pd.Series, *, strict: bool) -> tuple[Any, dict
     return values, masks
 
 
-def _categorical(col: Column, series: pd.Series, *, strict: bool) -> tuple[Any, dict[str, Any]]:
-    """Canonical category strings: what ``series.astype("str")`` gave in training."""
+def _categorical(
+    col: Column, series: pd.Series, *, strict: bool
+) -> tuple[Any, np.ndarray, dict[str, Any]]:
+    """Values of training's raw type for the transforms, their text keys, and the masks."""
     import numpy as np
     import pandas as pd
 
     n = len(series)
     null = _null_mask(series)
     wrong = np.zeros(n, dtype=bool)
-    if col.dtype == "str":
+    values: Any
+    keys: Any
+    if col.dtype in ("str", "datetime") and series.dtype != object and _is_text(series):
+        keys = values = series  # a pandas string column: already what training had
+    elif col.dtype in ("str", "datetime"):
         if _is_text(series):
-            canon = series.to_numpy(dtype=object, na_value=None)
+            text = series.to_numpy(dtype=object, na_value=None)
         elif not strict and pd.api.types.is_numeric_dtype(series):
-            canon = series.astype("str").to_numpy(dtype=object, na_value=None)
+            text = series.astype("str").to_numpy(dtype=object, na_value=None)
         else:
-            canon = np.full(n, None, dtype=object)
+            text = np.full(n, None, dtype=object)
             for i, v in enumerate(series.to_numpy(dtype=object)):
                 if null[i]:
                     continue
                 if isinstance(v, str):
-                    canon[i] = v
+                    text[i] = v
                 elif not strict and isinstance(v, int | np.integer) and not isinstance(v, bool):
-                    canon[i] = str(v)
+                    text[i] = str(v)
                 else:
                     wrong[i] = True
+        keys = np.where(null | wrong, None, text)
+        values = keys
     else:
         typed, wrong = _typed_values(col.dtype, series, null, strict=strict)
         ok = ~null & ~wrong
-        canon = np.full(n, None, dtype=object)
-        if ok.any():
-            canon[ok] = pd.Series(typed[ok]).astype("str").to_numpy(dtype=object)
-    canon = np.where(null | wrong, None, canon)
+        keys = np.full(n, None, dtype=object)
+        if col.dtype == "int":
+            values = pd.array(np.where(ok, typed, 0), dtype="Int64")
+            values[~ok] = pd.NA
+            keys[ok] = typed[ok].astype("int64").astype(str).astype(object)
+        elif col.dtype == "float":
+            values = np.where(ok, typed, np.nan)
+            keys[ok] = pd.Series(typed[ok]).astype("str").to_numpy(dtype=object)
+        else:
+            values = typed.astype(object)
+            values[~ok] = None
+            keys[ok] = np.where(typed[ok], "True", "False")
     masks: dict[str, Any] = {WRONG_TYPE: wrong}
     if not col.nullable:
         masks[NULL] = null
     if col.categories is not None:
-        known = pd.Series(canon, dtype=object).isin(col.categories).to_numpy()
+        if n <= 64 and not isinstance(keys, pd.Series):  # a request's few records
+            allowed = _category_set(col.categories)
+            known = np.fromiter((k in allowed for k in keys), dtype=bool, count=n)
+        else:
+            series_keys = keys if isinstance(keys, pd.Series) else pd.Series(keys, dtype=object)
+            known = np.asarray(series_keys.isin(col.categories), dtype=bool)
         masks[UNKNOWN_CATEGORY] = ~null & ~wrong & ~known
-    return canon, masks
+    return values, keys, masks
+
+
+@functools.lru_cache(maxsize=256)
+def _category_set(categories: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(categories)
+
+
+def _datetime(col: Column, series: pd.Series, *, strict: bool) -> tuple[Any, dict[str, Any]]:
+    """Dates parsed the way the transforms parse them (NaT: missing or unreadable)."""
+    import numpy as np
+    import pandas as pd
+
+    null = _null_mask(series)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        parsed = series
+        wrong = np.zeros(len(series), dtype=bool)
+    else:
+        raw = series.to_numpy(dtype=object)
+        text = np.asarray(
+            [v if isinstance(v, str) or (not strict and v is not None) else None for v in raw],
+            dtype=object,
+        )
+        wrong = ~null & np.asarray([t is None for t in text], dtype=bool)
+        with _quiet():
+            parsed = pd.to_datetime(
+                pd.Series(text, dtype=object), format=col.format, errors="coerce"
+            )
+        wrong |= ~null & parsed.isna().to_numpy()
+    values = parsed.where(~pd.Series(wrong | null), pd.NaT).reset_index(drop=True)
+    masks: dict[str, Any] = {WRONG_TYPE: wrong}
+    if not col.nullable:
+        masks[NULL] = null
+    return values, masks
 
 
 def _typed_values(
@@ -397,7 +509,7 @@ def _typed_values(
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         floats = series.to_numpy(dtype="float64", na_value=np.nan)
         if dtype == "int":
-            whole = np.isfinite(floats) & (np.floor(floats) == floats)
+            whole = np.isfinite(floats) & (np.floor(floats) == floats) & (np.abs(floats) < 2**63)
             wrong = ~null & ~whole
             out[~null & whole] = floats[~null & whole].astype("int64")
         elif dtype == "float":
@@ -418,15 +530,14 @@ def _typed_values(
 
 
 def _convert(dtype: str, v: Any, *, strict: bool) -> Any:
-    import math
-
+    """One value of a non-text categorical column as bool, int or float; None if it is not."""
     if isinstance(v, NonFinite):
         return None
     if dtype == "bool":
         if isinstance(v, bool):
             return v
-        if isinstance(v, str) and not strict and v.lower() in ("true", "false"):
-            return v.lower() == "true"
+        if isinstance(v, str) and not strict and v.strip().lower() in ("true", "false"):
+            return v.strip().lower() == "true"
         return None
     if isinstance(v, bool):
         return None
@@ -437,39 +548,47 @@ def _convert(dtype: str, v: Any, *, strict: bool) -> Any:
             v = float(v.strip())
         except ValueError:
             return None
-    if not isinstance(v, int | float) and not hasattr(v, "item"):
-        return None
-    v = v.item() if hasattr(v, "item") else v
-    if not isinstance(v, int | float) or not math.isfinite(v):
+    if hasattr(v, "item") and not isinstance(v, int | float):
+        v = v.item()
+    if isinstance(v, int):
+        if not -(2**63) <= v < 2**63:
+            return None
+        return v if dtype == "int" else float(v)
+    if not isinstance(v, float) or not math.isfinite(v):
         return None
     if dtype == "int":
-        return int(v) if float(v).is_integer() else None
-    return float(v)
+        return int(v) if v.is_integer() and abs(v) < 2**63 else None
+    return v
 
 
-def _parse_floats(series: pd.Series, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Parse text as float64 with Arrow (correctly rounded, like the CSV reader)."""
+def _parse_floats(text: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse text as float64 with Arrow (correctly rounded, like the CSV reader).
+
+    Returns values, unreadable text, and blank text (missing, as training read it)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    n = len(series)
-    text = series.to_numpy(dtype=object, na_value=None)
+    n = len(text)
     values = np.full(n, np.nan)
     wrong = np.zeros(n, dtype=bool)
     ok = ~null
+    stripped = pc.utf8_trim_whitespace(pa.array(text[ok], type=pa.string()))
+    blank_ok = np.asarray(pc.equal(stripped, "").to_numpy(zero_copy_only=False), dtype=bool)
+    blank = np.zeros(n, dtype=bool)
+    blank[np.flatnonzero(ok)[blank_ok]] = True
+    ok &= ~blank
+    stripped = pc.filter(stripped, pa.array(~blank_ok))
     try:
-        parsed = pc.cast(pa.array(text[ok], type=pa.string()), pa.float64())
-        values[ok] = parsed.to_numpy(zero_copy_only=False)
-        return values, wrong
+        values[ok] = pc.cast(stripped, pa.float64()).to_numpy(zero_copy_only=False)
+        return values, wrong, blank
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
-    cache: dict[Any, float | None] = {}
-    for i in np.flatnonzero(ok):
-        v = text[i]
+    cache: dict[str, float | None] = {}
+    for i, v in zip(np.flatnonzero(ok), stripped.to_pylist(), strict=True):
         if v not in cache:
             try:
-                cache[v] = float(pc.cast(pa.scalar(str(v)), pa.float64()).as_py())
+                cache[v] = float(pc.cast(pa.scalar(v), pa.float64()).as_py())
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 cache[v] = None
         result = cache[v]
@@ -477,18 +596,28 @@ def _parse_floats(series: pd.Series, null: np.ndarray) -> tuple[np.ndarray, np.n
             wrong[i] = True
         else:
             values[i] = result
-    return values, wrong
+    return values, wrong, blank
 
 
 def _null_mask(series: pd.Series) -> np.ndarray:
     """Missing values; a JSON NaN/Infinity literal (``NonFinite``) is a value, not missing."""
     import numpy as np
+    import pandas as pd
 
-    null = np.asarray(series.isna().to_numpy(), dtype=bool)
-    if series.dtype == object and null.any():
+    if series.dtype == object:  # one pass in Python: cheaper than pandas for a request
         values = series.to_numpy(dtype=object)
-        null &= np.fromiter((not isinstance(v, NonFinite) for v in values), bool, len(values))
-    return null
+        return np.fromiter(
+            (
+                v is None
+                or v is pd.NA
+                or v is pd.NaT
+                or (isinstance(v, float) and v != v and not isinstance(v, NonFinite))
+                for v in values
+            ),
+            dtype=bool,
+            count=len(values),
+        )
+    return np.array(series.isna().to_numpy(), dtype=bool)
 
 
 def _is_text(series: pd.Series) -> bool:
@@ -514,13 +643,23 @@ def _dtype_of(series: pd.Series) -> str:
         return "int"
     if pd.api.types.is_float_dtype(series):
         return "float"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
     return "str"
 
 
-def _raw_values(series: pd.Series, rows: np.ndarray) -> np.ndarray:
-    import numpy as np
+class _quiet:
+    """Silence pandas' date-format inference warnings (a format may be unknown)."""
 
-    return np.asarray(series.reset_index(drop=True).to_numpy(dtype=object)[rows], dtype=object)
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", UserWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)  # type: ignore[arg-type]
 
 
 def _num(value: float) -> str:

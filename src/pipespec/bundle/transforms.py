@@ -79,12 +79,16 @@ def encode_target(label: dict[str, Any], series: pd.Series) -> Any:
 
 def _as_text(series: pd.Series) -> pd.Series:
     """Text keys for category lookups: 1.0 and 1 are the same category, NaN stays missing."""
+    import numpy as np
     import pandas as pd
 
     if pd.api.types.is_float_dtype(series):
-        as_int = series.dropna()
-        if (as_int == as_int.round()).all():
-            return series.astype("Int64").astype("str").where(series.notna(), None)
+        # value by value, so a key never depends on the other rows of the batch
+        values = series.to_numpy(dtype="float64")
+        whole = np.isfinite(values) & (values == np.round(values))
+        text = series.astype("str")
+        ints = np.where(whole, values, 0).astype(np.int64).astype("str")
+        return text.where(~whole, pd.Series(ints, index=series.index)).where(series.notna(), None)
     return series.astype("str").where(series.notna(), None)
 
 

@@ -1,7 +1,8 @@
 """The ``pipespec`` command. Each subcommand parses, calls the library, renders the result.
 
 Exit codes: 0 success; 1 unexpected error; 2 bad config, pipeline or usage; 3 stale
-generated files (``compose --check``); 4 bad data; 5 a stage failed; 6 DVC or git failed.
+generated files (``compose --check``); 4 bad data; 5 a stage failed; 6 DVC or git failed;
+7 bad bundle (missing, tampered, incompatible); 8 drift beyond a monitor threshold.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from pipespec import __version__
+from pipespec.cli import production
 from pipespec.core.console import error
 from pipespec.core.errors import PipespecError
 
 EPILOG = """\
 exit codes: 0 ok, 2 bad config/pipeline/usage, 3 stale params.yaml/dvc.yaml,
-            4 bad data, 5 stage failed, 6 dvc/git failed, 1 anything else
+            4 bad data, 5 stage failed, 6 dvc/git failed, 7 bad bundle, 8 drift,
+            1 anything else
 
 Overrides use Hydra's grammar: key=value, group=option, +new_key=value, ~key.
 Examples:
@@ -64,6 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _overrides(p)
     p.add_argument("-f", "--force", action="store_true", help="re-run every stage (dvc repro -f)")
+    p.add_argument(
+        "-m", "--multirun", action="store_true",
+        help="sweep: run every combination (a,b  range()  choice()  glob()  +key) as a named "
+        "DVC experiment; the workspace is left as it was",
+    )  # fmt: skip
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="with -m: experiments run in parallel (DVC queue workers)")  # fmt: skip
+
+    p = sub.add_parser(
+        "exp",
+        help="compare experiments, or adopt one",
+        description="`exp show`: the baseline and its DVC experiments, with the params that "
+        "differ and the metrics. `exp apply NAME`: bring an experiment's params.yaml (and "
+        "results) into the workspace; commit it to make it the new baseline.",
+    )
+    exp = p.add_subparsers(dest="exp_command", metavar="ACTION", required=True)
+    q = exp.add_parser("show", help="table of experiments: differing params and metrics")
+    q.add_argument("--sort", metavar="METRIC", help="sort by this metric (best first)")
+    q.add_argument("--metrics", metavar="KEYS", help="comma-separated metric keys to show")
+    q.add_argument("--md", action="store_true", help="print Markdown")
+    q = exp.add_parser("apply", help="bring an experiment into the workspace")
+    q.add_argument("name", help="experiment name (see `pipespec exp show`)")
 
     p = sub.add_parser(
         "compose",
@@ -123,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         "at once on the embedded example data.",
     )
     p.add_argument("dir", help="folder to create (or complete)")
+    production.add_parsers(sub)
+    from pipespec.cli import schema  # its command's heavy imports load only when it runs
+
+    schema.add_parsers(sub)
     return parser
 
 
@@ -131,6 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in production.COMMANDS:
+            return int(getattr(production, f"cmd_{args.command}")(args) or 0)
+        if args.command == "schema":
+            from pipespec.cli.schema import cmd_schema
+
+            return int(cmd_schema(args) or 0)
         from pipespec.cli import commands
 
         return int(getattr(commands, f"cmd_{args.command}")(args) or 0)

@@ -31,6 +31,13 @@ class Backend(Enum):
     local = "local"
 
 
+class Encoding(Enum):
+    """How categorical features reach the model."""
+
+    native = "native"  # integer codes, LightGBM's categorical splits
+    onehot = "onehot"  # one 0/1 column per category
+
+
 class Source(Enum):
     """Where a dataset's rows come from."""
 
@@ -61,11 +68,35 @@ class DatasetConfig:
     sep: str = ","
     header: bool = True
     columns: list[str] | None = None  # names when header is false (default Column_0, Column_1..)
-    na_values: list[str] = field(default_factory=list)
+    na_values: list[str] = field(default_factory=list)  # extra markers of a missing value
+    keep_default_na: bool = True  # false: 'NA', 'None', '' ... stay text (House Prices)
+    strip: bool = False  # strip spaces around text values and names (Adult's ' State-gov')
+    comment: str | None = None  # lines starting with it are skipped (Adult test's '|1x3 ...')
+    encoding: str = "utf-8"
+    dtypes: dict[str, str] = field(default_factory=dict)  # {column: float|int|str|category|bool}
     drop: list[str] = field(default_factory=list)  # id or leakage columns never used as features
+    dedupe: bool = False  # drop exact duplicate rows
     weight: str | None = None  # column of sample weights (not a feature)
     weight_path: str | None = None  # side file, one weight per row of path (LightGBM's .weight)
     sample: SampleConfig = field(default_factory=SampleConfig)
+
+
+class SchemaPolicy(Enum):
+    """What the validate stage does with rows that break the data schema."""
+
+    fail = "fail"  # the stage fails, naming column, check and count; nothing downstream runs
+    quarantine = "quarantine"  # failing rows go to a quarantine file; the others go on
+
+
+@dataclass
+class SchemaConfig:
+    """The data schema the loaded table must fit (a pandera YAML file), and its policy."""
+
+    name: str = MISSING
+    path: str | None = None  # pandera YAML schema, project-relative; null: basic checks only
+    policy: SchemaPolicy = SchemaPolicy.fail
+    max_failure_fraction: float = 0.0  # quarantine: go on while failing rows / rows <= this
+    coerce: bool = False  # true: convert every column to its declared dtype before checking
 
 
 @dataclass
@@ -75,6 +106,8 @@ class SplitConfig:
     valid: float = 0.15
     test: float = 0.15
     stratify: bool = True  # keep class balance in every split (classification only)
+    group: str | None = None  # rows sharing this column's value stay in one split
+    time: str | None = None  # order by this column: oldest rows train, newest test
 
 
 @dataclass
@@ -82,9 +115,22 @@ class FeaturesConfig:
     """Feature handling fitted on the training split and reused as-is downstream."""
 
     name: str = MISSING
+    select: list[str] | None = None  # keep only these input columns (null: all)
     drop: list[str] = field(default_factory=list)
-    categorical: list[str] | None = None  # null: every text column is categorical
-    max_categories: int = 1000  # categories beyond the most frequent N become missing
+    rename: dict[str, str] = field(default_factory=dict)  # {old: new}
+    categorical: list[str] | None = None  # numeric columns to treat as categories (text always is)
+    dates: dict[str, list[str]] = field(default_factory=dict)  # {column: [year, month, ...]}
+    infer_dates: bool = True  # text columns that parse as dates become date parts
+    derived: dict[str, str] = field(default_factory=dict)  # {new: "a / b"}: arithmetic on columns
+    transforms: dict[str, dict[str, Any]] = field(default_factory=dict)  # {col: {log1p: true}}
+    impute: dict[str, Any] = field(default_factory=dict)  # {col: median|most_frequent|constant:V}
+    missing_indicators: bool = False  # add COL_missing (0/1) for every imputed column
+    encoding: Encoding = Encoding.native  # categorical encoding: native (LightGBM) or onehot
+    max_categories: int = 1000  # at most the N most frequent categories get their own code
+    min_frequency: int = 1  # categories seen fewer times in training are rare
+    other_bucket: bool = True  # rare and unseen categories share one code (else: missing)
+    target_map: dict[str, Any] = field(default_factory=dict)  # {raw label: label}
+    custom: list[str] = field(default_factory=list)  # ["package.module:Class", ...]
 
 
 @dataclass
@@ -170,11 +216,25 @@ class ProductionConfig:
 
 
 @dataclass
+class HparamsSearchConfig:
+    """An Optuna search; every trial is a DVC experiment (``pipespec run hparams_search=NAME``)."""
+
+    name: str = MISSING
+    metric: str = MISSING  # a key of the metrics files, e.g. valid.auc
+    direction: str = "maximize"  # or minimize
+    n_trials: int = 20
+    jobs: int = 1  # trials run in parallel (DVC queue workers)
+    sampler: str = "tpe"  # tpe or random; seeded with the root seed
+    params: dict[str, str] = field(default_factory=dict)  # {key: "interval(0.01, 0.3)", ...}
+
+
+@dataclass
 class RootConfig:
     """The whole composition, as written to ``params.yaml``."""
 
     seed: int = 42
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    schema: SchemaConfig = field(default_factory=SchemaConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -182,6 +242,7 @@ class RootConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     production: ProductionConfig = field(default_factory=ProductionConfig)
+    hparams_search: HparamsSearchConfig | None = None
 
 
 SCHEMA_NAME = "pipespec_schema"

@@ -46,6 +46,7 @@ def run(
     """Bring params.yaml and dvc.yaml up to date, then ``dvc repro``."""
     start = time.time()
     pipeline, changed = prepare(project, overrides)
+    _check_input_files(project)
     lock_before = _lock_entries(project)
     argv = ["repro", *(["--force"] if force else []), *dvc_args]
     code = _dvc(project, argv)
@@ -100,3 +101,28 @@ def _lock_entries(project: Project) -> dict[str, Any]:
         return {}
     stages = (data or {}).get("stages", {})
     return {k: v for k, v in stages.items() if k != CHECK_STAGE}
+
+
+def _check_input_files(project: Project) -> None:
+    """Files that params name (dataset.path, schema.path, ...) must exist before DVC looks
+    for them, so the message names the key instead of DVC's bare 'No such file'."""
+    from pathlib import Path
+
+    from pipespec.core.errors import DataError
+    from pipespec.engine.compile import lookup
+    from pipespec.engine.runner import load_params
+
+    params = load_params(project)
+    pipeline = load_pipeline(project, params)
+    for stage in pipeline.stages:
+        for key in stage.kind.path_params:
+            value = lookup(params, key)
+            if not isinstance(value, str) or not value or value == "???":
+                continue
+            path = Path(value) if Path(value).is_absolute() else project.root / value
+            if not path.exists():
+                raise DataError(
+                    f"{key}: file not found: {value} (read by stage '{stage.name}')",
+                    hint="Fix the path in the config or on the command line "
+                    f"(`pipespec run {key}=...`).",
+                )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,10 @@ def run_stage(project: Project, name: str) -> float:
     for path in ctx.outputs.values():
         path.parent.mkdir(parents=True, exist_ok=True)
         for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # from a killed run
-            leftover.unlink(missing_ok=True)
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
     _terminate_cleanly()
     console().print(f"[bold]stage[/] {name} [dim]({stage.kind.name})[/]")
     start = time.perf_counter()

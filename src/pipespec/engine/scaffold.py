@@ -12,6 +12,7 @@ from pipespec.core.errors import ConfigError, ReproError
 from pipespec.engine.generate import generate, write
 from pipespec.engine.project import CONFIGS_DIR, PIPELINES_DIR, Project
 
+SCHEMAS_DIR = "schemas"  # pandera YAML schemas that configs/schema/*.yaml name
 GITIGNORE = """\
 # pipespec
 /.pipespec/
@@ -41,6 +42,8 @@ def init(target: Path) -> Project:
     src = template_root()
     shutil.copytree(src / CONFIGS_DIR, target / CONFIGS_DIR)
     shutil.copytree(src / PIPELINES_DIR, target / PIPELINES_DIR)
+    if (src / SCHEMAS_DIR).is_dir() and not (target / SCHEMAS_DIR).exists():
+        shutil.copytree(src / SCHEMAS_DIR, target / SCHEMAS_DIR)
     gitignore = target / ".gitignore"
     existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
     if "/.pipespec/" not in existing:

@@ -52,7 +52,7 @@ def run(ctx: StageContext) -> None:
     if task == "binary" and spec["optimize_threshold"]:
         if "valid" not in scored:
             raise ConfigError("evaluation.optimize_threshold needs a non-empty 'valid' input")
-        threshold = best_f1_threshold(*scored["valid"])
+        threshold = round(best_f1_threshold(*scored["valid"]), 6)  # as recorded and reused
     metrics: dict[str, Any] = {
         name: score(task, y, p, threshold) for name, (y, p) in scored.items()
     }

@@ -216,6 +216,18 @@ BUILTIN: dict[str, StageKind] = {
             description="the production bundle: model, transforms, input schema, drift "
             "reference profile, model card, hashes",
         ),
+        StageKind(
+            name="monitor",
+            entry="pipespec.stages.monitor:run",
+            reads=("production.monitor",),
+            inputs=("bundle", "current"),
+            outputs=(
+                Output("metrics", "metrics/{stage}.json", "metrics"),
+                Output("report", "reports/{stage}/report.json"),
+                Output("html", "reports/{stage}/report.html"),
+            ),
+            description="drift of current data against a bundle's reference profile",
+        ),
     )
 }
 

@@ -16,7 +16,9 @@ whole table (a missing column, too few rows, a target with one class) cannot be 
 by row: they fail under either policy.
 
 Without a schema file (``schema=none``) only the basic checks run: the target column is there
-and not empty, and a classification target has at least two classes (binary: exactly two).
+and not empty, and a classification target has at least two classes. (That a binary target
+has exactly two is checked by featurize, after features.target_map has merged raw labels
+such as Adult's '>50K.' and '>50K'.)
 """
 
 from __future__ import annotations
@@ -314,8 +316,6 @@ def basic_checks(
         found = [(k, int(c)) for k, c in classes.items()]
         if len(classes) < 2:
             failures.append(Failure(target, "at_least_two_classes", 1, none, found))
-        elif task == "binary" and len(classes) > 2:
-            failures.append(Failure(target, "two_classes (binary)", 1, none, found))
     return failures
 
 

@@ -1,0 +1,207 @@
+"""HTTP prediction on loopback: single-record latency (p50, p99) and requests/s at
+concurrency 8 for `pipespec serve`, side by side with a hand-written FastAPI endpoint
+(parse JSON, apply the transforms, booster.predict, no schema checks) on the same uvicorn.
+Loops are bounded; each server runs in its own process on 127.0.0.1.
+
+    python bench/http.py [--requests 2000] [--concurrency 8] [--bundle DIR]
+
+Without --bundle, a project is created in a temp dir and run once to build one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent
+# This file is named like the standard library's `http`: keep its folder off the import path,
+# or `import http.client` (httpx, imported later) would find this script.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+BASELINE = textwrap.dedent(
+    """
+    import json, socket, sys
+    import lightgbm as lgb
+    import pandas as pd
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from pipespec.bundle.transforms import apply
+
+    bundle = sys.argv[1]
+    transforms = json.load(open(f"{bundle}/transforms.json"))
+    booster = lgb.Booster(model_file=f"{bundle}/model.txt")
+    names = booster.feature_name()
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict(request: Request):
+        record = json.loads(await request.body())
+        frame = pd.DataFrame([record])
+        p = booster.predict(apply(transforms, frame)[names], num_threads=1)
+        return JSONResponse({"prediction": float(p[0])})
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    print(f"serving on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    """
+)
+
+
+def start(argv: list[str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=fh)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = re.search(r"on (http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
+        if found:
+            try:
+                if httpx.get(found.group(1) + "/health", timeout=5).status_code == 200:
+                    return proc, found.group(1)
+            except httpx.TransportError:
+                pass
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()}")
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"server did not start:\n{log.read_text()}")
+
+
+def sequential(url: str, record: dict, n: int) -> list[float]:
+    import httpx
+
+    latencies = []
+    with httpx.Client(base_url=url) as client:
+        for _ in range(min(50, n)):  # warm up
+            client.post("/predict", json=record)
+        for _ in range(n):
+            start = time.perf_counter()
+            answer = client.post("/predict", json=record)
+            latencies.append(time.perf_counter() - start)
+            assert answer.status_code == 200, answer.text
+    return latencies
+
+
+def concurrent(url: str, record: dict, n: int, workers: int) -> tuple[float, list[float]]:
+    import httpx
+
+    per = n // workers
+    latencies: list[float] = []
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def worker() -> None:
+        mine = []
+        with httpx.Client(base_url=url) as client:
+            for _ in range(per):
+                start = time.perf_counter()
+                answer = client.post("/predict", json=record)
+                mine.append(time.perf_counter() - start)
+                if answer.status_code != 200:
+                    errors.append(answer.text)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    assert not errors, errors[:3]
+    return per * workers / wall, latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--bundle", type=Path, default=None)
+    args = parser.parse_args()
+
+    import importlib.util
+
+    from pipespec.bundle.bundle import Bundle
+    from pipespec.stages.embedded import TARGET, generate
+
+    spec = importlib.util.spec_from_file_location("bench_predict", HERE / "predict.py")
+    assert spec is not None
+    assert spec.loader is not None
+    bench_predict = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_predict)
+    build_bundle = bench_predict.build_bundle
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        bundle_dir = args.bundle or build_bundle(work)
+        bundle = Bundle.load(bundle_dir)
+        rows = generate(200, seed=5).drop(columns=[TARGET])
+        checked = bundle.check(rows, strict_types=False)
+        row = rows[checked.valid].iloc[0]
+        record = {
+            k: (None if v != v else getattr(v, "item", lambda v=v: v)()) for k, v in row.items()
+        }
+        (work / "baseline.py").write_text(BASELINE)
+        servers = {
+            "pipespec serve": [
+                str(BIN / "pipespec"),
+                "serve",
+                "--bundle",
+                str(bundle_dir),
+                "--port",
+                "0",
+            ],
+            "hand-written FastAPI": [sys.executable, str(work / "baseline.py"), str(bundle_dir)],
+        }
+        results = {}
+        for name, argv in servers.items():
+            proc, url = start(argv, work / f"{name.split()[0]}.log")
+            try:
+                single = sequential(url, record, args.requests)
+                rps, loaded = concurrent(url, record, args.requests, args.concurrency)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            results[name] = (
+                pct(single, 0.5),
+                pct(single, 0.99),
+                rps,
+                pct(loaded, 0.5),
+                pct(loaded, 0.99),
+            )
+
+    print(f"{args.requests} single-record requests per measure, 127.0.0.1, keep-alive")
+    load = f"req/s @{args.concurrency}"
+    print(f"{'':24} {'p50 ms':>8} {'p99 ms':>8} {load:>10} {'p50/p99 ms under load':>22}")
+    for name, (p50, p99, rps, lp50, lp99) in results.items():
+        print(f"{name:24} {p50:8.2f} {p99:8.2f} {rps:10.0f} {lp50:11.2f}/{lp99:.2f}")
+    ours, theirs = results["pipespec serve"], results["hand-written FastAPI"]
+    print(
+        f"ratio pipespec/hand-written: p50 latency {ours[0] / theirs[0]:.2f}x, "
+        f"p99 {ours[1] / theirs[1]:.2f}x, throughput {ours[2] / theirs[2]:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The model card: what the bundle's model is, what it was trained on and with, and how
+well it did; as JSON (``card.json``, served at ``GET /metadata``) and readable Markdown
+(``card.md``). Both hold no timestamp, so the same inputs give the same bytes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def versions() -> dict[str, str]:
+    """The versions that decide the bundle's bytes and its predictions."""
+    import platform
+
+    import lightgbm
+    import numpy
+    import pandas
+    import pyarrow
+
+    from pipespec import __version__
+
+    return {
+        "pipespec": __version__,
+        "lightgbm": lightgbm.__version__,
+        "pandas": pandas.__version__,
+        "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__,
+        "python": ".".join(platform.python_version_tuple()[:2]),
+    }
+
+
+def markdown(card: dict[str, Any]) -> str:
+    """``card.md``: the card for people."""
+    model = card["model"]
+    lines = [
+        f"# Model card: {card['name']}",
+        "",
+        f"- task: **{model['task']}**, target `{model['target']}`"
+        + (f", classes {', '.join(f'`{c}`' for c in model['classes'])}" if model["classes"] else "")
+        + (f", threshold {model['threshold']}" if model.get("threshold") is not None else ""),
+        f"- environment: `{card['env']}`",
+        f"- LightGBM model: {model['trees']} trees, objective `{model['objective']}`",
+        f"- trained on {card['data']['train']['rows']:,} rows "
+        f"(sha256 `{card['data']['train']['sha256'][:16]}`)",
+        f"- code sha256 `{card['code']['sha256'][:16]}`"
+        + (
+            f", git commit `{card['git']['commit']}`"
+            + (" (uncommitted changes)" if card["git"].get("dirty") else "")
+            if card.get("git")
+            else ""
+        ),
+        f"- bundle format {card['bundle_format']}",
+        "",
+        "## Metrics",
+        "",
+    ]
+    splits = {k: v for k, v in card["metrics"].items() if isinstance(v, dict)}
+    if splits:
+        names = list(dict.fromkeys(m for v in splits.values() for m in v))
+        lines.append("| split | " + " | ".join(names) + " |")
+        lines.append("| --- |" + " ---: |" * len(names))
+        for split, values in splits.items():
+            cells = [_cell(values.get(n)) for n in names]
+            lines.append(f"| {split} | " + " | ".join(cells) + " |")
+    else:
+        lines.append("No metrics were given to the package stage.")
+    lines += ["", "## Features", "", "| feature | type | raw type | missing allowed | range |"]
+    lines.append("| --- | --- | --- | --- | --- |")
+    for f in card["features"]:
+        if f["type"] == "numeric":
+            span = f"{_cell(f.get('min'))} .. {_cell(f.get('max'))}"
+        else:
+            n = f.get("categories")
+            span = "any category" if n is None else f"{n} categories"
+        lines.append(
+            f"| `{f['name']}` | {f['type']} | {f['dtype']} | "
+            f"{'yes' if f['nullable'] else 'no'} | {span} |"
+        )
+    if card["ignored"]:
+        lines += ["", "Ignored input columns: " + ", ".join(f"`{c}`" for c in card["ignored"])]
+    lines += [
+        "",
+        "## Versions",
+        "",
+        *(f"- {k} {v}" for k, v in card["versions"].items()),
+        "",
+        "## Parameters",
+        "",
+        "```json",
+        json.dumps(card["params"], indent=2, sort_keys=True),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

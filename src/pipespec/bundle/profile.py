@@ -1,0 +1,367 @@
+"""The reference profile of the training inputs and predictions, and drift against it.
+
+A numeric column is summarised by quantile bin edges with the count of training values per bin
+(for PSI) and the empirical CDF at the 1st..99th percentiles (for a two-sample KS test
+without keeping the rows); a categorical column by its category counts. Both keep their
+missing count. Counts are integers, so the profile is exact and its JSON deterministic.
+
+Current data is summarised the same way chunk by chunk (``Summary``), so monitoring works on
+files larger than memory; ``compare`` then gives per column PSI, KS or chi-square, the change
+in missing rate, and the alerts for the configured thresholds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pipespec.bundle.schema import CATEGORICAL, NUMERIC, Checked, InputSchema
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PROFILE_VERSION = 1
+TOP_CATEGORIES = 200  # categories beyond the most frequent N are counted together as OTHER
+OTHER = "__other__"
+EPSILON = 1e-4  # floor of a bin's share in PSI, so an empty bin does not divide by zero
+PREDICTION = "prediction"
+THRESHOLD_KEYS = ("psi", "pvalue", "missing_rate", "violation_rate", "prediction_psi")
+
+
+def numeric_profile(values: np.ndarray, bins: int) -> dict[str, Any]:
+    """Bins, CDF and missing count of float values (NaN is missing)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype="float64")
+    present = np.sort(values[np.isfinite(values)])
+    out: dict[str, Any] = {
+        "type": NUMERIC,
+        "rows": len(values),
+        "missing": int(len(values) - len(present)),
+    }
+    if not len(present):
+        out.update(edges=[], counts=[0], cdf_x=[], cdf_counts=[], mean=None, std=None)
+        return out
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+    grid = np.unique(np.quantile(present, np.linspace(0.01, 0.99, 99)))
+    out.update(
+        edges=edges.tolist(),
+        counts=_bin_counts(present, edges).tolist(),
+        cdf_x=grid.tolist(),
+        cdf_counts=np.searchsorted(present, grid, side="right").tolist(),
+        min=float(present[0]),
+        max=float(present[-1]),
+        mean=float(present.mean()),
+        std=float(present.std()),
+    )
+    return out
+
+
+def categorical_profile(values: np.ndarray) -> dict[str, Any]:
+    """Counts of the most frequent categories (others together) and the missing count."""
+    import pandas as pd
+
+    series = pd.Series(values, dtype=object)
+    counts = series.dropna().value_counts()
+    ordered = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    top = dict(ordered[:TOP_CATEGORIES])
+    other = sum(v for _, v in ordered[TOP_CATEGORIES:])
+    return {
+        "type": CATEGORICAL,
+        "rows": len(series),
+        "missing": int(series.isna().sum()),
+        "counts": top,
+        "other": other,
+    }
+
+
+def reference(
+    schema: InputSchema,
+    checked: Checked,
+    predictions: np.ndarray,
+    task: str,
+    classes: list[Any],
+    bins: int,
+) -> dict[str, Any]:
+    """The profile of the training inputs (as ``check`` conformed them) and of the model's
+    predictions. Date/time columns are not profiled: their values move with time."""
+    features: dict[str, Any] = {}
+    for col in schema.columns:
+        if col.type == CATEGORICAL:
+            features[col.name] = categorical_profile(checked.keys[col.name])
+        elif col.type == NUMERIC:
+            values = checked.frame[col.name].to_numpy(dtype="float64")
+            features[col.name] = numeric_profile(values, bins)
+    return {
+        "version": PROFILE_VERSION,
+        "rows": len(checked.frame),
+        "features": features,
+        PREDICTION: prediction_profile(predictions, task, classes, bins),
+    }
+
+
+def prediction_profile(scores: np.ndarray, task: str, classes: list[Any], bins: int) -> Any:
+    """Predictions as one column: probability (binary), value (regression), label (multiclass)."""
+    return (
+        numeric_profile(scores, bins)
+        if task != "multiclass"
+        else categorical_profile(_labels(scores, classes))
+    )
+
+
+def _labels(scores: np.ndarray, classes: list[Any]) -> np.ndarray:
+    import numpy as np
+
+    if not len(scores):
+        return np.zeros(0, dtype=object)
+    return np.asarray([str(c) for c in classes], dtype=object)[scores.argmax(axis=1)]
+
+
+@dataclass
+class _Stats:
+    """Running counts of one column of current data, on the reference's bins."""
+
+    ref: dict[str, Any]
+    rows: int = 0
+    missing: int = 0
+    counts: Any = None
+    cdf_counts: Any = None
+    categories: dict[str, int] = field(default_factory=dict)
+    total: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+
+    def add(self, values: np.ndarray) -> None:
+        import numpy as np
+        import pandas as pd
+
+        self.rows += len(values)
+        if self.ref["type"] == NUMERIC:
+            values = np.asarray(values, dtype="float64")
+            present = np.sort(values[np.isfinite(values)])
+            self.missing += len(values) - len(present)
+            edges = np.asarray(self.ref["edges"], dtype="float64")
+            counts = _bin_counts(present, edges)
+            grid = np.asarray(self.ref["cdf_x"], dtype="float64")
+            cdf = np.searchsorted(present, grid, side="right")
+            self.counts = counts if self.counts is None else self.counts + counts
+            self.cdf_counts = cdf if self.cdf_counts is None else self.cdf_counts + cdf
+            if len(present):
+                self.total += float(present.sum())
+                self.low = min(self.low, float(present[0]))
+                self.high = max(self.high, float(present[-1]))
+        else:
+            series = pd.Series(values, dtype=object)
+            self.missing += int(series.isna().sum())
+            for key, count in series.dropna().astype(str).value_counts().items():
+                self.categories[str(key)] = self.categories.get(str(key), 0) + int(count)
+
+
+class Summary:
+    """Current data, summarised chunk by chunk on the reference profile's bins."""
+
+    def __init__(self, profile: dict[str, Any], task: str, classes: list[Any]) -> None:
+        self.profile = profile
+        self.task = task
+        self.classes = classes
+        self.features = {name: _Stats(ref) for name, ref in profile["features"].items()}
+        self.prediction = _Stats(profile[PREDICTION])
+        self.rows = 0
+        self.invalid_rows = 0
+        self.violations: dict[str, dict[str, int]] = {}
+
+    def add(self, checked: Checked, scores: np.ndarray) -> None:
+        """Add one chunk: its checked inputs and the scores of its rows."""
+        self.rows += len(checked.frame)
+        self.invalid_rows += checked.n_invalid
+        for (column, reason), count in checked.counts().items():
+            per = self.violations.setdefault(column, {})
+            per[reason] = per.get(reason, 0) + count
+        for name, stats in self.features.items():
+            if stats.ref["type"] == CATEGORICAL:
+                stats.add(checked.keys[name])
+            else:
+                stats.add(checked.frame[name].to_numpy(dtype="float64"))
+        if self.task == "multiclass":
+            self.prediction.add(_labels(scores, self.classes))
+        else:
+            self.prediction.add(scores)
+
+
+def compare(summary: Summary, thresholds: dict[str, Any]) -> dict[str, Any]:
+    """Drift of every column and of the predictions, and the alerts the thresholds raise."""
+    features = []
+    alerts: list[str] = []
+    for name, stats in summary.features.items():
+        result = _compare_column(stats)
+        result["name"] = name
+        result["violations"] = sum(summary.violations.get(name, {}).values())
+        result["alerts"] = _column_alerts(f"feature '{name}'", result, thresholds)
+        result["drift"] = bool(result["alerts"])
+        alerts.extend(result["alerts"])
+        features.append(result)
+    prediction = _compare_column(summary.prediction)
+    prediction["alerts"] = []
+    psi = prediction.get("psi")
+    if psi is not None and psi >= thresholds["prediction_psi"]:
+        prediction["alerts"].append(
+            f"predictions: PSI {psi:.3f} >= {thresholds['prediction_psi']} "
+            "(production.monitor.prediction_psi)"
+        )
+    prediction["drift"] = bool(prediction["alerts"])
+    alerts.extend(prediction["alerts"])
+    rate = summary.invalid_rows / summary.rows if summary.rows else 0.0
+    if summary.rows and rate >= thresholds["violation_rate"]:
+        alerts.append(
+            f"schema violations: {rate:.1%} of rows >= {thresholds['violation_rate']:.1%} "
+            "(production.monitor.violation_rate)"
+        )
+    return {
+        "rows": summary.rows,
+        "reference_rows": summary.profile["rows"],
+        "valid_rows": summary.rows - summary.invalid_rows,
+        "violations": {
+            "rows": summary.invalid_rows,
+            "rate": rate,
+            "by_column": {
+                k: dict(sorted(v.items())) for k, v in sorted(summary.violations.items())
+            },
+        },
+        "features": features,
+        "prediction": prediction,
+        "thresholds": dict(thresholds),
+        "alerts": alerts,
+        "status": "drift" if alerts else "ok",
+    }
+
+
+def _compare_column(stats: _Stats) -> dict[str, Any]:
+    import numpy as np
+
+    ref = stats.ref
+    out: dict[str, Any] = {
+        "type": ref["type"],
+        "missing_reference": _rate(ref["missing"], ref["rows"]),
+        "missing_current": _rate(stats.missing, stats.rows),
+    }
+    if stats.rows == 0:
+        out.update(psi=None, test=None, statistic=None, pvalue=None, missing_change=None)
+        return out
+    out["missing_change"] = out["missing_current"] - out["missing_reference"]
+    if ref["type"] == NUMERIC:
+        ref_counts = np.asarray([*ref["counts"], ref["missing"]], dtype=float)
+        cur_counts = np.asarray([*stats.counts, stats.missing], dtype=float)
+        out["psi"] = psi(ref_counts, cur_counts)
+        n_ref = ref["rows"] - ref["missing"]
+        n_cur = stats.rows - stats.missing
+        out["test"] = "ks"
+        out["statistic"], out["pvalue"] = _ks(
+            np.asarray(ref["cdf_counts"], dtype=float), n_ref, stats.cdf_counts, n_cur
+        )
+        out["mean_reference"] = ref.get("mean")
+        out["mean_current"] = stats.total / n_cur if n_cur else None
+        edges = [f"{e:.4g}" for e in ref["edges"]]
+        labels = ["all"]
+        if edges:
+            inner = [f"({a}, {b}]" for a, b in itertools.pairwise(edges)]
+            labels = [f"<= {edges[0]}", *inner, f"> {edges[-1]}"]
+        out["distribution"] = _distribution([*labels, "missing"], ref_counts, cur_counts)
+    else:
+        keys = list(ref["counts"])
+        known = set(keys)
+        other = sum(v for k, v in stats.categories.items() if k not in known)
+        ref_counts = np.asarray([*ref["counts"].values(), ref["other"], ref["missing"]], float)
+        cur_counts = np.asarray(
+            [*(stats.categories.get(k, 0) for k in keys), other, stats.missing], float
+        )
+        out["psi"] = psi(ref_counts, cur_counts)
+        out["test"] = "chi2"
+        out["statistic"], out["pvalue"] = _chi2(ref_counts[:-1], cur_counts[:-1])
+        out["unseen_categories"] = sorted(k for k in stats.categories if k not in known)[:20]
+        out["distribution"] = _distribution([*keys, OTHER, "missing"], ref_counts, cur_counts)
+    return out
+
+
+def _distribution(labels: list[str], ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
+    """Shares per bin, reference and current, for reports."""
+    return {
+        "labels": labels,
+        "reference": (ref / max(ref.sum(), 1)).tolist(),
+        "current": (cur / max(cur.sum(), 1)).tolist(),
+    }
+
+
+def _column_alerts(label: str, result: dict[str, Any], thresholds: dict[str, Any]) -> list[str]:
+    alerts = []
+    if result.get("psi") is not None and result["psi"] >= thresholds["psi"]:
+        alerts.append(
+            f"{label}: PSI {result['psi']:.3f} >= {thresholds['psi']} (production.monitor.psi)"
+        )
+    limit = thresholds.get("pvalue")
+    if limit is not None and result.get("pvalue") is not None and result["pvalue"] < limit:
+        alerts.append(
+            f"{label}: {result['test']} p-value {result['pvalue']:.2e} < {limit} "
+            "(production.monitor.pvalue)"
+        )
+    change = result.get("missing_change")
+    if change is not None and abs(change) >= thresholds["missing_rate"]:
+        alerts.append(
+            f"{label}: missing rate {result['missing_reference']:.1%} -> "
+            f"{result['missing_current']:.1%} (change >= {thresholds['missing_rate']}, "
+            "production.monitor.missing_rate)"
+        )
+    return alerts
+
+
+def psi(reference: np.ndarray, current: np.ndarray) -> float | None:
+    """Population stability index of two count vectors over the same bins."""
+    import numpy as np
+
+    if reference.sum() == 0 or current.sum() == 0:
+        return None
+    r = np.maximum(reference / reference.sum(), EPSILON)
+    c = np.maximum(current / current.sum(), EPSILON)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def _ks(
+    ref_cdf: np.ndarray, n_ref: int, cur_cdf: Any, n_cur: int
+) -> tuple[float | None, float | None]:
+    """Two-sample KS statistic on the reference's percentile grid, asymptotic p-value."""
+    import numpy as np
+    from scipy.stats import kstwobign
+
+    if not n_ref or not n_cur or not len(ref_cdf):
+        return None, None
+    d = float(np.max(np.abs(ref_cdf / n_ref - np.asarray(cur_cdf, dtype=float) / n_cur)))
+    en = math.sqrt(n_ref * n_cur / (n_ref + n_cur))
+    return d, float(kstwobign.sf(d * en))
+
+
+def _chi2(ref: np.ndarray, cur: np.ndarray) -> tuple[float | None, float | None]:
+    """Chi-square test of homogeneity of two count vectors (empty categories left out)."""
+    import numpy as np
+    from scipy.stats import chi2_contingency
+
+    if ref.sum() == 0 or cur.sum() == 0:
+        return None, None
+    keep = (ref + cur) > 0
+    table = np.vstack([ref[keep], cur[keep]])
+    if table.shape[1] < 2:
+        return 0.0, 1.0
+    stat, p, _, _ = chi2_contingency(table, correction=False)
+    return float(stat), float(p)
+
+
+def _bin_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin (-inf, e0], (e0, e1], ..., (e_last, inf)."""
+    import numpy as np
+
+    idx = np.searchsorted(edges, sorted_values, side="left")
+    return np.bincount(idx, minlength=len(edges) + 1)
+
+
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0

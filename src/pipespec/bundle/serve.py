@@ -1,0 +1,259 @@
+"""The HTTP prediction service: FastAPI over a verified bundle. Imports neither Hydra nor DVC.
+
+``POST /predict`` takes one record (a JSON object) or a list of them and answers with
+``{"prediction": ...}`` or ``{"predictions": [...]}``; ``GET /health``; ``GET /metadata``
+(the model card and the input schema). Every request is checked against the bundle's input
+schema with the same code as batch prediction, so both give the same numbers. Bad requests
+get a 4xx whose message names the record and the field: 400 malformed JSON, 413 body or list
+too large, 422 anything the schema refuses (missing field, wrong type, out of range, NaN or
+infinity, unknown category, empty list).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request  # at module level: FastAPI resolves the annotation
+from fastapi.responses import Response
+
+from pipespec.bundle.bundle import Bundle
+from pipespec.bundle.schema import ABSENT, NonFinite, Problem
+
+MAX_ERRORS = 50  # problems listed in one 422 answer
+
+
+class _Reject(Exception):
+    """A request that gets a 4xx: status, message and (for 422) the problems."""
+
+    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+
+
+class PredictionLog:
+    """Appends one JSON line per predicted record: time, bundle, input and output."""
+
+    def __init__(self, path: str | os.PathLike[str], bundle_sha: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed on shutdown)
+        self._lock = threading.Lock()
+        self._sha = bundle_sha[:12]
+
+    def write(self, records: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        lines = "".join(
+            json.dumps(
+                {"time": stamp, "bundle": self._sha, "input": r, "output": o},
+                default=str,
+                allow_nan=False,
+            )
+            + "\n"
+            for r, o in zip(records, outputs, strict=True)
+        )
+        with self._lock:
+            self._fh.write(lines)
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+def create_app(bundle: Bundle, *, log: str | os.PathLike[str] | None = None) -> FastAPI:
+    """The FastAPI application serving ``bundle``; ``log`` appends predictions as JSON lines."""
+    _warm_up(bundle)
+    limits = {
+        "max_records": int(bundle.policy.get("max_records", 1000)),
+        "max_body_bytes": int(bundle.policy.get("max_body_bytes", 1 << 20)),
+    }
+    logger = PredictionLog(log, bundle.sha) if log else None
+    metadata = _json_bytes(
+        {
+            "bundle": {
+                "sha256": bundle.sha,
+                "format_version": bundle.manifest["format_version"],
+                "path": str(bundle.path),
+            },
+            "card": bundle.card,
+            "schema": bundle.schema.to_json(),
+            "output": bundle.output,
+            "limits": limits,
+        }
+    )
+    health = _json_bytes({"status": "ok", "bundle": bundle.sha, "model": bundle.card.get("name")})
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if logger is not None:
+            logger.close()
+
+    app = FastAPI(
+        title=f"pipespec: {bundle.card.get('name', 'model')}",
+        description="Predictions from a pipespec bundle. POST /predict a record or a list.",
+        version=bundle.sha[:12],
+        lifespan=lifespan,
+    )
+
+    @app.get("/health")
+    async def get_health() -> Response:
+        return Response(health, media_type="application/json")
+
+    @app.get("/metadata")
+    async def get_metadata() -> Response:
+        return Response(metadata, media_type="application/json")
+
+    @app.post("/predict")
+    async def post_predict(request: Request) -> Response:
+        try:
+            body = await _read_body(request, limits["max_body_bytes"])
+            payload = _parse(body)
+            single = isinstance(payload, dict)
+            records = _records(payload, limits["max_records"])
+            outputs = predict_records(bundle, records, single=single)
+        except _Reject as exc:
+            content: dict[str, Any] = {"error": exc.message}
+            if exc.errors:
+                content["errors"] = exc.errors
+            return Response(
+                _json_bytes(content), status_code=exc.status, media_type="application/json"
+            )
+        except Exception as exc:  # a bug, not a bad request: say so, keep serving
+            import traceback
+
+            traceback.print_exc()
+            content = {"error": f"internal error: {type(exc).__name__}: {exc}"}
+            return Response(_json_bytes(content), status_code=500, media_type="application/json")
+        if logger is not None:
+            logger.write(records, outputs)
+        answer = {"prediction": outputs[0]} if single else {"predictions": outputs}
+        return Response(_json_bytes(answer), media_type="application/json")
+
+    return app
+
+
+def predict_records(
+    bundle: Bundle, records: list[dict[str, Any]], *, single: bool = False
+) -> list[dict[str, Any]]:
+    """Check JSON records against the schema and predict them; a 422 ``_Reject`` names every
+    bad field (up to ``MAX_ERRORS``)."""
+    import numpy as np
+    import pandas as pd
+
+    names = bundle.schema.names
+    absent: list[Problem] = []
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for i, record in enumerate(records):
+        for name in names:
+            if name in record:
+                columns[name].append(record[name])
+            else:
+                columns[name].append(None)
+                absent.append(
+                    Problem(i, name, ABSENT, expected=bundle.schema.column(name).expected())
+                )
+    frame = pd.DataFrame(
+        {name: pd.Series(values, dtype=object) for name, values in columns.items()}
+    )
+    checked = bundle.check(frame, strict_types=True)
+    absent_cells = {(p.row, p.column) for p in absent}
+    found = (p for p in checked.iter_problems() if (p.row, p.column) not in absent_cells)
+    order = {name: k for k, name in enumerate(names)}
+    problems = sorted([*absent, *found], key=lambda p: (p.row, order[p.column]))
+    if problems:
+        errors = [
+            {"record": p.row, "field": p.column, "reason": p.reason, "message": p.message()}
+            for p in problems[:MAX_ERRORS]
+        ]
+        first = problems[0]
+        where = "" if single else f"record {first.row}: "
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise _Reject(422, f"{where}{first.message()}{more}", errors)
+    scores = bundle.score(checked.frame, threads=1)
+    return bundle.records(np.asarray(scores))
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _Reject(413, f"request body of {int(length):,} bytes is over the limit of {limit:,}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _Reject(413, f"request body is over the limit of {limit:,} bytes")
+    return bytes(body)
+
+
+def _parse(body: bytes) -> Any:
+    if not body.strip():
+        raise _Reject(400, "malformed JSON: the request body is empty")
+    try:
+        return json.loads(body, parse_constant=NonFinite)
+    except json.JSONDecodeError as exc:
+        raise _Reject(
+            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # bad UTF-8, absurd nesting
+        raise _Reject(400, f"malformed JSON: {exc}") from None
+
+
+def _records(payload: Any, max_records: int) -> list[dict[str, Any]]:
+    if isinstance(payload, dict):
+        return [payload]
+    if not isinstance(payload, list):
+        raise _Reject(
+            422,
+            "the body must be a JSON object (one record) or a list of objects, "
+            f"not {_json_type(payload)}",
+        )
+    if not payload:
+        raise _Reject(422, "empty list: send at least one record")
+    if len(payload) > max_records:
+        raise _Reject(
+            413,
+            f"{len(payload):,} records in one request; at most {max_records:,} "
+            "(production.max_records). Split the list, or use `pipespec predict` for batches",
+        )
+    for i, item in enumerate(payload):
+        if not isinstance(item, dict):
+            raise _Reject(
+                422,
+                f"record {i}: expected a JSON object, not {_json_type(item)}",
+                [{"record": i, "field": None, "reason": "wrong type", "message": "not an object"}],
+            )
+    return payload
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else type(value).__name__
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, allow_nan=False, default=str).encode()
+
+
+def _warm_up(bundle: Bundle) -> None:
+    """Load the model and run the whole path once, so the first request is not slow."""
+    import pandas as pd
+
+    nothing = pd.DataFrame({name: pd.Series([None], dtype=object) for name in bundle.schema.names})
+    bundle.score(bundle.check(nothing, strict_types=False).frame)

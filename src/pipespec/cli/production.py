@@ -1,0 +1,360 @@
+"""``pipespec predict``, ``serve`` and ``monitor``: thin commands over ``pipespec.bundle``.
+
+They need a bundle and nothing else: no project, no Hydra, no DVC, so a serving host runs
+them from a bundle fetched with ``dvc get``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from pipespec.core.console import console, out
+from pipespec.core.errors import ConfigError, DriftError
+
+if TYPE_CHECKING:
+    from pipespec.bundle.bundle import Bundle
+
+COMMANDS = ("predict", "serve", "monitor")
+DEFAULT_BUNDLE = "models/bundle"
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the production subcommands to the ``pipespec`` parser."""
+    p = sub.add_parser(
+        "predict",
+        help="batch predictions of a CSV/Parquet file with a bundle",
+        description="Predict every row of INPUT (CSV, Parquet or JSON lines) with the bundle "
+        "into OUTPUT (CSV or Parquet), in chunks, so files larger than memory work. Rows are "
+        "checked against the bundle's input schema: with --on-invalid fail (default: the "
+        "bundle's production.on_invalid) a bad row stops the run and nothing is written; "
+        "with skip, bad rows are left out and reported. OUTPUT has `row` (0-based input row), "
+        "any --keep columns, then `prediction` (probability of the second class, or the "
+        "value), `p_0..p_k` (multiclass) and `label` (classification).",
+    )
+    _bundle_arg(p)
+    p.add_argument("input", metavar="INPUT", help="CSV, Parquet or JSON-lines file")
+    p.add_argument("output", metavar="OUTPUT", help="CSV or Parquet file to write")
+    p.add_argument(
+        "--on-invalid",
+        choices=("fail", "skip"),
+        default=None,
+        help="rows that break the schema: stop (fail) or leave out and report (skip)",
+    )
+    p.add_argument("--rejects", metavar="FILE", help="write every bad value to FILE (CSV)")
+    p.add_argument(
+        "--keep",
+        metavar="COL",
+        action="append",
+        default=[],
+        help="copy input column COL to the output (repeat, or comma-separate), e.g. an id",
+    )
+    _chunk_args(p)
+    p.add_argument("--threads", type=_positive, default=None, help="LightGBM threads")
+
+    p = sub.add_parser(
+        "serve",
+        help="serve a bundle over HTTP (FastAPI + uvicorn)",
+        description="Serve the bundle: POST /predict (one JSON record or a list), GET /health, "
+        "GET /metadata (model card and input schema). Requests are checked against the "
+        "bundle's schema; a bad one gets a 4xx naming the field. Binds 127.0.0.1 unless "
+        "--host says otherwise; --port 0 picks a free port (printed).",
+    )
+    _bundle_arg(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any free)")
+    p.add_argument(
+        "--log", metavar="FILE", help="append each prediction (input and output) as a JSON line"
+    )
+    p.add_argument("--access-log", action="store_true", help="uvicorn's access log on stderr")
+
+    p = sub.add_parser(
+        "monitor",
+        help="drift of current data against a bundle's reference profile",
+        description="Compare DATA (CSV, Parquet, or the JSON lines `pipespec serve --log` "
+        "writes) with the bundle's profile of its training data: PSI for every feature, KS "
+        "(numeric) or chi-square (categorical), change of missing rate, schema-violation "
+        "rate, and drift of the predictions. Exits 8 when a threshold is crossed "
+        "(production.monitor.*, or --threshold), so a scheduler can alert.",
+    )
+    _bundle_arg(p)
+    p.add_argument("--current", metavar="DATA", required=True, help="the data to check")
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write FILE.json and FILE.html (a .json or .html suffix is replaced)",
+    )
+    p.add_argument(
+        "--threshold",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="override a threshold: psi, pvalue, missing_rate, violation_rate, "
+        "prediction_psi (VALUE 'null' turns pvalue off)",
+    )
+    _chunk_args(p)
+
+
+def _bundle_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--bundle",
+        metavar="DIR",
+        default=DEFAULT_BUNDLE,
+        help=f"bundle directory (default {DEFAULT_BUNDLE})",
+    )
+
+
+def _chunk_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--chunk-rows", type=_positive, default=65_536, help="rows per chunk (default 65536)"
+    )
+    p.add_argument("--sep", default=None, help="CSV separator (default: the training data's)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got '{text}'") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
+
+
+def _load(args: argparse.Namespace) -> Bundle:
+    from pipespec.bundle.bundle import Bundle
+
+    return Bundle.load(args.bundle)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Any]:
+    """A rich progress bar driven by (done, total, unit) callbacks."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int, unit: str) -> None:
+        if "progress" not in state:
+            size = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+            bar = Progress(
+                TextColumn(f"  {label}"),
+                BarColumn(),
+                size,
+                TimeRemainingColumn(),
+                console=console(),
+                transient=True,
+            )
+            bar.start()
+            state["progress"] = bar
+            state["task"] = bar.add_task(label, total=total)
+        state["progress"].update(state["task"], completed=done)
+
+    try:
+        yield update
+    finally:
+        if "progress" in state:
+            state["progress"].stop()
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from pipespec.bundle.predict import predict_file
+
+    bundle = _load(args)
+    keep = [c.strip() for item in args.keep for c in item.split(",") if c.strip()]
+    with _progress("predicting") as progress:
+        result = predict_file(
+            bundle,
+            args.input,
+            args.output,
+            on_invalid=args.on_invalid,
+            chunk_rows=args.chunk_rows,
+            keep=keep,
+            sep=args.sep,
+            rejects=args.rejects,
+            threads=args.threads,
+            progress=progress,
+        )
+    rate = result.rows / result.seconds if result.seconds else float("inf")
+    console().print(
+        f"[green]predicted[/] {result.predicted:,} of {result.rows:,} rows in "
+        f"{result.seconds:.2f}s ({rate:,.0f} rows/s) -> {args.output}"
+    )
+    if result.skipped:
+        table = Table(title=f"{result.skipped:,} rows left out (--on-invalid skip)")
+        table.add_column("column")
+        table.add_column("reason")
+        table.add_column("values", justify="right")
+        for (column, reason), count in sorted(result.problems.items()):
+            table.add_row(column, reason, f"{count:,}")
+        console().print(table)
+        for p in result.examples[:5]:
+            console().print(f"  row {p.row}: {p.message()}", markup=False)
+        if result.rejects:
+            console().print(f"every bad value: {result.rejects}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import socket
+
+    import uvicorn
+
+    from pipespec.bundle.serve import create_app
+
+    bundle = _load(args)
+    app = create_app(bundle, log=args.log)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for it, and
+    # without it small responses wait ~40 ms for Nagle and delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {args.host}:{args.port} (--host/--port): {exc.strerror or exc}",
+            hint="Pick another port (--port 0 picks a free one), or stop what holds it.",
+        ) from None
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    console().print(
+        f"serving [bold]{bundle.card.get('name')}[/] (bundle {bundle.sha[:12]}) on "
+        f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata)"
+    )
+    if args.log:
+        console().print(f"logging predictions to {args.log}")
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=args.access_log, timeout_graceful_shutdown=5
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from pipespec.bundle.monitor import monitor, report_paths, thresholds_for, write_reports
+
+    bundle = _load(args)
+    thresholds = thresholds_for(bundle, _thresholds(args.threshold))
+    with _progress("monitoring") as progress:
+        report = monitor(
+            bundle,
+            args.current,
+            thresholds=thresholds,
+            chunk_rows=args.chunk_rows,
+            sep=args.sep,
+            progress=progress,
+        )
+    out().print(_monitor_table(report))
+    if args.report:
+        json_path, html_path = report_paths(args.report)
+        write_reports(report, json_path, html_path)
+        console().print(f"report: {json_path}, {html_path}")
+    if report["alerts"]:
+        raise DriftError(
+            f"drift: {len(report['alerts'])} threshold(s) crossed:\n  "
+            + "\n  ".join(report["alerts"])
+        )
+    console().print("[green]no drift[/] beyond the thresholds")
+    return 0
+
+
+def _thresholds(items: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--threshold expects NAME=VALUE, got '{item}'")
+        if value.strip().lower() in ("null", "none", ""):
+            parsed[name.strip()] = None
+            continue
+        try:
+            parsed[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--threshold {name}: '{value}' is not a number") from None
+    if any(v is None for k, v in parsed.items() if k != "pvalue"):
+        raise ConfigError("--threshold: only pvalue can be turned off (null)")
+    return parsed
+
+
+def _monitor_table(report: dict[str, Any]) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    def num(value: Any, digits: int = 3) -> str:
+        if value is None:
+            return "-"
+        if value != 0 and abs(value) < 10**-digits:
+            return f"{value:.1e}"
+        return f"{value:.{digits}f}"
+
+    table = Table(
+        title=f"drift of {report['current']} ({report['rows']:,} rows)", title_justify="left"
+    )
+    for name, justify in (
+        ("feature", "left"),
+        ("kind", "left"),
+        ("PSI", "right"),
+        ("test", "left"),
+        ("stat", "right"),
+        ("p", "right"),
+        ("missing", "right"),
+        ("bad", "right"),
+        ("", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for f in sorted(report["features"], key=lambda f: -(f.get("psi") or 0)):
+        table.add_row(
+            f["name"],
+            "num" if f["type"] == "numeric" else "cat",
+            num(f.get("psi")),
+            f.get("test") or "",
+            num(f.get("statistic")),
+            num(f.get("pvalue")),
+            f"{f['missing_reference']:.1%}→{f['missing_current']:.1%}",
+            f"{f['violations']:,}",
+            Text("DRIFT", style="bold red") if f["drift"] else Text("ok", style="green"),
+        )
+    pred = report["prediction"]
+    lines: list[Any] = [
+        table,
+        Text.assemble(
+            ("predictions: ", "bold"),
+            f"PSI {num(pred.get('psi'))}, {pred.get('test')} {num(pred.get('statistic'))} "
+            f"(p {num(pred.get('pvalue'))})  ",
+            ("DRIFT", "bold red") if pred["drift"] else ("ok", "green"),
+        ),
+        Text.assemble(
+            ("schema violations: ", "bold"),
+            f"{report['violations']['rows']:,} rows ({report['violations']['rate']:.2%})",
+        ),
+    ]
+    if report.get("missing_columns"):
+        lines.append(Text(f"missing columns: {', '.join(report['missing_columns'])}", "red"))
+    for alert in report["alerts"]:
+        lines.append(Text(f"alert: {alert}", style="red"))
+    return Group(*lines)

@@ -1,0 +1,101 @@
+"""``pipespec schema infer``: a starting pandera YAML schema from a data file.
+
+Registering the parser costs nothing; pandas and the inference code load only when the
+command runs, so that other commands (``pipespec stage`` above all) do not pay for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+COMMAND = "schema"
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``schema`` (with its ``infer`` action) to the ``pipespec`` parser."""
+    p = sub.add_parser(
+        COMMAND,
+        help="data schemas: `schema infer DATA` writes a starting pandera YAML schema",
+        description="Data schemas for the validate stage (pandera's YAML format).",
+    )
+    actions = p.add_subparsers(dest="schema_command", metavar="ACTION", required=True)
+    infer = actions.add_parser(
+        "infer",
+        help="write a starting schema from a CSV/TSV or Parquet file",
+        description="Infer a pandera YAML schema from DATA: each column's dtype and "
+        "nullability, the observed range of numbers, the allowed values of text columns with "
+        "few distinct values, and `unique` for text ids. DATA passes it as is; review it, then "
+        "use it with `pipespec run schema.path=FILE`. Read CSV with the same options as "
+        "the dataset config (sep, header, na_values).",
+    )
+    infer.add_argument("data", metavar="DATA", help="CSV/TSV file, or Parquet file or folder")
+    infer.add_argument("--out", metavar="FILE", help="write the schema here (default: stdout)")
+    infer.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    infer.add_argument("--sep", default=",", help="CSV separator (default ','; '\\t' or tab: TSV)")
+    infer.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        help="the CSV has no header row: columns are Column_0, Column_1, ...",
+    )
+    infer.add_argument(
+        "--na-values",
+        metavar="MARKER",
+        action="append",
+        default=[],
+        help="a string that marks a missing value, e.g. '?' (repeat for several)",
+    )
+    infer.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
+    infer.add_argument(
+        "--max-categories",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="text columns with at most N distinct values get an `isin` check (default 20)",
+    )
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Run the ``schema`` action the arguments name."""
+    from pipespec.core.atomic import write_text
+    from pipespec.core.console import console, out
+    from pipespec.core.errors import ConfigError
+    from pipespec.stages.dataschema import dump, infer, read_data
+
+    data = Path(args.data)
+    target = Path(args.out) if args.out else None
+    if target is not None and target.exists() and not args.force:
+        raise ConfigError(
+            f"{args.out} exists (--out): refusing to overwrite it",
+            hint="Pass --force to replace it, or pick another file.",
+        )
+    frame = read_data(
+        data, sep=args.sep, header=args.header, na_values=args.na_values, encoding=args.encoding
+    )
+    doc = infer(frame, max_categories=args.max_categories)
+    text = dump(doc, source=data.name, rows=len(frame))
+    if target is None:
+        out().file.write(text)
+        return 0
+    write_text(target, text)
+    columns = doc["columns"].values()
+    console().print(
+        f"[green]wrote[/] {args.out}: {len(frame.columns)} columns "
+        f"({sum('isin' in c for c in columns)} with allowed values, "
+        f"{sum('in_range' in c for c in columns)} with ranges, "
+        f"{sum(bool(c.get('unique')) for c in columns)} unique) from {len(frame):,} rows"
+    )
+    console().print(f"next: review it, then `pipespec run schema.path={args.out}`")
+    return 0
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value

@@ -1,0 +1,194 @@
+"""The input schema without a model: inference from training rows, and `check` on typed
+(JSON) and text (CSV) input, including values that once were 500s."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipespec.bundle.schema import (
+    ABSENT,
+    NOT_FINITE,
+    NULL,
+    OUT_OF_RANGE,
+    UNKNOWN_CATEGORY,
+    WRONG_TYPE,
+    InputSchema,
+    NonFinite,
+    check,
+    infer,
+)
+from pipespec.bundle.transforms import FORMAT_VERSION, apply
+
+TRAIN = pd.DataFrame(
+    {
+        "x": [1.5, 2.0, np.nan, 4.0, 10.0],
+        "n": [1, 2, 3, 4, 5],
+        "city": ["a", "b", "a", None, "c"],
+        "code": [10, 20, 10, 30, 20],  # an integer column declared categorical
+        "ratio": [0.5, 1.0, 0.5, 1.5, np.nan],  # a float column declared categorical
+        "y": [0, 1, 0, 1, 0],
+    }
+)
+INPUTS = {"x": "numeric", "n": "numeric", "city": "categorical", "code": "categorical"}
+INPUTS["ratio"] = "categorical"
+CATEGORIES = {"city": ["a", "b", "c"], "code": ["10", "20", "30"], "ratio": ["0.5", "1.0", "1.5"]}
+TRANSFORMS = {  # the documented transforms format, written by hand
+    "version": FORMAT_VERSION,
+    "target": {"name": "y", "task": "binary", "classes": [0, 1]},
+    "inputs": [{"name": k, "type": v} for k, v in INPUTS.items()],
+    "steps": [
+        *({"op": "to_numeric", "column": c} for c in ("x", "n")),
+        *({"op": "categorical", "column": c, "categories": v} for c, v in CATEGORIES.items()),
+    ],
+    "features": [{"name": k, "type": v} for k, v in INPUTS.items()],
+}
+
+
+@pytest.fixture(scope="module")
+def schema() -> InputSchema:
+    return infer(TRAIN, TRANSFORMS, range_margin=0.5, closed_categories=True, ignored=["id"])
+
+
+def test_infer_records_types_ranges_and_categories(schema: InputSchema) -> None:
+    x, n, city, code, ratio = schema.columns
+    assert (x.type, x.dtype, x.nullable, x.min, x.max) == ("numeric", "float", True, 1.5, 10.0)
+    assert (x.low, x.high) == (1.5 - 4.25, 10.0 + 4.25)
+    assert (n.dtype, n.nullable) == ("int", False)
+    assert (city.dtype, city.nullable, city.categories) == ("str", True, ("a", "b", "c"))
+    assert (code.dtype, code.categories) == ("int", ("10", "20", "30"))
+    assert (ratio.dtype, ratio.categories) == ("float", ("0.5", "1.0", "1.5"))
+    assert InputSchema.from_json(json.loads(json.dumps(schema.to_json()))) == schema
+
+
+def test_training_rows_conform_to_what_the_transforms_saw(schema: InputSchema) -> None:
+    checked = check(schema, TRAIN, strict_types=False)
+    assert checked.valid.all()
+    ours = apply(TRANSFORMS, checked.frame).to_numpy()
+    theirs = apply(TRANSFORMS, TRAIN).drop(columns=["y"]).to_numpy()
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def _problems(schema: InputSchema, records: list[dict], strict: bool = True) -> set[tuple]:
+    frame = pd.DataFrame(
+        {c: pd.Series([r.get(c) for r in records], dtype=object) for c in schema.names}
+    )
+    checked = check(schema, frame, strict_types=strict)
+    return {(p.row, p.column, p.reason) for p in checked.iter_problems()}
+
+
+GOOD = {"x": 2.0, "n": 3, "city": "a", "code": 10, "ratio": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("x", "2.0", WRONG_TYPE),  # JSON: a string is not a number
+        ("x", True, WRONG_TYPE),
+        ("x", [1], WRONG_TYPE),
+        ("x", {"a": 1}, WRONG_TYPE),
+        ("x", NonFinite("NaN"), NOT_FINITE),
+        ("x", NonFinite("-Infinity"), NOT_FINITE),
+        ("x", math.inf, NOT_FINITE),
+        ("x", 10**400, NOT_FINITE),  # beyond float range: once an OverflowError
+        ("x", 100.0, OUT_OF_RANGE),
+        ("n", None, NULL),
+        ("city", "z", UNKNOWN_CATEGORY),
+        ("city", 3, WRONG_TYPE),
+        ("code", 40, UNKNOWN_CATEGORY),
+        ("code", 10.5, WRONG_TYPE),
+        ("code", "10", WRONG_TYPE),
+        ("code", 10**400, WRONG_TYPE),
+        ("code", NonFinite("NaN"), WRONG_TYPE),
+        ("ratio", 2.5, UNKNOWN_CATEGORY),
+    ],
+)
+def test_json_values_that_break_the_schema(schema, field, value, reason) -> None:
+    assert _problems(schema, [{**GOOD, field: value}]) == {(0, field, reason)}
+
+
+def test_json_values_that_pass(schema: InputSchema) -> None:
+    ok = [GOOD, {**GOOD, "x": None, "city": None}, {**GOOD, "code": 20.0, "n": 2.5}]
+    assert _problems(schema, ok) == set()
+    frame = pd.DataFrame({c: pd.Series([r[c] for r in ok], dtype=object) for c in schema.names})
+    checked = check(schema, frame, strict_types=True)
+    assert checked.frame["code"].tolist() == [10, 10, 20]  # the type training had
+    assert str(checked.frame["code"].dtype) == "Int64"
+    assert checked.keys["code"].tolist() == ["10", "10", "20"]
+    assert checked.frame["ratio"].tolist() == [0.5, 0.5, 0.5]
+
+
+def test_text_input_is_parsed(schema: InputSchema) -> None:
+    frame = pd.DataFrame(
+        {
+            "x": ["2.5", "abc", None, "inf"],
+            "n": ["1", "2", "3", "4"],
+            "city": ["a", "b", "zz", None],
+            "code": ["10", "20", "1x", "30"],
+            "ratio": ["0.5", "1", "1.5", "0.50"],
+        },
+        dtype=object,
+    )
+    checked = check(schema, frame, strict_types=False, first_row=100)
+    found = {(p.row, p.column, p.reason) for p in checked.iter_problems()}
+    assert found == {
+        (101, "x", WRONG_TYPE),
+        (102, "city", UNKNOWN_CATEGORY),
+        (103, "x", NOT_FINITE),
+        (102, "code", WRONG_TYPE),
+    }
+    assert checked.valid.tolist() == [True, False, False, False]
+    assert checked.frame["ratio"].tolist() == [0.5, 1.0, 1.5, 0.5]
+    assert checked.keys["ratio"].tolist() == ["0.5", "1.0", "1.5", "0.5"]
+
+
+def test_an_absent_column_is_reported_for_every_row(schema: InputSchema) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    checked = check(schema, frame, strict_types=False)
+    assert not checked.valid.any()
+    assert checked.counts()[("city", ABSENT)] == 2
+    message = next(p for p in checked.iter_problems() if p.column == "n").message()
+    assert message == "field 'n': missing (expected a number in [-1, 7])"
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=5)
+    | st.sampled_from([NonFinite("NaN"), NonFinite("Infinity"), NonFinite("-Infinity")]),
+    lambda inner: (
+        st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=2), inner, max_size=2)
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(["x", "n", "city", "code", "ratio"]), JSON_VALUES),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_check_never_raises_on_any_json(records: list[dict]) -> None:
+    """Whatever a client sends, `check` answers with problems, never an exception (a 500)."""
+    schema = infer(TRAIN, TRANSFORMS, range_margin=0.5, closed_categories=True, ignored=[])
+    frame = pd.DataFrame(
+        {c: pd.Series([r.get(c) for r in records], dtype=object) for c in schema.names}
+    )
+    checked = check(schema, frame, strict_types=True)
+    assert len(checked.valid) == len(records)
+    for problem in checked.iter_problems():
+        assert problem.column in schema.names
+        assert problem.message().startswith(f"field '{problem.column}'")
+    valid = checked.frame[checked.valid]
+    assert np.isfinite(apply(TRANSFORMS, valid)[["n"]].to_numpy()).all()
