@@ -37,6 +37,11 @@ format: install
 bench: install ## benchmarks: pipespec against hand-written equivalents, as ratios (docs/benchmarks.md)
 	python bench/noop_run.py
 	python bench/train.py
+	python bench/data_layer.py
+	python bench/validate.py
+	python bench/predict.py
+	python bench/http.py
+	python bench/sweep.py
 
 lock: ## re-resolve requirements.lock from pyproject.toml's ranges in a scratch venv
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
