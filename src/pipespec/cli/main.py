@@ -28,6 +28,9 @@ Examples:
   pipespec run dataset=csv dataset.path=data.csv dataset.target=y dataset.task=binary
   pipespec show model=lightgbm_small            # print the composition, write nothing
   pipespec compose --check                      # CI: are params.yaml and dvc.yaml fresh?
+  pipespec diff HEAD~1 HEAD --md                # a PR comment: params, metrics, re-runs
+  pipespec run -m model.num_leaves=15,31,63 -j 2  # a sweep, each run a DVC experiment
+  pipespec run hparams_search=lightgbm_tpe      # an Optuna search
 """
 
 
