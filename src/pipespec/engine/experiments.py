@@ -138,18 +138,21 @@ def collect(project: Project, trials: list[Trial]) -> None:
 
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """``{"metrics/evaluate.json": {"data": {"test": {"auc": x}}}}`` -> ``{"test.auc": x}``
-    (keys of several files are prefixed with the file stem when they clash)."""
+    (when two files share a key, the first file's value is kept)."""
     out: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{prefix}.{key}" if prefix else str(key))
-        else:
-            out.setdefault(prefix, node)
-
     for data in metrics.values():
-        walk((data or {}).get("data") or {}, "")
+        for key, value in flatten((data or {}).get("data") or {}).items():
+            out.setdefault(key, value)
+    return out
+
+
+def flatten(tree: Any, prefix: str = "", *, keep_empty: bool = False) -> dict[str, Any]:
+    """Nested dicts as dotted keys; with ``keep_empty`` an empty dict is kept as a value."""
+    if not isinstance(tree, dict) or (keep_empty and prefix and not tree):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key), keep_empty=keep_empty))
     return out
 
 
@@ -219,16 +222,8 @@ def list_experiments(project: Project) -> list[ExperimentRow]:
 
 def _row(node: dict[str, Any], name: str, state: str) -> ExperimentRow:
     data = node.get("data") or {}
-    params: dict[str, Any] = {}
-
-    def walk(value: Any, prefix: str) -> None:
-        if isinstance(value, dict) and value:
-            for key, item in value.items():
-                walk(item, f"{prefix}.{key}" if prefix else str(key))
-        else:
-            params[prefix] = value
-
-    walk(((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}, "")
+    tree = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+    params = flatten(tree, keep_empty=True)
     return ExperimentRow(
         name,
         str(node.get("rev", ""))[:7],

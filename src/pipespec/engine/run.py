@@ -46,7 +46,7 @@ def run(
     """Bring params.yaml and dvc.yaml up to date, then ``dvc repro``."""
     start = time.time()
     pipeline, changed = prepare(project, overrides)
-    _check_input_files(project)
+    checked = _check_input_files(project)
     lock_before = _lock_entries(project)
     argv = ["repro", *(["--force"] if force else []), *dvc_args]
     code = _dvc(project, argv)
@@ -55,10 +55,7 @@ def run(
             f"dvc repro failed (exit {code}); the failing stage's message is above",
             hint="Fix the cause and run `pipespec run` again: finished stages are not run twice.",
         )
-    if pipeline is None:
-        from pipespec.engine.runner import load_params
-
-        pipeline = load_pipeline(project, load_params(project))
+    pipeline = pipeline or checked
     ran = ran_since(project, start)
     lock_after = _lock_entries(project)
     result = RunResult(changed_files=changed, seconds=time.time() - start)
@@ -103,7 +100,7 @@ def _lock_entries(project: Project) -> dict[str, Any]:
     return {k: v for k, v in stages.items() if k != CHECK_STAGE}
 
 
-def _check_input_files(project: Project) -> None:
+def _check_input_files(project: Project) -> Pipeline:
     """Files that params name (dataset.path, schema.path, ...) must exist before DVC looks
     for them, so the message names the key instead of DVC's bare 'No such file'."""
     from pathlib import Path
@@ -126,3 +123,4 @@ def _check_input_files(project: Project) -> None:
                     hint="Fix the path in the config or on the command line "
                     f"(`pipespec run {key}=...`).",
                 )
+    return pipeline
