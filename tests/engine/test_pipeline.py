@@ -33,7 +33,13 @@ def test_template_pipeline_compiles_with_exact_params(tmp_path: Path) -> None:
     order = ["configs", "load", "validate", "split", "featurize", "train", "evaluate"]
     assert list(stages)[:7] == order
     assert stages["gate"]["params"] == ["evaluation.gates"]
-    assert stages["load"]["params"] == ["seed", "dataset"]
+    assert stages["load"]["params"] == [
+        "seed",
+        "dataset",
+        "compute.backend",
+        "compute.partition_rows",
+    ]
+    assert "compute" not in stages["split"]["params"]  # only compute.backend
     assert "model" not in stages["split"]["params"]
     assert "model" in stages["train"]["params"]
     assert "model" not in stages["evaluate"]["params"]

@@ -29,6 +29,7 @@ class Backend(Enum):
     """Where stages compute."""
 
     local = "local"
+    dask = "dask"
 
 
 class Encoding(Enum):
@@ -176,11 +177,21 @@ class EnvConfig:
 
 @dataclass
 class ComputeConfig:
-    """Where stages run. ``num_threads`` is fixed so that results are reproducible."""
+    """Where stages run. ``num_threads`` is fixed so that results are reproducible.
+
+    With ``backend: dask`` the data stages work partition by partition and training uses
+    ``lightgbm.dask``: on the cluster at ``address``, or on a ``LocalCluster`` of ``workers``
+    processes started for the run.
+    """
 
     name: str = MISSING
     backend: Backend = Backend.local
-    num_threads: int = 2
+    num_threads: int = 2  # LightGBM threads (local); under dask each worker uses its threads
+    address: str | None = None  # an existing scheduler, "tcp://host:8786"; null: LocalCluster
+    workers: int = 2  # LocalCluster worker processes
+    threads_per_worker: int = 1
+    memory_limit: str = "4GiB"  # per LocalCluster worker; it spills to disk beyond 60% of it
+    partition_rows: int = 500_000  # rows per partition when pipespec partitions a table
 
 
 class OnInvalid(Enum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from pipespec.engine.generate import generate, is_fresh_fast, write
 from pipespec.engine.pipeline import Pipeline, load_pipeline
 from pipespec.engine.project import Project
 from pipespec.engine.runner import ran_since
+from pipespec.stages.cluster import ENV_ADDRESS
 
 
 @dataclass
@@ -49,7 +51,8 @@ def run(
     checked = _check_input_files(project)
     lock_before = _lock_entries(project)
     argv = ["repro", *(["--force"] if force else []), *dvc_args]
-    code = _dvc(project, argv)
+    with _dask_cluster(project):
+        code = _dvc(project, argv)
     if code != 0:
         raise ReproError(
             f"dvc repro failed (exit {code}); the failing stage's message is above",
@@ -70,6 +73,28 @@ def run(
             with contextlib.suppress(OSError, ValueError):
                 result.metrics[stage.name] = json.loads((project.root / path).read_text())
     return result
+
+
+@contextlib.contextmanager
+def _dask_cluster(project: Project) -> Iterator[None]:
+    """With compute=dask and no compute.address, one LocalCluster serves every stage of the
+    run (its address goes to the stages in PIPESPEC_DASK_ADDRESS) instead of one per stage."""
+    import os
+
+    from pipespec.engine.runner import load_params
+
+    compute = load_params(project).get("compute") or {}
+    if compute.get("backend") != "dask" or compute.get("address") or ENV_ADDRESS in os.environ:
+        yield
+        return
+    from pipespec.stages.cluster import local_cluster
+
+    with local_cluster(compute, project.root) as cluster:
+        os.environ[ENV_ADDRESS] = cluster.scheduler_address
+        try:
+            yield
+        finally:
+            del os.environ[ENV_ADDRESS]
 
 
 def _dvc(project: Project, argv: list[str]) -> int:

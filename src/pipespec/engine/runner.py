@@ -43,6 +43,7 @@ def run_stage(project: Project, name: str) -> float:
         inputs={k: project.root / v for k, v in stage.inputs.items()},
         outputs={k: project.root / v for k, v in stage.outputs.items()},
         root=project.root,
+        compute=dict(params.get("compute") or {}),
     )
     for path in ctx.outputs.values():
         path.parent.mkdir(parents=True, exist_ok=True)

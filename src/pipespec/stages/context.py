@@ -4,7 +4,7 @@ paths and its output paths."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,9 @@ class StageContext:
     inputs: dict[str, Path]
     outputs: dict[str, Path]
     root: Path
+    # The whole ``compute`` group: where to run (a Dask cluster's address, its size). Only
+    # ``compute.backend``, which decides the stages' outputs, has to be declared in ``reads``.
+    compute: dict[str, Any] = field(default_factory=dict)
 
     def input(self, name: str) -> Path:
         try:
@@ -93,3 +96,8 @@ class StageContext:
 
     def output(self, name: str) -> Path:
         return self.outputs[name]
+
+    @property
+    def dask(self) -> bool:
+        """True when the stage runs with ``compute=dask`` (its kind declares compute.backend)."""
+        return self.params.get_path("compute.backend") == "dask"

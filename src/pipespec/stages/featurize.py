@@ -13,6 +13,7 @@ the user's own transforms by import path.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pipespec.bundle.transforms import (
@@ -43,6 +44,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def run(ctx: StageContext) -> None:
     from pipespec.bundle.transforms import apply
 
+    if ctx.dask:
+        return run_dask(ctx)
     train, _ = read_table(ctx.input("train"))
     dataset = ctx.params["dataset"]
     weight = dataset["weight"]
@@ -71,23 +74,29 @@ def fit(
     train: pd.DataFrame, spec: Any, *, target: str, task: str, weight: str | None = None
 ) -> dict[str, Any]:
     """The transforms document for ``train`` (plain JSON-able data)."""
-    spec = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
     columns = [c for c in train.columns if c not in (target, weight)]
-    columns = _select_and_drop(columns, spec)
+    return _fit(InMemory(train, columns), spec, target=target, task=task, weight=weight)
+
+
+def _fit(data: Columns, spec: Any, *, target: str, task: str, weight: str | None) -> dict[str, Any]:
+    spec = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
+    all_columns = list(data.raw)
+    columns = _select_and_drop([c for c in all_columns if c not in (target, weight)], spec)
+    data.keep(columns)
     steps: list[dict[str, Any]] = []
-    work: dict[str, Any] = {c: train[c] for c in columns}
+    work = data.work  # the current columns (names; values for the in-memory table)
 
     def add(step: dict[str, Any]) -> None:
-        OPS[step["op"]](work, step)
+        data.add(step)
         steps.append(step)
 
     inputs = []
     types: dict[str, str] = {}
     declared_cat = spec.get("categorical")
     for column in list(columns):
-        kind, step = _infer(column, work[column], spec, declared_cat)
+        kind, step = _infer(column, data, spec, declared_cat)
         if kind is None:
-            del work[column]
+            data.drop(column)
             console().print(f"  '{column}' looks like an identifier (all values unique): left out")
             continue
         inputs.append({"name": column, "type": kind})
@@ -95,7 +104,7 @@ def fit(
             add(step)
         if kind == DATETIME:
             assert step is not None
-            del work[column]
+            data.drop(column)
             for part in step["parts"]:
                 types[f"{column}_{part}"] = NUMERIC
         else:
@@ -131,30 +140,28 @@ def fit(
     for column, strategy in (spec.get("impute") or {}).items():
         if column not in types:
             raise DataError(f"features.impute names column '{column}', not in the features")
-        add(_impute_step(column, work[column], strategy, types[column], indicators))
+        add(_impute_step(column, data, strategy, types[column], indicators))
         if indicators:
             types[f"{column}_missing"] = NUMERIC
 
     for column, options in (spec.get("transforms") or {}).items():
         _check_numeric(column, types, "features.transforms")
-        for step in _numeric_steps(column, work[column], options or {}):
-            add(step)
+        _numeric_steps(column, data, options or {}, add)
 
     onehot = spec.get("encoding", "native") == "onehot"
+    data.prefetch_counts([c for c, kind in types.items() if kind == CATEGORICAL])
     for column, kind in list(types.items()):
         if kind != CATEGORICAL:
             continue
-        step = _category_step(column, work[column], spec, onehot)
+        step = _category_step(column, data, spec, onehot)
         add(step)
         if onehot:
             del types[column]
             types.update({f"{column}={c}": NUMERIC for c in step["categories"]})
 
     for path in spec.get("custom") or []:
-        import pandas as pd
-
         cls = load_custom(str(path))
-        state = cls().fit(pd.DataFrame(work))
+        state = cls().fit(data.frame(f"features.custom ({path})"))
         add({"op": "custom", "fn": str(path), "state": state})
         types = {c: types.get(c, NUMERIC) for c in work}
 
@@ -167,11 +174,11 @@ def fit(
         features.append(feature)
     return {
         "version": FORMAT_VERSION,
-        "target": _label(train, target, task, spec.get("target_map") or {}),
+        "target": _label(data.labels(target, task), target, task, spec.get("target_map") or {}),
         "inputs": inputs,
         "steps": steps,
         "features": features,
-        "dropped": [c for c in train.columns if c not in input_names and c not in (target, weight)],
+        "dropped": [c for c in all_columns if c not in input_names and c not in (target, weight)],
     }
 
 
@@ -190,11 +197,12 @@ def _select_and_drop(columns: list[str], spec: dict[str, Any]) -> list[str]:
 
 
 def _infer(
-    column: str, series: pd.Series, spec: dict[str, Any], declared_cat: list[str] | None
+    column: str, data: Columns, spec: dict[str, Any], declared_cat: list[str] | None
 ) -> tuple[str | None, dict[str, Any] | None]:
     """(type, the step that converts it, if any); type None for an identifier to leave out."""
     import pandas as pd
 
+    series = data.head(column)
     dates = spec.get("dates") or {}
     if column in dates or pd.api.types.is_datetime64_any_dtype(series):
         parts = list(dates.get(column) or DEFAULT_DATE_PARTS)
@@ -226,7 +234,7 @@ def _infer(
             "parts": DEFAULT_DATE_PARTS,
             "format": _date_format(text),
         }
-    if len(series) > 50 and series.notna().all() and series.nunique() == len(series):
+    if data.all_distinct(column):
         return None, None  # an identifier: nothing to learn from
     return CATEGORICAL, None
 
@@ -260,7 +268,10 @@ def _check_numeric(column: str, types: dict[str, str], key: str) -> None:
         raise ConfigError(f"{key}.{column}: column is {types[column]}, not numeric")
 
 
-def _numeric_steps(column: str, series: pd.Series, options: dict[str, Any]) -> list[dict[str, Any]]:
+def _numeric_steps(
+    column: str, data: Columns, options: dict[str, Any], add: Callable[[dict[str, Any]], None]
+) -> None:
+    """Winsorize, clip, log1p, bins: each fitted on the column as the steps before left it."""
     import numpy as np
 
     known = {"winsorize", "clip", "log1p", "bins"}
@@ -270,37 +281,31 @@ def _numeric_steps(column: str, series: pd.Series, options: dict[str, Any]) -> l
             f"features.transforms.{column}: unknown option(s) {sorted(unknown)}; "
             f"options: {', '.join(sorted(known))}"
         )
-    values = series.astype("float64")
-    steps: list[dict[str, Any]] = []
     if "winsorize" in options:
         lo_q, hi_q = (float(q) for q in options["winsorize"])
-        lo, hi = values.quantile(lo_q), values.quantile(hi_q)
-        steps.append({"op": "clip", "column": column, "lower": plain(lo), "upper": plain(hi)})
-        values = values.clip(lo, hi)
+        lo, hi = data.quantiles(column, [lo_q, hi_q])
+        add({"op": "clip", "column": column, "lower": plain(lo), "upper": plain(hi)})
     if "clip" in options:
         lo, hi = options["clip"]
-        steps.append({"op": "clip", "column": column, "lower": lo, "upper": hi})
-        values = values.clip(lo, hi)
+        add({"op": "clip", "column": column, "lower": lo, "upper": hi})
     if options.get("log1p"):
-        steps.append({"op": "log1p", "column": column})
-        values = np.log1p(values.where(values > -1))
+        add({"op": "log1p", "column": column})
     if options.get("bins"):
         n = int(options["bins"])
-        edges = np.unique(values.quantile(np.linspace(0, 1, n + 1)[1:-1]).to_numpy())
-        steps.append({"op": "bin", "column": column, "edges": [plain(e) for e in edges]})
-    return steps
+        edges = np.unique(np.asarray(data.quantiles(column, list(np.linspace(0, 1, n + 1)[1:-1]))))
+        add({"op": "bin", "column": column, "edges": [plain(e) for e in edges]})
 
 
 def _impute_step(
-    column: str, series: pd.Series, strategy: Any, kind: str, indicator: bool
+    column: str, data: Columns, strategy: Any, kind: str, indicator: bool
 ) -> dict[str, Any]:
     text = str(strategy)
     if text == "median":
         if kind != NUMERIC:
             raise ConfigError(f"features.impute.{column}: median needs a numeric column")
-        value: Any = plain(series.astype("float64").median())
+        value: Any = plain(data.quantiles(column, [0.5])[0])
     elif text == "most_frequent":
-        counts = series.dropna().value_counts()
+        counts = data.counts(column, text=False)
         value = plain(counts.index[0]) if len(counts) else None
     elif text.startswith("constant:"):
         value = text.partition(":")[2]
@@ -317,11 +322,9 @@ def _impute_step(
 
 
 def _category_step(
-    column: str, series: pd.Series, spec: dict[str, Any], onehot: bool
+    column: str, data: Columns, spec: dict[str, Any], onehot: bool
 ) -> dict[str, Any]:
-    from pipespec.bundle.transforms import _as_text
-
-    counts = _as_text(series).dropna().value_counts()
+    counts = data.counts(column, text=True)
     min_freq = int(spec.get("min_frequency") or 1)
     ordered = sorted(
         ((str(k), int(v)) for k, v in counts.items() if v >= min_freq),
@@ -338,13 +341,14 @@ def _category_step(
     }
 
 
-def _label(train: pd.DataFrame, target: str, task: str, mapping: dict[str, Any]) -> dict[str, Any]:
+def _label(labels: pd.Series, target: str, task: str, mapping: dict[str, Any]) -> dict[str, Any]:
+    """The target's description; ``labels``: its training values (or just the distinct ones)."""
     import pandas as pd
 
     label: dict[str, Any] = {"name": target, "task": task}
     if mapping:
         label["map"] = {str(k): plain(v) for k, v in mapping.items()}
-    series = train[target]
+    series = labels
     if mapping:
         series = series.map(lambda v: label["map"].get(str(v), v))
     if task in ("binary", "multiclass"):
@@ -357,7 +361,7 @@ def _label(train: pd.DataFrame, target: str, task: str, mapping: dict[str, Any])
                 hint="Use dataset.task=multiclass, or map labels with features.target_map.",
             )
         label["classes"] = classes
-        encode_target(label, train[target])  # every training label maps to a class
+        encode_target(label, labels)  # every training label maps to a class
     elif not pd.api.types.is_numeric_dtype(series):
         raise DataError(
             f"dataset.task is regression but target '{target}' is not numeric "
@@ -391,3 +395,277 @@ def table_meta(transforms: dict[str, Any]) -> dict[str, Any]:
         "categorical": [f["name"] for f in transforms["features"] if f["type"] == CATEGORICAL],
         "features": [f["name"] for f in transforms["features"]],
     }
+
+
+# --- where the statistics come from --------------------------------------------------------
+
+
+class Columns:
+    """The training table as fitting sees it: the current columns after the steps added so
+    far, and the statistics fitting needs of them. ``work`` maps the current column names to
+    their values (in memory) or to None (partitioned); fitting only reads its keys."""
+
+    raw: list[str]
+    work: dict[str, Any]
+
+    def keep(self, columns: list[str]) -> None:
+        raise NotImplementedError
+
+    def add(self, step: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def drop(self, column: str) -> None:
+        raise NotImplementedError
+
+    def head(self, column: str) -> pd.Series:
+        """Values to infer the column's type from (its first rows at least)."""
+        raise NotImplementedError
+
+    def all_distinct(self, column: str) -> bool:
+        """More than 50 rows, none missing, no value twice: an identifier."""
+        raise NotImplementedError
+
+    def quantiles(self, column: str, qs: list[float]) -> list[float]:
+        raise NotImplementedError
+
+    def counts(self, column: str, *, text: bool) -> pd.Series:
+        """Counts of the non-missing values, most frequent first (``text``: as category keys)."""
+        raise NotImplementedError
+
+    def prefetch_counts(self, columns: list[str]) -> None:
+        """Counts of several columns will be asked for: compute them together if that helps."""
+
+    def frame(self, what: str) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def labels(self, target: str, task: str) -> pd.Series:
+        """The target's training values (the distinct ones are enough)."""
+        raise NotImplementedError
+
+
+class InMemory(Columns):
+    """A pandas table: every statistic is exact."""
+
+    def __init__(self, frame: pd.DataFrame, columns: list[str]) -> None:
+        self._frame = frame
+        self.raw = list(frame.columns)
+        self.work = {c: frame[c] for c in columns}
+
+    def keep(self, columns: list[str]) -> None:
+        self.work = {c: self._frame[c] for c in columns}
+
+    def add(self, step: dict[str, Any]) -> None:
+        OPS[step["op"]](self.work, step)
+
+    def drop(self, column: str) -> None:
+        del self.work[column]
+
+    def head(self, column: str) -> pd.Series:
+        return self.work[column]
+
+    def all_distinct(self, column: str) -> bool:
+        series = self.work[column]
+        return bool(len(series) > 50 and series.notna().all() and series.nunique() == len(series))
+
+    def quantiles(self, column: str, qs: list[float]) -> list[float]:
+        values = self.work[column].astype("float64")
+        return [values.quantile(q) for q in qs]
+
+    def counts(self, column: str, *, text: bool) -> pd.Series:
+        from pipespec.bundle.transforms import _as_text
+
+        series = self.work[column]
+        return (_as_text(series) if text else series).dropna().value_counts()
+
+    def frame(self, what: str) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.work)
+
+    def labels(self, target: str, task: str) -> pd.Series:
+        return self._frame[target]
+
+
+class Partitioned(Columns):
+    """A Dask DataFrame: statistics are computed on the cluster, partition by partition
+    (quantiles are Dask's approximations); types are inferred from the first rows."""
+
+    def __init__(self, frame: Any, columns: list[str]) -> None:
+        self._frame = frame
+        self.raw = list(frame.columns)
+        self._sample = frame.head(INFER_ROWS, npartitions=-1)
+        self._inputs = list(columns)
+        self._steps: list[dict[str, Any]] = []
+        self._head: dict[str, Any] = {}
+        self._counts: dict[str, pd.Series] = {}
+        self.work = {}
+        self.keep(columns)
+
+    def keep(self, columns: list[str]) -> None:
+        self._inputs = list(columns)
+        self._head = {c: self._sample[c] for c in columns}
+        self._sync()
+
+    def _sync(self) -> None:
+        self.work.clear()
+        self.work.update(dict.fromkeys(self._head))
+
+    def add(self, step: dict[str, Any]) -> None:
+        OPS[step["op"]](self._head, step)
+        self._steps.append(step)
+        if step["op"] == "custom":
+            self._counts.clear()
+        for name in {
+            step.get("column"),
+            *(step.get("map") or {}),
+            *(step.get("map") or {}).values(),
+        }:
+            self._counts.pop(name, None)
+        self._sync()
+
+    def drop(self, column: str) -> None:
+        del self._head[column]
+        self._sync()
+
+    def current(self) -> Any:
+        """The table as the steps so far leave it (lazy)."""
+        meta = _apply_steps(self._sample.iloc[:0], self._inputs, self._steps)
+        return self._frame.map_partitions(
+            _apply_steps, self._inputs, list(self._steps), meta=meta, align_dataframes=False
+        )
+
+    def head(self, column: str) -> pd.Series:
+        return self._head[column]
+
+    def all_distinct(self, column: str) -> bool:
+        self.prefetch_counts([column])
+        counts = self._counts[column]
+        rows = int(self._frame.map_partitions(len).sum().compute())
+        return bool(rows > 50 and len(counts) == rows and int(counts.sum()) == rows)
+
+    def quantiles(self, column: str, qs: list[float]) -> list[float]:
+        values = self.current()[column].astype("float64")
+        return [float(v) for v in values.quantile(qs).compute().to_numpy()]
+
+    def counts(self, column: str, *, text: bool) -> pd.Series:
+        import pandas as pd
+
+        textual = not pd.api.types.is_numeric_dtype(self._head[column])
+        if not text or textual:
+            self.prefetch_counts([column])
+            return self._counts[column]
+        keys = self.current()[column].map_partitions(_text_keys, meta=(column, "object"))
+        return _ranked(keys.value_counts(dropna=True).compute())
+
+    def prefetch_counts(self, columns: list[str]) -> None:
+        import dask
+
+        wanted = [c for c in columns if c not in self._counts]
+        if not wanted:
+            return
+        table = self.current()
+        found = dask.compute(*[table[c].value_counts(dropna=True) for c in wanted])
+        self._counts.update({c: _ranked(v) for c, v in zip(wanted, found, strict=True)})
+
+    def frame(self, what: str) -> pd.DataFrame:
+        raise ConfigError(
+            f"{what} is not supported with compute=dask: a custom transform's fit takes the "
+            "whole training table in memory",
+            hint="Fit the features with compute=local, or express them with the built-in "
+            "options (derived, transforms, impute).",
+        )
+
+    def labels(self, target: str, task: str) -> pd.Series:
+        import pandas as pd
+
+        if task == "regression":
+            return self._sample[target]
+        return pd.Series(self._frame[target].dropna().unique().compute())
+
+
+def _apply_steps(
+    frame: pd.DataFrame, inputs: list[str], steps: list[dict[str, Any]]
+) -> pd.DataFrame:
+    import pandas as pd
+
+    work = {c: frame[c] for c in inputs}
+    for step in steps:
+        OPS[step["op"]](work, step)
+    return pd.DataFrame(work, index=frame.index)
+
+
+def _text_keys(series: pd.Series) -> pd.Series:
+    from pipespec.bundle.transforms import _as_text
+
+    return _as_text(series).astype(object)
+
+
+def _ranked(counts: pd.Series) -> pd.Series:
+    """Counts, most frequent first, ties in the order of their values (stable across runs)."""
+    keys = [str(k) for k in counts.index]
+    order = sorted(range(len(counts)), key=lambda i: (-int(counts.iloc[i]), keys[i]))
+    return counts.iloc[order]
+
+
+def run_dask(ctx: StageContext) -> None:
+    """Fit on the training table partition by partition (the statistics computed with Dask),
+    then apply the same transforms to every split's partitions."""
+    from pipespec.stages import cluster
+
+    dataset = ctx.params["dataset"]
+    target, weight = dataset["target"], dataset["weight"]
+    train = cluster.frame(ctx.input("train"))
+    with cluster.connect(ctx) as client:
+        columns = [c for c in train.columns if c not in (target, weight)]
+        transforms = _fit(
+            Partitioned(train, columns),
+            ctx.params["features"],
+            target=target,
+            task=dataset["task"],
+            weight=weight,
+        )
+        write_json(ctx.output("transforms"), transforms)
+        meta = table_meta(transforms)
+        meta["weight"] = weight
+        rows = 0
+        for name, path in ctx.inputs.items():
+            if name not in ctx.outputs:
+                continue
+            with cluster.Parts({name: ctx.output(name)}) as out:
+                counts = cluster.run_parts(
+                    client,
+                    cluster.part_files(path),
+                    _featurize_part,
+                    transforms,
+                    weight,
+                    out,
+                    name,
+                    meta,
+                    what=f"featurizing {name}",
+                )
+            rows += sum(counts)
+    n_cat = sum(1 for f in transforms["features"] if f["type"] == CATEGORICAL)
+    console().print(
+        f"  {len(transforms['features'])} features ({n_cat} categorical) from "
+        f"{len(transforms['inputs'])} input columns, fitted with Dask; {rows:,} rows featurized"
+    )
+
+
+def _featurize_part(
+    index: int,
+    path: Any,
+    transforms: dict[str, Any],
+    weight: str | None,
+    out: Any,
+    name: str,
+    meta: dict[str, Any],
+) -> int:
+    from pipespec.bundle.transforms import apply
+    from pipespec.stages.cluster import read_part
+
+    frame = read_part(path)
+    features = apply(transforms, frame)
+    if weight is not None and weight in frame.columns:
+        features[weight] = frame[weight].astype("float64").to_numpy()
+    out.write(name, index, features, meta)
+    return len(features)

@@ -74,7 +74,7 @@ BUILTIN: dict[str, StageKind] = {
         StageKind(
             name="load",
             entry="pipespec.stages.load:run",
-            reads=("seed", "dataset"),
+            reads=("seed", "dataset", "compute.backend", "compute.partition_rows"),
             outputs=(Output("data", f"{_DATA}/data.parquet"),),
             path_params=("dataset.path",),
             description="read the dataset (file or embedded), sample it, write Parquet",
@@ -82,7 +82,7 @@ BUILTIN: dict[str, StageKind] = {
         StageKind(
             name="validate",
             entry="pipespec.stages.validate:run",
-            reads=("schema", "dataset.target", "dataset.drop"),
+            reads=("schema", "dataset.target", "dataset.drop", "compute.backend"),
             inputs=("data",),
             outputs=(
                 Output("data", f"{_DATA}/data.parquet"),
@@ -95,7 +95,7 @@ BUILTIN: dict[str, StageKind] = {
         StageKind(
             name="split",
             entry="pipespec.stages.split:run",
-            reads=("seed", "split", "dataset.target", "dataset.task"),
+            reads=("seed", "split", "dataset.target", "dataset.task", "compute.backend"),
             inputs=("data",),
             outputs=(
                 Output("train", f"{_DATA}/train.parquet"),
@@ -107,7 +107,13 @@ BUILTIN: dict[str, StageKind] = {
         StageKind(
             name="featurize",
             entry="pipespec.stages.featurize:run",
-            reads=("features", "dataset.target", "dataset.task", "dataset.weight"),
+            reads=(
+                "features",
+                "dataset.target",
+                "dataset.task",
+                "dataset.weight",
+                "compute.backend",
+            ),
             inputs=("train",),
             any_inputs=True,
             outputs=(

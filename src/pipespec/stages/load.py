@@ -26,6 +26,8 @@ SEPARATORS = {"\\t": "\t", "tab": "\t", "space": " "}
 def run(ctx: StageContext) -> None:
     import pandas as pd
 
+    if ctx.dask:
+        return run_dask(ctx)
     ds = ctx.params["dataset"]
     seed = ctx.params["seed"]
     frame = _prepare(ds, read_source(ds, "path", seed=seed, root=ctx.root), "path", ctx.root)
@@ -58,9 +60,28 @@ def run(ctx: StageContext) -> None:
 
 def _prepare(ds: Any, frame: pd.DataFrame, key: str, root: Path) -> pd.DataFrame:
     """Checks and clean-up shared by the main and the test file."""
+    frame, duplicates, unlabeled = _clean_rows(ds, frame, key, root)
+    where = _where(ds, key)
+    if duplicates:
+        console().print(f"  dropped {duplicates} duplicate rows of {where}")
+    if unlabeled:
+        console().print(
+            f"  dropped {unlabeled} rows of {where} without a value in '{ds['target']}'"
+        )
+    return frame
+
+
+def _where(ds: Any, key: str) -> str:
+    return f"{ds.get(key)} (dataset.{key})" if ds.get(key) else "the embedded dataset"
+
+
+def _clean_rows(
+    ds: Any, frame: pd.DataFrame, key: str, root: Path, *, dedupe: bool = True
+) -> tuple[pd.DataFrame, int, int]:
+    """(rows kept, duplicates dropped, unlabeled rows dropped); errors name the column."""
     import pandas as pd
 
-    where = f"{ds.get(key)} (dataset.{key})" if ds.get(key) else "the embedded dataset"
+    where = _where(ds, key)
     target = ds["target"]
     if target not in frame.columns:
         raise DataError(
@@ -80,16 +101,15 @@ def _prepare(ds: Any, frame: pd.DataFrame, key: str, root: Path) -> pd.DataFrame
     if missing:
         raise DataError(f"dataset.drop names column(s) not in {where}: {', '.join(missing)}")
     frame = frame.drop(columns=list(ds["drop"]))
-    if ds.get("dedupe"):
+    duplicates = 0
+    if ds.get("dedupe") and dedupe:
         before = len(frame)
         frame = frame.drop_duplicates()
-        if len(frame) < before:
-            console().print(f"  dropped {before - len(frame)} duplicate rows of {where}")
+        duplicates = before - len(frame)
     unlabeled = int(frame[target].isna().sum())
     if unlabeled:
-        console().print(f"  dropped {unlabeled} rows of {where} without a value in '{target}'")
         frame = frame[frame[target].notna()]
-    return frame
+    return frame, duplicates, unlabeled
 
 
 def _read_weights(value: str, root: Path, rows: int) -> Any:
@@ -135,6 +155,13 @@ def read_source(ds: Any, key: str = "path", *, seed: int, root: Path) -> pd.Data
             raise DataError(f"cannot read {ds[key]} as Parquet (dataset.{key}): {exc}") from None
     else:
         frame = _read_csv(ds, key, path)
+    return clean(frame, ds, key)
+
+
+def clean(frame: pd.DataFrame, ds: Any, key: str) -> pd.DataFrame:
+    """Column names as text, spaces stripped (dataset.strip), dataset.dtypes applied."""
+    import pandas as pd
+
     frame.columns = [str(c) for c in frame.columns]
     if ds.get("strip"):
         frame.columns = [c.strip() for c in frame.columns]
@@ -216,3 +243,194 @@ def sample(frame: pd.DataFrame, spec: Any, *, seed: int) -> pd.DataFrame:
     if rows is not None and rows < len(frame):
         return frame.sample(n=int(rows), random_state=seed).sort_index()
     return frame
+
+
+# --- compute=dask ------------------------------------------------------------------------
+
+
+def run_dask(ctx: StageContext) -> None:
+    """The same stage partition by partition: the table becomes a directory of Parquet parts.
+
+    Rows keep their order. ``dedupe`` is global (a first pass hashes every row);
+    ``sample.fraction`` draws each partition with its own seeded generator.
+    """
+    import numpy as np
+
+    from pipespec.stages import cluster
+
+    ds = ctx.params["dataset"].to_dict()
+    seed = int(ctx.params["seed"])
+    if ds.get("weight_path"):
+        raise ConfigError(
+            "dataset.weight_path is not supported with compute=dask",
+            hint="Put the weights in a column of the data and name it in dataset.weight.",
+        )
+    if ds["sample"].get("rows") is not None:
+        raise ConfigError(
+            "dataset.sample.rows is not supported with compute=dask (it needs a global count)",
+            hint="Use dataset.sample.fraction.",
+        )
+    fraction = ds["sample"].get("fraction")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ConfigError(f"dataset.sample.fraction must be in (0, 1], got {fraction}")
+    rows = int(ctx.params["compute"]["partition_rows"])
+    keys = ["path"] + (["test_path"] if ds.get("test_path") else [])
+    meta = {"target": ds["target"], "task": ds["task"], "weight": ds.get("weight")}
+    with cluster.connect(ctx) as client:
+        parts = [
+            (key, part)
+            for key in keys
+            for part in _dask_source(ds, key, seed=seed, root=ctx.root, rows=rows).to_delayed()
+        ]
+        drop: dict[int, Any] = {}
+        if ds.get("dedupe"):
+            hashes = _reading(ds, cluster.run_parts, client, parts, _hash_part, ds, ctx.root,
+                              what="hashing rows")  # fmt: skip
+            drop = _duplicates(hashes, [key for key, _ in parts])
+        with cluster.Parts({"data": ctx.output("data")}) as out:
+            done = _reading(ds, cluster.run_parts, client, parts, _load_part, ds, seed, ctx.root,
+                            out, meta, drop, what="loading")  # fmt: skip
+            columns = {tuple(c) for key, _, _, c in done if key == "path"}
+            test_columns = {tuple(c) for key, _, _, c in done if key == "test_path"}
+            if len(columns | test_columns) > 1:
+                differ = sorted(set().union(*columns) ^ set().union(*test_columns))
+                raise DataError(
+                    f"{ds.get('test_path') or 'the partitions'} have other columns than "
+                    f"{ds.get('path')}: {differ}"
+                )
+            total = int(np.sum([n for _, n, _, _ in done]))
+            if total == 0:
+                raise DataError(f"no rows left to train on from {ds.get('path') or 'the data'}")
+    unlabeled = sum(u for _, _, u, _ in done)
+    duplicates = sum(len(v) for v in drop.values())
+    if duplicates:
+        console().print(f"  dropped {duplicates} duplicate rows")
+    if unlabeled:
+        console().print(f"  dropped {unlabeled} rows without a value in '{ds['target']}'")
+    width = len(next(iter(columns | test_columns)))
+    console().print(
+        f"  {total:,} rows x {width} columns in {len(parts)} partitions -> {ctx.output('data')}"
+    )
+
+
+def _reading(ds: dict[str, Any], func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``func``; a reader's error (raised on a worker) names the dataset file."""
+    try:
+        return func(*args, **kwargs)
+    except (ValueError, TypeError, UnicodeDecodeError, OSError) as exc:
+        raise DataError(
+            f"cannot read {ds.get('path')} (dataset.path) with compute=dask: "
+            f"{type(exc).__name__}: {exc}",
+            hint="Declare the column's type in dataset.dtypes if Dask guessed it wrong.",
+        ) from None
+
+
+def _dask_source(ds: dict[str, Any], key: str, *, seed: int, root: Path, rows: int) -> Any:
+    """The raw table as a lazy Dask DataFrame, about ``rows`` rows per partition."""
+    import dask.dataframe as dd
+
+    source = ds["source"]
+    if source == "embedded":
+        if key == "test_path":
+            raise ConfigError("dataset.test_path needs a file source (csv or parquet)")
+        from pipespec.stages.embedded import generate
+
+        table = generate(int(ds.get("rows") or 20000), seed)
+        return dd.from_pandas(table, npartitions=max(1, -(-len(table) // rows)), sort=False)
+    if not ds.get(key):
+        raise ConfigError(f"dataset.{key} is required for dataset.source={source}")
+    path = _resolve(ds[key], root, key)
+    try:
+        if source == "parquet":
+            return dd.read_parquet(str(path), split_row_groups="adaptive")
+        names = list(ds["columns"]) if ds.get("columns") else None
+        table = dd.read_csv(
+            str(path),
+            blocksize=_blocksize(path, rows),
+            sep=SEPARATORS.get(ds["sep"], ds["sep"]),
+            header=0 if ds["header"] else None,
+            names=names,
+            na_values=list(ds["na_values"]) or None,
+            keep_default_na=ds["keep_default_na"],
+            skipinitialspace=bool(ds["strip"]),
+            comment=ds.get("comment"),
+            encoding=ds["encoding"],
+            assume_missing=True,  # a column of whole numbers may have gaps further down
+            sample=1 << 20,
+        )
+    except (ValueError, OSError, UnicodeDecodeError, LookupError) as exc:
+        raise DataError(f"cannot read {ds[key]} (dataset.{key}): {exc}") from None
+    if not ds["header"] and names is None:
+        table.columns = [f"Column_{i}" for i in range(len(table.columns))]
+    return table
+
+
+def _blocksize(path: Path, rows: int) -> int:
+    """Bytes per CSV block for about ``rows`` rows, from the first 1 MiB's line lengths."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+    lines = max(1, head.count(b"\n"))
+    return max(1 << 20, int(len(head) / lines * rows))
+
+
+def _hash_part(index: int, item: tuple[str, Any], ds: dict[str, Any], root: Path) -> Any:
+    """A 64-bit hash of every row, as the stage will keep it (before dropping duplicates)."""
+    import pandas as pd
+
+    key, table = item
+    table, _, _ = _clean_rows(ds, clean(table, ds, key), key, root, dedupe=False)
+    return pd.util.hash_pandas_object(table, index=False).to_numpy()
+
+
+def _duplicates(hashes: list[Any], keys: list[str]) -> dict[int, Any]:
+    """Positions (after clean-up) of rows whose hash was seen earlier in the same file."""
+    import numpy as np
+
+    drop: dict[int, Any] = {}
+    for key in set(keys):
+        index = [i for i, k in enumerate(keys) if k == key]
+        values = np.concatenate([hashes[i] for i in index]) if index else np.array([])
+        _, first = np.unique(values, return_index=True)
+        duplicate = np.ones(len(values), dtype=bool)
+        duplicate[first] = False
+        start = 0
+        for i in index:
+            n = len(hashes[i])
+            where = np.flatnonzero(duplicate[start : start + n])
+            if len(where):
+                drop[i] = where
+            start += n
+    return drop
+
+
+def _load_part(
+    index: int,
+    item: tuple[str, Any],
+    ds: dict[str, Any],
+    seed: int,
+    root: Path,
+    out: Any,
+    meta: dict[str, Any],
+    drop: dict[int, Any],
+) -> tuple[str, int, int, list[str]]:
+    """Clean one partition and write it; (file key, rows, unlabeled rows, columns)."""
+    import numpy as np
+
+    key, table = item
+    table, _, unlabeled = _clean_rows(ds, clean(table, ds, key), key, root, dedupe=False)
+    if index in drop:
+        keep = np.ones(len(table), dtype=bool)
+        keep[drop[index]] = False
+        table = table[keep]
+    fraction = ds["sample"].get("fraction")
+    if key == "path" and fraction is not None and fraction < 1:
+        rng = np.random.default_rng([seed, index])
+        table = table[rng.random(len(table)) < fraction]
+    weight = ds.get("weight")
+    if key == "test_path" and weight and weight not in table.columns:
+        table[weight] = 1.0
+    if ds.get("test_path"):
+        table[SPLIT_COLUMN] = "test" if key == "test_path" else ""
+    table = table.reset_index(drop=True)
+    out.write("data", index, table, meta)
+    return key, len(table), unlabeled, list(table.columns)

@@ -25,6 +25,7 @@ from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import read_table
 
 REQUIRED = ("model", "transforms", "train")
+PROFILE_ROWS = 1_000_000  # training rows a partitioned table's profile is drawn from
 # The modules whose code decides a bundle's content: their hash goes into the model card.
 CODE = (
     "stages/load.py",
@@ -53,7 +54,7 @@ def run(ctx: StageContext) -> None:
     model_bytes = ctx.input("model").read_bytes()
     transforms_bytes = ctx.input("transforms").read_bytes()
     transforms = json.loads(transforms_bytes)
-    train, _ = read_table(ctx.input("train"))
+    train, total_rows = _training_rows(ctx.input("train"), seed=int(ctx.params["seed"]))
     metrics: dict[str, Any] = {}
     if "metrics" in ctx.inputs:
         metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
@@ -124,7 +125,8 @@ def run(ctx: StageContext) -> None:
         "data": {
             "train": {
                 "sha256": _sha(ctx.input("train")),
-                "rows": len(train),
+                "rows": total_rows,
+                "profiled_rows": len(train),
                 "columns": len(train.columns),
             },
         },
@@ -186,12 +188,43 @@ def _objective(model_text: bytes) -> str | None:
     return None
 
 
+def _training_rows(path: Path, *, seed: int) -> tuple[Any, int]:
+    """The training rows the schema and the drift profile are built from, and the count of
+    all of them: every row of a single-file table; of a partitioned one (compute=dask) at
+    most PROFILE_ROWS, drawn with a seeded generator part by part."""
+    import numpy as np
+    import pandas as pd
+
+    if not path.is_dir():
+        train, _ = read_table(path)
+        return train, len(train)
+    from pipespec.stages import cluster
+
+    parts = cluster.part_files(path)
+    counts = cluster.part_rows(parts)
+    total = sum(counts)
+    share = min(1.0, PROFILE_ROWS / max(total, 1))
+    frames = []
+    for index, part in enumerate(parts):
+        frame = cluster.read_part(part)
+        if share < 1:
+            rng = np.random.default_rng([seed, index])
+            frame = frame[rng.random(len(frame)) < share]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True), total
+
+
 def _sha(path: Path) -> str:
+    """SHA-256 of a file, or of a directory's files (names and contents, in order)."""
     h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        for file in files:
+            if path.is_dir():
+                h.update(file.relative_to(path).as_posix().encode() + b"\0")
+            with open(file, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    h.update(block)
     except OSError as exc:
         raise StageError(f"cannot read input {path}: {exc}") from None
     return h.hexdigest()

@@ -4,7 +4,8 @@ test (a separate test file) stay the test set; the rest is split into train and 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
@@ -22,17 +23,14 @@ SPLITS = ("train", "valid", "test")
 def run(ctx: StageContext) -> None:
     import numpy as np
 
+    if ctx.dask:
+        return run_dask(ctx)
     frame, meta = read_table(ctx.input("data"))
     spec = ctx.params["split"]
-    valid, test = float(spec["valid"]), float(spec["test"])
     fixed_test = None
     if SPLIT_COLUMN in frame.columns:
         fixed_test = (frame.pop(SPLIT_COLUMN) == "test").to_numpy()
-        test = 0.0  # the test file is the test set
-    if valid < 0 or test < 0 or valid + test >= 1:
-        raise ConfigError(
-            f"split.valid + split.test must leave rows to train on (got {valid} + {test})"
-        )
+    valid, test = _fractions(spec, fixed_test is not None)
     target = ctx.params["dataset"]["target"]
     stratify = spec.get("stratify", True) and ctx.params["dataset"]["task"] != "regression"
     rest = np.arange(len(frame)) if fixed_test is None else np.flatnonzero(~fixed_test)
@@ -51,6 +49,17 @@ def run(ctx: StageContext) -> None:
             raise DataError(f"split 'train' is empty: {len(frame)} rows are too few")
         write_table(part, ctx.output(name), meta)
         console().print(f"  {name}: {len(part):,} rows")
+
+
+def _fractions(spec: Any, fixed_test: bool) -> tuple[float, float]:
+    valid, test = float(spec["valid"]), float(spec["test"])
+    if fixed_test:
+        test = 0.0  # the test file is the test set
+    if valid < 0 or test < 0 or valid + test >= 1:
+        raise ConfigError(
+            f"split.valid + split.test must leave rows to train on (got {valid} + {test})"
+        )
+    return valid, test
 
 
 def _column(frame: pd.DataFrame, name: str, key: str) -> pd.Series:
@@ -115,3 +124,127 @@ def assign(labels: pd.Series | None, n: int, valid: float, test: float, *, seed:
         out[idx[:n_test]] = 2
         out[idx[n_test : n_test + n_valid]] = 1
     return out
+
+
+# --- compute=dask ------------------------------------------------------------------------
+
+
+def run_dask(ctx: StageContext) -> None:
+    """The split partition by partition, without a shuffle: each row's split comes from a
+    seeded hash of its global row number (of its group's value with ``split.group``), so it
+    does not depend on how the table is partitioned. Shares are met in expectation, by class
+    too; ``split.time`` cuts at quantiles of the time column computed with Dask."""
+    from pipespec.stages import cluster
+
+    spec = ctx.params["split"]
+    files = cluster.part_files(ctx.input("data"))
+    meta = cluster.table_meta(ctx.input("data"))
+    fixed = SPLIT_COLUMN in _schema_names(files[0])
+    valid, test = _fractions(spec, fixed)
+    seed = int(ctx.params["seed"])
+    plan: dict[str, Any] = {"valid": valid, "test": test, "seed": seed}
+    outputs = {name: ctx.output(name) for name in SPLITS}
+    with cluster.connect(ctx) as client:
+        if spec.get("time"):
+            cuts = _time_cuts(cluster.frame(ctx.input("data")), spec["time"], valid, test)
+            plan["time"] = (spec["time"], cuts)
+        elif spec.get("group"):
+            plan["group"] = spec["group"]
+        starts = cluster.offsets(cluster.part_rows(files))
+        with cluster.Parts(outputs) as out:
+            counts = cluster.run_parts(
+                client, files, _split_part, starts, plan, out, meta, what="splitting"
+            )
+            totals = [sum(c[code] for c in counts) for code in range(len(SPLITS))]
+            if totals[0] == 0:
+                raise DataError(f"split 'train' is empty: {sum(totals)} rows are too few")
+    for name, n in zip(SPLITS, totals, strict=True):
+        console().print(f"  {name}: {n:,} rows")
+
+
+def _schema_names(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
+def _time_cuts(frame: Any, column: str, valid: float, test: float) -> list[Any]:
+    """The time at which valid starts and the one at which test starts (Dask quantiles)."""
+    import pandas as pd
+
+    if column not in frame.columns:
+        raise ConfigError(
+            f"split.time: no column '{column}' in the data",
+            hint=f"Columns: {', '.join(frame.columns)}",
+        )
+    times = frame[column].map_partitions(_times, meta=(column, "float64"))
+    if int(times.isna().sum().compute()):
+        raise DataError(f"split.time: column '{column}' has missing or unreadable times")
+    cuts = times.quantile([1 - test - valid, 1 - test]).compute()
+    return [float(v) for v in pd.Series(cuts).to_numpy()]
+
+
+def _times(column: pd.Series) -> pd.Series:
+    """Times as comparable numbers (nanoseconds for dates)."""
+    import numpy as np
+    import pandas as pd
+
+    values = column
+    if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)):
+        values = pd.to_datetime(values, errors="coerce", format="mixed")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        numbers = values.astype("datetime64[ns]").to_numpy().astype("int64").astype("float64")
+        return pd.Series(np.where(values.isna(), np.nan, numbers), index=column.index)
+    return values.astype("float64")
+
+
+def uniform(keys: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded number in [0, 1) per 64-bit key (splitmix64): the same key, the same number."""
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        x = keys.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def _split_part(
+    index: int, path: Path, starts: list[int], plan: dict[str, Any], out: Any, meta: Any
+) -> list[int]:
+    """Split one partition and write its three parts; the rows in each."""
+    import numpy as np
+    import pandas as pd
+
+    from pipespec.stages.cluster import read_part
+
+    frame = read_part(path)
+    fixed = None
+    if SPLIT_COLUMN in frame.columns:
+        fixed = (frame.pop(SPLIT_COLUMN) == "test").to_numpy()
+    valid, test = plan["valid"], plan["test"]
+    if "time" in plan:
+        column, (valid_cut, test_cut) = plan["time"]
+        times = _times(frame[column]).to_numpy()
+        parts = np.zeros(len(frame), dtype=np.int8)
+        if test > 0:
+            parts[times >= test_cut] = 2
+        if valid > 0:
+            parts[(times >= valid_cut) & (parts != 2)] = 1
+    else:
+        if "group" in plan:
+            text = _column(frame, plan["group"], "split.group").astype("str").fillna("<missing>")
+            keys = pd.util.hash_pandas_object(text, index=False).to_numpy()
+        else:
+            keys = np.arange(starts[index], starts[index] + len(frame), dtype=np.uint64)
+        u = uniform(keys, plan["seed"])
+        parts = np.where(u < test, 2, np.where(u < test + valid, 1, 0))
+    if fixed is not None:
+        parts[fixed] = 2  # the test file's rows (test is 0 then: no other row is test)
+    counts = []
+    for code, name in enumerate(SPLITS):
+        part = frame[parts == code].reset_index(drop=True)
+        out.write(name, index, part, meta)
+        counts.append(len(part))
+    return counts

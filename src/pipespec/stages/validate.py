@@ -24,6 +24,7 @@ such as Adult's '>50K.' and '>50K'.)
 from __future__ import annotations
 
 import copy
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,6 +104,7 @@ class Validation:
     data: pd.DataFrame | None = None  # rows that go on (None when failed)
     reason: str | None = None  # why it failed
     settings: dict[str, Any] = field(default_factory=dict)
+    passed_rows: int | None = None  # rows that go on, when ``data`` was written part by part
 
     @property
     def fraction(self) -> float:
@@ -117,7 +119,11 @@ class Validation:
             "rows": self.rows,
             "failing_rows": len(self.bad_rows),
             "failing_fraction": self.fraction,
-            "rows_passed_on": 0 if self.data is None else len(self.data),
+            "rows_passed_on": (
+                self.passed_rows
+                if self.passed_rows is not None
+                else (0 if self.data is None else len(self.data))
+            ),
             "failures": [
                 {
                     "column": f.column,
@@ -134,58 +140,174 @@ class Validation:
 
 
 def run(ctx: StageContext) -> None:
-    spec = ctx.params["schema"]
+    if ctx.dask:
+        return run_dask(ctx)
+    settings, schema = _settings(ctx)
     dataset = ctx.params["dataset"]
-    policy = str(spec["policy"])
-    fraction = float(spec["max_failure_fraction"])
-    if not 0.0 <= fraction <= 1.0:
-        raise ConfigError(f"schema.max_failure_fraction must be in [0, 1], got {fraction}")
-    path = spec.get("path")
-    schema = load(_resolve(path, ctx.root), path) if path else None
     frame, meta = read_table(ctx.input("data"))
     result = validate(
         frame,
         schema,
         target=str(dataset["target"]),
         task=meta.get("task"),
-        policy=policy,
-        max_failure_fraction=fraction,
-        coerce=bool(spec["coerce"]),
+        policy=settings["policy"],
+        max_failure_fraction=settings["max_failure_fraction"],
+        coerce=settings["coerce"],
         drop=tuple(dataset["drop"]),
         weight=meta.get("weight"),
     )
-    result.settings = {
+    result.settings = settings
+    write_table(result.quarantine, ctx.output("quarantine"), meta)
+    if result.data is None:
+        ctx.output("data").unlink(missing_ok=True)  # a stale table must not look validated
+    else:
+        write_table(result.data, ctx.output("data"), meta)
+    _report(ctx, result)
+
+
+def _settings(ctx: StageContext) -> tuple[dict[str, Any], DataSchema | None]:
+    spec = ctx.params["schema"]
+    fraction = float(spec["max_failure_fraction"])
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"schema.max_failure_fraction must be in [0, 1], got {fraction}")
+    path = spec.get("path")
+    schema = load(_resolve(path, ctx.root), path) if path else None
+    settings = {
         "name": spec.get("name"),
         "path": path,
-        "policy": policy,
+        "policy": str(spec["policy"]),
         "max_failure_fraction": fraction,
         "coerce": bool(spec["coerce"]),
     }
-    write_table(result.quarantine, ctx.output("quarantine"), meta)
+    if settings["policy"] not in POLICIES:
+        raise ConfigError(
+            f"schema.policy must be one of {', '.join(POLICIES)}, got '{settings['policy']}'"
+        )
+    return settings, schema
+
+
+def _report(ctx: StageContext, result: Validation) -> None:
+    """Write the report; show the failures; fail the stage or say what went on."""
+    settings = result.settings
     write_json(ctx.output("report"), result.report())
     if result.failures:
         console().print(failure_table(result))
-    where = path or "the basic checks (schema=none)"
-    if result.data is None:
-        ctx.output("data").unlink(missing_ok=True)  # a stale table must not look validated
+    where = settings["path"] or "the basic checks (schema=none)"
+    if result.outcome == "failed":
         raise DataError(
             failure_message(result, where),
             hint=f"Full report: {_rel(ctx.output('report'), ctx.root)}; failing rows: "
             f"{_rel(ctx.output('quarantine'), ctx.root)}. Fix the data or the schema"
-            + (", or set schema.policy=quarantine to set failing rows aside." if policy == "fail"
-               else "."),
+            + (", or set schema.policy=quarantine to set failing rows aside."
+               if settings["policy"] == "fail" else "."),
         )  # fmt: skip
-    write_table(result.data, ctx.output("data"), meta)
     if result.outcome == "quarantined":
         console().print(
             f"  [yellow]quarantined[/] {len(result.bad_rows):,} of {result.rows:,} rows "
-            f"({result.fraction:.2%}; schema.max_failure_fraction={fraction:g}) -> "
-            f"{_rel(ctx.output('quarantine'), ctx.root)}"
+            f"({result.fraction:.2%}; schema.max_failure_fraction="
+            f"{settings['max_failure_fraction']:g}) -> {_rel(ctx.output('quarantine'), ctx.root)}"
         )
-    console().print(
-        f"  {len(result.data):,} rows x {result.data.shape[1]} columns fit {where} -> "
-        f"{_rel(ctx.output('data'), ctx.root)}"
+    passed = result.passed_rows if result.data is None else len(result.data)
+    console().print(f"  {passed:,} rows fit {where} -> {_rel(ctx.output('data'), ctx.root)}")
+
+
+def run_dask(ctx: StageContext) -> None:
+    """The same checks partition by partition on the cluster (row numbers stay global); the
+    checks of the whole table run on the totals. A check that compares rows with each other
+    (pandera's ``unique``) sees one partition at a time."""
+    import numpy as np
+
+    from pipespec.stages import cluster
+
+    settings, schema = _settings(ctx)
+    dataset = ctx.params["dataset"]
+    target = str(dataset["target"])
+    files = cluster.part_files(ctx.input("data"))
+    meta = cluster.table_meta(ctx.input("data"))
+    starts = cluster.offsets(cluster.part_rows(files))
+    options = {
+        "schema": schema,
+        "target": target,
+        "coerce": settings["coerce"],
+        "drop": tuple(dataset["drop"]),
+        "weight": meta.get("weight"),
+        "classes": meta.get("task") in CLASSIFICATION,
+    }
+    outputs = {"data": ctx.output("data"), "quarantine": ctx.output("quarantine")}
+    with cluster.connect(ctx) as client:
+        out = cluster.Parts(outputs)
+        try:
+            parts = cluster.run_parts(
+                client, files, _validate_part, starts, options, out, meta, what="validating"
+            )
+        except BaseException:
+            out.discard()
+            raise
+    failures: list[Failure] = []
+    labels: dict[Any, int] = {}
+    for found, _, _, counts in parts:
+        failures = _merge(failures, found)
+        for label, n in counts.items():
+            labels[label] = labels.get(label, 0) + n
+    rows = sum(n for _, n, _, _ in parts)
+    table = row_count_checks(rows, schema.rows if schema else RowBounds())
+    if options["classes"] and not any(f.whole_table for f in failures):
+        table += class_checks(target, sorted(labels.items(), key=lambda kv: -kv[1]))
+    failures = table + failures
+    result = Validation("failed", rows, failures, _bad_rows(failures), quarantine=None)
+    result.settings = settings
+    decide(
+        result,
+        settings["policy"],
+        settings["max_failure_fraction"],
+        settled=all(passed is not None for _, _, passed, _ in parts),
     )
+    if result.outcome == "failed":
+        out.targets.pop("data")
+        shutil.rmtree(out.temps.pop("data"), ignore_errors=True)
+        if ctx.output("data").is_dir():
+            shutil.rmtree(ctx.output("data"))
+        else:
+            ctx.output("data").unlink(missing_ok=True)
+    else:
+        result.passed_rows = int(np.sum([p or 0 for _, _, p, _ in parts]))
+    out.commit()
+    _report(ctx, result)
+
+
+def _validate_part(
+    index: int, path: Path, starts: list[int], options: dict[str, Any], out: Any, meta: Any
+) -> tuple[list[Failure], int, int | None, dict[Any, int]]:
+    """Validate one partition: (failures with global row numbers, rows, rows passed on or
+    None, label counts). Writes its part of the data and of the quarantine."""
+    from pipespec.stages.cluster import read_part
+
+    frame = read_part(path)
+    start = starts[index]
+    result = validate(
+        frame,
+        options["schema"],
+        target=options["target"],
+        policy="quarantine",
+        max_failure_fraction=1.0,
+        coerce=options["coerce"],
+        drop=options["drop"],
+        weight=options["weight"],
+        whole=False,
+    )
+    for failure in result.failures:
+        failure.rows = failure.rows + start
+    quarantine = result.quarantine
+    quarantine[ROW_COLUMN] = quarantine[ROW_COLUMN] + start
+    out.write("quarantine", index, quarantine, meta)
+    if result.data is not None:
+        out.write("data", index, result.data, meta)
+    counts: dict[Any, int] = {}
+    if options["classes"] and options["target"] in frame.columns:
+        values = frame[options["target"]].dropna().value_counts(sort=False)
+        counts = {k: int(v) for k, v in values.items()}
+    passed = None if result.data is None else len(result.data)
+    return result.failures, len(frame), passed, counts
 
 
 def validate(
@@ -199,12 +321,14 @@ def validate(
     coerce: bool = False,
     drop: tuple[str, ...] = (),
     weight: str | None = None,
+    whole: bool = True,
 ) -> Validation:
     """Check ``frame`` lazily against ``schema`` and the basic checks; apply ``policy``.
 
     Columns named in ``drop`` (the dataset's dropped columns) are not checked; the load
     stage's ``_split`` column and a ``weight`` column the schema does not declare pass
-    through unchecked.
+    through unchecked. ``whole=False`` leaves out the checks of the whole table (row count,
+    two classes): ``frame`` is one partition of it, and they are made on the totals.
     """
     if policy not in POLICIES:
         raise ConfigError(f"schema.policy must be one of {', '.join(POLICIES)}, got '{policy}'")
@@ -214,30 +338,40 @@ def validate(
         c for c in frame.columns if c == SPLIT_COLUMN or (c == weight and c not in declared)
     ]
     checked = frame.drop(columns=passthrough) if passthrough else frame
-    failures = basic_checks(checked, target, task, schema.rows if schema else RowBounds())
+    failures = basic_checks(
+        checked, target, task if whole else None, schema.rows if schema and whole else RowBounds()
+    )
+    if not whole:
+        failures = [f for f in failures if f.check != "not_empty"]
     validated: pd.DataFrame | None = checked
     if schema is not None:
         failures, validated = _passes(_prepared(schema, drop, coerce), checked, failures, schema)
     bad = _bad_rows(failures)
     result = Validation("failed", len(frame), failures, bad, quarantine_table(frame, failures))
-    if not failures:
+    decide(result, policy, max_failure_fraction, settled=validated is not None)
+    if result.outcome != "failed" and validated is not None:
+        result.data = _rejoin(validated, frame, passthrough).reset_index(drop=True)
+    return result
+
+
+def decide(result: Validation, policy: str, max_failure_fraction: float, *, settled: bool) -> None:
+    """Set the outcome: passed, quarantined, or failed with the reason. ``settled``: the
+    rows left after setting failing ones aside passed validation."""
+    if not result.failures:
         result.outcome = "passed"
     elif policy == "fail":
         result.reason = "schema.policy=fail"
-    elif any(f.whole_table for f in failures):
+    elif any(f.whole_table for f in result.failures):
         result.reason = "checks of the whole table failed, which no quarantine can fix"
     elif result.fraction > max_failure_fraction:
         result.reason = (
             f"{result.fraction:.2%} of rows fail, more than "
             f"schema.max_failure_fraction={max_failure_fraction:g} allows"
         )
-    elif validated is None:
+    elif not settled:
         result.reason = f"the rows left still fail after {MAX_PASSES} passes"
     else:
         result.outcome = "quarantined"
-    if result.outcome != "failed" and validated is not None:
-        result.data = _rejoin(validated, frame, passthrough).reset_index(drop=True)
-    return result
 
 
 def _passes(
@@ -297,13 +431,7 @@ def basic_checks(
 
     none = np.array([], dtype=np.int64)
     n = len(frame)
-    failures: list[Failure] = []
-    if n == 0:
-        failures.append(Failure(TABLE, "not_empty", 1, none, [(0, 1)]))
-    if rows.min is not None and n < rows.min:
-        failures.append(Failure(TABLE, f"min_rows({rows.min})", 1, none, [(n, 1)]))
-    if rows.max is not None and n > rows.max:
-        failures.append(Failure(TABLE, f"max_rows({rows.max})", 1, none, [(n, 1)]))
+    failures = row_count_checks(n, rows)
     if target not in frame.columns:
         failures.append(Failure(target, "column_in_dataframe", 1, none, [(target, 1)]))
         return failures
@@ -313,10 +441,28 @@ def basic_checks(
         return failures
     if task in CLASSIFICATION:
         classes = labels.dropna().value_counts(sort=False)
-        found = [(k, int(c)) for k, c in classes.items()]
-        if len(classes) < 2:
-            failures.append(Failure(target, "at_least_two_classes", 1, none, found))
+        failures += class_checks(target, [(k, int(c)) for k, c in classes.items()])
     return failures
+
+
+def row_count_checks(n: int, rows: RowBounds) -> list[Failure]:
+    """The table is not empty and its row count is within the schema's bounds."""
+    none = _empty()
+    failures: list[Failure] = []
+    if n == 0:
+        failures.append(Failure(TABLE, "not_empty", 1, none, [(0, 1)]))
+    if rows.min is not None and n < rows.min:
+        failures.append(Failure(TABLE, f"min_rows({rows.min})", 1, none, [(n, 1)]))
+    if rows.max is not None and n > rows.max:
+        failures.append(Failure(TABLE, f"max_rows({rows.max})", 1, none, [(n, 1)]))
+    return failures
+
+
+def class_checks(target: str, counts: list[tuple[Any, int]]) -> list[Failure]:
+    """A classification target has at least two classes (``counts``: label, rows)."""
+    if len(counts) < 2:
+        return [Failure(target, "at_least_two_classes", 1, _empty(), counts)]
+    return []
 
 
 def quarantine_table(frame: pd.DataFrame, failures: list[Failure]) -> pd.DataFrame:
