@@ -63,15 +63,19 @@ def local_cluster(compute: dict[str, Any], root: Path) -> LocalCluster:
         ) from None
     scratch = root / ".pipespec" / "dask"
     scratch.mkdir(parents=True, exist_ok=True)
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=threads,
-        memory_limit=memory,
-        processes=True,
-        dashboard_address=None,
-        local_directory=str(scratch),
-        silence_logs=logging.ERROR,
-    )
+    import dask
+
+    # No work stealing: a task runs where its data is, so placement stays as pinned() sets it.
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads,
+            memory_limit=memory,
+            processes=True,
+            dashboard_address=None,
+            local_directory=str(scratch),
+            silence_logs=logging.ERROR,
+        )
     from pipespec.stages.workers import QuietStdout
 
     with Client(cluster) as client:
@@ -80,14 +84,16 @@ def local_cluster(compute: dict[str, Any], root: Path) -> LocalCluster:
 
 
 @contextmanager
-def connect(ctx: StageContext) -> Iterator[Client]:
-    """A client of the run's cluster (see the module's docstring for which one)."""
+def connect(ctx: StageContext, *, ranked: bool = False) -> Iterator[Client]:
+    """A client of the run's cluster (see the module's docstring for which one). ``ranked``:
+    a client whose ``who_has`` lists data in worker order (see ``ranked_client``)."""
     from distributed import Client
 
+    client_class = ranked_client() if ranked else Client
     address = ctx.compute.get("address") or os.environ.get(ENV_ADDRESS)
     if address:
         try:
-            client = Client(address, timeout="30s")
+            client = client_class(address, timeout="10s")
         except (OSError, TimeoutError) as exc:
             key = "compute.address" if ctx.compute.get("address") else ENV_ADDRESS
             raise ConfigError(
@@ -98,8 +104,29 @@ def connect(ctx: StageContext) -> Iterator[Client]:
         finally:
             client.close()
         return
-    with local_cluster(ctx.compute, ctx.root) as cluster, Client(cluster) as client:
+    with local_cluster(ctx.compute, ctx.root) as cluster, client_class(cluster) as client:
         yield client
+
+
+def ranked_client() -> type[Client]:
+    """A Client whose ``who_has`` lists keys by the position of the worker that holds them
+    in ``workers()``. ``lightgbm.dask`` ranks its machines (and so decides which rank builds
+    which feature's bins from which rows) in ``who_has`` order, which distributed returns in
+    set order: arbitrary from run to run. With ``pinned`` data this makes the ranks fixed."""
+    from distributed import Client
+
+    class RankedClient(Client):
+        def who_has(self, futures: Any = None, **kwargs: Any) -> Any:
+            found = super().who_has(futures, **kwargs)
+            order = {name: i for i, name in enumerate(workers(self))}
+            return dict(
+                sorted(
+                    found.items(),
+                    key=lambda kv: min((order.get(w, len(order)) for w in kv[1]), default=0),
+                )
+            )
+
+    return RankedClient
 
 
 def workers(client: Client) -> list[str]:
@@ -108,15 +135,17 @@ def workers(client: Client) -> list[str]:
 
 
 def pinned(client: Client, table: dd.DataFrame) -> dd.DataFrame:
-    """``table`` computed into the workers' memory, partition i on the i-th worker in sorted
-    order (round robin): a fixed placement, so distributed training is reproducible."""
+    """``table`` computed into the workers' memory as one partition per worker, the rows in
+    their order and the i-th block on the i-th worker by address: a fixed placement, so that
+    distributed training (whose machine ranks follow it) is reproducible."""
     import dask.dataframe as dd
     from distributed import wait
 
     names = workers(client)
+    blocks = table.repartition(npartitions=min(len(names), table.npartitions)).to_delayed()
     parts = [
-        client.persist(part, workers=[names[i % len(names)]], allow_other_workers=False)
-        for i, part in enumerate(table.to_delayed())
+        client.persist(block, workers=[name], allow_other_workers=False)
+        for block, name in zip(blocks, names, strict=False)
     ]
     wait(parts)
     return dd.from_delayed(parts, meta=table._meta, verify_meta=False)

@@ -314,14 +314,29 @@ def run_dask(ctx: StageContext) -> None:
 
 
 def _reading(ds: dict[str, Any], func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run ``func``; a reader's error (raised on a worker) names the dataset file."""
+    """Run ``func``; a reader's error (raised on a worker) names the dataset file, and for
+    Dask's wrong guess of a CSV column's type, the column and the setting that fixes it."""
+    import re
+
     try:
         return func(*args, **kwargs)
     except (ValueError, TypeError, UnicodeDecodeError, OSError) as exc:
+        text = str(exc)
+        if "Mismatched dtypes" in text:
+            columns = re.findall(r"^\|\s*(\S.*?)\s*\|\s*\S+\s*\|\s*\S+\s*\|$", text, re.M)
+            columns = [c for c in columns if c != "Column"]
+            listed = ", ".join(f"'{c}'" for c in columns) or "some columns"
+            name = columns[0] if columns else "COLUMN"
+            raise DataError(
+                f"cannot read {ds.get('path')} (dataset.path) with compute=dask: {listed} "
+                "change type further down the file than the first block Dask infers types from",
+                hint=f"Declare the type in dataset.dtypes: `dtypes: {{{name}: str}}` in the "
+                f"dataset's YAML, or `+dataset.dtypes.{name}=str` (or float, int) on the "
+                "command line.",
+            ) from None
         raise DataError(
             f"cannot read {ds.get('path')} (dataset.path) with compute=dask: "
             f"{type(exc).__name__}: {exc}",
-            hint="Declare the column's type in dataset.dtypes if Dask guessed it wrong.",
         ) from None
 
 
@@ -355,8 +370,9 @@ def _dask_source(ds: dict[str, Any], key: str, *, seed: int, root: Path, rows: i
             skipinitialspace=bool(ds["strip"]),
             comment=ds.get("comment"),
             encoding=ds["encoding"],
-            assume_missing=True,  # a column of whole numbers may have gaps further down
             sample=1 << 20,
+            # declared columns are read as text and converted by clean(), like locally
+            dtype={str(c): "object" for c in ds["dtypes"]} or None,
         )
     except (ValueError, OSError, UnicodeDecodeError, LookupError) as exc:
         raise DataError(f"cannot read {ds[key]} (dataset.{key}): {exc}") from None
@@ -370,7 +386,7 @@ def _blocksize(path: Path, rows: int) -> int:
     with open(path, "rb") as fh:
         head = fh.read(1 << 20)
     lines = max(1, head.count(b"\n"))
-    return max(1 << 20, int(len(head) / lines * rows))
+    return max(1 << 16, int(len(head) / lines * rows))
 
 
 def _hash_part(index: int, item: tuple[str, Any], ds: dict[str, Any], root: Path) -> Any:

@@ -373,7 +373,7 @@ def run_dask(ctx: StageContext) -> None:
     features = [c for c in table.columns if c not in (target, weight_col)]
     categorical = [c for c in meta.get("categorical", []) if c in features]
     estimator_class = DaskLGBMRegressor if task == "regression" else DaskLGBMClassifier
-    with cluster.connect(ctx) as client:
+    with cluster.connect(ctx, ranked=True) as client:
         table = cluster.pinned(client, table)
         labels = table[target]
         weights = None
