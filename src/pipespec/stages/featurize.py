@@ -93,6 +93,7 @@ def _fit(data: Columns, spec: Any, *, target: str, task: str, weight: str | None
     inputs = []
     types: dict[str, str] = {}
     declared_cat = spec.get("categorical")
+    data.prefetch_counts([c for c in columns if _textual(data.head(c))])  # one pass for all
     for column in list(columns):
         kind, step = _infer(column, data, spec, declared_cat)
         if kind is None:
@@ -237,6 +238,17 @@ def _infer(
     if data.all_distinct(column):
         return None, None  # an identifier: nothing to learn from
     return CATEGORICAL, None
+
+
+def _textual(series: pd.Series) -> bool:
+    """Text that type inference may find to be an identifier (it counts the values)."""
+    import pandas as pd
+
+    return not (
+        pd.api.types.is_numeric_dtype(series)
+        or pd.api.types.is_bool_dtype(series)
+        or pd.api.types.is_datetime64_any_dtype(series)
+    )
 
 
 def _looks_like_dates(text: pd.Series) -> bool:
@@ -498,6 +510,7 @@ class Partitioned(Columns):
         self._steps: list[dict[str, Any]] = []
         self._head: dict[str, Any] = {}
         self._counts: dict[str, pd.Series] = {}
+        self._rows: int | None = None
         self.work = {}
         self.keep(columns)
 
@@ -540,7 +553,9 @@ class Partitioned(Columns):
     def all_distinct(self, column: str) -> bool:
         self.prefetch_counts([column])
         counts = self._counts[column]
-        rows = int(self._frame.map_partitions(len).sum().compute())
+        if self._rows is None:
+            self._rows = int(self._frame.map_partitions(len).sum().compute())
+        rows = self._rows
         return bool(rows > 50 and len(counts) == rows and int(counts.sum()) == rows)
 
     def quantiles(self, column: str, qs: list[float]) -> list[float]:
@@ -563,9 +578,14 @@ class Partitioned(Columns):
         wanted = [c for c in columns if c not in self._counts]
         if not wanted:
             return
-        table = self.current()
-        found = dask.compute(*[table[c].value_counts(dropna=True) for c in wanted])
-        self._counts.update({c: _ranked(v) for c, v in zip(wanted, found, strict=True)})
+        table = self.current() if self._steps else self._frame  # (reads only these columns)
+        work = [table[c].value_counts(dropna=True) for c in wanted]
+        if self._rows is None:
+            work.append(table.map_partitions(len).sum())
+        found = dask.compute(*work)
+        if self._rows is None:
+            self._rows = int(found[-1])
+        self._counts.update({c: _ranked(v) for c, v in zip(wanted, found, strict=False)})
 
     def frame(self, what: str) -> pd.DataFrame:
         raise ConfigError(
