@@ -1,7 +1,9 @@
 """HTTP prediction on loopback: single-record latency (p50, p99) and requests/s at
 concurrency 8 for `pipespec serve`, side by side with a hand-written FastAPI endpoint
-(parse JSON, apply the transforms, booster.predict, no schema checks) on the same uvicorn.
-Loops are bounded; each server runs in its own process on 127.0.0.1.
+(parse JSON, apply the transforms, booster.predict, no schema checks) on the same uvicorn,
+and with the floor: a FastAPI endpoint that reads the body and answers a constant (what
+uvicorn, FastAPI and the client cost with no work at all). Loops are bounded; each server
+runs in its own process on 127.0.0.1.
 
     python bench/http.py [--requests 2000] [--concurrency 8] [--bundle DIR]
 
@@ -48,6 +50,32 @@ BASELINE = textwrap.dedent(
         frame = pd.DataFrame([record])
         p = booster.predict(apply(transforms, frame)[names], num_threads=1)
         return JSONResponse({"prediction": float(p[0])})
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    print(f"serving on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    """
+)
+
+FLOOR = textwrap.dedent(
+    """
+    import socket, sys
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
+
+    app = FastAPI()
+    answer = b'{"prediction": {"label": "1", "probability": 0.5}}'
+
+    @app.post("/predict")
+    async def predict(request: Request) -> Response:
+        await request.body()
+        return Response(answer, media_type="application/json")
 
     @app.get("/health")
     async def health():
@@ -163,6 +191,7 @@ def main() -> None:
             k: (None if v != v else getattr(v, "item", lambda v=v: v)()) for k, v in row.items()
         }
         (work / "baseline.py").write_text(BASELINE)
+        (work / "floor.py").write_text(FLOOR)
         servers = {
             "pipespec serve": [
                 str(BIN / "pipespec"),
@@ -173,6 +202,7 @@ def main() -> None:
                 "0",
             ],
             "hand-written FastAPI": [sys.executable, str(work / "baseline.py"), str(bundle_dir)],
+            "floor (constant answer)": [sys.executable, str(work / "floor.py")],
         }
         results = {}
         for name, argv in servers.items():
@@ -197,9 +227,14 @@ def main() -> None:
     for name, (p50, p99, rps, lp50, lp99) in results.items():
         print(f"{name:24} {p50:8.2f} {p99:8.2f} {rps:10.0f} {lp50:11.2f}/{lp99:.2f}")
     ours, theirs = results["pipespec serve"], results["hand-written FastAPI"]
+    floor = results["floor (constant answer)"]
     print(
         f"ratio pipespec/hand-written: p50 latency {ours[0] / theirs[0]:.2f}x, "
         f"p99 {ours[1] / theirs[1]:.2f}x, throughput {ours[2] / theirs[2]:.2f}x"
+    )
+    print(
+        f"pipespec over the floor: p50 +{ours[0] - floor[0]:.2f} ms, "
+        f"p99 +{ours[1] - floor[1]:.2f} ms, throughput {ours[2] / floor[2]:.2f}x"
     )
 
 

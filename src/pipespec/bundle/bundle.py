@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from pipespec.bundle.fastpath import FastPath
+
 FORMAT = "pipespec-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -266,6 +268,21 @@ class Bundle:
     def feature_names(self) -> list[str]:
         """The model's input columns, in the order it was trained on."""
         return list(self.booster.feature_name())
+
+    @cached_property
+    def fast_path(self) -> FastPath | None:
+        """The row-wise path for a few JSON records (``pipespec.bundle.fastpath``), or None
+        when this bundle's transforms need the pandas path."""
+        from pipespec.bundle.fastpath import FastPath
+
+        return FastPath.compile(self.schema, self.transforms, self.feature_names)
+
+    def score_matrix(self, matrix: np.ndarray, *, threads: int = 1) -> np.ndarray:
+        """The model's raw output for a float64 feature matrix in ``feature_names`` order:
+        what ``score`` computes for the same features (LightGBM converts a frame to it)."""
+        import numpy as np
+
+        return np.asarray(self.booster.predict(matrix, num_threads=threads))
 
     def columns(self, scores: np.ndarray) -> dict[str, np.ndarray]:
         """Output columns for a table: ``prediction`` (probability of the second class, or

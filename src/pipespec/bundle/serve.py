@@ -3,10 +3,12 @@
 ``POST /predict`` takes one record (a JSON object) or a list of them and answers with
 ``{"prediction": ...}`` or ``{"predictions": [...]}``; ``GET /health``; ``GET /metadata``
 (the model card and the input schema). Every request is checked against the bundle's input
-schema with the same code as batch prediction, so both give the same numbers. Bad requests
-get a 4xx whose message names the record and the field: 400 malformed JSON, 413 body or list
-too large, 422 anything the schema refuses (missing field, wrong type, out of range, NaN or
-infinity, unknown category, empty list).
+schema with the same rules as batch prediction, so both give the same numbers: records go
+through ``pipespec.bundle.fastpath`` (no pandas frames; the same problems, features and
+predictions), and what it does not cover through the very code of batch prediction. Bad
+requests get a 4xx whose message names the record and the field: 400 malformed JSON, 413 body
+or list too large, 422 anything the schema refuses (missing field, wrong type, out of range,
+NaN or infinity, unknown category, empty list).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from fastapi import FastAPI, Request  # at module level: FastAPI resolves the an
 from fastapi.responses import Response
 
 from pipespec.bundle.bundle import Bundle
-from pipespec.bundle.schema import ABSENT, NonFinite, Problem
+from pipespec.bundle.schema import ABSENT, Checked, NonFinite, Problem
 
 MAX_ERRORS = 50  # problems listed in one 422 answer
 
@@ -146,8 +148,39 @@ def predict_records(
     bundle: Bundle, records: list[dict[str, Any]], *, single: bool = False
 ) -> list[dict[str, Any]]:
     """Check JSON records against the schema and predict them; a 422 ``_Reject`` names every
-    bad field (up to ``MAX_ERRORS``)."""
+    bad field (up to ``MAX_ERRORS``).
+
+    Records go the row-wise way (``pipespec.bundle.fastpath``: no pandas, a few microseconds
+    a record) when the bundle's transforms and the values allow it, else through the pandas
+    frames batch prediction uses; both find the same problems and the same predictions."""
+    fast = bundle.fast_path
+    if fast is not None:
+        conformed = fast.conform(records)
+        if conformed is not None:
+            columns, problems = conformed
+            if problems:
+                raise _rejection(problems, single)
+            return bundle.records(bundle.score_matrix(fast.matrix(columns), threads=1))
+    return predict_frame(bundle, records, single=single)
+
+
+def predict_frame(
+    bundle: Bundle, records: list[dict[str, Any]], *, single: bool = False
+) -> list[dict[str, Any]]:
+    """``predict_records`` through pandas: ``Bundle.check`` on a frame of the records, then
+    ``Bundle.score``, exactly as batch prediction does."""
     import numpy as np
+
+    checked, problems = check_frame(bundle, records)
+    if problems:
+        raise _rejection(problems, single)
+    scores = bundle.score(checked.frame, threads=1)
+    return bundle.records(np.asarray(scores))
+
+
+def check_frame(bundle: Bundle, records: list[dict[str, Any]]) -> tuple[Checked, list[Problem]]:
+    """The records as a frame checked against the schema (typed: JSON), and every problem in
+    record order, then schema order; an absent field is 'missing field', whatever else."""
     import pandas as pd
 
     names = bundle.schema.names
@@ -169,18 +202,19 @@ def predict_records(
     absent_cells = {(p.row, p.column) for p in absent}
     found = (p for p in checked.iter_problems() if (p.row, p.column) not in absent_cells)
     order = {name: k for k, name in enumerate(names)}
-    problems = sorted([*absent, *found], key=lambda p: (p.row, order[p.column]))
-    if problems:
-        errors = [
-            {"record": p.row, "field": p.column, "reason": p.reason, "message": p.message()}
-            for p in problems[:MAX_ERRORS]
-        ]
-        first = problems[0]
-        where = "" if single else f"record {first.row}: "
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise _Reject(422, f"{where}{first.message()}{more}", errors)
-    scores = bundle.score(checked.frame, threads=1)
-    return bundle.records(np.asarray(scores))
+    return checked, sorted([*absent, *found], key=lambda p: (p.row, order[p.column]))
+
+
+def _rejection(problems: list[Problem], single: bool) -> _Reject:
+    """The 422 for ``problems`` (in record order, then schema order)."""
+    errors = [
+        {"record": p.row, "field": p.column, "reason": p.reason, "message": p.message()}
+        for p in problems[:MAX_ERRORS]
+    ]
+    first = problems[0]
+    where = "" if single else f"record {first.row}: "
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return _Reject(422, f"{where}{first.message()}{more}", errors)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -252,8 +286,13 @@ def _json_bytes(data: Any) -> bytes:
 
 
 def _warm_up(bundle: Bundle) -> None:
-    """Load the model and run the whole path once, so the first request is not slow."""
+    """Load the model and run both paths once, so the first request is not slow."""
     import pandas as pd
 
     nothing = pd.DataFrame({name: pd.Series([None], dtype=object) for name in bundle.schema.names})
     bundle.score(bundle.check(nothing, strict_types=False).frame)
+    fast = bundle.fast_path
+    if fast is not None:
+        conformed = fast.conform([{}])  # every field absent: problems, but columns all the same
+        if conformed is not None:
+            bundle.score_matrix(fast.matrix(conformed[0]))
