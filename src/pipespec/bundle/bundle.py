@@ -266,8 +266,11 @@ class Bundle:
 
     @cached_property
     def feature_names(self) -> list[str]:
-        """The model's input columns, in the order it was trained on."""
-        return list(self.booster.feature_name())
+        """The model's input columns (the transforms' names), in the order it was trained on."""
+        from pipespec.bundle.transforms import model_columns
+
+        names = [f["name"] for f in self.transforms["features"]]
+        return model_columns(names, list(self.booster.feature_name()))
 
     @cached_property
     def fast_path(self) -> FastPath | None:

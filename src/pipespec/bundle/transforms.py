@@ -53,6 +53,24 @@ def apply(transforms: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def model_columns(features: list[str], booster_names: list[str]) -> list[str]:
+    """The feature table's columns in the model's input order.
+
+    LightGBM renames some feature names when it trains (spaces become underscores, as in
+    one-hot columns like ``payment=credit card``), so the model's names cannot select the
+    columns; ``features`` (the transforms' order, the order the model was trained in) can.
+    """
+    if len(features) != len(booster_names) or any(
+        f.replace(" ", "_") != b.replace(" ", "_")
+        for f, b in zip(features, booster_names, strict=False)
+    ):
+        raise DataError(
+            f"the model's {len(booster_names)} input features do not match the transforms' "
+            f"{len(features)} features: the model and the transforms come from different runs"
+        )
+    return list(features)
+
+
 def encode_target(label: dict[str, Any], series: pd.Series) -> Any:
     """Labels as the model sees them: class codes 0..K-1, or floats for regression."""
     import numpy as np

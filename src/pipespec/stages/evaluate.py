@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipespec.bundle.transforms import model_columns
 from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError
@@ -36,11 +37,12 @@ def run(ctx: StageContext) -> None:
     for name, path in ctx.inputs.items():
         if name == "model":
             continue
-        frame, _ = read_table(path)
+        frame, meta = read_table(path)
         if frame.empty:
             console().print(f"  {name}: no rows, not scored")
             continue
-        features = frame[booster.feature_name()]
+        features = frame[model_columns(meta.get("features") or booster.feature_name(),
+                                       booster.feature_name())]  # fmt: skip
         scored[name] = (
             frame[target].to_numpy(),
             np.asarray(booster.predict(features, num_threads=threads)),

@@ -46,7 +46,7 @@ def run(ctx: StageContext) -> None:
     import lightgbm as lgb
     import numpy as np
 
-    from pipespec.bundle.transforms import apply
+    from pipespec.bundle.transforms import apply, model_columns
 
     prod = ctx.params["production"].to_dict()
     dataset = ctx.params["dataset"]
@@ -81,7 +81,8 @@ def run(ctx: StageContext) -> None:
     checked = check(schema, train, strict_types=False)
     booster = lgb.Booster(model_str=model_bytes.decode("utf-8"))
     features = apply(transforms, checked.frame)
-    scores = np.asarray(booster.predict(features[booster.feature_name()], num_threads=threads))
+    names = model_columns([f["name"] for f in transforms["features"]], booster.feature_name())
+    scores = np.asarray(booster.predict(features[names], num_threads=threads))
     bins = int(prod["profile_bins"])
     profile = reference(schema, checked, scores, task, classes or [], bins)
     profile["thresholds"] = {k: prod["monitor"][k] for k in THRESHOLD_KEYS}
