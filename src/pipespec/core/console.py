@@ -23,7 +23,9 @@ def console() -> Console:
     """The console for progress, tables and messages (stderr)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, width=_width())
+    # soft_wrap: messages are not broken at the terminal's width, so a long path or an error
+    # stays on one line in logs and for grep; tables still fit the width.
+    return Console(stderr=True, highlight=False, width=_width(), soft_wrap=True)
 
 
 @cache
