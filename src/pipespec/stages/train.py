@@ -340,6 +340,7 @@ def run_dask(ctx: StageContext) -> None:
     round is trained, the validation curve is computed on the cluster from the trees, and
     the model is cut at the iteration early stopping would have chosen.
     """
+    import time
     import warnings
 
     import lightgbm as lgb
@@ -374,7 +375,9 @@ def run_dask(ctx: StageContext) -> None:
     categorical = [c for c in meta.get("categorical", []) if c in features]
     estimator_class = DaskLGBMRegressor if task == "regression" else DaskLGBMClassifier
     with cluster.connect(ctx, ranked=True) as client:
+        clock = time.perf_counter()
         table = cluster.pinned(client, table)
+        placed = time.perf_counter() - clock
         labels = table[target]
         weights = None
         if weight_col or model["class_weight"] is not None:
@@ -390,8 +393,10 @@ def run_dask(ctx: StageContext) -> None:
                 _row_weights, target, weight_col, factors, meta=("weight", "float64")
             )
         console().print(
-            f"  lightgbm.dask on {len(cluster.workers(client))} workers, {rounds} rounds"
+            f"  lightgbm.dask on {len(cluster.workers(client))} workers, {rounds} rounds "
+            f"(training rows placed on the workers in {placed:.1f}s)"
         )
+        clock = time.perf_counter()
         estimator = estimator_class(client=client, n_estimators=rounds, **params)
         with warnings.catch_warnings():  # "n_jobs will be ignored": the workers' threads rule
             warnings.filterwarnings("ignore", "Parameter .* will be ignored", UserWarning)
@@ -400,6 +405,8 @@ def run_dask(ctx: StageContext) -> None:
                 table[features], labels, sample_weight=weights, categorical_feature=categorical
             )
         booster = estimator.booster_
+        console().print(f"  trained in {time.perf_counter() - clock:.1f}s")
+        clock = time.perf_counter()
         total = booster.current_iteration()
         best, scores = total, {}
         valid = [(n, p) for n, p in ctx.inputs.items() if n != "train"]
@@ -412,6 +419,9 @@ def run_dask(ctx: StageContext) -> None:
             stopping = model["early_stopping_rounds"]
             if scores and stopping:
                 best = _best_iteration(next(iter(scores.values())), int(stopping))
+            console().print(
+                f"  validation curve of {', '.join(scores)} in {time.perf_counter() - clock:.1f}s"
+            )
         elif valid:
             console().print(
                 f"  [yellow]note:[/] no validation curve for metric '{params['metric']}' "
