@@ -25,7 +25,8 @@ from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import read_table
 
 REQUIRED = ("model", "transforms", "train")
-PROFILE_ROWS = 1_000_000  # training rows a partitioned table's profile is drawn from
+SCHEMA_ROWS = 1_000_000  # training rows drawn from a partitioned table (compute=dask)
+PROFILE_ROWS = 200_000  # training rows (seeded sample) the drift reference profile describes
 # The modules whose code decides a bundle's content: their hash goes into the model card.
 CODE = (
     "stages/load.py",
@@ -78,7 +79,10 @@ def run(ctx: StageContext) -> None:
         closed_categories=bool(prod["closed_categories"]),
         ignored=ignored,
     )
-    checked = check(schema, train, strict_types=False)
+    profiled = train
+    if len(train) > PROFILE_ROWS:  # the schema sees every row; the profile needs a sample
+        profiled = train.sample(n=PROFILE_ROWS, random_state=int(ctx.params["seed"])).sort_index()
+    checked = check(schema, profiled, strict_types=False)
     booster = lgb.Booster(model_str=model_bytes.decode("utf-8"))
     features = apply(transforms, checked.frame)
     names = model_columns([f["name"] for f in transforms["features"]], booster.feature_name())
@@ -102,6 +106,7 @@ def run(ctx: StageContext) -> None:
     }
     schema_doc = {**schema.to_json(), "output": output, "policy": policy}
 
+    hashes = {k: _sha(p) for k, p in sorted(ctx.inputs.items())}
     name = f"{dataset['name']}-{ctx.params['model']['name']}"
     card = {
         "name": name,
@@ -125,13 +130,13 @@ def run(ctx: StageContext) -> None:
         "params": ctx.params.to_dict(),
         "data": {
             "train": {
-                "sha256": _sha(ctx.input("train")),
+                "sha256": hashes["train"],
                 "rows": total_rows,
-                "profiled_rows": len(train),
+                "profiled_rows": len(profiled),
                 "columns": len(train.columns),
             },
         },
-        "inputs": {k: _sha(p) for k, p in sorted(ctx.inputs.items())},
+        "inputs": hashes,
         "code": code_hash(),
         "versions": versions(),
         "git": git_commit(ctx.root) if prod["git_commit"] else None,
@@ -148,7 +153,7 @@ def run(ctx: StageContext) -> None:
     sha = files.write(target, contents)
     console().print(
         f"  bundle {sha[:12]}: {len(schema.columns)} input columns, {booster.num_trees()} trees, "
-        f"profile of {len(train):,} training rows -> {target}"
+        f"profile of {len(profiled):,} training rows -> {target}"
     )
 
 
@@ -192,7 +197,7 @@ def _objective(model_text: bytes) -> str | None:
 def _training_rows(path: Path, *, seed: int) -> tuple[Any, int]:
     """The training rows the schema and the drift profile are built from, and the count of
     all of them: every row of a single-file table; of a partitioned one (compute=dask) at
-    most PROFILE_ROWS, drawn with a seeded generator part by part."""
+    most SCHEMA_ROWS, drawn with a seeded generator part by part."""
     import numpy as np
     import pandas as pd
 
@@ -204,7 +209,7 @@ def _training_rows(path: Path, *, seed: int) -> tuple[Any, int]:
     parts = cluster.part_files(path)
     counts = cluster.part_rows(parts)
     total = sum(counts)
-    share = min(1.0, PROFILE_ROWS / max(total, 1))
+    share = min(1.0, SCHEMA_ROWS / max(total, 1))
     frames = []
     for index, part in enumerate(parts):
         frame = cluster.read_part(part)

@@ -20,17 +20,28 @@ if TYPE_CHECKING:
 META_KEY = b"pipespec"
 
 
-def read_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A Parquet table written by a stage, and its pipespec metadata ({} if none)."""
+def read_table(path: Path, columns: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A Parquet table written by a stage (only ``columns``, if given), and its pipespec
+    metadata ({} if none)."""
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, columns=columns)
     except FileNotFoundError:
         raise DataError(f"input file not found: {path}") from None
     raw = (table.schema.metadata or {}).get(META_KEY)
     meta = json.loads(raw) if raw else {}
-    return table.to_pandas(), meta
+    # self_destruct: Arrow frees each column once pandas has it, so the two copies of the
+    # table never coexist whole (the peak of a stage that reads a large table).
+    return table.to_pandas(self_destruct=True, split_blocks=True), meta
+
+
+def copy_table(source: Path, target: Path) -> None:
+    """Pass a table on unchanged: the file's bytes, copied atomically."""
+    import shutil
+
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any] | None = None) -> None:
@@ -44,4 +55,4 @@ def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any] | None = N
         metadata[META_KEY] = json.dumps(meta, sort_keys=True).encode()
         table = table.replace_schema_metadata(metadata)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="snappy")  # reads ~2x faster than zstd here

@@ -35,7 +35,7 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.dataschema import DataSchema, RowBounds, load
 from pipespec.stages.load import SPLIT_COLUMN
-from pipespec.stages.tabular import read_table, write_table
+from pipespec.stages.tabular import copy_table, read_table, write_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -144,6 +144,8 @@ def run(ctx: StageContext) -> None:
         return run_dask(ctx)
     settings, schema = _settings(ctx)
     dataset = ctx.params["dataset"]
+    if schema is None:
+        return _basic_only(ctx, settings)
     frame, meta = read_table(ctx.input("data"))
     result = validate(
         frame,
@@ -162,7 +164,37 @@ def run(ctx: StageContext) -> None:
         ctx.output("data").unlink(missing_ok=True)  # a stale table must not look validated
     else:
         write_table(result.data, ctx.output("data"), meta)
-    _report(ctx, result)
+    _report(ctx, result, 0 if result.data is None else result.data.shape[1])
+
+
+def _basic_only(ctx: StageContext, settings: dict[str, Any]) -> None:
+    """Without a schema file only the basic checks run, and they need the target column
+    alone: read just that column, and pass a table that passes on as the very same file."""
+    import pyarrow.parquet as pq
+
+    dataset = ctx.params["dataset"]
+    target = str(dataset["target"])
+    source = ctx.input("data")
+    try:
+        names = pq.read_schema(source).names
+    except FileNotFoundError:
+        raise DataError(f"input file not found: {source}") from None
+    labels, meta = read_table(source, columns=[target] if target in names else [])
+    if target not in names:  # row count from the file: the checks see a table without it
+        rows = pq.ParquetFile(source).metadata.num_rows
+        labels = pq.read_schema(source).empty_table().to_pandas().reindex(range(rows))
+    result = validate(labels, None, target=target, task=meta.get("task"),
+                      policy=settings["policy"])  # fmt: skip
+    result.settings = settings
+    everything = pq.read_schema(source).empty_table().to_pandas()
+    write_table(quarantine_table(everything, result.failures), ctx.output("quarantine"), meta)
+    if result.outcome == "failed":
+        ctx.output("data").unlink(missing_ok=True)
+    else:
+        result.data = None
+        result.passed_rows = result.rows
+        copy_table(source, ctx.output("data"))
+    _report(ctx, result, len(names))
 
 
 def _settings(ctx: StageContext) -> tuple[dict[str, Any], DataSchema | None]:
@@ -186,7 +218,7 @@ def _settings(ctx: StageContext) -> tuple[dict[str, Any], DataSchema | None]:
     return settings, schema
 
 
-def _report(ctx: StageContext, result: Validation) -> None:
+def _report(ctx: StageContext, result: Validation, width: int) -> None:
     """Write the report; show the failures; fail the stage or say what went on."""
     settings = result.settings
     write_json(ctx.output("report"), result.report())
@@ -208,7 +240,9 @@ def _report(ctx: StageContext, result: Validation) -> None:
             f"{settings['max_failure_fraction']:g}) -> {_rel(ctx.output('quarantine'), ctx.root)}"
         )
     passed = result.passed_rows if result.data is None else len(result.data)
-    console().print(f"  {passed:,} rows fit {where} -> {_rel(ctx.output('data'), ctx.root)}")
+    console().print(
+        f"  {passed:,} rows x {width} columns fit {where} -> {_rel(ctx.output('data'), ctx.root)}"
+    )
 
 
 def run_dask(ctx: StageContext) -> None:
@@ -272,7 +306,13 @@ def run_dask(ctx: StageContext) -> None:
     else:
         result.passed_rows = int(np.sum([p or 0 for _, _, p, _ in parts]))
     out.commit()
-    _report(ctx, result)
+    _report(ctx, result, len(_schema_names(files[0])))
+
+
+def _schema_names(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
 
 
 def _validate_part(
