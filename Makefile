@@ -42,6 +42,8 @@ bench: install ## benchmarks: pipespec against hand-written equivalents, as rati
 	python bench/predict.py
 	python bench/http.py
 	python bench/sweep.py
+	python bench/pipeline.py
+	python bench/startup.py
 
 lock: ## re-resolve requirements.lock from pyproject.toml's ranges in a scratch venv
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
