@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test test-fast lint format bench lock clean
+.PHONY: install run test test-fast lint format bench bench-scale lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench: install ## benchmarks: pipespec against hand-written equivalents, as rati
 	python bench/sweep.py
 	python bench/pipeline.py
 	python bench/startup.py
+
+bench-scale: install ## 10M rows x 50 features end to end with compute=dask (about 15 minutes)
+	python bench/scale.py
 
 lock: ## re-resolve requirements.lock from pyproject.toml's ranges in a scratch venv
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
