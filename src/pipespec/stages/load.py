@@ -178,22 +178,26 @@ def _read_csv(ds: Any, key: str, path: Path) -> pd.DataFrame:
 
     names = list(ds["columns"]) if ds.get("columns") else None
     try:
-        frame = pd.read_csv(
-            path,
-            sep=SEPARATORS.get(ds["sep"], ds["sep"]),
-            header=0 if ds["header"] else None,
-            names=names,
-            na_values=list(ds["na_values"]) or None,
-            keep_default_na=ds["keep_default_na"],
-            skipinitialspace=bool(ds["strip"]),
-            comment=ds.get("comment"),
-            encoding=ds["encoding"],
-        )
+        frame = pd.read_csv(path, **csv_options(ds))
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, LookupError) as exc:
         raise DataError(f"cannot read {ds[key]} as CSV (dataset.{key}): {exc}") from None
     if not ds["header"] and names is None:
         frame.columns = [f"Column_{i}" for i in range(frame.shape[1])]  # LightGBM's naming
     return frame
+
+
+def csv_options(ds: Any) -> dict[str, Any]:
+    """``read_csv`` keywords for a dataset config (pandas and Dask take the same)."""
+    return {
+        "sep": SEPARATORS.get(ds["sep"], ds["sep"]),
+        "header": 0 if ds["header"] else None,
+        "names": list(ds["columns"]) if ds.get("columns") else None,
+        "na_values": list(ds["na_values"]) or None,
+        "keep_default_na": ds["keep_default_na"],
+        "skipinitialspace": bool(ds["strip"]),
+        "comment": ds.get("comment"),
+        "encoding": ds["encoding"],
+    }
 
 
 NA_MARKERS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
@@ -362,14 +366,7 @@ def _dask_source(ds: dict[str, Any], key: str, *, seed: int, root: Path, rows: i
         table = dd.read_csv(
             str(path),
             blocksize=_blocksize(path, rows),
-            sep=SEPARATORS.get(ds["sep"], ds["sep"]),
-            header=0 if ds["header"] else None,
-            names=names,
-            na_values=list(ds["na_values"]) or None,
-            keep_default_na=ds["keep_default_na"],
-            skipinitialspace=bool(ds["strip"]),
-            comment=ds.get("comment"),
-            encoding=ds["encoding"],
+            **csv_options(ds),
             sample=1 << 20,
             # declared columns are read as text and converted by clean(), like locally
             dtype={str(c): "object" for c in ds["dtypes"]} or None,
