@@ -28,8 +28,23 @@ HERE = Path(__file__).resolve().parent
 # or `import http.client` (httpx, imported later) would find this script.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
-BASELINE = textwrap.dedent(
+# The end of every server script: a health check, and uvicorn on a free port of 127.0.0.1.
+SERVE = textwrap.dedent(
     """
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    print(f"serving on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    """
+)
+
+BASELINE = (
+    textwrap.dedent(
+        """
     import json, socket, sys
     import lightgbm as lgb
     import pandas as pd
@@ -50,20 +65,14 @@ BASELINE = textwrap.dedent(
         frame = pd.DataFrame([record])
         p = booster.predict(apply(transforms, frame)[names], num_threads=1)
         return JSONResponse({"prediction": float(p[0])})
-
-    @app.get("/health")
-    async def health():
-        return {"status": "ok"}
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    print(f"serving on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     """
+    )
+    + SERVE
 )
 
-FLOOR = textwrap.dedent(
-    """
+FLOOR = (
+    textwrap.dedent(
+        """
     import socket, sys
     import uvicorn
     from fastapi import FastAPI, Request
@@ -76,16 +85,9 @@ FLOOR = textwrap.dedent(
     async def predict(request: Request) -> Response:
         await request.body()
         return Response(answer, media_type="application/json")
-
-    @app.get("/health")
-    async def health():
-        return {"status": "ok"}
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    print(f"serving on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     """
+    )
+    + SERVE
 )
 
 

@@ -176,6 +176,13 @@ def table_meta(path: Path) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
+def column_names(path: Path) -> list[str]:
+    """A Parquet file's column names, from its footer (no data read)."""
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
 def part_rows(files: Sequence[Path]) -> list[int]:
     """Rows per file, from the Parquet footers (no data read)."""
     import pyarrow.parquet as pq

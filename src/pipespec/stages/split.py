@@ -139,7 +139,7 @@ def run_dask(ctx: StageContext) -> None:
     spec = ctx.params["split"]
     files = cluster.part_files(ctx.input("data"))
     meta = cluster.table_meta(ctx.input("data"))
-    fixed = SPLIT_COLUMN in _schema_names(files[0])
+    fixed = SPLIT_COLUMN in cluster.column_names(files[0])
     valid, test = _fractions(spec, fixed)
     seed = int(ctx.params["seed"])
     plan: dict[str, Any] = {"valid": valid, "test": test, "seed": seed}
@@ -160,12 +160,6 @@ def run_dask(ctx: StageContext) -> None:
                 raise DataError(f"split 'train' is empty: {sum(totals)} rows are too few")
     for name, n in zip(SPLITS, totals, strict=True):
         console().print(f"  {name}: {n:,} rows")
-
-
-def _schema_names(path: Path) -> list[str]:
-    import pyarrow.parquet as pq
-
-    return list(pq.read_schema(path).names)
 
 
 def _time_cuts(frame: Any, column: str, valid: float, test: float) -> list[Any]:

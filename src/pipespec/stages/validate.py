@@ -24,6 +24,7 @@ such as Adult's '>50K.' and '>50K'.)
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.dataschema import DataSchema, RowBounds, load
 from pipespec.stages.load import SPLIT_COLUMN
-from pipespec.stages.tabular import copy_table, read_table, write_table
+from pipespec.stages.tabular import META_KEY, copy_table, read_table, write_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -176,17 +177,18 @@ def _basic_only(ctx: StageContext, settings: dict[str, Any]) -> None:
     target = str(dataset["target"])
     source = ctx.input("data")
     try:
-        names = pq.read_schema(source).names
+        schema = pq.read_schema(source)  # the footer, read once
     except FileNotFoundError:
         raise DataError(f"input file not found: {source}") from None
-    labels, meta = read_table(source, columns=[target] if target in names else [])
-    if target not in names:  # row count from the file: the checks see a table without it
-        rows = pq.ParquetFile(source).metadata.num_rows
-        labels = pq.read_schema(source).empty_table().to_pandas().reindex(range(rows))
+    everything = schema.empty_table().to_pandas()
+    if target in schema.names:
+        labels, meta = read_table(source, columns=[target])
+    else:  # row count from the file: the checks see a table without the target
+        labels = everything.reindex(range(pq.ParquetFile(source).metadata.num_rows))
+        meta = json.loads((schema.metadata or {}).get(META_KEY, b"{}"))
     result = validate(labels, None, target=target, task=meta.get("task"),
                       policy=settings["policy"])  # fmt: skip
     result.settings = settings
-    everything = pq.read_schema(source).empty_table().to_pandas()
     write_table(quarantine_table(everything, result.failures), ctx.output("quarantine"), meta)
     if result.outcome == "failed":
         ctx.output("data").unlink(missing_ok=True)
@@ -194,7 +196,7 @@ def _basic_only(ctx: StageContext, settings: dict[str, Any]) -> None:
         result.data = None
         result.passed_rows = result.rows
         copy_table(source, ctx.output("data"))
-    _report(ctx, result, len(names))
+    _report(ctx, result, len(schema.names))
 
 
 def _settings(ctx: StageContext) -> tuple[dict[str, Any], DataSchema | None]:
@@ -306,13 +308,7 @@ def run_dask(ctx: StageContext) -> None:
     else:
         result.passed_rows = int(np.sum([p or 0 for _, _, p, _ in parts]))
     out.commit()
-    _report(ctx, result, len(_schema_names(files[0])))
-
-
-def _schema_names(path: Path) -> list[str]:
-    import pyarrow.parquet as pq
-
-    return list(pq.read_schema(path).names)
+    _report(ctx, result, len(cluster.column_names(files[0])))
 
 
 def _validate_part(
