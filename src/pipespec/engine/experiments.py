@@ -13,12 +13,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipespec.core.errors import ConfigError, PipespecError, ReproError
+from pipespec.engine.dvcqueue import dvc as _dvc
+from pipespec.engine.dvcqueue import run_all
 from pipespec.engine.generate import generate, save_state, write
 from pipespec.engine.project import Project
 
@@ -105,7 +105,7 @@ def queue(project: Project, trials: list[Trial]) -> None:
 
 def run_queue(project: Project, jobs: int) -> None:
     """Run every queued experiment with up to ``jobs`` DVC workers; wait for them."""
-    _dvc(project, ["exp", "run", "--run-all", "--jobs", str(jobs)], live=True)
+    run_all(project, jobs)
 
 
 def collect(project: Project, trials: list[Trial]) -> None:
@@ -171,14 +171,6 @@ def sweep(project: Project, overrides: tuple[str, ...], jobs: int) -> list[Trial
         run_queue(project, jobs)
         collect(project, trials)
     return trials
-
-
-def _dvc(project: Project, argv: list[str], live: bool = False) -> subprocess.CompletedProcess[str]:
-    """A DVC command in a subprocess (DVC's queue wants its own process)."""
-    cmd = [sys.executable, "-m", "dvc", *argv]
-    if live:
-        return subprocess.run(cmd, cwd=project.root, text=True, check=False)
-    return subprocess.run(cmd, cwd=project.root, capture_output=True, text=True, check=False)
 
 
 def _last_error(text: str) -> str:

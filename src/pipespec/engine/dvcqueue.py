@@ -1,0 +1,155 @@
+"""DVC's experiment queue, run so that it cannot wait for ever.
+
+``dvc exp run --run-all`` starts a celery worker only for the worker names it finds alive, and
+an idle worker shuts itself down about 10 s after its queue empties. When a batch is queued
+while the last batch's workers are going down, DVC sees them alive, starts none, and then
+waits for ever for a task that no worker will take (treeverse/dvc#8165, #10398, #10428: a
+search of several batches hit this in CI). So pipespec
+
+1. asks the repository's workers to stop (``dvc queue stop``) before and after each run, so
+   that a run starts its own and none idle on after it, and
+2. watches a running queue: when no worker has been alive for a while, it starts them again
+   (``dvc queue start``), and after a few tries stops the run with an error that says where
+   the workers' logs are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipespec.core.errors import ReproError
+from pipespec.engine.project import Project
+
+_POLL = 1.0  # seconds between looks at a running queue
+_RESTARTS = 3  # worker restarts before a run is given up
+
+
+def celery_dir(project: Project) -> Path:
+    """Where DVC's queue keeps its workers' process files and logs."""
+    return project.root / ".dvc" / "tmp" / "exps" / "celery"
+
+
+def live_workers(project: Project) -> list[int]:
+    """PIDs of this repository's DVC queue workers that are running now."""
+    import psutil
+
+    pids = []
+    for info in sorted(celery_dir(project).glob("dvc-exp-worker-*.json")):
+        try:
+            data = json.loads(info.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # being written: DVC writes it again when the worker ends
+        pid = data.get("pid")
+        if not isinstance(pid, int) or data.get("returncode") is not None:
+            continue
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE and "queue-worker" in proc.cmdline():
+                pids.append(pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return pids
+
+
+def stop_workers(project: Project, *, timeout: float = 30.0) -> bool:
+    """Ask the repository's workers to stop (``dvc queue stop``: a worker finishes the
+    experiment it is running first) and wait up to ``timeout`` for them to go. Nothing is
+    killed. Returns whether they are gone."""
+    if not live_workers(project):
+        return True
+    dvc(project, ["queue", "stop"])
+    return _wait(lambda: not live_workers(project), timeout)
+
+
+def run_all(project: Project, jobs: int, *, grace: float = 20.0) -> None:
+    """Run every queued experiment with up to ``jobs`` workers and wait for them.
+
+    ``grace`` is how long the queue may go without a live worker (DVC takes a few seconds to
+    start one) before pipespec starts them again.
+    """
+    stop_workers(project)
+    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--run-all", "--jobs", str(jobs)]
+    proc = subprocess.Popen(cmd, cwd=project.root, env=_env())
+    restarts = 0
+    last_seen = time.monotonic()
+    try:
+        while True:
+            try:
+                proc.wait(timeout=_POLL)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if live_workers(project):
+                last_seen = now
+                continue
+            if now - last_seen < grace:
+                continue
+            if restarts == _RESTARTS:
+                raise ReproError(
+                    f"DVC's experiment queue lost its workers {restarts + 1} times; "
+                    "the experiments left are still queued",
+                    hint=f"See `dvc queue status` and the worker logs in "
+                    f"{celery_dir(project).relative_to(project.root)}/; "
+                    "`dvc queue remove --queued` clears the queue.",
+                )
+            restarts += 1
+            _start_workers(project, jobs)
+            last_seen = time.monotonic()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        stop_workers(project)
+
+
+def _start_workers(project: Project, jobs: int) -> None:
+    """``dvc queue start``. Not captured: the workers it leaves behind would hold the pipes
+    open, and reading them would wait for the workers to end."""
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "queue", "start", "--jobs", str(jobs)],
+        cwd=project.root,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def _wait(done: Callable[[], bool], timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def dvc(project: Project, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """A DVC command in a subprocess, its output captured (DVC's queue wants its own process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *argv],
+        cwd=project.root,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _env() -> dict[str, str]:
+    """This environment's scripts first on PATH: DVC starts its workers as plain ``dvc``, and
+    without one on PATH (a venv used without activating it) no worker ever starts."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(filter(None, (str(Path(sys.executable).parent), env.get("PATH"))))
+    return env
