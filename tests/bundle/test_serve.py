@@ -61,6 +61,8 @@ BATTERY = [  # (name, body maker, status, text that the error must contain, fiel
         "tenure_months",
     ),
     ("unknown category", lambda g: with_(g, region="mars"), 422, "unknown category", "region"),
+    # valid JSON, but not text any table can hold
+    ("lone surrogate", lambda g: raw(g, "region", '"\\ud800"'), 422, "wrong type", "region"),
     ("null not allowed", lambda g: with_(g, contract=None), 422, "null not allowed", "contract"),
     (
         "bad record in a list",

@@ -495,6 +495,10 @@ def test_what_the_fast_path_leaves_to_pandas(bundle_root: Path) -> None:
         assert outcome(serve.predict_records, bundle, [odd], True) == outcome(
             serve.predict_frame, bundle, [odd], True
         )
+    for value in ("\ud800", "caf\u00e9\udc80"):  # not text a table can hold: a 422, not a 500
+        answer = outcome(serve.predict_records, bundle, [{**record, "region": value}], True)
+        assert answer[:2] == ("reject", 422), answer
+        assert answer[3][0]["field"] == "region"
 
 
 def test_errors_list_is_capped_and_ordered(bundle_root: Path) -> None:

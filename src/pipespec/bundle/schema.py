@@ -428,6 +428,7 @@ def _categorical(
                     text[i] = str(v)
                 else:
                     wrong[i] = True
+        wrong |= ~null & _unencodable(text)
         keys = np.where(null | wrong, None, text)
         values = keys
     else:
@@ -457,6 +458,23 @@ def _categorical(
             known = np.asarray(series_keys.isin(col.categories), dtype=bool)
         masks[UNKNOWN_CATEGORY] = ~null & ~wrong & ~known
     return values, keys, masks
+
+
+def _unencodable(text: np.ndarray) -> np.ndarray:
+    """Python strings that are not valid Unicode text (a lone surrogate, which JSON's
+    ``"\\ud800"`` gives): no table can hold them, so they are the wrong type."""
+    import numpy as np
+
+    def bad(v: object) -> bool:
+        if not isinstance(v, str) or v.isascii():
+            return False
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+
+    return np.fromiter((bad(v) for v in text), dtype=bool, count=len(text))
 
 
 @functools.lru_cache(maxsize=256)
