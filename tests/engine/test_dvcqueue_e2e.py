@@ -94,7 +94,7 @@ def test_idle_workers_from_an_earlier_run_do_not_stay_behind(repo: Project) -> N
     _queue(repo, "second", 5)
     run_all(repo, 2)
     assert _results(repo) == {"first": 6, "second": 10}
-    assert not [pid for pid in idle if _is_worker(pid)]
+    assert not [pid for pid in idle if _running(pid, "queue-worker")]
     assert live_workers(repo) == []  # DVC's own would idle on for 10 s or more
     _queue(repo, "third", 7)
     run_all(repo, 1)  # the next run in a row starts its own worker again
@@ -150,20 +150,13 @@ def test_a_queue_that_keeps_losing_its_workers_ends_in_an_error(repo: Project) -
     assert "dvc queue status" in str(info.value)
     assert ".dvc/tmp/exps/celery" in str(info.value)
     left = {p.pid for p in psutil.Process().children(recursive=True)} - before
-    assert not [pid for pid in left if _is_dvc_run(pid)]  # `dvc exp run --run-all` was ended
+    assert not [pid for pid in left if _running(pid, "--run-all")]  # DVC's run was ended
 
 
-def _is_worker(pid: int) -> bool:
+def _running(pid: int, arg: str) -> bool:
+    """Whether process ``pid`` runs (not a zombie) with ``arg`` on its command line."""
     try:
         proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and "queue-worker" in proc.cmdline()
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _is_dvc_run(pid: int) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and "--run-all" in proc.cmdline()
+        return proc.status() != psutil.STATUS_ZOMBIE and arg in proc.cmdline()
     except psutil.NoSuchProcess:
         return False
