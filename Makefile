@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test test-fast lint format bench bench-scale lock clean
+.PHONY: install run example-lock test test-fast lint format bench bench-scale lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(STAMP) ## create .venv and install the locked dependencies and pipesp
 
 run: install ## run the example pipeline in this repository (compose, compile, dvc repro)
 	pipespec run
+
+example-lock: install ## re-run the example pipeline from scratch: dvc.lock, metrics/ and plots/ anew
+	pipespec run -f
 
 test: install ## the whole test suite, end-to-end runs included
 	python -m pytest

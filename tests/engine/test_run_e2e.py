@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import SMALL, commit_all, lock_md5s, read_yaml, run_cli, run_tool
+from helpers import BIN, SMALL, commit_all, lock_md5s, read_yaml, run_cli, run_tool
 from pipespec.engine.compose import strip_header
 
 pytestmark = pytest.mark.slow
@@ -191,3 +193,23 @@ def test_dag_draws_every_stage(trained_project: Path) -> None:
     for name in ("load", "split", "featurize", "train", "evaluate"):
         assert name in proc.stdout
     assert proc.stdout.index("load") < proc.stdout.index("split") < proc.stdout.index("evaluate")
+
+
+def test_run_works_with_the_venv_not_activated(new_project) -> None:
+    """`.venv/bin/pipespec run` with no venv on PATH: DVC's stage commands (`pipespec stage`)
+    still find this environment's pipespec."""
+    root = new_project()
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != str(BIN))
+    assert subprocess.run(["which", "pipespec"], env={**os.environ, "PATH": path},
+                          capture_output=True, check=False).returncode != 0  # fmt: skip
+    proc = subprocess.run(
+        [str(BIN / "pipespec"), "run", *SMALL],
+        cwd=root,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ran(proc.stderr)[:2] == ["load", "validate"]
+    assert (root / "models" / "bundle" / "model.txt").exists()

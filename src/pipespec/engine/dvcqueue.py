@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipespec.core.errors import ReproError
-from pipespec.engine.project import Project
+from pipespec.engine.project import Project, tool_path
 
 _POLL = 1.0  # seconds between looks at a running queue
 _RESTARTS = 3  # worker restarts before a run is given up
@@ -148,8 +148,5 @@ def dvc(project: Project, argv: Sequence[str]) -> subprocess.CompletedProcess[st
 
 
 def _env() -> dict[str, str]:
-    """This environment's scripts first on PATH: DVC starts its workers as plain ``dvc``, and
-    without one on PATH (a venv used without activating it) no worker ever starts."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join(filter(None, (str(Path(sys.executable).parent), env.get("PATH"))))
-    return env
+    """DVC starts its workers as plain ``dvc``: with none on PATH, no worker ever starts."""
+    return {**os.environ, "PATH": tool_path()}

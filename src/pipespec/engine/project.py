@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,17 @@ PRIMARY_CONFIG = "config"
 PARAMS_FILE = "params.yaml"
 DVC_FILE = "dvc.yaml"
 STATE_DIR = ".pipespec"
+
+
+def tool_path(path: str | None = None) -> str:
+    """``path`` (PATH by default) with this environment's scripts first, so that the
+    ``pipespec`` in DVC stage commands and the ``dvc`` that DVC's queue starts its workers with
+    are this environment's, also when its venv is used without being activated."""
+    scripts = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "") if path is None else path
+    if path.split(os.pathsep)[0] == scripts:
+        return path
+    return os.pathsep.join(filter(None, (scripts, path)))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pipespec.core.errors import ReproError
 from pipespec.engine.compile import CHECK_STAGE
 from pipespec.engine.generate import generate, is_fresh_fast, write
 from pipespec.engine.pipeline import Pipeline, load_pipeline
-from pipespec.engine.project import Project
+from pipespec.engine.project import Project, tool_path
 from pipespec.engine.runner import ran_since
 from pipespec.stages.cluster import ENV_ADDRESS
 
@@ -103,12 +103,17 @@ def _dvc(project: Project, argv: list[str]) -> int:
 
     from dvc.cli import main as dvc_main
 
-    cwd = os.getcwd()
+    cwd, path = os.getcwd(), os.environ.get("PATH")
     os.chdir(project.root)
+    os.environ["PATH"] = tool_path(path)  # stage commands run `pipespec`: this one
     try:
         return int(dvc_main(argv) or 0)
     finally:
         os.chdir(cwd)
+        if path is None:
+            del os.environ["PATH"]
+        else:
+            os.environ["PATH"] = path
 
 
 def _lock_entries(project: Project) -> dict[str, Any]:
