@@ -48,10 +48,10 @@ def run(
     """Bring params.yaml and dvc.yaml up to date, then ``dvc repro``."""
     start = time.time()
     pipeline, changed = prepare(project, overrides)
-    checked = _check_input_files(project)
+    checked, params = _check_input_files(project)
     lock_before = _lock_entries(project)
     argv = ["repro", *(["--force"] if force else []), *dvc_args]
-    with _dask_cluster(project):
+    with _dask_cluster(project, params.get("compute") or {}):
         code = _dvc(project, argv)
     if code != 0:
         raise ReproError(
@@ -76,14 +76,11 @@ def run(
 
 
 @contextlib.contextmanager
-def _dask_cluster(project: Project) -> Iterator[None]:
+def _dask_cluster(project: Project, compute: dict[str, Any]) -> Iterator[None]:
     """With compute=dask and no compute.address, one LocalCluster serves every stage of the
     run (its address goes to the stages in PIPESPEC_DASK_ADDRESS) instead of one per stage."""
     import os
 
-    from pipespec.engine.runner import load_params
-
-    compute = load_params(project).get("compute") or {}
     if compute.get("backend") != "dask" or compute.get("address") or ENV_ADDRESS in os.environ:
         yield
         return
@@ -130,9 +127,10 @@ def _lock_entries(project: Project) -> dict[str, Any]:
     return {k: v for k, v in stages.items() if k != CHECK_STAGE}
 
 
-def _check_input_files(project: Project) -> Pipeline:
+def _check_input_files(project: Project) -> tuple[Pipeline, dict[str, Any]]:
     """Files that params name (dataset.path, schema.path, ...) must exist before DVC looks
-    for them, so the message names the key instead of DVC's bare 'No such file'."""
+    for them, so the message names the key instead of DVC's bare 'No such file'. Returns the
+    pipeline and the params it read."""
     from pathlib import Path
 
     from pipespec.core.errors import DataError
@@ -153,4 +151,4 @@ def _check_input_files(project: Project) -> Pipeline:
                     hint="Fix the path in the config or on the command line "
                     f"(`pipespec run {key}=...`).",
                 )
-    return pipeline
+    return pipeline, params
