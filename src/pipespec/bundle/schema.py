@@ -278,10 +278,13 @@ def infer(
         elif kind == CATEGORICAL:
             probe = Column(name, CATEGORICAL, dtype, True)
             _, keys, _ = _categorical(probe, series, strict=False)
-            keyed = pd.Series(keys, dtype=object)
-            seen = sorted({str(k) for k in keyed.dropna()})
+            # distinct keys first (Arrow's or pandas' hash table), then text: not a Python
+            # set over every training row
+            keyed = keys if isinstance(keys, pd.Series) else pd.Series(keys, dtype=object)
+            present = keyed.dropna()
+            seen = sorted({str(k) for k in present.unique()})
             cats = tuple(seen) if closed_categories and len(seen) <= MAX_CATEGORIES else None
-            nullable = bool(keyed.isna().any())
+            nullable = len(present) < len(keyed)
             columns.append(Column(name, CATEGORICAL, dtype, nullable, categories=cats))
         elif kind == DATETIME:
             probe = Column(name, DATETIME, dtype, True, format=_date_format(transforms, name))
