@@ -6,8 +6,8 @@ while the last batch's workers are going down, DVC sees them alive, starts none,
 waits for ever for a task that no worker will take (treeverse/dvc#8165, #10398, #10428: a
 search of several batches hit this in CI). So pipespec
 
-1. asks the repository's workers to stop (``dvc queue stop``) before and after each run, so
-   that a run starts its own and none idle on after it, and
+1. asks the repository's workers to stop (SIGTERM: celery's warm shutdown) before and after
+   each run, so that a run starts its own and none idle on after it, and
 2. watches a running queue: when no worker has been alive for a while, it starts them again
    (``dvc queue start``), and after a few tries stops the run with an error that says where
    the workers' logs are.
@@ -15,8 +15,9 @@ search of several batches hit this in CI). So pipespec
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -36,35 +37,39 @@ def celery_dir(project: Project) -> Path:
 
 
 def live_workers(project: Project) -> list[int]:
-    """PIDs of this repository's DVC queue workers that are running now."""
+    """PIDs of the DVC queue workers of this repository that are running now: processes
+    ``dvc exp queue-worker`` whose working directory is the repository (DVC starts them
+    there). Looking at the processes themselves, not at DVC's process files, also finds a
+    second worker of the same name and never takes another process that got a dead
+    worker's PID."""
     import psutil
 
+    root = os.path.realpath(project.root)
     pids = []
-    for info in sorted(celery_dir(project).glob("dvc-exp-worker-*.json")):
+    for proc in psutil.process_iter(["cmdline", "status"]):
         try:
-            data = json.loads(info.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # being written: DVC writes it again when the worker ends
-        pid = data.get("pid")
-        if not isinstance(pid, int) or data.get("returncode") is not None:
-            continue
-        try:
-            proc = psutil.Process(pid)
-            if proc.status() != psutil.STATUS_ZOMBIE and "queue-worker" in proc.cmdline():
-                pids.append(pid)
+            cmdline = proc.info["cmdline"] or []
+            if "queue-worker" not in cmdline or proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if os.path.realpath(proc.cwd()) == root:
+                pids.append(proc.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return pids
+    return sorted(pids)
 
 
 def stop_workers(project: Project, *, timeout: float = 30.0) -> bool:
-    """Ask the repository's workers to stop (``dvc queue stop``: a worker finishes the
-    experiment it is running first) and wait up to ``timeout`` for them to go. Nothing is
-    killed. Returns whether they are gone."""
-    if not live_workers(project):
-        return True
-    dvc(project, ["queue", "stop"])
-    return _wait(lambda: not live_workers(project), timeout)
+    """Ask the repository's workers to stop and wait up to ``timeout`` for them to go.
+
+    SIGTERM is celery's warm shutdown: a worker finishes the experiment it is running, then
+    exits; nothing is killed. (``dvc queue stop`` would broadcast a shutdown that stays in the
+    broker for names no worker has now, and stops the next worker of such a name as soon as it
+    starts.) Returns whether they are gone."""
+    pids = live_workers(project)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    return _wait(lambda: not live_workers(project), timeout) if pids else True
 
 
 def run_all(project: Project, jobs: int, *, grace: float = 20.0) -> None:

@@ -36,6 +36,18 @@ def read_table(path: Path, columns: list[str] | None = None) -> tuple[pd.DataFra
     return table.to_pandas(self_destruct=True, split_blocks=True), meta
 
 
+def table_columns(path: Path) -> tuple[list[str], dict[str, Any]]:
+    """The column names of a Parquet table and its pipespec metadata, from the footer alone."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except FileNotFoundError:
+        raise DataError(f"input file not found: {path}") from None
+    raw = (schema.metadata or {}).get(META_KEY)
+    return list(schema.names), (json.loads(raw) if raw else {})
+
+
 def copy_table(source: Path, target: Path) -> None:
     """Pass a table on unchanged: the file's bytes, copied atomically."""
     import shutil

@@ -16,7 +16,7 @@ from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
-from pipespec.stages.tabular import read_table
+from pipespec.stages.tabular import read_table, table_columns
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,13 +108,14 @@ def run(ctx: StageContext) -> None:
 
     if ctx.params["compute"]["backend"] == "dask":
         return run_dask(ctx)
-    train, meta = read_table(ctx.input("train"))
     task = ctx.params["dataset"]["task"]
     target = ctx.params["dataset"]["target"]
     weight_col = ctx.params["dataset"]["weight"]
     model = ctx.params["model"]
-    if target not in train.columns:
-        raise DataError(f"target column '{target}' is not in {ctx.input('train')}")
+    train_path = ctx.input("train")
+    names, meta = table_columns(train_path)
+    if target not in names:
+        raise DataError(f"target column '{target}' is not in {train_path}")
     classes = meta.get("classes")
     params = lightgbm_params(
         model,
@@ -123,40 +124,41 @@ def run(ctx: StageContext) -> None:
         threads=ctx.params["compute"]["num_threads"],
         num_class=len(classes) if classes else None,
     )
-    feature_cols = [c for c in train.columns if c not in (target, weight_col)]
+    feature_cols = [c for c in names if c not in (target, weight_col)]
     categorical = [c for c in meta.get("categorical", []) if c in feature_cols]
-    weights = sample_weights(train, target, weight_col, model["class_weight"], classes)
 
-    def dataset(frame: pd.DataFrame, w: np.ndarray | None, ref: Any = None) -> Any:
-        return lgb.Dataset(
-            frame[feature_cols],
-            label=frame[target],
+    def dataset(path: Any, ref: Any = None) -> tuple[Any, int]:
+        """A LightGBM Dataset of the table at ``path`` and its row count. The Dataset holds
+        the only reference to its feature matrix, which it frees once it has binned it."""
+        labels, _ = read_table(path, columns=[target, *([weight_col] if weight_col else [])])
+        w = sample_weights(labels, target, weight_col, model["class_weight"], classes)
+        data = lgb.Dataset(
+            feature_frame(path, feature_cols),
+            label=labels[target],
             weight=w,
             reference=ref,
             categorical_feature=categorical,
-            free_raw_data=False,
         )
+        return data, len(labels)
 
-    dtrain = dataset(train, weights)
+    dtrain, train_rows = dataset(train_path)
     valid_sets, valid_names = [], []
     for name, path in ctx.inputs.items():
         if name == "train":
             continue
-        frame, _ = read_table(path)
-        if frame.empty:
-            continue
-        w = sample_weights(frame, target, weight_col, model["class_weight"], classes)
-        valid_sets.append(dataset(frame, w, dtrain))
-        valid_names.append(name)
+        valid, rows = dataset(path, dtrain)
+        if rows:
+            valid_sets.append(valid)
+            valid_names.append(name)
 
     rounds = int(model["num_boost_round"])
     stopping = model["early_stopping_rounds"]
-    summary: dict[str, Any] = {"train_rows": len(train)}
+    summary: dict[str, Any] = {"train_rows": train_rows}
     folds = int(model["cv_folds"] or 0)
     if folds >= 2:
         summary["cv"] = cross_validate(
             params,
-            dataset(train, weights),
+            dataset(train_path)[0],
             rounds,
             stopping,
             folds,
@@ -187,6 +189,53 @@ def run(ctx: StageContext) -> None:
     _write_importance(booster, best, ctx.output("importance"))
     shown = [f"{k}={v}" for k, v in summary.items() if k.endswith(params["metric"])]
     console().print(f"  {best} trees (of {rounds} max) " + ", ".join(shown))
+
+
+def feature_frame(path: Any, names: list[str]) -> pd.DataFrame:
+    """The feature columns of a Parquet table as a frame over one column-major matrix of the
+    dtype LightGBM would convert them to, filled a column at a time.
+
+    LightGBM takes such a frame without copying it (``_pandas_to_numpy`` gives the matrix
+    back, and LightGBM reads column-major matrices as they are), so the features exist once,
+    never also as a whole pandas table: the train stage's peak is about one matrix, not a
+    table, a matrix and a frame of the selected columns. The values, their order and the
+    layout are those LightGBM gets from ``read_table``'s frame, so the model file is the same
+    byte for byte. Dictionary (pandas category) and other non-numeric columns take the frame
+    path, where LightGBM handles them itself.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    schema = file.schema_arrow
+    fields = [schema.field(name) for name in names]
+    plain = all(
+        pa.types.is_floating(f.type) or pa.types.is_integer(f.type) or pa.types.is_boolean(f.type)
+        for f in fields
+    )
+    if not plain:
+        frame, _ = read_table(path, columns=names)
+        return frame
+    meta = file.metadata
+    dtypes: list[Any] = [np.float32]  # LightGBM adds float32 so that its dtype is a float
+    for f in fields:
+        column = schema.get_field_index(f.name)
+        stats = [meta.row_group(g).column(column).statistics for g in range(meta.num_row_groups)]
+        nulls = any(st is None or not st.has_null_count or st.null_count for st in stats)
+        # what pandas makes of the column: integers and booleans with nulls become float64
+        dtypes.append(np.float64 if nulls and not pa.types.is_floating(f.type)
+                      else f.type.to_pandas_dtype())  # fmt: skip
+    dtype = np.result_type(*dtypes)
+    matrix = np.empty((meta.num_rows, len(names)), dtype=dtype, order="F")
+    for j, name in enumerate(names):
+        values = file.read(columns=[name]).column(0).to_numpy()
+        if values.dtype == object:  # booleans with nulls: None -> NaN, as pandas does
+            values = pd.array(values, dtype="boolean").to_numpy(dtype="float64", na_value=np.nan)
+        matrix[:, j] = values
+        del values
+    return pd.DataFrame(matrix, columns=names, copy=False)
 
 
 def sample_weights(
