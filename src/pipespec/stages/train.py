@@ -219,14 +219,22 @@ def feature_frame(path: Any, names: list[str]) -> pd.DataFrame:
         frame, _ = read_table(path, columns=names)
         return frame
     meta = file.metadata
-    dtypes: list[Any] = [np.float32]  # LightGBM adds float32 so that its dtype is a float
-    for f in fields:
-        column = schema.get_field_index(f.name)
-        stats = [meta.row_group(g).column(column).statistics for g in range(meta.num_row_groups)]
-        nulls = any(st is None or not st.has_null_count or st.null_count for st in stats)
-        # what pandas makes of the column: integers and booleans with nulls become float64
-        dtypes.append(np.float64 if nulls and not pa.types.is_floating(f.type)
-                      else f.type.to_pandas_dtype())  # fmt: skip
+    # the dtypes of read_table's frame (pandas' own from the file's metadata, such as Int8),
+    # then LightGBM's rule: their numpy types and float32, so that the result is a float
+    frame_dtypes = schema.empty_table().select(names).to_pandas().dtypes
+    dtypes: list[Any] = [np.float32]
+    for f, frame_dtype in zip(fields, frame_dtypes, strict=True):
+        kind = frame_dtype.type
+        if not isinstance(frame_dtype, pd.api.extensions.ExtensionDtype) and not np.issubdtype(
+            frame_dtype, np.floating
+        ):  # numpy integers and booleans with nulls become float64 in the frame
+            column = schema.get_field_index(f.name)
+            stats = [
+                meta.row_group(g).column(column).statistics for g in range(meta.num_row_groups)
+            ]
+            if any(st is None or not st.has_null_count or st.null_count for st in stats):
+                kind = np.float64
+        dtypes.append(kind)
     dtype = np.result_type(*dtypes)
     matrix = np.empty((meta.num_rows, len(names)), dtype=dtype, order="F")
     for j, name in enumerate(names):
