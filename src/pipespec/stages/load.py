@@ -150,7 +150,10 @@ def read_source(ds: Any, key: str = "path", *, seed: int, root: Path) -> pd.Data
     path = _resolve(ds[key], root, key)
     if source == "parquet":  # a file, or a directory of files (a partitioned dataset)
         try:
-            frame = pd.read_parquet(path)
+            # self_destruct: Arrow frees each column as pandas takes it (read_table's way)
+            frame = pd.read_parquet(
+                path, to_pandas_kwargs={"self_destruct": True, "split_blocks": True}
+            )
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read {ds[key]} as Parquet (dataset.{key}): {exc}") from None
     else:
