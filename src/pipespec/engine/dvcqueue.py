@@ -79,7 +79,7 @@ def run_all(project: Project, jobs: int, *, grace: float = 20.0) -> None:
     start one) before pipespec starts them again.
     """
     stop_workers(project)
-    cmd = [sys.executable, "-m", "dvc", "exp", "run", "--run-all", "--jobs", str(jobs)]
+    cmd = _argv(["exp", "run", "--run-all", "--jobs", str(jobs)])
     proc = subprocess.Popen(cmd, cwd=project.root, env=_env())
     restarts = 0
     last_seen = time.monotonic()
@@ -121,14 +121,7 @@ def run_all(project: Project, jobs: int, *, grace: float = 20.0) -> None:
 def _start_workers(project: Project, jobs: int) -> None:
     """``dvc queue start``. Not captured: the workers it leaves behind would hold the pipes
     open, and reading them would wait for the workers to end."""
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "queue", "start", "--jobs", str(jobs)],
-        cwd=project.root,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=False,
-    )
+    dvc(project, ["queue", "start", "--jobs", str(jobs)], capture=False)
 
 
 def _wait(done: Callable[[], bool], timeout: float) -> bool:
@@ -140,16 +133,19 @@ def _wait(done: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
-def dvc(project: Project, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    """A DVC command in a subprocess, its output captured (DVC's queue wants its own process)."""
+def dvc(
+    project: Project, argv: Sequence[str], *, capture: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """A DVC command in a subprocess (DVC's queue wants its own process), its output captured,
+    or discarded with ``capture=False``."""
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.run(
-        [sys.executable, "-m", "dvc", *argv],
-        cwd=project.root,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
+        _argv(argv), cwd=project.root, env=_env(), stdout=out, stderr=out, text=True, check=False
     )
+
+
+def _argv(argv: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "dvc", *argv]
 
 
 def _env() -> dict[str, str]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
-from pipespec.stages.tabular import META_KEY, write_table
+from pipespec.stages.tabular import schema_meta, write_table
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -168,12 +168,9 @@ def part_files(path: Path) -> list[Path]:
 
 def table_meta(path: Path) -> dict[str, Any]:
     """The pipespec metadata of a table written by a stage ({} if none)."""
-    import json
-
     import pyarrow.parquet as pq
 
-    raw = (pq.read_schema(part_files(path)[0]).metadata or {}).get(META_KEY)
-    return json.loads(raw) if raw else {}
+    return schema_meta(pq.read_schema(part_files(path)[0]))
 
 
 def column_names(path: Path) -> list[str]:

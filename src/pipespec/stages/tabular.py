@@ -16,6 +16,7 @@ from pipespec.core.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 META_KEY = b"pipespec"
 
@@ -29,8 +30,7 @@ def read_table(path: Path, columns: list[str] | None = None) -> tuple[pd.DataFra
         table = pq.read_table(path, columns=columns)
     except FileNotFoundError:
         raise DataError(f"input file not found: {path}") from None
-    raw = (table.schema.metadata or {}).get(META_KEY)
-    meta = json.loads(raw) if raw else {}
+    meta = schema_meta(table.schema)
     # self_destruct: Arrow frees each column once pandas has it, so the two copies of the
     # table never coexist whole (the peak of a stage that reads a large table).
     return table.to_pandas(self_destruct=True, split_blocks=True), meta
@@ -44,8 +44,13 @@ def table_columns(path: Path) -> tuple[list[str], dict[str, Any]]:
         schema = pq.read_schema(path)
     except FileNotFoundError:
         raise DataError(f"input file not found: {path}") from None
+    return list(schema.names), schema_meta(schema)
+
+
+def schema_meta(schema: pa.Schema) -> dict[str, Any]:
+    """The pipespec metadata an Arrow schema carries ({} if none)."""
     raw = (schema.metadata or {}).get(META_KEY)
-    return list(schema.names), (json.loads(raw) if raw else {})
+    return json.loads(raw) if raw else {}
 
 
 def copy_table(source: Path, target: Path) -> None:

@@ -24,7 +24,6 @@ such as Adult's '>50K.' and '>50K'.)
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.dataschema import DataSchema, RowBounds, load
 from pipespec.stages.load import SPLIT_COLUMN
-from pipespec.stages.tabular import META_KEY, copy_table, read_table, write_table
+from pipespec.stages.tabular import copy_table, read_table, schema_meta, write_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -185,7 +184,7 @@ def _basic_only(ctx: StageContext, settings: dict[str, Any]) -> None:
         labels, meta = read_table(source, columns=[target])
     else:  # row count from the file: the checks see a table without the target
         labels = everything.reindex(range(pq.ParquetFile(source).metadata.num_rows))
-        meta = json.loads((schema.metadata or {}).get(META_KEY, b"{}"))
+        meta = schema_meta(schema)
     result = validate(labels, None, target=target, task=meta.get("task"),
                       policy=settings["policy"])  # fmt: skip
     result.settings = settings
