@@ -71,3 +71,7 @@ class DriftError(PipespecError):
     """``pipespec monitor`` (or a monitor stage) found drift beyond a configured threshold."""
 
     exit_code = 8
+
+
+class DocumentError(BundleError):
+    """A document (transforms, input schema, card, ...) does not fit its typed class."""
