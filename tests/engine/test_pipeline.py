@@ -30,8 +30,8 @@ def test_template_pipeline_compiles_with_exact_params(tmp_path: Path) -> None:
     params = compose(project).params
     dvc = yaml.safe_load(render(compile_stages(project, load_pipeline(project), params)))
     stages = dvc["stages"]
-    order = ["configs", "load", "validate", "split", "featurize", "train", "evaluate"]
-    assert list(stages)[:7] == order
+    order = ["configs", "load", "validate", "split", "featurize", "train", "package", "evaluate"]
+    assert list(stages) == [*order, "gate"]
     assert stages["gate"]["params"] == ["evaluation.gates"]
     assert stages["load"]["params"] == [
         "seed",
@@ -43,6 +43,18 @@ def test_template_pipeline_compiles_with_exact_params(tmp_path: Path) -> None:
     assert "model" not in stages["split"]["params"]
     assert "model" in stages["train"]["params"]
     assert "model" not in stages["evaluate"]["params"]
+    # evaluate scores the bundle on the raw splits; what it reads of evaluation is only
+    # what it shows, so a change of the gates or the threshold never re-trains
+    assert stages["evaluate"]["params"] == [
+        "evaluation.headline",
+        "evaluation.plots_on",
+        "compute",
+    ]
+    assert stages["evaluate"]["deps"] == [
+        "data/split/test.parquet",
+        "data/split/valid.parquet",
+        "models/bundle",
+    ]
     assert stages["load"]["deps"] == [STAMP]  # roots wait for the freshness check
     assert stages["train"]["deps"] == [
         "data/featurize/train.parquet",

@@ -197,7 +197,7 @@ def test_diff_names_params_metrics_and_reruns(new_project) -> None:
     table = run_cli("diff", "HEAD~1", "HEAD", cwd=root).stdout
     assert re.search(r"model\.num_leaves\s+│\s+31\s+│\s+7", table), table
     reruns = re.search(r"^re-runs: (.*)$", table, re.M).group(1).split(", ")
-    assert reruns[:2] == ["train", "evaluate"]
+    assert reruns[:3] == ["train", "package", "evaluate"]
     assert not {"load", "split", "featurize"} & set(reruns)
     assert "load" in table.split("unaffected:")[1]
 
@@ -210,7 +210,7 @@ def test_diff_names_params_metrics_and_reruns(new_project) -> None:
     assert auc, md
     old, new = float(auc.group(1)), float(auc.group(2))
     assert ("better" in auc.group(4)) == (new > old)
-    assert "**Re-runs:** train, evaluate" in md
+    assert "**Re-runs:** train, package, evaluate" in md
     assert re.search(r"\*\*Unaffected:\*\* .*load", md)
 
     clean = run_cli("diff", cwd=root).stdout  # workspace == HEAD

@@ -106,7 +106,7 @@ def test_schema_edit_reruns_validation_and_downstream_model_edit_does_not(new_pr
     edited = run_cli("run", *args, cwd=root)
     reran = ran(edited.stderr)
     assert "load" not in reran
-    assert reran[:5] == ["validate", "split", "featurize", "train", "evaluate"]
+    assert reran[:6] == ["validate", "split", "featurize", "train", "package", "evaluate"]
     after = lock_md5s(root)
     assert before["data/load/data.parquet"] == after["data/load/data.parquet"]
     assert before["data/validate/quarantine.parquet"] != after["data/validate/quarantine.parquet"]
