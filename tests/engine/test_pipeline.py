@@ -51,9 +51,9 @@ def test_template_pipeline_compiles_with_exact_params(tmp_path: Path) -> None:
         "compute",
     ]
     assert stages["evaluate"]["deps"] == [
-        "data/split/test.parquet",
-        "data/split/valid.parquet",
         "models/bundle",
+        "data/split/valid.parquet",
+        "data/split/test.parquet",
     ]
     assert stages["load"]["deps"] == [STAMP]  # roots wait for the freshness check
     assert stages["train"]["deps"] == [

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipespec.core.documents import TableMeta
 from pipespec.stages.cluster import Parts, part_files, table_meta
 from pipespec.stages.embedded import generate
 from pipespec.stages.featurize import Partitioned, _fit, fit
@@ -105,7 +106,7 @@ def test_parts_land_together_or_not_at_all(tmp_path: Path) -> None:
 
     def fail_halfway() -> None:
         with Parts({"t": target}) as out:
-            out.write("t", 0, frame, {"target": "a"})
+            out.write("t", 0, frame, TableMeta(target="a"))
             raise RuntimeError("a partition failed")
 
     with pytest.raises(RuntimeError):
@@ -113,8 +114,8 @@ def test_parts_land_together_or_not_at_all(tmp_path: Path) -> None:
     assert target.read_bytes() == b"old single-file table"  # untouched
     assert not list(target.parent.glob(".*.tmp"))
     with Parts({"t": target}) as out:
-        out.write("t", 0, frame, {"target": "a"})
-        out.write("t", 1, frame, {"target": "a"})
+        out.write("t", 0, frame, TableMeta(target="a"))
+        out.write("t", 1, frame, TableMeta(target="a"))
     assert [p.name for p in part_files(target)] == ["part.00000.parquet", "part.00001.parquet"]
-    assert table_meta(target) == {"target": "a"}
+    assert table_meta(target) == TableMeta(target="a")
     assert len(pd.read_parquet(target)) == 6

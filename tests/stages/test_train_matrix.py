@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipespec.core.documents import TableMeta
 from pipespec.stages.tabular import write_table
 from pipespec.stages.train import feature_frame
 
@@ -50,7 +51,7 @@ def model_text(data: pd.DataFrame, labels: pd.Series) -> str:
 )
 def test_same_values_and_the_same_model_as_the_frame(tmp_path: Path, columns: list[str]) -> None:
     path = tmp_path / "train.parquet"
-    write_table(table(), path, {"target": "y"})
+    write_table(table(), path, TableMeta(target="y"))
     frame = pd.read_parquet(path)
     matrix = feature_frame(path, columns)
     assert list(matrix.columns) == columns

@@ -14,7 +14,7 @@ import yaml
 from helpers import REPO, shared
 from pipespec.bundle.reader import read_rows
 from pipespec.cli.main import main
-from pipespec.core.documents import ReadOptions
+from pipespec.core.documents import ReadOptions, TableMeta
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.engine.scaffold import template_root
 from pipespec.stages.context import ParamsView, StageContext
@@ -222,7 +222,7 @@ def test_default_schema_fits_the_embedded_data() -> None:
 
 def test_stage_writes_every_output_and_fails_naming_column_check_count(tmp_path: Path) -> None:
     frame = _broken()
-    write_table(frame, tmp_path / "in.parquet", {"target": "y", "task": "binary"})
+    write_table(frame, tmp_path / "in.parquet", TableMeta(target="y", task="binary"))
     (tmp_path / "schema.yaml").write_text(SCHEMA)
     params = {
         "schema": {
@@ -250,14 +250,14 @@ def test_stage_writes_every_output_and_fails_naming_column_check_count(tmp_path:
     assert json.loads(outputs["report"].read_text())["outcome"] == "failed"
     quarantine, meta = read_table(outputs["quarantine"])
     assert len(quarantine) == 6
-    assert meta == {"target": "y", "task": "binary"}
+    assert meta == TableMeta(target="y", task="binary")
 
     params["schema"]["policy"] = "quarantine"
     params["schema"]["max_failure_fraction"] = 0.2
     run(ctx)
     data, meta = read_table(outputs["data"])
     assert len(data) == 34
-    assert meta["target"] == "y"
+    assert meta.target == "y"
     first = outputs["report"].read_bytes()
     run(ctx)
     assert outputs["report"].read_bytes() == first  # byte-stable

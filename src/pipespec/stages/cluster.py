@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import console
+from pipespec.core.documents import TableMeta
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.tabular import schema_meta, write_table
 
@@ -166,7 +167,7 @@ def part_files(path: Path) -> list[Path]:
     return [path]
 
 
-def table_meta(path: Path) -> dict[str, Any]:
+def table_meta(path: Path) -> TableMeta:
     """The pipespec metadata of a table written by a stage ({} if none)."""
     import pyarrow.parquet as pq
 
@@ -212,7 +213,7 @@ class Parts:
         for temp in self.temps.values():
             temp.mkdir(parents=True)
 
-    def write(self, name: str, index: int, table: pd.DataFrame, meta: dict[str, Any]) -> None:
+    def write(self, name: str, index: int, table: pd.DataFrame, meta: TableMeta) -> None:
         """Write partition ``index`` of output ``name`` (run on a worker)."""
         write_table(table, self.temps[name] / PART.format(index), meta)
 

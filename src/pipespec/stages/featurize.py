@@ -29,6 +29,7 @@ from pipespec.bundle.transforms import (
 from pipespec.bundle.transforms import run as run_steps
 from pipespec.core.atomic import write_json
 from pipespec.core.console import console
+from pipespec.core.documents import TableMeta
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import read_table, write_table
@@ -56,8 +57,7 @@ def run(ctx: StageContext) -> None:
         train, ctx.params["features"], target=dataset["target"], task=dataset["task"], weight=weight
     )
     write_json(ctx.output("transforms"), transforms)
-    meta = table_meta(transforms)
-    meta["weight"] = weight
+    meta = table_meta(transforms, weight)
     for name, path in ctx.inputs.items():
         if name not in ctx.outputs:
             continue
@@ -400,16 +400,17 @@ def _sort_key(text: str) -> tuple[int, float, str]:
         return (1, 0.0, text)
 
 
-def table_meta(transforms: dict[str, Any]) -> dict[str, Any]:
+def table_meta(transforms: dict[str, Any], weight: str | None) -> TableMeta:
     """What a downstream stage needs to know about a featurized table."""
     label = transforms["target"]
-    return {
-        "target": label["name"],
-        "task": label["task"],
-        "classes": label.get("classes"),
-        "categorical": [f["name"] for f in transforms["features"] if f["type"] == CATEGORICAL],
-        "features": [f["name"] for f in transforms["features"]],
-    }
+    return TableMeta(
+        target=label["name"],
+        task=label["task"],
+        weight=weight,
+        classes=label.get("classes"),
+        categorical=[f["name"] for f in transforms["features"] if f["type"] == CATEGORICAL],
+        features=[f["name"] for f in transforms["features"]],
+    )
 
 
 # --- where the statistics come from --------------------------------------------------------
@@ -667,8 +668,7 @@ def run_dask(ctx: StageContext) -> None:
             weight=weight,
         )
         write_json(ctx.output("transforms"), transforms)
-        meta = table_meta(transforms)
-        meta["weight"] = weight
+        meta = table_meta(transforms, weight)
         rows = 0
         for name, path in ctx.inputs.items():
             if name not in ctx.outputs:
@@ -700,7 +700,7 @@ def _featurize_part(
     weight: str | None,
     out: Any,
     name: str,
-    meta: dict[str, Any],
+    meta: TableMeta,
 ) -> int:
     from pipespec.bundle.transforms import apply
     from pipespec.stages.cluster import read_part

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import console
-from pipespec.core.documents import ReadOptions
+from pipespec.core.documents import ReadOptions, TableMeta
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import write_table
@@ -52,7 +52,7 @@ def run(ctx: StageContext) -> None:
     write_table(
         frame,
         ctx.output("data"),
-        {"target": ds["target"], "task": ds["task"], "weight": ds.get("weight")},
+        TableMeta(target=ds["target"], task=ds["task"], weight=ds.get("weight")),
     )
     console().print(f"  {len(frame):,} rows x {frame.shape[1]} columns -> {ctx.output('data')}")
 
@@ -198,7 +198,7 @@ def run_dask(ctx: StageContext) -> None:
         raise ConfigError(f"dataset.sample.fraction must be in (0, 1], got {fraction}")
     rows = int(ctx.params["compute"]["partition_rows"])
     keys = ["path"] + (["test_path"] if ds.get("test_path") else [])
-    meta = {"target": ds["target"], "task": ds["task"], "weight": ds.get("weight")}
+    meta = TableMeta(target=ds["target"], task=ds["task"], weight=ds.get("weight"))
     with cluster.connect(ctx) as client:
         parts = [
             (key, part)
@@ -349,7 +349,7 @@ def _load_part(
     seed: int,
     root: Path,
     out: Any,
-    meta: dict[str, Any],
+    meta: TableMeta,
     drop: dict[int, Any],
 ) -> tuple[str, int, int, list[str]]:
     """Clean one partition and write it; (file key, rows, unlabeled rows, columns)."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pipespec.core.atomic import atomic_path
+from pipespec.core.documents import TableMeta, from_json, to_json
 from pipespec.core.errors import DataError
 
 if TYPE_CHECKING:
@@ -21,9 +22,9 @@ if TYPE_CHECKING:
 META_KEY = b"pipespec"
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def read_table(path: Path, columns: list[str] | None = None) -> tuple[pd.DataFrame, TableMeta]:
     """A Parquet table written by a stage (only ``columns``, if given), and its pipespec
-    metadata ({} if none)."""
+    metadata (empty if none)."""
     import pyarrow.parquet as pq
 
     try:
@@ -36,7 +37,7 @@ def read_table(path: Path, columns: list[str] | None = None) -> tuple[pd.DataFra
     return table.to_pandas(self_destruct=True, split_blocks=True), meta
 
 
-def table_columns(path: Path) -> tuple[list[str], dict[str, Any]]:
+def table_columns(path: Path) -> tuple[list[str], TableMeta]:
     """The column names of a Parquet table and its pipespec metadata, from the footer alone."""
     import pyarrow.parquet as pq
 
@@ -47,10 +48,10 @@ def table_columns(path: Path) -> tuple[list[str], dict[str, Any]]:
     return list(schema.names), schema_meta(schema)
 
 
-def schema_meta(schema: pa.Schema) -> dict[str, Any]:
-    """The pipespec metadata an Arrow schema carries ({} if none)."""
+def schema_meta(schema: pa.Schema) -> TableMeta:
+    """The pipespec metadata an Arrow schema carries (empty if none)."""
     raw = (schema.metadata or {}).get(META_KEY)
-    return json.loads(raw) if raw else {}
+    return from_json(TableMeta, json.loads(raw), "table metadata") if raw else TableMeta()
 
 
 def copy_table(source: Path, target: Path) -> None:
@@ -61,7 +62,7 @@ def copy_table(source: Path, target: Path) -> None:
         shutil.copyfile(source, tmp)
 
 
-def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any] | None = None) -> None:
+def write_table(frame: pd.DataFrame, path: Path, meta: TableMeta | None = None) -> None:
     """Write ``frame`` (no index) with ``meta`` attached; deterministic bytes."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -69,7 +70,7 @@ def write_table(frame: pd.DataFrame, path: Path, meta: dict[str, Any] | None = N
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if meta is not None:
         metadata = dict(table.schema.metadata or {})
-        metadata[META_KEY] = json.dumps(meta, sort_keys=True).encode()
+        metadata[META_KEY] = json.dumps(to_json(meta), sort_keys=True).encode()
         table = table.replace_schema_metadata(metadata)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="snappy")  # reads ~2x faster than zstd here

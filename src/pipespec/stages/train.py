@@ -116,7 +116,7 @@ def run(ctx: StageContext) -> None:
     names, meta = table_columns(train_path)
     if target not in names:
         raise DataError(f"target column '{target}' is not in {train_path}")
-    classes = meta.get("classes")
+    classes = meta.classes
     params = lightgbm_params(
         model,
         task=task,
@@ -125,7 +125,7 @@ def run(ctx: StageContext) -> None:
         num_class=len(classes) if classes else None,
     )
     feature_cols = [c for c in names if c not in (target, weight_col)]
-    categorical = [c for c in meta.get("categorical", []) if c in feature_cols]
+    categorical = [c for c in meta.categorical or [] if c in feature_cols]
 
     def dataset(path: Any, ref: Any = None) -> tuple[Any, int]:
         """A LightGBM Dataset of the table at ``path`` and its row count. The Dataset holds
@@ -415,7 +415,7 @@ def run_dask(ctx: StageContext) -> None:
             hint="Run cross-validation with compute=local on a sample (dataset.sample).",
         )
     meta = cluster.table_meta(ctx.input("train"))
-    classes = meta.get("classes")
+    classes = meta.classes
     params = lightgbm_params(
         model,
         task=task,
@@ -429,7 +429,7 @@ def run_dask(ctx: StageContext) -> None:
     if target not in table.columns:
         raise DataError(f"target column '{target}' is not in {ctx.input('train')}")
     features = [c for c in table.columns if c not in (target, weight_col)]
-    categorical = [c for c in meta.get("categorical", []) if c in features]
+    categorical = [c for c in meta.categorical or [] if c in features]
     estimator_class = DaskLGBMRegressor if task == "regression" else DaskLGBMClassifier
     with cluster.connect(ctx, ranked=True) as client:
         clock = time.perf_counter()

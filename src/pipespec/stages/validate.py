@@ -151,12 +151,12 @@ def run(ctx: StageContext) -> None:
         frame,
         schema,
         target=str(dataset["target"]),
-        task=meta.get("task"),
+        task=meta.task,
         policy=settings["policy"],
         max_failure_fraction=settings["max_failure_fraction"],
         coerce=settings["coerce"],
         drop=tuple(dataset["drop"]),
-        weight=meta.get("weight"),
+        weight=meta.weight,
     )
     result.settings = settings
     write_table(result.quarantine, ctx.output("quarantine"), meta)
@@ -185,7 +185,7 @@ def _basic_only(ctx: StageContext, settings: dict[str, Any]) -> None:
     else:  # row count from the file: the checks see a table without the target
         labels = everything.reindex(range(pq.ParquetFile(source).metadata.num_rows))
         meta = schema_meta(schema)
-    result = validate(labels, None, target=target, task=meta.get("task"),
+    result = validate(labels, None, target=target, task=meta.task,
                       policy=settings["policy"])  # fmt: skip
     result.settings = settings
     write_table(quarantine_table(everything, result.failures), ctx.output("quarantine"), meta)
@@ -265,8 +265,8 @@ def run_dask(ctx: StageContext) -> None:
         "target": target,
         "coerce": settings["coerce"],
         "drop": tuple(dataset["drop"]),
-        "weight": meta.get("weight"),
-        "classes": meta.get("task") in CLASSIFICATION,
+        "weight": meta.weight,
+        "classes": meta.task in CLASSIFICATION,
     }
     outputs = {"data": ctx.output("data"), "quarantine": ctx.output("quarantine")}
     with cluster.connect(ctx) as client:
