@@ -32,7 +32,7 @@ def test_bundle_holds_model_transforms_schema_profile_card_and_manifest(bundle_d
     assert not any(p.suffix in (".pkl", ".pickle", ".joblib") for p in bundle_dir.iterdir())
     bundle = Bundle.load(bundle_dir)
     assert bundle.task == "binary"
-    assert bundle.schema.names == [f["name"] for f in bundle.transforms["features"]]
+    assert bundle.schema.names == bundle.transforms.feature_names
     assert "customer_id" in bundle.schema.ignored
     card = bundle.card
     assert card["model"]["trees"] > 0

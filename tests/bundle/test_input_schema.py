@@ -25,7 +25,7 @@ from pipespec.bundle.schema import (
     check,
     infer,
 )
-from pipespec.bundle.transforms import FORMAT_VERSION, apply, matrix
+from pipespec.bundle.transforms import FORMAT_VERSION, apply, load, matrix
 from pipespec.core.documents import Strictness, from_json, to_json
 
 TRAIN = pd.DataFrame(
@@ -41,7 +41,7 @@ TRAIN = pd.DataFrame(
 INPUTS = {"x": "numeric", "n": "numeric", "city": "categorical", "code": "categorical"}
 INPUTS["ratio"] = "categorical"
 CATEGORIES = {"city": ["a", "b", "c"], "code": ["10", "20", "30"], "ratio": ["0.5", "1", "1.5"]}
-TRANSFORMS = {  # the documented transforms format, written by hand
+DOCUMENT = {  # the documented transforms format, written by hand
     "version": FORMAT_VERSION,
     "target": {"name": "y", "task": "binary", "classes": [0, 1]},
     "inputs": [{"name": k, "type": v} for k, v in INPUTS.items()],
@@ -51,6 +51,7 @@ TRANSFORMS = {  # the documented transforms format, written by hand
     ],
     "features": [{"name": k, "type": v} for k, v in INPUTS.items()],
 }
+TRANSFORMS = load(DOCUMENT)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_infer_records_types_ranges_and_categories(schema: InputSchema) -> None:
     assert from_json(InputSchema, json.loads(json.dumps(to_json(schema)))) == schema
 
 
-NAMES = [c["name"] for c in TRANSFORMS["features"]]
+NAMES = TRANSFORMS.feature_names
 
 
 def test_training_rows_conform_to_what_the_transforms_saw(schema: InputSchema) -> None:

@@ -90,7 +90,7 @@ def test_custom_transforms_are_refused_on_dask_naming_the_key() -> None:
 
     train = generate(500, seed=3)
     spec = {**FEATURES, "custom": [f"{__name__}:Centered"]}
-    assert fit(train, spec, target="churned", task="binary")["steps"][-1]["op"] == "custom"
+    assert fit(train, spec, target="churned", task="binary").steps[-1]["op"] == "custom"
     with dask.config.set(scheduler="synchronous"):
         frame = dd.from_pandas(train, npartitions=2, sort=False)
         columns = [c for c in train.columns if c != "churned"]

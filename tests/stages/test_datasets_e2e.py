@@ -89,7 +89,7 @@ def _predicts_its_own_files(root: Path, option: str, metrics: dict) -> None:
         if key == "test_path" and bundle.task == "binary":
             # the AUC of predict's output on the test file is the evaluated test AUC
             labels = read_source(ds, key, seed=0, root=root).loc[kept, ds["target"]]
-            mapping = bundle.transforms["target"].get("map") or {}
+            mapping = bundle.transforms.target.map or {}
             y = labels.map(lambda v, m=mapping: m.get(str(v), v)).astype(str)
             positive = str(bundle.classes[1])
             auc = roc_auc_score((y == positive).to_numpy(), ours[:, 0])

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from pipespec.bundle.transforms import apply
+from pipespec.core.documents import to_json
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.featurize import fit
 from pipespec.stages.split import by_group, by_time
@@ -41,7 +42,7 @@ def _frame(n: int = 200) -> pd.DataFrame:
 
 
 def _fit(frame: pd.DataFrame, **spec: object) -> dict:
-    return fit(frame, {**BASE, **spec}, target="y", task="binary")
+    return to_json(fit(frame, {**BASE, **spec}, target="y", task="binary"))
 
 
 def test_types_are_inferred() -> None:

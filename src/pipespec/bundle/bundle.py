@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.bundle.schema import Checked, check
-from pipespec.bundle.transforms import raw_inputs_of
+from pipespec.bundle.transforms import load as load_transforms
 from pipespec.core.documents import (
     Contract,
     InputSchema,
     Output,
     ReadOptions,
     ServingPolicy,
+    Transforms,
     dumps,
     from_json,
 )
@@ -190,7 +191,7 @@ class Bundle:
     path: Path
     sha: str  # SHA-256 of manifest.json: names this exact bundle
     manifest: dict[str, Any]
-    transforms: dict[str, Any]
+    transforms: Transforms
     contract: Contract
     profile: dict[str, Any]
     card: dict[str, Any]
@@ -214,10 +215,10 @@ class Bundle:
         except DocumentError as exc:
             raise BundleError(f"bundle {root}: {exc}") from None
         try:
-            names = [spec.get("name") for spec in raw_inputs_of(docs[TRANSFORMS])]
-        except (DataError, AttributeError):
-            names = None
-        if names != contract.schema.names:
+            transforms = load_transforms(docs[TRANSFORMS], f"bundle {root}: {TRANSFORMS}")
+        except DataError as exc:
+            raise BundleError(exc.message) from None
+        if [c.name for c in transforms.inputs] != contract.schema.names:
             raise BundleError(
                 f"bundle {root}: {SCHEMA} and {TRANSFORMS} disagree on the input columns"
             )
@@ -228,7 +229,7 @@ class Bundle:
             path=root,
             sha=sha,
             manifest=manifest,
-            transforms=docs[TRANSFORMS],
+            transforms=transforms,
             contract=contract,
             profile=docs[PROFILE],
             card=docs[CARD],
@@ -304,8 +305,7 @@ class Bundle:
         """The model's input columns (the transforms' names), in the order it was trained on."""
         from pipespec.bundle.transforms import model_columns
 
-        names = [f["name"] for f in self.transforms["features"]]
-        return model_columns(names, list(self.booster.feature_name()))
+        return model_columns(self.transforms.feature_names, list(self.booster.feature_name()))
 
     def columns(self, scores: np.ndarray) -> dict[str, np.ndarray]:
         """Output columns for a table: ``prediction`` (probability of the second class, or

@@ -32,7 +32,6 @@ from pipespec.bundle.transforms import (
     parse_dates,
     parse_floats,
     present_keys,
-    raw_inputs_of,
     take,
     text_keys,
     to_objects,
@@ -44,6 +43,7 @@ from pipespec.core.documents import (
     Column,
     InputSchema,
     Strictness,
+    Transforms,
 )
 from pipespec.core.errors import DataError
 
@@ -236,7 +236,7 @@ class _Keys(Mapping[str, Any]):
 
 def infer(
     frame: pd.DataFrame,
-    transforms: Mapping[str, Any],
+    transforms: Transforms,
     *,
     range_margin: float | None,
     ignored: list[str],
@@ -246,8 +246,8 @@ def infer(
     import pandas as pd
 
     columns: list[Column] = []
-    for spec in raw_inputs_of(transforms):
-        name, kind = str(spec["name"]), str(spec["type"])
+    for spec in transforms.inputs:
+        name, kind = spec.name, spec.type
         if name not in frame.columns:
             raise DataError(f"the training rows lack input column '{name}' of transforms.json")
         series = frame[name]
@@ -280,8 +280,8 @@ def infer(
     return InputSchema(tuple(columns), tuple(ignored))
 
 
-def _date_format(transforms: Mapping[str, Any], name: str) -> str | None:
-    for step in transforms.get("steps") or []:
+def _date_format(transforms: Transforms, name: str) -> str | None:
+    for step in transforms.steps:
         if step.get("op") == "date_parts" and step.get("column") == name:
             return step.get("format")
     return None

@@ -28,8 +28,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pipespec.core.documents import plain
-from pipespec.core.errors import DataError
+from pipespec.core.documents import TargetSpec, Transforms, from_json, plain
+from pipespec.core.errors import DataError, DocumentError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -204,20 +204,18 @@ def parse_dates(values: np.ndarray, fmt: str | None) -> np.ndarray:
 # --- applying a document -----------------------------------------------------------------
 
 
-def check_version(transforms: Mapping[str, Any]) -> None:
-    if transforms.get("version") != FORMAT_VERSION:
+def load(data: Any, where: str = "transforms.json") -> Transforms:
+    """A transforms document from parsed JSON: the version checked, every field typed."""
+    if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+        version = data.get("version") if isinstance(data, dict) else None
         raise DataError(
-            f"transforms format version {transforms.get('version')} is not supported "
+            f"{where}: transforms format version {version} is not supported "
             f"(this pipespec reads version {FORMAT_VERSION}): re-run the featurize stage"
         )
-
-
-def raw_inputs_of(transforms: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The raw columns the transforms read (``inputs``)."""
-    specs = transforms.get("inputs")
-    if not isinstance(specs, list):
-        raise DataError("transforms.json lists no input columns ('inputs')")
-    return specs
+    try:
+        return from_json(Transforms, data, where)
+    except DocumentError as exc:
+        raise DataError(f"{where} is not a transforms document: {exc}") from None
 
 
 def run(work: dict[str, np.ndarray], steps: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -227,12 +225,12 @@ def run(work: dict[str, np.ndarray], steps: list[dict[str, Any]]) -> dict[str, n
     return work
 
 
-def matrix(transforms: Mapping[str, Any], work: dict[str, np.ndarray], names: list[str]) -> Any:
+def matrix(transforms: Transforms, work: dict[str, np.ndarray], names: list[str]) -> Any:
     """The model's input matrix (float64, rows x features in ``names`` order) for conformed
     input columns ``work``: what featurize wrote for the same rows."""
     import numpy as np
 
-    run(work, transforms["steps"])
+    run(work, transforms.steps)
     n = len(next(iter(work.values()))) if work else 0
     out = np.empty((n, len(names)), dtype="float64", order="F")
     for j, name in enumerate(names):
@@ -240,21 +238,22 @@ def matrix(transforms: Mapping[str, Any], work: dict[str, np.ndarray], names: li
     return out
 
 
-def apply(transforms: Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+def apply(transforms: Transforms | Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     """The model's feature table for raw training rows ``frame`` (and the encoded target if
-    the frame has it): the featurize stage's output."""
+    the frame has it): the featurize stage's output. ``transforms`` may be the parsed JSON."""
     import pandas as pd
 
-    check_version(transforms)
-    missing = [c["name"] for c in transforms["inputs"] if c["name"] not in frame.columns]
+    if not isinstance(transforms, Transforms):
+        transforms = load(transforms)
+    missing = [c.name for c in transforms.inputs if c.name not in frame.columns]
     if missing:
         raise DataError(f"column(s) missing from the input: {', '.join(missing)}")
-    work = {c["name"]: as_array(frame[c["name"]]) for c in transforms["inputs"]}
-    run(work, transforms["steps"])
-    out = pd.DataFrame({f["name"]: work[f["name"]] for f in transforms["features"]})
-    label = transforms["target"]
-    if label["name"] in frame.columns:
-        out[label["name"]] = encode_target(label, frame[label["name"]])
+    work = {c.name: as_array(frame[c.name]) for c in transforms.inputs}
+    run(work, transforms.steps)
+    out = pd.DataFrame({f.name: work[f.name] for f in transforms.features})
+    label = transforms.target
+    if label.name in frame.columns:
+        out[label.name] = encode_target(label, frame[label.name])
     return out
 
 
@@ -276,22 +275,22 @@ def model_columns(features: list[str], booster_names: list[str]) -> list[str]:
     return list(features)
 
 
-def encode_target(label: Mapping[str, Any], series: pd.Series) -> Any:
+def encode_target(label: TargetSpec, series: pd.Series) -> Any:
     """Labels as the model sees them: class codes 0..K-1, or floats for regression."""
     import numpy as np
     import pandas as pd
 
-    mapping = label.get("map") or {}
+    mapping = label.map or {}
     if mapping:
         series = series.map(lambda v: mapping.get(str(v), v) if v is not None else v)
-    if "classes" not in label:
+    if label.classes is None:
         return pd.to_numeric(series, errors="raise").astype("float64").to_numpy()
-    keys = [str(c) for c in label["classes"]]
+    keys = [str(c) for c in label.classes]
     codes = pd.Index(keys).get_indexer(text_keys(as_array(series)))
     if (codes < 0).any():
         bad = sorted({str(v) for v, c in zip(series, codes, strict=True) if c < 0})
         raise DataError(
-            f"target '{label['name']}' has label(s) unseen in training: {', '.join(bad[:5])}",
+            f"target '{label.name}' has label(s) unseen in training: {', '.join(bad[:5])}",
             hint="Map them with features.target_map, e.g. {'>50K.': '>50K'}.",
         )
     return codes.astype(np.int64)

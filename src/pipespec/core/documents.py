@@ -13,6 +13,7 @@ The documents:
 - ``Column`` and ``InputSchema``: what a raw input record must look like.
 - ``Output``: what the model answers (task, target, classes, threshold).
 - ``Strictness`` and ``ServingPolicy``: what serving refuses, warns about, and its limits.
+- ``Transforms``: the fitted transforms (``transforms.json``).
 - ``Contract``: the train/serve contract, the bundle's ``schema.json``: the input schema,
   the reading options, the output and the policy.
 - ``TableMeta``: what a table written by a stage says about itself (Parquet metadata).
@@ -362,6 +363,55 @@ class Contract:
     reading: ReadOptions
     output: Output
     policy: ServingPolicy
+
+
+# --- fitted transforms -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The label: its column, the task, the class labels (classification) and the map
+    ``features.target_map`` applies to raw labels first."""
+
+    name: str
+    task: str
+    classes: list[Any] | None = field(default=None, metadata={"omit_none": True})
+    map: dict[str, Any] | None = field(default=None, metadata={"omit_none": True})
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A raw column the transforms read, and its inferred kind."""
+
+    name: str
+    type: str  # numeric | categorical | datetime
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A model input column; a categorical one carries its categories (code = position)."""
+
+    name: str
+    type: str  # numeric | categorical
+    categories: list[str] | None = field(default=None, metadata={"omit_none": True})
+
+
+@dataclass(frozen=True)
+class Transforms:
+    """The fitted transforms (``transforms.json``), written by featurize and interpreted by
+    ``pipespec.bundle.transforms``. Each step is ``{"op": NAME, ...}``; the interpreter's
+    ``OPS`` table says which fields each op takes."""
+
+    version: int
+    target: TargetSpec
+    inputs: list[InputSpec]
+    steps: list[dict[str, Any]]
+    features: list[FeatureSpec]
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
 
 
 # --- tables ------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def run(ctx: StageContext) -> None:
             )
         warned[name] = checked.n_warned
         scored[name] = (
-            encode_target(bundle.transforms["target"], frame[target])[rows],
+            encode_target(bundle.transforms.target, frame[target])[rows],
             bundle.score(checked, rows, threads=threads),
         )
     if not scored:

@@ -26,10 +26,11 @@ from pipespec.bundle.transforms import (
     text_keys,
     to_objects,
 )
+from pipespec.bundle.transforms import load as load_transforms
 from pipespec.bundle.transforms import run as run_steps
 from pipespec.core.atomic import write_json
 from pipespec.core.console import console
-from pipespec.core.documents import TableMeta
+from pipespec.core.documents import TableMeta, TargetSpec, Transforms, from_json, to_json
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import read_table, write_table
@@ -56,7 +57,7 @@ def run(ctx: StageContext) -> None:
     transforms = fit(
         train, ctx.params["features"], target=dataset["target"], task=dataset["task"], weight=weight
     )
-    write_json(ctx.output("transforms"), transforms)
+    write_json(ctx.output("transforms"), to_json(transforms))
     meta = table_meta(transforms, weight)
     for name, path in ctx.inputs.items():
         if name not in ctx.outputs:
@@ -66,22 +67,22 @@ def run(ctx: StageContext) -> None:
         if weight is not None and weight in frame.columns:  # sample weights pass through
             features[weight] = frame[weight].astype("float64").to_numpy()
         write_table(features, ctx.output(name), meta)
-    n_cat = sum(1 for f in transforms["features"] if f["type"] == CATEGORICAL)
+    n_cat = sum(1 for f in transforms.features if f.type == CATEGORICAL)
     console().print(
-        f"  {len(transforms['features'])} features ({n_cat} categorical) from "
-        f"{len(transforms['inputs'])} input columns, fitted on {len(train):,} training rows"
+        f"  {len(transforms.features)} features ({n_cat} categorical) from "
+        f"{len(transforms.inputs)} input columns, fitted on {len(train):,} training rows"
     )
 
 
 def fit(
     train: pd.DataFrame, spec: Any, *, target: str, task: str, weight: str | None = None
-) -> dict[str, Any]:
-    """The transforms document for ``train`` (plain JSON-able data)."""
+) -> Transforms:
+    """The transforms document for ``train``."""
     columns = [c for c in train.columns if c not in (target, weight)]
     return _fit(InMemory(train, columns), spec, target=target, task=task, weight=weight)
 
 
-def _fit(data: Columns, spec: Any, *, target: str, task: str, weight: str | None) -> dict[str, Any]:
+def _fit(data: Columns, spec: Any, *, target: str, task: str, weight: str | None) -> Transforms:
     spec = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
     all_columns = list(data.raw)
     columns = _select_and_drop([c for c in all_columns if c not in (target, weight)], spec)
@@ -176,14 +177,19 @@ def _fit(data: Columns, spec: Any, *, target: str, task: str, weight: str | None
             step = next(s for s in steps if s["op"] == "categorical" and s["column"] == column)
             feature["categories"] = step["categories"]
         features.append(feature)
-    return {
-        "version": FORMAT_VERSION,
-        "target": _label(data.labels(target, task), target, task, spec.get("target_map") or {}),
-        "inputs": inputs,
-        "steps": steps,
-        "features": features,
-        "dropped": [c for c in all_columns if c not in input_names and c not in (target, weight)],
-    }
+    return load_transforms(
+        {
+            "version": FORMAT_VERSION,
+            "target": _label(data.labels(target, task), target, task, spec.get("target_map") or {}),
+            "inputs": inputs,
+            "steps": steps,
+            "features": features,
+            "dropped": [
+                c for c in all_columns if c not in input_names and c not in (target, weight)
+            ],
+        },
+        "the fitted transforms",
+    )
 
 
 def _select_and_drop(columns: list[str], spec: dict[str, Any]) -> list[str]:
@@ -376,7 +382,7 @@ def _label(labels: pd.Series, target: str, task: str, mapping: dict[str, Any]) -
                 hint="Use dataset.task=multiclass, or map labels with features.target_map.",
             )
         label["classes"] = classes
-        encode_target(label, labels)  # every training label maps to a class
+        encode_target(from_json(TargetSpec, label), labels)  # every label maps to a class
     elif not pd.api.types.is_numeric_dtype(series):
         raise DataError(
             f"dataset.task is regression but target '{target}' is not numeric "
@@ -400,16 +406,16 @@ def _sort_key(text: str) -> tuple[int, float, str]:
         return (1, 0.0, text)
 
 
-def table_meta(transforms: dict[str, Any], weight: str | None) -> TableMeta:
+def table_meta(transforms: Transforms, weight: str | None) -> TableMeta:
     """What a downstream stage needs to know about a featurized table."""
-    label = transforms["target"]
+    label = transforms.target
     return TableMeta(
-        target=label["name"],
-        task=label["task"],
+        target=label.name,
+        task=label.task,
         weight=weight,
-        classes=label.get("classes"),
-        categorical=[f["name"] for f in transforms["features"] if f["type"] == CATEGORICAL],
-        features=[f["name"] for f in transforms["features"]],
+        classes=label.classes,
+        categorical=[f.name for f in transforms.features if f.type == CATEGORICAL],
+        features=transforms.feature_names,
     )
 
 
@@ -667,7 +673,7 @@ def run_dask(ctx: StageContext) -> None:
             task=dataset["task"],
             weight=weight,
         )
-        write_json(ctx.output("transforms"), transforms)
+        write_json(ctx.output("transforms"), to_json(transforms))
         meta = table_meta(transforms, weight)
         rows = 0
         for name, path in ctx.inputs.items():
@@ -686,17 +692,17 @@ def run_dask(ctx: StageContext) -> None:
                     what=f"featurizing {name}",
                 )
             rows += sum(counts)
-    n_cat = sum(1 for f in transforms["features"] if f["type"] == CATEGORICAL)
+    n_cat = sum(1 for f in transforms.features if f.type == CATEGORICAL)
     console().print(
-        f"  {len(transforms['features'])} features ({n_cat} categorical) from "
-        f"{len(transforms['inputs'])} input columns, fitted with Dask; {rows:,} rows featurized"
+        f"  {len(transforms.features)} features ({n_cat} categorical) from "
+        f"{len(transforms.inputs)} input columns, fitted with Dask; {rows:,} rows featurized"
     )
 
 
 def _featurize_part(
     index: int,
     path: Any,
-    transforms: dict[str, Any],
+    transforms: Transforms,
     weight: str | None,
     out: Any,
     name: str,

@@ -48,7 +48,7 @@ def run(ctx: StageContext) -> None:
     import lightgbm as lgb
 
     from pipespec.bundle.bundle import Bundle
-    from pipespec.bundle.transforms import raw_inputs_of
+    from pipespec.bundle.transforms import load
 
     prod = ctx.params["production"].to_dict()
     dataset = ctx.params["dataset"]
@@ -57,14 +57,14 @@ def run(ctx: StageContext) -> None:
     threads = int(ctx.params["compute"]["num_threads"])
     model_bytes = ctx.input("model").read_bytes()
     transforms_bytes = ctx.input("transforms").read_bytes()
-    transforms = json.loads(transforms_bytes)
+    transforms = load(json.loads(transforms_bytes), str(ctx.input("transforms")))
     train, total_rows = _training_rows(ctx.input("train"), seed=seed)
     metrics: dict[str, Any] = {}
     if "metrics" in ctx.inputs:
         metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
-    label = transforms["target"]
-    task, classes = label["task"], label.get("classes")
-    missing = [c["name"] for c in raw_inputs_of(transforms) if c["name"] not in train.columns]
+    label = transforms.target
+    task, classes = label.task, label.classes
+    missing = [c.name for c in transforms.inputs if c.name not in train.columns]
     if missing:
         raise DataError(
             f"input 'train' ({ctx.input('train')}) lacks feature column(s) {', '.join(missing)}: "
@@ -72,8 +72,7 @@ def run(ctx: StageContext) -> None:
         )
 
     ignored = sorted(
-        {*dataset["drop"], *transforms.get("dropped", []), dataset.get("weight")}
-        - {None, label["name"]}
+        {*dataset["drop"], *transforms.dropped, dataset.get("weight")} - {None, label.name}
     )
     schema = infer(train, transforms, range_margin=prod["range_margin"], ignored=ignored)
     policy = ServingPolicy(
@@ -86,7 +85,7 @@ def run(ctx: StageContext) -> None:
     )
     output = Output(
         task=task,
-        target=label["name"],
+        target=label.name,
         classes=classes,
         threshold=float(evaluation["threshold"]) if task == "binary" else None,
     )
@@ -123,7 +122,7 @@ def run(ctx: StageContext) -> None:
         pipespec=__version__,
         model=CardModel(
             task=task,
-            target=label["name"],
+            target=label.name,
             classes=classes,
             threshold=output.threshold,
             trees=booster.num_trees(),
@@ -188,7 +187,7 @@ def _optimized(ctx: StageContext, bundle: Any, contract: Contract, threads: int)
     if checked.n_invalid:
         raise invalid_rows_error(checked, f"input 'valid' ({ctx.input('valid')})")
     scores = bundle.score(checked, threads=threads)
-    y = encode_target(bundle.transforms["target"], valid[bundle.output.target])
+    y = encode_target(bundle.transforms.target, valid[bundle.output.target])
     threshold = round(best_f1_threshold(y, scores), 6)
     return dataclasses.replace(
         contract, output=dataclasses.replace(contract.output, threshold=threshold)
