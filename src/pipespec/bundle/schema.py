@@ -346,8 +346,26 @@ def check(
                 raw = np.full(n, None, dtype=object)
                 absent = np.ones(n, dtype=bool)
         values, null, wrong = _conform(col, raw, typed=typed)
-        ok = ~wrong
         masks: list[tuple[str, np.ndarray]] = []
+        if absent is None and col.type == CATEGORICAL and not (null.any() or wrong.any()):
+            if col.categories is not None:  # the usual case: only unseen categories to find
+                unseen = ~_known(col.categories, text_keys(values))
+                if unseen.any():
+                    masks.append((UNSEEN, unseen))
+            work[col.name] = values
+            _note(col.name, masks, raw, refuse, refused, warned, problems)
+            continue
+        if absent is None and col.type == NUMERIC and np.isfinite(values).all():
+            # the usual case, in one test: every value a finite number (no null, no wrong
+            # type: both are NaN here), so only the range is left to check
+            if col.low is not None and col.high is not None:
+                outside = (values < col.low) | (values > col.high)
+                if outside.any():
+                    masks.append((OUT_OF_RANGE, outside))
+            work[col.name] = values
+            _note(col.name, masks, raw, refuse, refused, warned, problems)
+            continue
+        ok = ~wrong
         if absent is not None:
             masks.append((ABSENT, absent))
             null = null & ~absent
@@ -372,13 +390,7 @@ def check(
             if unseen.any():
                 masks.append((UNSEEN, unseen))
         work[col.name] = values
-        for reason, mask in masks:
-            where = np.flatnonzero(mask)
-            problems.append((col.name, reason, where, to_objects(take(raw, where))))
-            if reason in refuse:
-                refused |= mask
-            else:
-                warned |= mask
+        _note(col.name, masks, raw, refuse, refused, warned, problems)
     return Checked(
         work=work,
         rows=n,
@@ -389,6 +401,27 @@ def check(
         problems=problems,
         expected=_Expected(schema),
     )
+
+
+def _note(
+    name: str,
+    masks: list[tuple[str, np.ndarray]],
+    raw: Any,
+    refuse: frozenset[str],
+    refused: np.ndarray,
+    warned: np.ndarray,
+    problems: list[tuple[str, str, np.ndarray, np.ndarray]],
+) -> None:
+    """Record a column's problems, and mark their rows refused or warned (in place)."""
+    import numpy as np
+
+    for reason, mask in masks:
+        where = np.flatnonzero(mask)
+        problems.append((name, reason, where, to_objects(take(raw, where))))
+        if reason in refuse:
+            refused |= mask
+        else:
+            warned |= mask
 
 
 class _Expected(Mapping[str, str]):
@@ -429,16 +462,17 @@ def _known(categories: tuple[str, ...], keys: np.ndarray) -> np.ndarray:
     return index_in(keys, categories) >= 0
 
 
-_SETS: dict[tuple[str, ...], frozenset[str]] = {}
+_SETS: dict[int, tuple[tuple[str, ...], frozenset[str]]] = {}
 
 
 def _category_set(categories: tuple[str, ...]) -> frozenset[str]:
-    found = _SETS.get(categories)
-    if found is None:
+    """The categories as a set, built once per schema column (cached by identity)."""
+    found = _SETS.get(id(categories))
+    if found is None or found[0] is not categories:
         if len(_SETS) > 512:
             _SETS.clear()
-        found = _SETS[categories] = frozenset(categories)
-    return found
+        found = _SETS[id(categories)] = (categories, frozenset(categories))
+    return found[1]
 
 
 def _raw(series: pd.Series) -> np.ndarray:

@@ -78,7 +78,9 @@ def as_array(values: Any) -> Any:
 
 def is_arrow(values: Any) -> bool:
     """An Arrow string array (text read from a file)."""
-    return type(values).__module__.startswith("pyarrow")
+    import numpy as np
+
+    return not isinstance(values, np.ndarray) and type(values).__module__.startswith("pyarrow")
 
 
 def to_objects(values: Any) -> np.ndarray:
@@ -425,7 +427,7 @@ def _categorical(work: dict[str, Any], step: dict[str, Any]) -> None:
     unseen = float(len(cats)) if step.get("other") else math.nan
     if len(keys) <= SMALL:
         keys = to_objects(keys)
-        index = _index(tuple(cats))
+        index = _index(cats)
         codes = np.array(
             [math.nan if k is None else index.get(k, unseen) for k in keys], dtype="float64"
         )
@@ -457,17 +459,21 @@ def present_keys(keys: Any) -> np.ndarray:
     return np.asarray(keys != None, dtype=bool)  # noqa: E711 (elementwise on an array)
 
 
-_INDEXES: dict[tuple[str, ...], dict[str, float]] = {}
+_INDEXES: dict[int, tuple[Any, dict[str, float]]] = {}
 
 
-def _index(categories: tuple[str, ...]) -> dict[str, float]:
-    """Category -> code, built once per category list."""
-    index = _INDEXES.get(categories)
-    if index is None:
+def _index(categories: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """Category -> code, built once per category list (a step's list lives as long as its
+    transforms document: cached by identity, checked)."""
+    found = _INDEXES.get(id(categories))
+    if found is None or found[0] is not categories:
         if len(_INDEXES) > 512:
             _INDEXES.clear()
-        index = _INDEXES[categories] = {c: float(i) for i, c in enumerate(categories)}
-    return index
+        found = _INDEXES[id(categories)] = (
+            categories,
+            {c: float(i) for i, c in enumerate(categories)},
+        )
+    return found[1]
 
 
 def _onehot(work: dict[str, Any], step: dict[str, Any]) -> None:
