@@ -71,8 +71,15 @@ class PredictionLog:
             self._fh.close()
 
 
-def create_app(bundle: Bundle, *, log: str | os.PathLike[str] | None = None) -> FastAPI:
-    """The FastAPI application serving ``bundle``; ``log`` appends predictions as JSON lines."""
+def create_app(
+    bundle: Bundle,
+    *,
+    log: str | os.PathLike[str] | None = None,
+    release: dict[str, Any] | None = None,
+) -> FastAPI:
+    """The FastAPI application serving ``bundle``; ``log`` appends predictions as JSON lines;
+    ``release`` (the registry's version, stage and evidence of a fetched bundle) goes into
+    ``/health`` and ``/metadata``."""
     _warm_up(bundle)
     limits = {
         "max_records": int(bundle.policy.get("max_records", 1000)),
@@ -90,9 +97,18 @@ def create_app(bundle: Bundle, *, log: str | os.PathLike[str] | None = None) -> 
             "schema": bundle.schema.to_json(),
             "output": bundle.output,
             "limits": limits,
+            "release": release,
         }
     )
-    health = _json_bytes({"status": "ok", "bundle": bundle.sha, "model": bundle.card.get("name")})
+    health = _json_bytes(
+        {
+            "status": "ok",
+            "bundle": bundle.sha,
+            "model": bundle.card.get("name"),
+            "version": (release or {}).get("version"),
+            "stage": (release or {}).get("stage"),
+        }
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import console, out
@@ -100,9 +101,16 @@ def add_parsers(sub: Any) -> None:
 def _bundle_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bundle",
-        metavar="DIR",
+        metavar="REF",
         default=DEFAULT_BUNDLE,
-        help=f"bundle directory (default {DEFAULT_BUNDLE})",
+        help=f"bundle directory (default {DEFAULT_BUNDLE}), or a released version NAME@vX.Y.Z "
+        "or registry stage NAME#STAGE of --repo, fetched through DVC",
+    )
+    p.add_argument(
+        "--repo",
+        metavar="URL_OR_PATH",
+        default=None,
+        help="the git repository whose tags resolve a --bundle reference (default: this one)",
     )
 
 
@@ -133,10 +141,20 @@ def _port(text: str) -> int:
     return value
 
 
-def _load(args: argparse.Namespace) -> Bundle:
+@contextmanager
+def _loaded(ref: str, repo: str | None) -> Iterator[tuple[Bundle, dict[str, Any] | None]]:
+    """The bundle a --bundle names and, for a registry reference, its release: a directory
+    loads directly; a reference is fetched by the engine (DVC) into a temporary directory
+    that lives as long as the context."""
     from pipespec.bundle.bundle import Bundle
 
-    return Bundle.load(args.bundle)
+    if Path(ref).exists() and not repo:
+        yield Bundle.load(ref), None
+        return
+    from pipespec.engine.reference import resolve
+
+    with resolve(ref, repo) as resolved:
+        yield Bundle.load(resolved.path), resolved.release
 
 
 @contextmanager
@@ -181,9 +199,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from pipespec.bundle.predict import predict_file
 
-    bundle = _load(args)
     keep = [c.strip() for item in args.keep for c in item.split(",") if c.strip()]
-    with _progress("predicting") as progress:
+    with _loaded(args.bundle, args.repo) as (bundle, _), _progress("predicting") as progress:
         result = predict_file(
             bundle,
             args.input,
@@ -217,14 +234,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    with _loaded(args.bundle, args.repo) as (bundle, release):
+        return _serve(args, bundle, release)
+
+
+def _serve(args: argparse.Namespace, bundle: Bundle, release: dict[str, Any] | None) -> int:
     import socket
 
     import uvicorn
 
     from pipespec.bundle.serve import create_app
 
-    bundle = _load(args)
-    app = create_app(bundle, log=args.log)
+    app = create_app(bundle, log=args.log, release=release)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for it, and
     # without it small responses wait ~40 ms for Nagle and delayed ACKs.
@@ -241,8 +262,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ) from None
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
+    served = f"{release['artifact']}@{release['version']}, " if release else ""
+    if release and release.get("stage"):
+        served = f"{release['artifact']}#{release['stage']} = {served}"
     console().print(
-        f"serving [bold]{bundle.card.get('name')}[/] (bundle {bundle.sha[:12]}) on "
+        f"serving [bold]{bundle.card.get('name')}[/] ({served}bundle {bundle.sha[:12]}) on "
         f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata)"
     )
     if args.log:
@@ -255,9 +279,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    with _loaded(args.bundle, args.repo) as (bundle, _):
+        return _monitor(args, bundle)
+
+
+def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
     from pipespec.bundle.monitor import monitor, report_paths, thresholds_for, write_reports
 
-    bundle = _load(args)
     thresholds = thresholds_for(bundle, _thresholds(args.threshold))
     with _progress("monitoring") as progress:
         report = monitor(
