@@ -33,7 +33,7 @@ from pipespec.core.errors import (
     ReproError,
     UnknownVersionError,
 )
-from pipespec.engine.compile import CHECK_STAGE
+from pipespec.engine.compile import CHECK_STAGE, STAMP
 from pipespec.engine.project import Project
 
 EVIDENCE_MARKER = "pipespec evidence (JSON):"
@@ -343,12 +343,26 @@ def ensure_outputs_match(project: Project) -> None:
             status = repo.status()
     except DvcException as exc:
         raise ReproError(f"dvc status failed: {exc}") from None
-    stale = {name: change for name, change in status.items() if name != CHECK_STAGE}
+    stale = [name for name, changes in status.items() if _real_changes(name, changes)]
     if stale:
         raise OutdatedOutputsError(
-            f"dvc.lock does not match the outputs of: {', '.join(sorted(stale))}",
+            f"dvc.lock does not match the outputs of: {', '.join(stale)}",
             hint="Run `dvc repro` (or `dvc pull`), commit dvc.lock, then release.",
         )
+
+
+def _real_changes(stage: str, changes: Any) -> bool:
+    """Whether ``dvc status`` reports a change other than the config check's stamp (which is
+    git-ignored local state, absent from a fresh clone; ``check()`` does its job)."""
+    if stage == CHECK_STAGE:
+        return False
+    for change in changes if isinstance(changes, list) else [changes]:
+        if not isinstance(change, dict):
+            return True
+        for paths in change.values():
+            if not isinstance(paths, dict) or set(paths) - {STAMP}:
+                return True
+    return False
 
 
 def gate_reports(project: Project) -> dict[str, Any] | None:
