@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.core.console import console, out
+from pipespec.core.console import console, error, out
 from pipespec.core.errors import ConfigError, DriftError
 
 if TYPE_CHECKING:
@@ -94,6 +94,17 @@ def add_parsers(sub: Any) -> None:
         default=[],
         help="override a threshold: psi, pvalue, missing_rate, violation_rate, "
         "prediction_psi (VALUE 'null' turns pvalue off)",
+    )
+    p.add_argument(
+        "--notify",
+        metavar="URL",
+        help="when a threshold is crossed, POST the alerts as JSON to this webhook",
+    )
+    p.add_argument(
+        "--history",
+        metavar="DIR",
+        help="append this run's PSI per feature to DIR/psi.csv, drawn over time by "
+        "`dvc plots show` (DIR/dvc.yaml holds the plot definitions)",
     )
     _chunk_args(p)
 
@@ -287,6 +298,10 @@ def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
     from pipespec.bundle.monitor import monitor, report_paths, thresholds_for, write_reports
 
     thresholds = thresholds_for(bundle, _thresholds(args.threshold))
+    if args.notify:
+        from pipespec.bundle.notify import check_url
+
+        check_url(args.notify)  # before the work, not after it
     with _progress("monitoring") as progress:
         report = monitor(
             bundle,
@@ -301,13 +316,31 @@ def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
         json_path, html_path = report_paths(args.report)
         write_reports(report, json_path, html_path)
         console().print(f"report: {json_path}, {html_path}")
+    if args.history:
+        from pipespec.bundle.history import append
+
+        console().print(f"history: {append(report, args.history)} (`dvc plots show`)")
     if report["alerts"]:
+        if args.notify:
+            _notify(args.notify, report)
         raise DriftError(
             f"drift: {len(report['alerts'])} threshold(s) crossed:\n  "
             + "\n  ".join(report["alerts"])
         )
     console().print("[green]no drift[/] beyond the thresholds")
     return 0
+
+
+def _notify(url: str, report: dict[str, Any]) -> None:
+    """POST the alerts; a webhook that fails is reported, and the exit stays 8 (drift)."""
+    from pipespec.bundle.notify import send
+
+    try:
+        status = send(url, report)
+    except OSError as exc:
+        error(f"--notify {url}: the webhook failed: {exc}")
+        return
+    console().print(f"notified {url} (HTTP {status})")
 
 
 def _thresholds(items: list[str]) -> dict[str, Any]:
