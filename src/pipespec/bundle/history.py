@@ -26,13 +26,8 @@ META = ("run", "time", "status", "rows", "prediction")
 def append(report: dict[str, Any], folder: str | os.PathLike[str]) -> Path:
     """Add the report's run to ``folder``'s history (rewritten whole, atomically) and
     refresh its plots definition; returns the history file."""
-    folder = Path(folder)
+    folder = check_folder(folder)
     plots = folder / PLOTS_FILE
-    if plots.exists() and not plots.read_text(encoding="utf-8").startswith(MARK):
-        raise ConfigError(
-            f"--history {folder}: {plots} exists and was not written by pipespec monitor",
-            hint="Give the history a folder of its own, e.g. --history monitoring/.",
-        )
     path = folder / HISTORY_FILE
     rows: list[dict[str, str]] = []
     columns: list[str] = list(META)
@@ -59,6 +54,18 @@ def append(report: dict[str, Any], folder: str | os.PathLike[str]) -> Path:
     write_text(path, buffer.getvalue())
     write_text(plots, plots_yaml([c for c in columns if c not in META]))
     return path
+
+
+def check_folder(folder: str | os.PathLike[str]) -> Path:
+    """``folder`` as a Path; a ConfigError when its ``dvc.yaml`` is someone else's."""
+    folder = Path(folder)
+    plots = folder / PLOTS_FILE
+    if plots.exists() and not plots.read_text(encoding="utf-8").startswith(MARK):
+        raise ConfigError(
+            f"--history {folder}: {plots} exists and was not written by pipespec monitor",
+            hint="Give the history a folder of its own, e.g. --history monitoring/.",
+        )
+    return folder
 
 
 def column(feature: str) -> str:

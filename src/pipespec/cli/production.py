@@ -302,6 +302,10 @@ def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
         from pipespec.bundle.notify import check_url
 
         check_url(args.notify)  # before the work, not after it
+    if args.history:
+        from pipespec.bundle.history import check_folder
+
+        check_folder(args.history)
     with _progress("monitoring") as progress:
         report = monitor(
             bundle,
