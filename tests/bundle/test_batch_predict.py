@@ -57,17 +57,22 @@ def test_predict_serve_and_evaluate_agree_exactly(
     )
     assert "rows/s" in proc.stderr
     out = pd.read_parquet(tmp_path / "out.parquet")
-    rejected = set(pd.read_csv(tmp_path / "rejects.csv")["row"])
-    # The embedded data has a few rows the training split never showed (e.g. a missing
-    # total_charges): they are reported, not predicted; every other row is.
-    assert len(rejected) <= 0.03 * len(rows)
-    assert out["row"].tolist() == [r for r in range(len(rows)) if r not in rejected]
+    rejects = pd.read_csv(tmp_path / "rejects.csv")
+    # The embedded data has a few values the training split never showed (e.g. a missing
+    # total_charges): unusual, not malformed. They are predicted, as LightGBM treats them,
+    # and flagged; nothing is refused.
+    assert set(rejects["kind"]) <= {"warning"}
+    flagged = set(rejects["row"])
+    assert 0 < len(flagged) <= 0.03 * len(rows)
+    assert out["row"].tolist() == list(range(len(rows)))
+    assert set(out.loc[out["warnings"].notna(), "row"]) == flagged
     valid = out["row"].to_numpy()
-    assert len(valid) > 100
     np.testing.assert_array_equal(out["prediction"].to_numpy(), evaluated.loc[valid].to_numpy())
     np.testing.assert_array_equal(out[TARGET].to_numpy(), rows[TARGET].to_numpy()[valid])
     output = Bundle.load(bundle_dir).output
-    threshold, classes = output["threshold"], output["classes"]
+    threshold, classes = output.threshold, output.classes
+    assert threshold is not None
+    assert classes is not None
     expected_label = np.where(out["prediction"] >= threshold, classes[1], classes[0])
     assert out["label"].tolist() == expected_label.tolist()
 
@@ -91,6 +96,9 @@ def test_predict_serve_and_evaluate_agree_exactly(
     assert answer.status_code == 200, answer.text
     served = [p["probability"] for p in answer.json()["predictions"]]
     np.testing.assert_array_equal(np.asarray(served), evaluated.loc[valid].to_numpy())
+    # the answer names every unusual value, as batch prediction's rejects file does
+    warned = {(w["record"], w["field"], w["reason"]) for w in answer.json()["warnings"]}
+    assert warned == {(r.row, r.column, r.reason) for r in rejects.itertuples()}
     for i in (0, 7, len(body) - 1):
         single = bundle_server.client.post("/predict", json=body[i]).json()["prediction"]
         assert single["probability"] == evaluated.loc[valid[i]]
@@ -115,21 +123,19 @@ def test_chunks_and_jsonl_give_the_same_output(
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "lines.parquet"), whole)
 
 
-def test_bad_rows_fail_the_run_and_write_nothing(
+def test_malformed_rows_fail_the_run_and_unusual_rows_are_flagged(
     rows: pd.DataFrame, bundle_dir: Path, tmp_path: Path
 ) -> None:
-    good = Bundle.load(bundle_dir).predict(rows, on_invalid="skip").index
-    bad = rows.loc[good[:40]].drop(columns=[TARGET]).reset_index(drop=True)
-    bad.loc[3, "age"] = 999.0
-    bad["region"] = bad["region"].astype(object)
-    bad.loc[5, "region"] = "mars"
+    bad = rows.iloc[:40].drop(columns=[TARGET]).reset_index(drop=True).astype(object)
+    bad.loc[3, "age"] = "abc"  # malformed: not a number
+    bad.loc[5, "region"] = "mars"  # unusual: a category training never saw
+    bad.loc[6, "tenure_months"] = 10_000  # unusual: far beyond the training range
     bad.to_csv(tmp_path / "bad.csv", index=False)
     argv = ["predict", "--bundle", str(bundle_dir), "bad.csv", "out.csv"]
     proc = run_cli(*argv, cwd=tmp_path, check=False)
     assert proc.returncode == 4, proc.stderr
-    assert "2 row(s) of bad.csv break the bundle's input schema" in proc.stderr
-    assert "row 3: field 'age': out of range: '999.0'" in proc.stderr
-    assert "row 5: field 'region': unknown category: 'mars'" in proc.stderr
+    assert "1 row(s) of bad.csv break the bundle's input schema" in proc.stderr
+    assert "row 3: field 'age': wrong type: 'abc'" in proc.stderr
     assert "--on-invalid skip" in proc.stderr
     assert not (tmp_path / "out.csv").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.csv"]  # no temp file left either
@@ -138,21 +144,37 @@ def test_bad_rows_fail_the_run_and_write_nothing(
         "predict", "--bundle", str(bundle_dir), "bad.csv", "out.csv", "--on-invalid", "skip",
         "--rejects", "rejects.csv", cwd=tmp_path,
     )  # fmt: skip
-    assert "predicted 38 of 40 rows" in skipped.stderr
-    predicted = pd.read_csv(tmp_path / "out.csv")["row"].tolist()
-    assert predicted == [r for r in range(40) if r not in (3, 5)]
+    assert "predicted 39 of 40 rows" in skipped.stderr
+    assert "rows predicted with warnings" in skipped.stderr
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["row"].tolist() == [r for r in range(40) if r != 3]
+    notes = dict(zip(out["row"], out["warnings"], strict=True))
+    assert notes[5] == "region: unseen category"
+    assert notes[6] == "tenure_months: out of range"
     rejects = pd.read_csv(tmp_path / "rejects.csv")
-    assert rejects[["row", "column", "reason"]].values.tolist() == [
-        [3, "age", "out of range"],
-        [5, "region", "unknown category"],
-    ]
+    listed = rejects[["row", "column", "kind", "reason"]].values.tolist()
+    assert [3, "age", "refused", "wrong type"] in listed
+    assert [5, "region", "warning", "unseen category"] in listed
+    assert [6, "tenure_months", "warning", "out of range"] in listed
+
+
+def test_a_file_is_read_as_training_read_it_whatever_its_extension(
+    rows: pd.DataFrame, bundle_dir: Path, tmp_path: Path
+) -> None:
+    rows.to_csv(tmp_path / "rows.data", index=False)
+    base = ["predict", "--bundle", str(bundle_dir)]
+    proc = run_cli(*base, "rows.data", "out.csv", cwd=tmp_path, check=False)
+    assert proc.returncode == 4  # the embedded data was a table: .data is read as Parquet
+    assert "cannot read input" in proc.stderr
+    run_cli(*base, "rows.data", "out.csv", "--format", "csv", cwd=tmp_path)
+    assert len(pd.read_csv(tmp_path / "out.csv")) == len(rows)
 
 
 @pytest.mark.parametrize(
     ("make", "name", "match", "code"),
     [
         (lambda r: r.drop(columns=["contract"]), "in.csv", "needs: contract", 4),
-        (lambda r: r, "in.xlsx", "cannot tell the format of input", 4),
+        (lambda r: r, "in.xlsx", "cannot read input", 4),
         (lambda r: r, "missing.csv", "input file not found", 4),
     ],
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import pipespec
 from helpers import run_cli
 from pipespec.bundle import bundle as files
 from pipespec.bundle.bundle import Bundle
@@ -37,10 +38,14 @@ def test_bundle_holds_model_transforms_schema_profile_card_and_manifest(bundle_d
     assert card["model"]["trees"] > 0
     assert card["versions"]["lightgbm"]
     assert card["versions"]["pandas"]
-    assert card["metrics"]["test"]["auc"] > 0.6
+    assert card["metrics"]["best_iteration"] > 0  # the train stage's metrics
     assert card["params"]["model"]["num_boost_round"] == 40
     assert len(card["data"]["train"]["sha256"]) == 64
-    assert len(card["code"]["sha256"]) == 64
+    assert card["pipespec"] == pipespec.__version__
+    assert "code" not in card  # no hash of pipespec's own code: refactors keep the bytes
+    contract = bundle.contract
+    assert contract.reading.format == "parquet"  # the embedded data is a table
+    assert contract.policy.strict.unseen_category is False
     assert card["git"] is None  # production.git_commit is off: bundles stay byte-identical
     profile = bundle.profile
     assert set(profile["features"]) == set(bundle.schema.names)
@@ -51,7 +56,7 @@ def test_bundle_holds_model_transforms_schema_profile_card_and_manifest(bundle_d
     assert profile["prediction"]["type"] == "numeric"
     text = (bundle_dir / files.CARD_MD).read_text()
     assert "# Model card" in text
-    assert "| test |" in text
+    assert "best_iteration" in text
     assert "`age`" in text
 
 
@@ -63,7 +68,8 @@ def test_bundle_holds_model_transforms_schema_profile_card_and_manifest(bundle_d
         (lambda b: (b / "profile.json").unlink(), r"missing profile\.json"),
         (lambda b: (b / "notes.txt").write_text("hi"), r"holds notes\.txt, which manifest\.json"),
         (lambda b: (b / "manifest.json").unlink(), r"manifest\.json is missing"),
-        (lambda b: _manifest(b, format_version=2), r"format version 2; this pipespec reads"),
+        (lambda b: _manifest(b, format_version=3), r"format version 3; this pipespec reads"),
+        (lambda b: _manifest(b, format_version=1), r"format version 1, which this pipespec"),
         (lambda b: _manifest(b, format="other"), r"'format' is not 'pipespec-bundle'"),
     ],
 )

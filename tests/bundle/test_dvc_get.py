@@ -40,7 +40,8 @@ def test_dvc_get_from_a_clone_with_a_directory_remote_yields_a_bundle_that_serve
     assert health["bundle"] == Bundle.load(original).sha
     card = server.client.get("/metadata").json()["card"]
     record = {
-        c["name"]: _typical(c) for c in server.client.get("/metadata").json()["schema"]["columns"]
+        c["name"]: _typical(c)
+        for c in server.client.get("/metadata").json()["contract"]["schema"]["columns"]
     }
     answer = server.client.post("/predict", json=record)
     assert answer.status_code == 200, answer.text

@@ -1,5 +1,6 @@
 """The input schema without a model: inference from training rows, and `check` on typed
-(JSON) and text (CSV) input, including values that once were 500s."""
+(JSON) and text (CSV) input, including values that once were 500s; malformed values are
+refused, unusual ones flagged, and `Strictness` turns each unusual kind into a refusal."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from pipespec.bundle.schema import (
     NOT_FINITE,
     NULL,
     OUT_OF_RANGE,
-    UNKNOWN_CATEGORY,
+    UNSEEN,
     WRONG_TYPE,
     InputSchema,
     NonFinite,
     check,
     infer,
 )
-from pipespec.bundle.transforms import FORMAT_VERSION, apply
+from pipespec.bundle.transforms import FORMAT_VERSION, apply, matrix
+from pipespec.core.documents import Strictness, from_json, to_json
 
 TRAIN = pd.DataFrame(
     {
@@ -38,7 +40,7 @@ TRAIN = pd.DataFrame(
 )
 INPUTS = {"x": "numeric", "n": "numeric", "city": "categorical", "code": "categorical"}
 INPUTS["ratio"] = "categorical"
-CATEGORIES = {"city": ["a", "b", "c"], "code": ["10", "20", "30"], "ratio": ["0.5", "1.0", "1.5"]}
+CATEGORIES = {"city": ["a", "b", "c"], "code": ["10", "20", "30"], "ratio": ["0.5", "1", "1.5"]}
 TRANSFORMS = {  # the documented transforms format, written by hand
     "version": FORMAT_VERSION,
     "target": {"name": "y", "task": "binary", "classes": [0, 1]},
@@ -53,7 +55,7 @@ TRANSFORMS = {  # the documented transforms format, written by hand
 
 @pytest.fixture(scope="module")
 def schema() -> InputSchema:
-    return infer(TRAIN, TRANSFORMS, range_margin=0.5, closed_categories=True, ignored=["id"])
+    return infer(TRAIN, TRANSFORMS, range_margin=0.5, ignored=["id"])
 
 
 def test_infer_records_types_ranges_and_categories(schema: InputSchema) -> None:
@@ -63,23 +65,28 @@ def test_infer_records_types_ranges_and_categories(schema: InputSchema) -> None:
     assert (n.dtype, n.nullable) == ("int", False)
     assert (city.dtype, city.nullable, city.categories) == ("str", True, ("a", "b", "c"))
     assert (code.dtype, code.categories) == ("int", ("10", "20", "30"))
-    assert (ratio.dtype, ratio.categories) == ("float", ("0.5", "1.0", "1.5"))
-    assert InputSchema.from_json(json.loads(json.dumps(schema.to_json()))) == schema
+    assert (ratio.dtype, ratio.categories) == ("float", ("0.5", "1", "1.5"))
+    assert from_json(InputSchema, json.loads(json.dumps(to_json(schema)))) == schema
+
+
+NAMES = [c["name"] for c in TRANSFORMS["features"]]
 
 
 def test_training_rows_conform_to_what_the_transforms_saw(schema: InputSchema) -> None:
-    checked = check(schema, TRAIN, strict_types=False)
-    assert checked.valid.all()
-    ours = apply(TRANSFORMS, checked.frame).to_numpy()
-    theirs = apply(TRANSFORMS, TRAIN).drop(columns=["y"]).to_numpy()
-    np.testing.assert_array_equal(ours, theirs)
+    for rows, typed in ((TRAIN, False), (_records(TRAIN), True)):
+        checked = check(schema, rows, typed=typed)
+        assert checked.valid.all()
+        ours = matrix(TRANSFORMS, dict(checked.work), NAMES)
+        theirs = apply(TRANSFORMS, TRAIN)[NAMES].to_numpy()
+        np.testing.assert_array_equal(ours, theirs)
 
 
-def _problems(schema: InputSchema, records: list[dict], strict: bool = True) -> set[tuple]:
-    frame = pd.DataFrame(
-        {c: pd.Series([r.get(c) for r in records], dtype=object) for c in schema.names}
-    )
-    checked = check(schema, frame, strict_types=strict)
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records"))
+
+
+def _problems(schema: InputSchema, records: list[dict], typed: bool = True) -> set[tuple]:
+    checked = check(schema, records, typed=typed)
     return {(p.row, p.column, p.reason) for p in checked.iter_problems()}
 
 
@@ -99,29 +106,58 @@ GOOD = {"x": 2.0, "n": 3, "city": "a", "code": 10, "ratio": 0.5}
         ("x", 10**400, NOT_FINITE),  # beyond float range: once an OverflowError
         ("x", 100.0, OUT_OF_RANGE),
         ("n", None, NULL),
-        ("city", "z", UNKNOWN_CATEGORY),
+        ("city", "z", UNSEEN),
         ("city", 3, WRONG_TYPE),
-        ("code", 40, UNKNOWN_CATEGORY),
+        ("city", "\ud800", WRONG_TYPE),  # a lone surrogate: no table can hold it
+        ("code", 40, UNSEEN),
         ("code", 10.5, WRONG_TYPE),
         ("code", "10", WRONG_TYPE),
         ("code", 10**400, WRONG_TYPE),
         ("code", NonFinite("NaN"), WRONG_TYPE),
-        ("ratio", 2.5, UNKNOWN_CATEGORY),
+        ("ratio", 2.5, UNSEEN),
     ],
 )
 def test_json_values_that_break_the_schema(schema, field, value, reason) -> None:
     assert _problems(schema, [{**GOOD, field: value}]) == {(0, field, reason)}
+    # the same record in a frame of JSON values: the same problem
+    frame = pd.DataFrame({c: pd.Series([{**GOOD, field: value}[c]], dtype=object) for c in GOOD})
+    checked = check(schema, frame, typed=True)
+    assert {(p.row, p.column, p.reason) for p in checked.iter_problems()} == {(0, field, reason)}
+
+
+def test_malformed_is_refused_and_unusual_is_flagged(schema: InputSchema) -> None:
+    records = [
+        GOOD,
+        {**GOOD, "x": 100.0},  # out of range
+        {**GOOD, "city": "z"},  # unseen category
+        {**GOOD, "n": None},  # a null where training had none
+        {**GOOD, "x": "2.0"},  # malformed: a string for a number
+        {k: v for k, v in GOOD.items() if k != "city"},  # malformed: a field missing
+    ]
+    checked = check(schema, records, typed=True)
+    assert checked.refused.tolist() == [False, False, False, False, True, True]
+    assert checked.warned.tolist() == [False, True, True, True, False, False]
+    warned = {(p.row, p.reason) for p in checked.iter_problems(kind="warning")}
+    assert warned == {(1, OUT_OF_RANGE), (2, UNSEEN), (3, NULL)}
+    # unusual values reach the model as training treats them: the value, 'other', missing
+    assert checked.work["x"][1] == 100.0
+    assert checked.work["city"][2] == "z"
+    assert np.isnan(checked.work["n"][3])
+    features = matrix(TRANSFORMS, checked.take(np.arange(4)), NAMES)
+    assert np.isnan(features[2, NAMES.index("city")])  # no 'other' bucket here: missing
+    # strictness turns each kind back into a refusal, one at a time
+    for kind, row in (("out_of_range", 1), ("unseen_category", 2), ("unexpected_null", 3)):
+        strict = check(schema, records, typed=True, strict=Strictness(**{kind: True}))
+        assert strict.refused.tolist() == [i in (row, 4, 5) for i in range(6)], kind
 
 
 def test_json_values_that_pass(schema: InputSchema) -> None:
     ok = [GOOD, {**GOOD, "x": None, "city": None}, {**GOOD, "code": 20.0, "n": 2.5}]
     assert _problems(schema, ok) == set()
-    frame = pd.DataFrame({c: pd.Series([r[c] for r in ok], dtype=object) for c in schema.names})
-    checked = check(schema, frame, strict_types=True)
-    assert checked.frame["code"].tolist() == [10, 10, 20]  # the type training had
-    assert str(checked.frame["code"].dtype) == "Int64"
+    checked = check(schema, ok, typed=True)
+    assert checked.work["code"].tolist() == [10.0, 10.0, 20.0]
     assert checked.keys["code"].tolist() == ["10", "10", "20"]
-    assert checked.frame["ratio"].tolist() == [0.5, 0.5, 0.5]
+    assert checked.work["ratio"].tolist() == [0.5, 0.5, 0.5]
 
 
 def test_text_input_is_parsed(schema: InputSchema) -> None:
@@ -135,22 +171,22 @@ def test_text_input_is_parsed(schema: InputSchema) -> None:
         },
         dtype=object,
     )
-    checked = check(schema, frame, strict_types=False, first_row=100)
+    checked = check(schema, frame, typed=False, first_row=100)
     found = {(p.row, p.column, p.reason) for p in checked.iter_problems()}
     assert found == {
         (101, "x", WRONG_TYPE),
-        (102, "city", UNKNOWN_CATEGORY),
+        (102, "city", UNSEEN),
         (103, "x", NOT_FINITE),
         (102, "code", WRONG_TYPE),
     }
     assert checked.valid.tolist() == [True, False, False, False]
-    assert checked.frame["ratio"].tolist() == [0.5, 1.0, 1.5, 0.5]
-    assert checked.keys["ratio"].tolist() == ["0.5", "1.0", "1.5", "0.5"]
+    assert checked.work["ratio"].tolist() == [0.5, 1.0, 1.5, 0.5]
+    assert checked.keys["ratio"].tolist() == ["0.5", "1", "1.5", "0.5"]
 
 
 def test_an_absent_column_is_reported_for_every_row(schema: InputSchema) -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0]})
-    checked = check(schema, frame, strict_types=False)
+    checked = check(schema, frame, typed=False)
     assert not checked.valid.any()
     assert checked.counts()[("city", ABSENT)] == 2
     message = next(p for p in checked.iter_problems() if p.column == "n").message()
@@ -181,14 +217,13 @@ JSON_VALUES = st.recursive(
 )
 def test_check_never_raises_on_any_json(records: list[dict]) -> None:
     """Whatever a client sends, `check` answers with problems, never an exception (a 500)."""
-    schema = infer(TRAIN, TRANSFORMS, range_margin=0.5, closed_categories=True, ignored=[])
-    frame = pd.DataFrame(
-        {c: pd.Series([r.get(c) for r in records], dtype=object) for c in schema.names}
-    )
-    checked = check(schema, frame, strict_types=True)
+    schema = infer(TRAIN, TRANSFORMS, range_margin=0.5, ignored=[])
+    checked = check(schema, records, typed=True)
     assert len(checked.valid) == len(records)
     for problem in checked.iter_problems():
         assert problem.column in schema.names
         assert problem.message().startswith(f"field '{problem.column}'")
-    valid = checked.frame[checked.valid]
-    assert np.isfinite(apply(TRANSFORMS, valid)[["n"]].to_numpy()).all()
+    rows = np.flatnonzero(checked.valid)
+    features = matrix(TRANSFORMS, checked.take(rows), NAMES)
+    present = ~np.isnan(features[:, NAMES.index("n")])
+    assert np.isfinite(features[:, NAMES.index("n")][present]).all()

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from bundle_helpers import Server, records
 
-from helpers import run_cli
+from helpers import SMALL, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,6 @@ BATTERY = [  # (name, body maker, status, text that the error must contain, fiel
     ("wrong type", lambda g: with_(g, age="forty"), 422, "wrong type", "age"),
     ("bool for number", lambda g: with_(g, support_calls=True), 422, "wrong type", "support_calls"),
     ("list for text", lambda g: with_(g, region=["north"]), 422, "wrong type", "region"),
-    ("out of range", lambda g: with_(g, age=1000), 422, "out of range", "age"),
     ("NaN", lambda g: raw(g, "age", "NaN"), 422, "not finite: NaN", "age"),
     (
         "Infinity",
@@ -60,10 +59,8 @@ BATTERY = [  # (name, body maker, status, text that the error must contain, fiel
         "not finite",
         "tenure_months",
     ),
-    ("unknown category", lambda g: with_(g, region="mars"), 422, "unknown category", "region"),
     # valid JSON, but not text any table can hold
     ("lone surrogate", lambda g: raw(g, "region", '"\\ud800"'), 422, "wrong type", "region"),
-    ("null not allowed", lambda g: with_(g, contract=None), 422, "null not allowed", "contract"),
     (
         "bad record in a list",
         lambda g: [g, g, with_(g, age="x")],
@@ -106,8 +103,68 @@ def test_bad_requests_get_a_4xx_naming_the_field(bundle_server: Server, good: di
     assert "Traceback" not in bundle_server.stderr()
 
 
+UNUSUAL = [  # (body change, field, reason): predicted as training treats them, and flagged
+    ({"age": 1000}, "age", "out of range"),
+    ({"region": "mars"}, "region", "unseen category"),
+    ({"contract": None}, "contract", "unexpected null"),
+]
+
+
+def test_unusual_values_are_predicted_with_warnings(bundle_server: Server, good: dict) -> None:
+    plain = bundle_server.client.post("/predict", json=good).json()
+    assert plain["warnings"] == []
+    for change, field, reason in UNUSUAL:
+        answer = bundle_server.client.post("/predict", json=with_(good, **change))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["warnings"] == [
+            {
+                "record": 0,
+                "field": field,
+                "reason": reason,
+                "message": answer.json()["warnings"][0]["message"],
+            }
+        ]
+        assert f"field '{field}'" in answer.json()["warnings"][0]["message"]
+        assert 0 <= answer.json()["prediction"]["probability"] <= 1
+    # in a list, each warning names its record
+    answer = bundle_server.client.post(
+        "/predict", json=[good, with_(good, region="mars"), with_(good, age=1000)]
+    )
+    assert [(w["record"], w["field"]) for w in answer.json()["warnings"]] == [
+        (1, "region"),
+        (2, "age"),
+    ]
+
+
+def test_strict_mode_refuses_unusual_values(
+    trained_project: Path, tmp_path_factory: pytest.TempPathFactory, good: dict, serve
+) -> None:
+    """production.strict turns each kind of unusual input into a 422 naming the field."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("strict") / "proj"
+    shutil.copytree(trained_project, root, symlinks=True)
+    proc = run_cli(
+        "run", *SMALL, "production.strict.out_of_range=true",
+        "production.strict.unseen_category=true", "production.strict.unexpected_null=true",
+        cwd=root,
+    )  # fmt: skip
+    ran = next(line for line in proc.stdout.splitlines() + proc.stderr.splitlines()
+               if line.startswith("ran:"))  # fmt: skip
+    assert "package" in ran
+    assert " train" not in ran  # a serving policy change does not re-train
+    server = serve(root / "models" / "bundle")
+    for change, field, reason in UNUSUAL:
+        answer = server.client.post("/predict", json=with_(good, **change))
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == field
+        assert answer.json()["errors"][0]["reason"] == reason
+        assert f"field '{field}'" in answer.json()["error"]
+    assert server.client.post("/predict", json=good).status_code == 200
+
+
 def test_every_bad_field_of_a_record_is_listed(bundle_server: Server, good: dict) -> None:
-    bad = with_(good, age="x", region="mars")
+    bad = with_(good, age="x", region=3)
     del bad["contract"]
     answer = bundle_server.client.post("/predict", json=bad)
     assert answer.status_code == 422
@@ -124,8 +181,15 @@ def test_health_and_metadata(bundle_server: Server, bundle_dir: Path) -> None:
     assert health == {"status": "ok", "bundle": bundle.sha, "model": bundle.card["name"]}
     meta = bundle_server.client.get("/metadata").json()
     assert meta["card"] == bundle.card
-    assert [c["name"] for c in meta["schema"]["columns"]] == bundle.schema.names
-    assert meta["output"]["task"] == "binary"
+    contract = meta["contract"]
+    assert [c["name"] for c in contract["schema"]["columns"]] == bundle.schema.names
+    assert contract["output"]["task"] == "binary"
+    assert contract["reading"]["format"] == "parquet"
+    assert contract["policy"]["strict"] == {
+        "out_of_range": False,
+        "unseen_category": False,
+        "unexpected_null": False,
+    }
     assert meta["limits"] == {"max_records": 1000, "max_body_bytes": 1048576}
     assert bundle_server.client.get("/nope").status_code == 404
     assert bundle_server.client.get("/predict").status_code == 405

@@ -14,23 +14,33 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.schema import Checked, InputSchema, check, raw_inputs
-from pipespec.core.errors import BundleError, DataError
+from pipespec.bundle.schema import Checked, check
+from pipespec.bundle.transforms import raw_inputs_of
+from pipespec.core.documents import (
+    Contract,
+    InputSchema,
+    Output,
+    ReadOptions,
+    ServingPolicy,
+    dumps,
+    from_json,
+)
+from pipespec.core.errors import BundleError, DataError, DocumentError
 
 if TYPE_CHECKING:
     import lightgbm as lgb
     import numpy as np
     import pandas as pd
 
-    from pipespec.bundle.fastpath import FastPath
 
 FORMAT = "pipespec-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: schema.json is the train/serve contract (reading options, policy)
 MANIFEST = "manifest.json"
 MODEL = "model.txt"
 TRANSFORMS = "transforms.json"
@@ -44,11 +54,6 @@ DEFAULT_DIR = "models/bundle"
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def dumps(data: Any) -> bytes:
-    """Stable JSON bytes: sorted keys, 2-space indent, trailing newline, no NaN."""
-    return (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
 def manifest_for(files: dict[str, bytes]) -> dict[str, Any]:
@@ -175,15 +180,18 @@ def read_verified(path: Path) -> tuple[dict[str, Any], dict[str, bytes], str]:
 
 @dataclass
 class Bundle:
-    """A verified bundle, ready to check inputs and predict in-process."""
+    """A verified bundle, ready to check inputs and predict in-process.
+
+    Every path that predicts (``predict`` here, batch prediction, the HTTP service, the
+    evaluate stage, monitoring) goes ``check`` -> ``score``: the input schema's one check,
+    then the transforms' one interpreter, then the model.
+    """
 
     path: Path
     sha: str  # SHA-256 of manifest.json: names this exact bundle
     manifest: dict[str, Any]
     transforms: dict[str, Any]
-    schema: InputSchema
-    output: dict[str, Any]  # task, target, classes, threshold
-    policy: dict[str, Any]  # on_invalid, max_records, max_body_bytes, ...
+    contract: Contract
     profile: dict[str, Any]
     card: dict[str, Any]
     model_text: str
@@ -201,34 +209,47 @@ class Bundle:
                 raise BundleError(f"bundle {root}: {name} is not valid JSON: {exc}") from None
             if not isinstance(docs[name], dict):
                 raise BundleError(f"bundle {root}: {name} must hold a JSON object")
-        schema_doc = docs[SCHEMA]
-        schema = InputSchema.from_json(schema_doc)
         try:
-            names = [spec.get("name") for spec in raw_inputs(docs[TRANSFORMS])]
+            contract = from_json(Contract, docs[SCHEMA], SCHEMA)
+        except DocumentError as exc:
+            raise BundleError(f"bundle {root}: {exc}") from None
+        try:
+            names = [spec.get("name") for spec in raw_inputs_of(docs[TRANSFORMS])]
         except (DataError, AttributeError):
             names = None
-        if names != schema.names:
+        if names != contract.schema.names:
             raise BundleError(
                 f"bundle {root}: {SCHEMA} and {TRANSFORMS} disagree on the input columns"
             )
         model_text = files[MODEL].decode("utf-8", errors="replace")
         if not any(line.startswith("version=v") for line in model_text.splitlines()[:5]):
             raise BundleError(f"bundle {root}: {MODEL} is not a LightGBM text model")
-        for key in ("output", "policy"):
-            if not isinstance(schema_doc.get(key), dict):
-                raise BundleError(f"bundle {root}: {SCHEMA} has no '{key}' section")
         return cls(
             path=root,
             sha=sha,
             manifest=manifest,
             transforms=docs[TRANSFORMS],
-            schema=schema,
-            output=schema_doc["output"],
-            policy=schema_doc["policy"],
+            contract=contract,
             profile=docs[PROFILE],
             card=docs[CARD],
             model_text=model_text,
         )
+
+    @property
+    def schema(self) -> InputSchema:
+        return self.contract.schema
+
+    @property
+    def policy(self) -> ServingPolicy:
+        return self.contract.policy
+
+    @property
+    def reading(self) -> ReadOptions:
+        return self.contract.reading
+
+    @property
+    def output(self) -> Output:
+        return self.contract.output
 
     @cached_property
     def booster(self) -> lgb.Booster:
@@ -241,28 +262,42 @@ class Bundle:
 
     @property
     def task(self) -> str:
-        return str(self.output["task"])
+        return self.output.task
 
     @property
     def classes(self) -> list[Any]:
-        return list(self.output.get("classes") or [])
+        return list(self.output.classes or [])
 
-    def check(self, frame: pd.DataFrame, *, strict_types: bool, first_row: int = 0) -> Checked:
-        """Check raw rows against the input schema (see ``pipespec.bundle.schema.check``)."""
-        return check(self.schema, frame, strict_types=strict_types, first_row=first_row)
+    @property
+    def threshold(self) -> float:
+        return 0.5 if self.output.threshold is None else float(self.output.threshold)
 
-    def score(self, conformed: pd.DataFrame, *, threads: int = 1) -> np.ndarray:
-        """The model's raw output for conformed, valid rows: exactly what evaluate computes."""
+    def check(
+        self,
+        rows: pd.DataFrame | Sequence[Mapping[str, Any]],
+        *,
+        typed: bool = False,
+        first_row: int = 0,
+    ) -> Checked:
+        """Check raw rows (a frame, or JSON records with ``typed``) against the input schema
+        under this bundle's serving policy (``pipespec.bundle.schema.check``)."""
+        return check(self.schema, rows, typed=typed, strict=self.policy.strict, first_row=first_row)
+
+    def score(
+        self, checked: Checked, rows: np.ndarray | None = None, *, threads: int = 1
+    ) -> np.ndarray:
+        """The model's raw output for ``rows`` of checked input (default: every row)."""
         import numpy as np
 
-        from pipespec.bundle.transforms import apply
+        from pipespec.bundle.transforms import matrix
 
-        if len(conformed) == 0:
+        work = checked.take(rows) if rows is not None else dict(checked.work)
+        n = checked.rows if rows is None else len(rows)
+        if n == 0:
             width = len(self.classes) if self.task == "multiclass" else 0
             return np.zeros((0, width)) if width else np.zeros(0)
-        features = apply(self.transforms, conformed)
-        names = self.feature_names
-        return np.asarray(self.booster.predict(features[names], num_threads=threads))
+        features = matrix(self.transforms, work, self.feature_names)
+        return np.asarray(self.booster.predict(features, num_threads=threads))
 
     @cached_property
     def feature_names(self) -> list[str]:
@@ -271,21 +306,6 @@ class Bundle:
 
         names = [f["name"] for f in self.transforms["features"]]
         return model_columns(names, list(self.booster.feature_name()))
-
-    @cached_property
-    def fast_path(self) -> FastPath | None:
-        """The row-wise path for a few JSON records (``pipespec.bundle.fastpath``), or None
-        when this bundle's transforms need the pandas path."""
-        from pipespec.bundle.fastpath import FastPath
-
-        return FastPath.compile(self.schema, self.transforms, self.feature_names)
-
-    def score_matrix(self, matrix: np.ndarray, *, threads: int = 1) -> np.ndarray:
-        """The model's raw output for a float64 feature matrix in ``feature_names`` order:
-        what ``score`` computes for the same features (LightGBM converts a frame to it)."""
-        import numpy as np
-
-        return np.asarray(self.booster.predict(matrix, num_threads=threads))
 
     def columns(self, scores: np.ndarray) -> dict[str, np.ndarray]:
         """Output columns for a table: ``prediction`` (probability of the second class, or
@@ -296,8 +316,7 @@ class Bundle:
             return {"prediction": scores}
         labels = np.asarray(self.classes)
         if self.task == "binary":
-            threshold = float(self.output.get("threshold", 0.5))
-            return {"prediction": scores, "label": labels[(scores >= threshold).astype(int)]}
+            return {"prediction": scores, "label": labels[(scores >= self.threshold).astype(int)]}
         out = {f"p_{k}": scores[:, k] for k in range(scores.shape[1])}
         out["label"] = labels[scores.argmax(axis=1)] if len(scores) else labels[:0]
         return out
@@ -310,7 +329,7 @@ class Bundle:
         keys = [str(c) for c in classes]
         out: list[dict[str, Any]] = []
         if self.task == "binary":
-            threshold = float(self.output.get("threshold", 0.5))
+            threshold = self.threshold
             for p in scores.tolist():
                 out.append(
                     {
@@ -328,24 +347,30 @@ class Bundle:
     def predict(
         self, frame: pd.DataFrame, *, on_invalid: str = "fail", threads: int = 1
     ) -> pd.DataFrame:
-        """Predict raw rows in-process. Rows that break the schema raise ``DataError``
-        (``on_invalid="fail"``) or are left out (``"skip"``; the index says which remain)."""
+        """Predict raw rows in-process. Refused rows raise ``DataError`` (``on_invalid="fail"``)
+        or are left out (``"skip"``; the index says which remain). Unusual rows are
+        predicted; ``warnings`` on the result's ``attrs`` counts them by (column, reason)."""
         import pandas as pd
 
-        checked = self.check(frame, strict_types=False)
+        checked = self.check(frame)
         if checked.n_invalid and on_invalid == "fail":
             raise invalid_rows_error(checked, "the input frame")
-        rows = checked.valid.nonzero()[0]
-        scores = self.score(checked.frame.iloc[rows], threads=threads)
-        return pd.DataFrame(self.columns(scores), index=frame.index[rows])
+        rows = None if not checked.n_invalid else checked.valid.nonzero()[0]
+        scores = self.score(checked, rows, threads=threads)
+        index = frame.index if rows is None else frame.index[rows]
+        out = pd.DataFrame(self.columns(scores), index=index)
+        out.attrs["warnings"] = checked.counts("warning")
+        return out
 
 
 def invalid_rows_error(checked: Checked, where: str, total: int | None = None) -> DataError:
     """A DataError listing the first problems of ``checked`` (``total``: bad rows in all)."""
-    shown = [f"  row {p.row}: {p.message()}" for p in checked.iter_problems(limit=10)]
+    shown = [
+        f"  row {p.row}: {p.message()}" for p in checked.iter_problems(limit=10, kind="refused")
+    ]
     bad = total if total is not None else checked.n_invalid
     return DataError(
         f"{bad} row(s) of {where} break the bundle's input schema:\n" + "\n".join(shown),
         hint="Fix those rows, or predict the others with --on-invalid skip "
-        "(production.on_invalid) and get the rejected rows reported.",
+        "(production.on_invalid) and get the refused rows reported (--rejects FILE).",
     )

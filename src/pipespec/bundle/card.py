@@ -42,7 +42,7 @@ def markdown(card: dict[str, Any]) -> str:
         f"- LightGBM model: {model['trees']} trees, objective `{model['objective']}`",
         f"- trained on {card['data']['train']['rows']:,} rows "
         f"(sha256 `{card['data']['train']['sha256'][:16]}`)",
-        f"- code sha256 `{card['code']['sha256'][:16]}`"
+        f"- built by pipespec {card['pipespec']}"
         + (
             f", git commit `{card['git']['commit']}`"
             + (" (uncommitted changes)" if card["git"].get("dirty") else "")
@@ -51,17 +51,17 @@ def markdown(card: dict[str, Any]) -> str:
         ),
         f"- bundle format {card['bundle_format']}",
         "",
-        "## Metrics",
+        "## Training metrics",
+        "",
+        "The train stage's own (the evaluate stage scores this bundle afterwards: "
+        "`metrics/evaluate.json`).",
         "",
     ]
-    splits = {k: v for k, v in card["metrics"].items() if isinstance(v, dict)}
-    if splits:
-        names = list(dict.fromkeys(m for v in splits.values() for m in v))
-        lines.append("| split | " + " | ".join(names) + " |")
-        lines.append("| --- |" + " ---: |" * len(names))
-        for split, values in splits.items():
-            cells = [_cell(values.get(n)) for n in names]
-            lines.append(f"| {split} | " + " | ".join(cells) + " |")
+    flat = {k: v for k, v in card["metrics"].items() if not isinstance(v, dict | list)}
+    if flat:
+        lines.append("| metric | value |")
+        lines.append("| --- | ---: |")
+        lines += [f"| {k} | {_cell(v)} |" for k, v in flat.items()]
     else:
         lines.append("No metrics were given to the package stage.")
     lines += ["", "## Features", "", "| feature | type | raw type | missing allowed | range |"]

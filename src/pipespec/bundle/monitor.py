@@ -20,7 +20,7 @@ from typing import Any
 from pipespec.bundle import histogram
 from pipespec.bundle.bundle import Bundle
 from pipespec.bundle.profile import THRESHOLD_KEYS, Summary, compare
-from pipespec.bundle.tables import DEFAULT_CHUNK_ROWS, NULL_VALUES, TableReader
+from pipespec.bundle.reader import DEFAULT_CHUNK_ROWS, RowReader
 from pipespec.core.atomic import write_text
 from pipespec.core.errors import ConfigError, DataError
 
@@ -50,28 +50,30 @@ def monitor(
     thresholds: dict[str, Any],
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     sep: str | None = None,
+    format: str | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """The drift report of ``current`` against ``bundle``'s reference profile."""
-    csv = bundle.policy.get("csv", {})
-    reader = TableReader(
+    """The drift report of ``current`` (read with the training config's reading options)
+    against ``bundle``'s reference profile."""
+    import dataclasses
+
+    options = bundle.reading if sep is None else dataclasses.replace(bundle.reading, sep=sep)
+    reader = RowReader(
         current,
+        options,
         wanted=bundle.schema.names,
         chunk_rows=chunk_rows,
-        sep=sep or csv.get("sep", ","),
-        null_values=[*NULL_VALUES, *csv.get("na_values", [])],
+        format=format,
         role="current data",
     )
-    threads = threads or int(bundle.policy.get("num_threads", 1))
+    threads = threads or bundle.policy.num_threads
     summary = Summary(bundle.profile, bundle.task, bundle.classes)
     for chunk in reader:
-        checked = bundle.check(
-            chunk.frame, strict_types=reader.kind == "jsonl", first_row=chunk.start
-        )
-        # Every row is scored, valid or not (unreadable values count as missing): the
+        checked = bundle.check(chunk.frame, typed=reader.kind == "jsonl", first_row=chunk.start)
+        # Every row is scored, refused or not (unreadable values count as missing): the
         # drift of the predictions is what the model would answer for this data.
-        scores = bundle.score(checked.frame, threads=threads)
+        scores = bundle.score(checked, threads=threads)
         summary.add(checked, scores)
         if progress:
             progress(chunk.done, reader.total, reader.unit)

@@ -92,11 +92,11 @@ def reference(
         if col.type == CATEGORICAL:
             features[col.name] = categorical_profile(checked.keys[col.name])
         elif col.type == NUMERIC:
-            values = checked.frame[col.name].to_numpy(dtype="float64")
+            values = checked.work[col.name]
             features[col.name] = numeric_profile(values, bins)
     return {
         "version": PROFILE_VERSION,
-        "rows": len(checked.frame),
+        "rows": checked.rows,
         "features": features,
         PREDICTION: prediction_profile(predictions, task, classes, bins),
     }
@@ -170,12 +170,15 @@ class Summary:
         self.prediction = _Stats(profile[PREDICTION])
         self.rows = 0
         self.invalid_rows = 0
+        self.refused_rows = 0
         self.violations: dict[str, dict[str, int]] = {}
 
     def add(self, checked: Checked, scores: np.ndarray) -> None:
         """Add one chunk: its checked inputs and the scores of its rows."""
-        self.rows += len(checked.frame)
-        self.invalid_rows += checked.n_invalid
+        self.rows += checked.rows
+        # a violation is any refused or unusual value: both are drift to watch
+        self.invalid_rows += checked.n_invalid + checked.n_warned
+        self.refused_rows += checked.n_invalid
         for (column, reason), count in checked.counts().items():
             per = self.violations.setdefault(column, {})
             per[reason] = per.get(reason, 0) + count
@@ -183,7 +186,7 @@ class Summary:
             if stats.ref["type"] == CATEGORICAL:
                 stats.add(checked.keys[name])
             else:
-                stats.add(checked.frame[name].to_numpy(dtype="float64"))
+                stats.add(checked.work[name])
         if self.task == "multiclass":
             self.prediction.add(_labels(scores, self.classes))
         else:
@@ -224,6 +227,8 @@ def compare(summary: Summary, thresholds: dict[str, Any]) -> dict[str, Any]:
         "valid_rows": summary.rows - summary.invalid_rows,
         "violations": {
             "rows": summary.invalid_rows,
+            "refused_rows": summary.refused_rows,
+            "unusual_rows": summary.invalid_rows - summary.refused_rows,
             "rate": rate,
             "by_column": {
                 k: dict(sorted(v.items())) for k, v in sorted(summary.violations.items())

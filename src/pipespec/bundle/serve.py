@@ -1,14 +1,16 @@
 """The HTTP prediction service: FastAPI over a verified bundle. Imports neither Hydra nor DVC.
 
 ``POST /predict`` takes one record (a JSON object) or a list of them and answers with
-``{"prediction": ...}`` or ``{"predictions": [...]}``; ``GET /health``; ``GET /metadata``
-(the model card and the input schema). Every request is checked against the bundle's input
-schema with the same rules as batch prediction, so both give the same numbers: records go
-through ``pipespec.bundle.fastpath`` (no pandas frames; the same problems, features and
-predictions), and what it does not cover through the very code of batch prediction. Bad
-requests get a 4xx whose message names the record and the field: 400 malformed JSON, 413 body
-or list too large, 422 anything the schema refuses (missing field, wrong type, out of range,
-NaN or infinity, unknown category, empty list).
+``{"prediction": ..., "warnings": [...]}`` or ``{"predictions": [...], "warnings": [...]}``;
+``GET /health``; ``GET /metadata`` (the model card and the train/serve contract). Records go
+through the same code as batch prediction and evaluation (``Bundle.check``, then the
+transforms' interpreter, then the model), so all give the same numbers.
+
+Malformed requests get a 4xx whose message names the record and the field: 400 malformed
+JSON, 413 body or list too large, 422 what the schema refuses (missing field, wrong type,
+NaN or infinity, empty list, and the unusual values ``production.strict`` refuses). Unusual
+values (out of range, unseen category, unexpected null) are predicted as training treats
+them, and each is named in ``warnings``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from fastapi import FastAPI, Request  # at module level: FastAPI resolves the an
 from fastapi.responses import Response
 
 from pipespec.bundle.bundle import Bundle
-from pipespec.bundle.schema import ABSENT, Checked, NonFinite, Problem
+from pipespec.bundle.reader import clean_records
+from pipespec.bundle.schema import NonFinite, Problem
+from pipespec.core.documents import to_json
 
 MAX_ERRORS = 50  # problems listed in one 422 answer
 
@@ -51,16 +55,30 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._sha = bundle_sha[:12]
 
-    def write(self, records: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
+    def write(
+        self,
+        records: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+        warnings: list[dict[str, Any]],
+    ) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        per_record: dict[int, list[str]] = {}
+        for w in warnings:
+            per_record.setdefault(w["record"], []).append(f"{w['field']}: {w['reason']}")
         lines = "".join(
             json.dumps(
-                {"time": stamp, "bundle": self._sha, "input": r, "output": o},
+                {
+                    "time": stamp,
+                    "bundle": self._sha,
+                    "input": r,
+                    "output": o,
+                    **({"warnings": per_record[i]} if i in per_record else {}),
+                },
                 default=str,
                 allow_nan=False,
             )
             + "\n"
-            for r, o in zip(records, outputs, strict=True)
+            for i, (r, o) in enumerate(zip(records, outputs, strict=True))
         )
         with self._lock:
             self._fh.write(lines)
@@ -82,8 +100,8 @@ def create_app(
     ``/health`` and ``/metadata``."""
     _warm_up(bundle)
     limits = {
-        "max_records": int(bundle.policy.get("max_records", 1000)),
-        "max_body_bytes": int(bundle.policy.get("max_body_bytes", 1 << 20)),
+        "max_records": bundle.policy.max_records,
+        "max_body_bytes": bundle.policy.max_body_bytes,
     }
     logger = PredictionLog(log, bundle.sha) if log else None
     metadata = _json_bytes(
@@ -94,8 +112,7 @@ def create_app(
                 "path": str(bundle.path),
             },
             "card": bundle.card,
-            "schema": bundle.schema.to_json(),
-            "output": bundle.output,
+            "contract": to_json(bundle.contract),
             "limits": limits,
             "release": release,
         }
@@ -138,7 +155,7 @@ def create_app(
             payload = _parse(body)
             single = isinstance(payload, dict)
             records = _records(payload, limits["max_records"])
-            outputs = predict_records(bundle, records, single=single)
+            outputs, warnings = predict_records(bundle, records, single=single)
         except _Reject as exc:
             content: dict[str, Any] = {"error": exc.message}
             if exc.errors:
@@ -153,8 +170,9 @@ def create_app(
             content = {"error": f"internal error: {type(exc).__name__}: {exc}"}
             return Response(_json_bytes(content), status_code=500, media_type="application/json")
         if logger is not None:
-            logger.write(records, outputs)
-        answer = {"prediction": outputs[0]} if single else {"predictions": outputs}
+            logger.write(records, outputs, warnings)
+        answer: dict[str, Any] = {"prediction": outputs[0]} if single else {"predictions": outputs}
+        answer["warnings"] = warnings
         return Response(_json_bytes(answer), media_type="application/json")
 
     return app
@@ -162,71 +180,24 @@ def create_app(
 
 def predict_records(
     bundle: Bundle, records: list[dict[str, Any]], *, single: bool = False
-) -> list[dict[str, Any]]:
-    """Check JSON records against the schema and predict them; a 422 ``_Reject`` names every
-    bad field (up to ``MAX_ERRORS``).
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Check JSON records, predict them, and name every warning; a 422 ``_Reject`` names
+    every refused field (up to ``MAX_ERRORS``).
 
-    Records go the row-wise way (``pipespec.bundle.fastpath``: no pandas, a few microseconds
-    a record) when the bundle's transforms and the values allow it, else through the pandas
-    frames batch prediction uses; both find the same problems and the same predictions."""
-    fast = bundle.fast_path
-    if fast is not None:
-        conformed = fast.conform(records)
-        if conformed is not None:
-            columns, problems = conformed
-            if problems:
-                raise _rejection(problems, single)
-            return bundle.records(bundle.score_matrix(fast.matrix(columns), threads=1))
-    return predict_frame(bundle, records, single=single)
-
-
-def predict_frame(
-    bundle: Bundle, records: list[dict[str, Any]], *, single: bool = False
-) -> list[dict[str, Any]]:
-    """``predict_records`` through pandas: ``Bundle.check`` on a frame of the records, then
-    ``Bundle.score``, exactly as batch prediction does."""
-    import numpy as np
-
-    checked, problems = check_frame(bundle, records)
-    if problems:
-        raise _rejection(problems, single)
-    scores = bundle.score(checked.frame, threads=1)
-    return bundle.records(np.asarray(scores))
-
-
-def check_frame(bundle: Bundle, records: list[dict[str, Any]]) -> tuple[Checked, list[Problem]]:
-    """The records as a frame checked against the schema (typed: JSON), and every problem in
-    record order, then schema order; an absent field is 'missing field', whatever else."""
-    import pandas as pd
-
-    names = bundle.schema.names
-    absent: list[Problem] = []
-    columns: dict[str, list[Any]] = {name: [] for name in names}
-    for i, record in enumerate(records):
-        for name in names:
-            if name in record:
-                columns[name].append(record[name])
-            else:
-                columns[name].append(None)
-                absent.append(
-                    Problem(i, name, ABSENT, expected=bundle.schema.column(name).expected())
-                )
-    frame = pd.DataFrame(
-        {name: pd.Series(values, dtype=object) for name, values in columns.items()}
-    )
-    checked = bundle.check(frame, strict_types=True)
-    absent_cells = {(p.row, p.column) for p in absent}
-    found = (p for p in checked.iter_problems() if (p.row, p.column) not in absent_cells)
-    order = {name: k for k, name in enumerate(names)}
-    return checked, sorted([*absent, *found], key=lambda p: (p.row, order[p.column]))
+    Records are cleaned as training read its files (``strip``, missing-value markers), then
+    go the way batch prediction goes: ``Bundle.check`` and ``Bundle.score``."""
+    records = clean_records(records, bundle.reading)
+    checked = bundle.check(records, typed=True)
+    if checked.n_invalid:
+        raise _rejection(list(checked.iter_problems(kind="refused")), single)
+    outputs = bundle.records(bundle.score(checked))
+    warnings = [p.to_json() for p in checked.iter_problems(limit=MAX_ERRORS, kind="warning")]
+    return outputs, warnings
 
 
 def _rejection(problems: list[Problem], single: bool) -> _Reject:
     """The 422 for ``problems`` (in record order, then schema order)."""
-    errors = [
-        {"record": p.row, "field": p.column, "reason": p.reason, "message": p.message()}
-        for p in problems[:MAX_ERRORS]
-    ]
+    errors = [p.to_json() for p in problems[:MAX_ERRORS]]
     first = problems[0]
     where = "" if single else f"record {first.row}: "
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -302,13 +273,5 @@ def _json_bytes(data: Any) -> bytes:
 
 
 def _warm_up(bundle: Bundle) -> None:
-    """Load the model and run both paths once, so the first request is not slow."""
-    import pandas as pd
-
-    nothing = pd.DataFrame({name: pd.Series([None], dtype=object) for name in bundle.schema.names})
-    bundle.score(bundle.check(nothing, strict_types=False).frame)
-    fast = bundle.fast_path
-    if fast is not None:
-        conformed = fast.conform([{}])  # every field absent: problems, but columns all the same
-        if conformed is not None:
-            bundle.score_matrix(fast.matrix(conformed[0]))
+    """Load the model and run the path once, so the first request is not slow."""
+    bundle.score(bundle.check([{}], typed=True))

@@ -26,14 +26,20 @@ def add_parsers(sub: Any) -> None:
     """Add the production subcommands to the ``pipespec`` parser."""
     p = sub.add_parser(
         "predict",
-        help="batch predictions of a CSV/Parquet file with a bundle",
-        description="Predict every row of INPUT (CSV, Parquet or JSON lines) with the bundle "
-        "into OUTPUT (CSV or Parquet), in chunks, so files larger than memory work. Rows are "
-        "checked against the bundle's input schema: with --on-invalid fail (default: the "
-        "bundle's production.on_invalid) a bad row stops the run and nothing is written; "
-        "with skip, bad rows are left out and reported. OUTPUT has `row` (0-based input row), "
-        "any --keep columns, then `prediction` (probability of the second class, or the "
-        "value), `p_0..p_k` (multiclass) and `label` (classification).",
+        help="batch predictions of a file with a bundle",
+        description="Predict every row of INPUT with the bundle into OUTPUT (CSV or Parquet), "
+        "in chunks, so files larger than memory work. INPUT is read as the training config "
+        "read its files (separator, header, column names, strip, comment, encoding, "
+        "missing-value markers, dtypes: stored in the bundle), whatever its extension: an "
+        "unknown one is read in the training files' format, --format says it outright. "
+        "Malformed rows (a value of the wrong type or unreadable) are refused: with "
+        "--on-invalid fail (default: the bundle's production.on_invalid) the run stops and "
+        "nothing is written; with skip, they are left out and reported. Unusual values (out "
+        "of the training range, an unseen category, a null where training had none) are "
+        "predicted as training treats them and named in the `warnings` column, unless "
+        "production.strict refuses them. OUTPUT has `row` (0-based input row), any --keep "
+        "columns, then `prediction` (probability of the second class, or the value), "
+        "`p_0..p_k` (multiclass), `label` (classification) and `warnings`.",
     )
     _bundle_arg(p)
     p.add_argument("input", metavar="INPUT", help="CSV, Parquet or JSON-lines file")
@@ -42,9 +48,13 @@ def add_parsers(sub: Any) -> None:
         "--on-invalid",
         choices=("fail", "skip"),
         default=None,
-        help="rows that break the schema: stop (fail) or leave out and report (skip)",
+        help="refused rows: stop (fail) or leave out and report (skip)",
     )
-    p.add_argument("--rejects", metavar="FILE", help="write every bad value to FILE (CSV)")
+    p.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="write every refused or flagged value to FILE (CSV: row, column, kind, reason, value)",
+    )
     p.add_argument(
         "--keep",
         metavar="COL",
@@ -59,9 +69,11 @@ def add_parsers(sub: Any) -> None:
         "serve",
         help="serve a bundle over HTTP (FastAPI + uvicorn)",
         description="Serve the bundle: POST /predict (one JSON record or a list), GET /health, "
-        "GET /metadata (model card and input schema). Requests are checked against the "
-        "bundle's schema; a bad one gets a 4xx naming the field. Binds 127.0.0.1 unless "
-        "--host says otherwise; --port 0 picks a free port (printed).",
+        "GET /metadata (model card and the train/serve contract). A malformed request gets "
+        "a 4xx naming the record and field; unusual values (out of range, unseen category, "
+        "unexpected null) are predicted and named in the answer's `warnings`, unless "
+        "production.strict refuses them. Binds 127.0.0.1 unless --host says otherwise; "
+        "--port 0 picks a free port (printed).",
     )
     _bundle_arg(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -130,6 +142,12 @@ def _chunk_args(p: argparse.ArgumentParser) -> None:
         "--chunk-rows", type=_positive, default=65_536, help="rows per chunk (default 65536)"
     )
     p.add_argument("--sep", default=None, help="CSV separator (default: the training data's)")
+    p.add_argument(
+        "--format",
+        choices=("csv", "parquet", "jsonl"),
+        default=None,
+        help="how to read the file (default: from its extension, else the training files')",
+    )
 
 
 def _positive(text: str) -> int:
@@ -220,6 +238,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             chunk_rows=args.chunk_rows,
             keep=keep,
             sep=args.sep,
+            format=args.format,
             rejects=args.rejects,
             threads=args.threads,
             progress=progress,
@@ -239,8 +258,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
         console().print(table)
         for p in result.examples[:5]:
             console().print(f"  row {p.row}: {p.message()}", markup=False)
-        if result.rejects:
-            console().print(f"every bad value: {result.rejects}")
+    if result.warned:
+        table = Table(
+            title=f"{result.warned:,} rows predicted with warnings (column `warnings`)",
+            title_justify="left",
+        )
+        table.add_column("column")
+        table.add_column("reason")
+        table.add_column("values", justify="right")
+        for (column, reason), count in sorted(result.warnings.items()):
+            table.add_row(column, reason, f"{count:,}")
+        console().print(table)
+    if result.rejects and (result.skipped or result.warned):
+        console().print(f"every refused or flagged value: {result.rejects}")
     return 0
 
 
@@ -313,6 +343,7 @@ def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
             thresholds=thresholds,
             chunk_rows=args.chunk_rows,
             sep=args.sep,
+            format=args.format,
             progress=progress,
         )
     out().print(_monitor_table(report))

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipespec.core.documents import ReadOptions
 
 COMMAND = "schema"
 
@@ -28,26 +31,28 @@ def add_parsers(sub: Any) -> None:
         "nullability, the observed range of numbers, the allowed values of text columns with "
         "few distinct values, and `unique` for text ids. DATA passes it as is; review it, then "
         "use it with `pipespec run schema.path=FILE`. Read CSV with the same options as "
-        "the dataset config (sep, header, na_values).",
+        "the project's dataset config (params.yaml's dataset: sep, header, names, na_values, "
+        "strip, comment, encoding, dtypes) when run in a project; the flags override it.",
     )
     infer.add_argument("data", metavar="DATA", help="CSV/TSV file, or Parquet file or folder")
     infer.add_argument("--out", metavar="FILE", help="write the schema here (default: stdout)")
     infer.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    infer.add_argument("--sep", default=",", help="CSV separator (default ','; '\\t' or tab: TSV)")
+    infer.add_argument("--sep", help="CSV separator (default ','; '\\t' or tab: TSV)")
     infer.add_argument(
         "--no-header",
         dest="header",
         action="store_false",
+        default=None,
         help="the CSV has no header row: columns are Column_0, Column_1, ...",
     )
     infer.add_argument(
         "--na-values",
         metavar="MARKER",
         action="append",
-        default=[],
+        default=None,
         help="a string that marks a missing value, e.g. '?' (repeat for several)",
     )
-    infer.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
+    infer.add_argument("--encoding", help="CSV text encoding (default utf-8)")
     infer.add_argument(
         "--max-categories",
         type=_count,
@@ -59,10 +64,11 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Run the ``schema`` action the arguments name."""
+    from pipespec.bundle.reader import read_rows
     from pipespec.core.atomic import write_text
     from pipespec.core.console import console, out
-    from pipespec.core.errors import ConfigError
-    from pipespec.stages.dataschema import dump, infer, read_data
+    from pipespec.core.errors import ConfigError, DataError
+    from pipespec.stages.dataschema import dump, infer
 
     data = Path(args.data)
     target = Path(args.out) if args.out else None
@@ -71,9 +77,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
             f"{args.out} exists (--out): refusing to overwrite it",
             hint="Pass --force to replace it, or pick another file.",
         )
-    frame = read_data(
-        data, sep=args.sep, header=args.header, na_values=args.na_values, encoding=args.encoding
-    )
+    if not data.exists():
+        raise DataError(f"data file not found: {data}")
+    frame = read_rows(data, _read_options(args), where=str(data))
     doc = infer(frame, max_categories=args.max_categories)
     text = dump(doc, source=data.name, rows=len(frame))
     if target is None:
@@ -89,6 +95,37 @@ def cmd_schema(args: argparse.Namespace) -> int:
     )
     console().print(f"next: review it, then `pipespec run schema.path={args.out}`")
     return 0
+
+
+def _read_options(args: argparse.Namespace) -> ReadOptions:
+    """The project's dataset reading options (when run in a project), then the flags."""
+    import dataclasses
+
+    import yaml
+
+    from pipespec.core.documents import SEPARATORS, ReadOptions
+    from pipespec.core.errors import ConfigError
+    from pipespec.engine.project import Project
+
+    options = ReadOptions()
+    try:
+        project: Project | None = Project.find()
+    except ConfigError:
+        project = None
+    if project is not None and project.params_file.is_file():
+        params = yaml.safe_load(project.params_file.read_text(encoding="utf-8")) or {}
+        if isinstance(params.get("dataset"), dict):
+            options = ReadOptions.from_dataset(params["dataset"])
+    changes: dict[str, Any] = {}
+    if args.sep is not None:
+        changes["sep"] = SEPARATORS.get(args.sep, args.sep)
+    if args.header is not None:
+        changes.update(header=args.header, columns=None)
+    if args.na_values is not None:
+        changes["na_values"] = tuple(args.na_values)
+    if args.encoding is not None:
+        changes["encoding"] = args.encoding
+    return dataclasses.replace(options, **changes)
 
 
 def _count(text: str) -> int:

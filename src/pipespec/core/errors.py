@@ -97,3 +97,7 @@ class PromotionError(RegistryError):
 
 class UnknownVersionError(RegistryError):
     """No release tag for this artifact and version (or stage)."""
+
+
+class DocumentError(BundleError):
+    """A document (transforms, input schema, card, ...) does not fit its typed class."""

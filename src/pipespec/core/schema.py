@@ -213,12 +213,21 @@ class MonitorConfig:
 
 
 @dataclass
+class StrictConfig:
+    """Unusual input to refuse (a 4xx, a refused row) instead of predicting with a warning."""
+
+    out_of_range: bool = False  # a number outside training's [min, max] widened by range_margin
+    unseen_category: bool = False  # a category training never saw
+    unexpected_null: bool = False  # a null in a column that had none in training
+
+
+@dataclass
 class ProductionConfig:
     """The bundle the ``package`` stage writes, and how predict, serve and monitor use it."""
 
     on_invalid: OnInvalid = OnInvalid.fail
-    range_margin: float | None = 0.5  # allowed: observed [min, max] widened by this x range
-    closed_categories: bool = True  # a category unseen in training breaks the schema
+    range_margin: float | None = 0.5  # usual: observed [min, max] widened by this x range
+    strict: StrictConfig = field(default_factory=StrictConfig)
     profile_bins: int = 10  # quantile bins per numeric feature in the reference profile
     max_records: int = 1000  # serve: records per request
     max_body_bytes: int = 1048576  # serve: request body size

@@ -17,12 +17,12 @@ nothing), so :func:`load` refuses them, with the alternatives.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.core.errors import ConfigError, DataError
+from pipespec.core.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -290,42 +290,6 @@ def _reason(exc: Exception) -> str:
 
 
 # --- inference --------------------------------------------------------------------------
-
-
-def read_data(
-    path: Path,
-    *,
-    sep: str = ",",
-    header: bool = True,
-    na_values: Sequence[str] = (),
-    encoding: str = "utf-8",
-) -> pd.DataFrame:
-    """A CSV/TSV (read like ``dataset=csv``) or Parquet file (or folder) as a DataFrame."""
-    import pandas as pd
-
-    from pipespec.stages.load import SEPARATORS
-
-    if not path.exists():
-        raise DataError(f"data file not found: {path}")
-    if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            return pd.read_parquet(path)
-        except Exception as exc:
-            raise DataError(f"cannot read {path} as Parquet: {_reason(exc)}") from None
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=SEPARATORS.get(sep, sep),
-            header=0 if header else None,
-            na_values=list(na_values) or None,
-            encoding=encoding,
-        )
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, LookupError) as exc:
-        raise DataError(f"cannot read {path} as CSV: {_reason(exc)}") from None
-    if not header:
-        frame.columns = [f"Column_{i}" for i in range(frame.shape[1])]  # LightGBM's naming
-    frame.columns = [str(c) for c in frame.columns]
-    return frame
 
 
 def infer(frame: pd.DataFrame, *, max_categories: int = 20) -> dict[str, Any]:

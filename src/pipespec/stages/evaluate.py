@@ -1,16 +1,18 @@
-"""The ``evaluate`` stage: predictions of the trained model on every other input, the
-task's metrics per input (scikit-learn), written as a DVC metrics file, and curves for
-``dvc plots`` computed on one input (``evaluation.plots_on``, default ``test``)."""
+"""The ``evaluate`` stage: the bundle's predictions on the raw rows of every other input,
+through exactly the code path ``Bundle.predict`` runs (the input schema's check, the
+transforms' interpreter, the model), so the numbers are those of the model that ships and a
+reading or transform difference between training and serving cannot hide. The task's
+metrics per input (scikit-learn) go to a DVC metrics file, and curves for ``dvc plots``
+computed on one input (``evaluation.plots_on``, default ``test``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.transforms import model_columns
 from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
-from pipespec.core.errors import ConfigError
+from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import read_table, write_table
 
@@ -24,37 +26,50 @@ MAX_SCATTER_POINTS = 3000
 
 
 def run(ctx: StageContext) -> None:
-    import lightgbm as lgb
     import numpy as np
     import pandas as pd
 
-    task = ctx.params["dataset"]["task"]
-    target = ctx.params["dataset"]["target"]
+    from pipespec.bundle.bundle import Bundle, invalid_rows_error
+    from pipespec.bundle.schema import MALFORMED
+    from pipespec.bundle.transforms import encode_target
+
     spec = ctx.params["evaluation"]
     threads = ctx.params["compute"]["num_threads"]
-    booster = lgb.Booster(model_file=str(ctx.input("model")))
+    bundle = Bundle.load(ctx.input("bundle"))
+    task, target = bundle.task, bundle.output.target
     scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    warned: dict[str, int] = {}
     for name, path in ctx.inputs.items():
-        if name == "model":
+        if name == "bundle":
             continue
-        frame, meta = read_table(path)
+        frame, _ = read_table(path)
         if frame.empty:
             console().print(f"  {name}: no rows, not scored")
             continue
-        features = frame[model_columns(meta.get("features") or booster.feature_name(),
-                                       booster.feature_name())]  # fmt: skip
+        if target not in frame.columns:
+            raise DataError(
+                f"input '{name}' ({path}) has no target column '{target}': give the evaluate "
+                "stage the raw split tables (split.valid, split.test)"
+            )
+        # the raw columns, through exactly what Bundle.predict runs
+        checked = bundle.check(frame)
+        if any(reason in MALFORMED for _, reason, _, _ in checked.problems):
+            raise invalid_rows_error(checked, f"input '{name}' ({path})")
+        rows = np.flatnonzero(checked.valid)
+        if checked.n_invalid:  # unusual rows production.strict refuses: not served, not scored
+            console().print(
+                f"  {name}: {checked.n_invalid:,} rows left out, as serving would refuse them "
+                "(production.strict)"
+            )
+        warned[name] = checked.n_warned
         scored[name] = (
-            frame[target].to_numpy(),
-            np.asarray(booster.predict(features, num_threads=threads)),
+            encode_target(bundle.transforms["target"], frame[target])[rows],
+            bundle.score(checked, rows, threads=threads),
         )
     if not scored:
         raise ConfigError(f"stage '{ctx.name}': every input to score is empty")
 
-    threshold = float(spec["threshold"])
-    if task == "binary" and spec["optimize_threshold"]:
-        if "valid" not in scored:
-            raise ConfigError("evaluation.optimize_threshold needs a non-empty 'valid' input")
-        threshold = round(best_f1_threshold(*scored["valid"]), 6)  # as recorded and reused
+    threshold = bundle.threshold
     metrics: dict[str, Any] = {
         name: score(task, y, p, threshold) for name, (y, p) in scored.items()
     }
@@ -83,6 +98,7 @@ def run(ctx: StageContext) -> None:
             for split, values in metrics.items()
             if isinstance(values, dict)
         )
+        + (f"  ({sum(warned.values()):,} rows with unusual values)" if any(warned.values()) else "")
     )
 
 

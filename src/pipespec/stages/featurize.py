@@ -1,6 +1,6 @@
 """The ``featurize`` stage: fit feature transforms on the training split only, save them as
-human-readable JSON, and apply exactly those to every split (the serving path applies the
-same file with ``pipespec.bundle.transforms.apply``).
+human-readable JSON, and apply exactly those to every split with the one interpreter of
+``pipespec.bundle.transforms`` (evaluation, batch prediction and serving run it too).
 
 Fitting walks the config in a fixed order, and each step is fitted on the output of the
 steps before it: select and drop columns, infer column types (numbers stored as text, dates,
@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 from pipespec.bundle.transforms import (
     DATE_PARTS,
     FORMAT_VERSION,
-    OPS,
+    as_array,
     encode_target,
     load_custom,
     plain,
+    text_keys,
 )
+from pipespec.bundle.transforms import run as run_steps
 from pipespec.core.atomic import write_json
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
@@ -456,38 +458,56 @@ class Columns:
 
 
 class InMemory(Columns):
-    """A pandas table: every statistic is exact."""
+    """A pandas table: every statistic is exact. The columns steps touch are held as the
+    interpreter holds them (``pipespec.bundle.transforms``); the others stay as read, for
+    type inference."""
 
     def __init__(self, frame: pd.DataFrame, columns: list[str]) -> None:
         self._frame = frame
         self.raw = list(frame.columns)
-        self.work = {c: frame[c] for c in columns}
+        self.keep(columns)
 
     def keep(self, columns: list[str]) -> None:
-        self.work = {c: self._frame[c] for c in columns}
+        self.work = {c: as_array(self._frame[c]) for c in columns}
+        self._touched: set[str] = set()
 
     def add(self, step: dict[str, Any]) -> None:
-        OPS[step["op"]](self.work, step)
+        before = {k: id(v) for k, v in self.work.items()}
+        run_steps(self.work, [step])
+        self._touched |= {k for k, v in self.work.items() if before.get(k) != id(v)}
+        self._touched |= set((step.get("map") or {}).values())
 
     def drop(self, column: str) -> None:
         del self.work[column]
 
+    def _series(self, column: str) -> pd.Series:
+        import pandas as pd
+
+        return pd.Series(self.work[column])
+
     def head(self, column: str) -> pd.Series:
-        return self.work[column]
+        if column in self._frame.columns and column not in self._touched:
+            return self._frame[column]
+        return self._series(column)
 
     def all_distinct(self, column: str) -> bool:
-        series = self.work[column]
+        series = self.head(column)
         return bool(len(series) > 50 and series.notna().all() and series.nunique() == len(series))
 
     def quantiles(self, column: str, qs: list[float]) -> list[float]:
-        values = self.work[column].astype("float64")
+        import pandas as pd
+
+        from pipespec.bundle.transforms import _floats
+
+        values = pd.Series(_floats(self.work[column]))
         return [values.quantile(q) for q in qs]
 
     def counts(self, column: str, *, text: bool) -> pd.Series:
-        from pipespec.bundle.transforms import _as_text
+        import pandas as pd
 
-        series = self.work[column]
-        return (_as_text(series) if text else series).dropna().value_counts()
+        values = self.work[column]
+        series = pd.Series(text_keys(values) if text else values)
+        return series.dropna().value_counts()
 
     def frame(self, what: str) -> pd.DataFrame:
         import pandas as pd
@@ -524,7 +544,10 @@ class Partitioned(Columns):
         self.work.update(dict.fromkeys(self._head))
 
     def add(self, step: dict[str, Any]) -> None:
-        OPS[step["op"]](self._head, step)
+        import pandas as pd
+
+        work = run_steps({k: as_array(v) for k, v in self._head.items()}, [step])
+        self._head = {k: pd.Series(v) for k, v in work.items()}
         self._steps.append(step)
         if step["op"] == "custom":
             self._counts.clear()
@@ -608,16 +631,14 @@ def _apply_steps(
 ) -> pd.DataFrame:
     import pandas as pd
 
-    work = {c: frame[c] for c in inputs}
-    for step in steps:
-        OPS[step["op"]](work, step)
+    work = run_steps({c: as_array(frame[c]) for c in inputs}, steps)
     return pd.DataFrame(work, index=frame.index)
 
 
 def _text_keys(series: pd.Series) -> pd.Series:
-    from pipespec.bundle.transforms import _as_text
+    import pandas as pd
 
-    return _as_text(series).astype(object)
+    return pd.Series(text_keys(as_array(series)), index=series.index, dtype=object)
 
 
 def _ranked(counts: pd.Series) -> pd.Series:

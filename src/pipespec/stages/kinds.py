@@ -147,8 +147,8 @@ BUILTIN: dict[str, StageKind] = {
         StageKind(
             name="evaluate",
             entry="pipespec.stages.evaluate:run",
-            reads=("dataset.target", "dataset.task", "evaluation", "compute"),
-            inputs=("model",),
+            reads=("evaluation.headline", "evaluation.plots_on", "compute"),
+            inputs=("bundle",),
             any_inputs=True,
             outputs=(
                 Output("metrics", "metrics/{stage}.json", "metrics"),
@@ -191,7 +191,8 @@ BUILTIN: dict[str, StageKind] = {
                     ("regression",),
                 ),
             ),
-            description="score every other input with the task's metrics; curves for dvc plots",
+            description="score the raw rows of every other input through the bundle's own "
+            "predict path; the task's metrics, curves for dvc plots",
         ),
         StageKind(
             name="gate",
@@ -217,7 +218,9 @@ BUILTIN: dict[str, StageKind] = {
                 "production",
             ),
             inputs=("model", "transforms", "train"),
-            any_inputs=True,  # optional 'metrics'; any other input is hashed into the card
+            # optional 'valid' (evaluation.optimize_threshold picks the threshold on it) and
+            # 'metrics' (the train stage's, into the card); any input is hashed into the card
+            any_inputs=True,
             outputs=(Output("bundle", "models/bundle"),),
             description="the production bundle: model, transforms, input schema, drift "
             "reference profile, model card, hashes",

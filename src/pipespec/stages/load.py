@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import console
+from pipespec.core.documents import ReadOptions
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import write_table
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SPLIT_COLUMN = "_split"
-# Separators that are awkward to type on a command line.
-SEPARATORS = {"\\t": "\t", "tab": "\t", "space": " "}
 
 
 def run(ctx: StageContext) -> None:
@@ -135,8 +134,10 @@ def _resolve(value: str, root: Path, key: str) -> Path:
 
 
 def read_source(ds: Any, key: str = "path", *, seed: int, root: Path) -> pd.DataFrame:
-    """The raw table a dataset config describes (``key``: path or test_path)."""
-    import pandas as pd
+    """The raw table a dataset config describes (``key``: path or test_path), read by the
+    one reader that prediction and monitoring use too."""
+    from pipespec.bundle.reader import read_rows
+    from pipespec.core.documents import ReadOptions
 
     source = ds["source"]
     if source == "embedded":
@@ -148,92 +149,7 @@ def read_source(ds: Any, key: str = "path", *, seed: int, root: Path) -> pd.Data
     if not ds.get(key):
         raise ConfigError(f"dataset.{key} is required for dataset.source={source}")
     path = _resolve(ds[key], root, key)
-    if source == "parquet":  # a file, or a directory of files (a partitioned dataset)
-        try:
-            # self_destruct: Arrow frees each column as pandas takes it (read_table's way)
-            frame = pd.read_parquet(
-                path, to_pandas_kwargs={"self_destruct": True, "split_blocks": True}
-            )
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read {ds[key]} as Parquet (dataset.{key}): {exc}") from None
-    else:
-        frame = _read_csv(ds, key, path)
-    return clean(frame, ds, key)
-
-
-def clean(frame: pd.DataFrame, ds: Any, key: str) -> pd.DataFrame:
-    """Column names as text, spaces stripped (dataset.strip), dataset.dtypes applied."""
-    import pandas as pd
-
-    frame.columns = [str(c) for c in frame.columns]
-    if ds.get("strip"):
-        frame.columns = [c.strip() for c in frame.columns]
-        for column in frame.columns:
-            if pd.api.types.is_string_dtype(frame[column]):
-                frame[column] = frame[column].str.strip()
-        if ds["na_values"]:  # a marker may have stood next to the spaces just stripped
-            frame = frame.replace(list(ds["na_values"]), None)
-    return _apply_dtypes(frame, ds, key)
-
-
-def _read_csv(ds: Any, key: str, path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    names = list(ds["columns"]) if ds.get("columns") else None
-    try:
-        frame = pd.read_csv(path, **csv_options(ds))
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, LookupError) as exc:
-        raise DataError(f"cannot read {ds[key]} as CSV (dataset.{key}): {exc}") from None
-    if not ds["header"] and names is None:
-        frame.columns = [f"Column_{i}" for i in range(frame.shape[1])]  # LightGBM's naming
-    return frame
-
-
-def csv_options(ds: Any) -> dict[str, Any]:
-    """``read_csv`` keywords for a dataset config (pandas and Dask take the same)."""
-    return {
-        "sep": SEPARATORS.get(ds["sep"], ds["sep"]),
-        "header": 0 if ds["header"] else None,
-        "names": list(ds["columns"]) if ds.get("columns") else None,
-        "na_values": list(ds["na_values"]) or None,
-        "keep_default_na": ds["keep_default_na"],
-        "skipinitialspace": bool(ds["strip"]),
-        "comment": ds.get("comment"),
-        "encoding": ds["encoding"],
-    }
-
-
-NA_MARKERS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
-DTYPES = {"float": "float64", "int": "Int64", "str": "str", "category": "str", "bool": "boolean"}
-
-
-def _apply_dtypes(frame: pd.DataFrame, ds: Any, key: str) -> pd.DataFrame:
-    """dataset.dtypes overrides, with an error naming the column and a few bad values."""
-    import pandas as pd
-
-    for column, dtype in dict(ds["dtypes"]).items():
-        if column not in frame.columns:
-            raise DataError(f"dataset.dtypes.{column}: no such column in {ds[key]}")
-        if dtype not in DTYPES:
-            raise ConfigError(
-                f"dataset.dtypes.{column}: unknown type '{dtype}'; types: {', '.join(DTYPES)}"
-            )
-        series = frame[column]
-        if dtype in ("float", "int"):
-            if not pd.api.types.is_numeric_dtype(series):  # 'NA', '' ... mean missing here
-                series = series.where(~series.astype("str").str.strip().isin(NA_MARKERS), None)
-            numbers = pd.to_numeric(series, errors="coerce")
-            bad = series[numbers.isna() & series.notna()]
-            if len(bad):
-                examples = ", ".join(repr(v) for v in bad.unique()[:3])
-                raise DataError(
-                    f"column '{column}' (dataset.dtypes.{column}={dtype}) in {ds[key]}: "
-                    f"{len(bad)} value(s) are not numbers, e.g. {examples}",
-                    hint="Add them to dataset.na_values if they mean 'missing'.",
-                )
-            series = numbers
-        frame[column] = series.astype(DTYPES[dtype])
-    return frame
+    return read_rows(path, ReadOptions.from_dataset(ds), where=f"{ds[key]} (dataset.{key})")
 
 
 def sample(frame: pd.DataFrame, spec: Any, *, seed: int) -> pd.DataFrame:
@@ -369,7 +285,7 @@ def _dask_source(ds: dict[str, Any], key: str, *, seed: int, root: Path, rows: i
         table = dd.read_csv(
             str(path),
             blocksize=_blocksize(path, rows),
-            **csv_options(ds),
+            **ReadOptions.from_dataset(ds).csv_kwargs(),
             sample=1 << 20,
             # declared columns are read as text and converted by clean(), like locally
             dtype={str(c): "object" for c in ds["dtypes"]} or None,
@@ -379,6 +295,13 @@ def _dask_source(ds: dict[str, Any], key: str, *, seed: int, root: Path, rows: i
     if not ds["header"] and names is None:
         table.columns = [f"Column_{i}" for i in range(len(table.columns))]
     return table
+
+
+def _clean(table: pd.DataFrame, ds: dict[str, Any], key: str) -> pd.DataFrame:
+    """One partition cleaned as ``read_rows`` cleans a whole file."""
+    from pipespec.bundle.reader import clean
+
+    return clean(table, ReadOptions.from_dataset(ds), f"{ds.get(key)} (dataset.{key})")
 
 
 def _blocksize(path: Path, rows: int) -> int:
@@ -394,7 +317,7 @@ def _hash_part(index: int, item: tuple[str, Any], ds: dict[str, Any], root: Path
     import pandas as pd
 
     key, table = item
-    table, _, _ = _clean_rows(ds, clean(table, ds, key), key, root, dedupe=False)
+    table, _, _ = _clean_rows(ds, _clean(table, ds, key), key, root, dedupe=False)
     return pd.util.hash_pandas_object(table, index=False).to_numpy()
 
 
@@ -433,7 +356,7 @@ def _load_part(
     import numpy as np
 
     key, table = item
-    table, _, unlabeled = _clean_rows(ds, clean(table, ds, key), key, root, dedupe=False)
+    table, _, unlabeled = _clean_rows(ds, _clean(table, ds, key), key, root, dedupe=False)
     if index in drop:
         keep = np.ones(len(table), dtype=bool)
         keep[drop[index]] = False

@@ -1,9 +1,11 @@
 """The ``package`` stage: the production bundle in ``models/bundle/``, one DVC output.
 
-It holds the trained model (LightGBM text), the fitted transforms (JSON), the input schema
-inferred from the raw training rows, a reference profile of those rows and of the model's
-predictions on them (for drift monitoring), a model card (JSON and Markdown) and a manifest
-of SHA-256 hashes. Written atomically; no timestamps, so the same inputs give the same bytes.
+It holds the trained model (LightGBM text), the fitted transforms (JSON), the train/serve
+contract (``schema.json``: the input schema inferred from the raw training rows, the dataset's
+reading options, the output and the serving policy), a reference profile of the training rows
+and of the model's predictions on them (for drift monitoring), a model card (JSON and
+Markdown) and a manifest of SHA-256 hashes. Written atomically; no timestamps and no hash of
+pipespec's own code, so the same inputs and versions give the same bytes.
 """
 
 from __future__ import annotations
@@ -11,57 +13,58 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pipespec import __version__
 from pipespec.bundle import bundle as files
+from pipespec.bundle.bundle import invalid_rows_error
 from pipespec.bundle.card import markdown, versions
 from pipespec.bundle.profile import THRESHOLD_KEYS, reference
-from pipespec.bundle.schema import check, infer, raw_inputs
+from pipespec.bundle.schema import infer
 from pipespec.core.console import console
-from pipespec.core.errors import DataError, StageError
+from pipespec.core.documents import (
+    Card,
+    CardModel,
+    Contract,
+    Output,
+    ReadOptions,
+    ServingPolicy,
+    Strictness,
+    TrainingData,
+    dumps,
+    to_json,
+)
+from pipespec.core.errors import ConfigError, DataError, StageError
 from pipespec.stages.context import StageContext
 from pipespec.stages.tabular import read_table
 
 REQUIRED = ("model", "transforms", "train")
 SCHEMA_ROWS = 1_000_000  # training rows drawn from a partitioned table (compute=dask)
 PROFILE_ROWS = 200_000  # training rows (seeded sample) the drift reference profile describes
-# The modules whose code decides a bundle's content: their hash goes into the model card.
-CODE = (
-    "stages/load.py",
-    "stages/split.py",
-    "stages/featurize.py",
-    "stages/train.py",
-    "stages/evaluate.py",
-    "stages/package.py",
-    "bundle/transforms.py",
-    "bundle/schema.py",
-    "bundle/profile.py",
-    "bundle/bundle.py",
-    "bundle/card.py",
-)
 
 
 def run(ctx: StageContext) -> None:
     import lightgbm as lgb
-    import numpy as np
 
-    from pipespec.bundle.transforms import apply, model_columns
+    from pipespec.bundle.bundle import Bundle
+    from pipespec.bundle.transforms import raw_inputs_of
 
     prod = ctx.params["production"].to_dict()
     dataset = ctx.params["dataset"]
+    evaluation = ctx.params["evaluation"]
+    seed = int(ctx.params["seed"])
     threads = int(ctx.params["compute"]["num_threads"])
     model_bytes = ctx.input("model").read_bytes()
     transforms_bytes = ctx.input("transforms").read_bytes()
     transforms = json.loads(transforms_bytes)
-    train, total_rows = _training_rows(ctx.input("train"), seed=int(ctx.params["seed"]))
+    train, total_rows = _training_rows(ctx.input("train"), seed=seed)
     metrics: dict[str, Any] = {}
     if "metrics" in ctx.inputs:
         metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
     label = transforms["target"]
     task, classes = label["task"], label.get("classes")
-    missing = [c["name"] for c in raw_inputs(transforms) if c["name"] not in train.columns]
+    missing = [c["name"] for c in raw_inputs_of(transforms) if c["name"] not in train.columns]
     if missing:
         raise DataError(
             f"input 'train' ({ctx.input('train')}) lacks feature column(s) {', '.join(missing)}: "
@@ -72,82 +75,90 @@ def run(ctx: StageContext) -> None:
         {*dataset["drop"], *transforms.get("dropped", []), dataset.get("weight")}
         - {None, label["name"]}
     )
-    schema = infer(
-        train,
-        transforms,
+    schema = infer(train, transforms, range_margin=prod["range_margin"], ignored=ignored)
+    policy = ServingPolicy(
+        on_invalid=str(prod["on_invalid"]),
+        max_records=int(prod["max_records"]),
+        max_body_bytes=int(prod["max_body_bytes"]),
         range_margin=prod["range_margin"],
-        closed_categories=bool(prod["closed_categories"]),
-        ignored=ignored,
+        strict=Strictness(**prod["strict"]),
+        num_threads=threads,
     )
+    output = Output(
+        task=task,
+        target=label["name"],
+        classes=classes,
+        threshold=float(evaluation["threshold"]) if task == "binary" else None,
+    )
+    contract = Contract(schema, ReadOptions.from_dataset(dataset), output, policy)
+    bundle = Bundle(
+        path=ctx.output("bundle"),
+        sha="",
+        manifest={},
+        transforms=transforms,
+        contract=contract,
+        profile={},
+        card={},
+        model_text=model_bytes.decode("utf-8"),
+    )
+    if task == "binary" and evaluation["optimize_threshold"]:
+        contract = _optimized(ctx, bundle, contract, threads)
+        bundle.contract = contract
+
     profiled = train
     if len(train) > PROFILE_ROWS:  # the schema sees every row; the profile needs a sample
-        profiled = train.sample(n=PROFILE_ROWS, random_state=int(ctx.params["seed"])).sort_index()
-    checked = check(schema, profiled, strict_types=False)
-    booster = lgb.Booster(model_str=model_bytes.decode("utf-8"))
-    features = apply(transforms, checked.frame)
-    names = model_columns([f["name"] for f in transforms["features"]], booster.feature_name())
-    scores = np.asarray(booster.predict(features[names], num_threads=threads))
+        profiled = train.sample(n=PROFILE_ROWS, random_state=seed).sort_index()
+    checked = bundle.check(profiled)
+    scores = bundle.score(checked, threads=threads)
     bins = int(prod["profile_bins"])
     profile = reference(schema, checked, scores, task, classes or [], bins)
     profile["thresholds"] = {k: prod["monitor"][k] for k in THRESHOLD_KEYS}
 
-    threshold = None
-    if task == "binary":
-        threshold = float(metrics.get("threshold", ctx.params["evaluation"]["threshold"]))
-    output = {"task": task, "target": label["name"], "classes": classes, "threshold": threshold}
-    policy = {
-        "on_invalid": prod["on_invalid"],
-        "max_records": int(prod["max_records"]),
-        "max_body_bytes": int(prod["max_body_bytes"]),
-        "range_margin": prod["range_margin"],
-        "closed_categories": bool(prod["closed_categories"]),
-        "num_threads": threads,
-        "csv": {"sep": dataset["sep"], "na_values": list(dataset["na_values"])},
-    }
-    schema_doc = {**schema.to_json(), "output": output, "policy": policy}
-
+    booster: lgb.Booster = bundle.booster
     hashes = {k: _sha(p) for k, p in sorted(ctx.inputs.items())}
-    name = f"{dataset['name']}-{ctx.params['model']['name']}"
-    card = {
-        "name": name,
-        "bundle_format": files.FORMAT_VERSION,
-        "env": ctx.params["env"]["name"],
-        "model": {
-            "task": task,
-            "target": label["name"],
-            "classes": classes,
-            "threshold": threshold,
-            "trees": booster.num_trees(),
-            "objective": _objective(model_bytes),
-            "feature_names": booster.feature_name(),
-        },
-        "features": [
-            {**c.to_json(), "categories": None if c.categories is None else len(c.categories)}
+    card = Card(
+        name=f"{dataset['name']}-{ctx.params['model']['name']}",
+        bundle_format=files.FORMAT_VERSION,
+        env=ctx.params["env"]["name"],
+        pipespec=__version__,
+        model=CardModel(
+            task=task,
+            target=label["name"],
+            classes=classes,
+            threshold=output.threshold,
+            trees=booster.num_trees(),
+            objective=_objective(model_bytes),
+            feature_names=booster.feature_name(),
+        ),
+        features=[
+            {
+                **to_json(c),
+                "categories": None if c.categories is None else len(c.categories),
+            }
             for c in schema.columns
         ],
-        "ignored": list(schema.ignored),
-        "metrics": metrics,
-        "params": ctx.params.to_dict(),
-        "data": {
-            "train": {
-                "sha256": hashes["train"],
-                "rows": total_rows,
-                "profiled_rows": len(profiled),
-                "columns": len(train.columns),
-            },
+        ignored=list(schema.ignored),
+        metrics=metrics,
+        params=to_json(ctx.params.to_dict()),
+        data={
+            "train": TrainingData(
+                sha256=hashes["train"],
+                rows=total_rows,
+                profiled_rows=len(profiled),
+                columns=len(train.columns),
+            )
         },
-        "inputs": hashes,
-        "code": code_hash(),
-        "versions": versions(),
-        "git": git_commit(ctx.root) if prod["git_commit"] else None,
-    }
+        inputs=hashes,
+        versions=versions(),
+        git=git_commit(ctx.root) if prod["git_commit"] else None,
+    )
     contents = {
         files.MODEL: model_bytes,
         files.TRANSFORMS: transforms_bytes,
-        files.SCHEMA: files.dumps(schema_doc),
-        files.PROFILE: files.dumps(profile),
-        files.CARD: files.dumps(_jsonable(card)),
-        files.CARD_MD: markdown(card).encode("utf-8"),
+        files.SCHEMA: dumps(contract),
+        files.PROFILE: dumps(profile),
+        files.CARD: dumps(card),
+        files.CARD_MD: markdown(to_json(card)).encode("utf-8"),
     }
     target = ctx.output("bundle")
     sha = files.write(target, contents)
@@ -157,15 +168,31 @@ def run(ctx: StageContext) -> None:
     )
 
 
-def code_hash() -> dict[str, Any]:
-    """SHA-256 over the pipespec modules that decide what a bundle holds."""
-    root = resources.files("pipespec")
-    h = hashlib.sha256()
-    for rel in CODE:
-        path = root.joinpath(*rel.split("/"))
-        h.update(rel.encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return {"sha256": h.hexdigest(), "files": list(CODE)}
+def _optimized(ctx: StageContext, bundle: Any, contract: Contract, threads: int) -> Contract:
+    """The contract with the F1-best threshold on the raw valid rows, scored through the
+    bundle's own path (``evaluation.optimize_threshold``)."""
+    import dataclasses
+
+    from pipespec.bundle.transforms import encode_target
+    from pipespec.stages.evaluate import best_f1_threshold
+
+    if "valid" not in ctx.inputs:
+        raise ConfigError(
+            f"stage '{ctx.name}': evaluation.optimize_threshold needs a 'valid' input "
+            "(the raw valid split, split.valid)"
+        )
+    valid, _ = read_table(ctx.input("valid"))
+    if valid.empty:
+        raise ConfigError("evaluation.optimize_threshold needs a non-empty 'valid' input")
+    checked = bundle.check(valid)
+    if checked.n_invalid:
+        raise invalid_rows_error(checked, f"input 'valid' ({ctx.input('valid')})")
+    scores = bundle.score(checked, threads=threads)
+    y = encode_target(bundle.transforms["target"], valid[bundle.output.target])
+    threshold = round(best_f1_threshold(y, scores), 6)
+    return dataclasses.replace(
+        contract, output=dataclasses.replace(contract.output, threshold=threshold)
+    )
 
 
 def git_commit(root: Path) -> dict[str, Any] | None:
@@ -234,8 +261,3 @@ def _sha(path: Path) -> str:
     except OSError as exc:
         raise StageError(f"cannot read input {path}: {exc}") from None
     return h.hexdigest()
-
-
-def _jsonable(value: Any) -> Any:
-    """Params as plain JSON (enums in params.yaml are already strings)."""
-    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,426 @@
+"""The documents that stages hand each other and the bundle carries, as typed classes.
+
+Every document is a dataclass; ``to_json`` and ``from_json`` are the one (de)serialiser for
+all of them, and ``plain`` the one converter of numpy scalars to JSON values. A field added
+to a document is therefore written by training and read by serving without a second place
+to remember it; a document that does not fit its class is refused with the field path named.
+
+The documents:
+
+- ``ReadOptions``: how the training config read its files (separator, header, names,
+  strip, comment, encoding, missing-value markers, dtypes). Stored in the bundle, so
+  ``pipespec predict``, ``monitor`` and the log replay read a file exactly as ``load`` did.
+- ``Column`` and ``InputSchema``: what a raw input record must look like.
+- ``Output``: what the model answers (task, target, classes, threshold).
+- ``Strictness`` and ``ServingPolicy``: what serving refuses, warns about, and its limits.
+- ``Contract``: the train/serve contract, the bundle's ``schema.json``: the input schema,
+  the reading options, the output and the policy.
+- ``TableMeta``: what a table written by a stage says about itself (Parquet metadata).
+- ``Card``: the model card.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pipespec.core.errors import DocumentError
+
+T = TypeVar("T")
+
+# pandas' own default missing-value markers (``read_csv``'s ``keep_default_na``). The one list:
+# the reader passes it to the CSV parser, and a column declared numeric in ``dataset.dtypes``
+# reads these (and ``dataset.na_values``) as missing even where ``keep_default_na`` is false.
+DEFAULT_NA_VALUES = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+)
+
+
+# --- the (de)serialiser ------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar (or anything with ``.item()``) as the plain Python value JSON holds."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def to_json(value: Any) -> Any:
+    """Any document (or part of one) as plain JSON data: dataclasses as objects (fields in
+    declaration order; fields marked ``omit_none`` left out while None), tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if item is None and f.metadata.get("omit_none"):
+                continue
+            out[f.metadata.get("key", f.name)] = to_json(item)
+        return out
+    if isinstance(value, dict):
+        return {str(plain(k)): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return plain(value)
+
+
+def from_json(cls: type[T], data: Any, where: str = "") -> T:
+    """``data`` (parsed JSON) as an instance of the document class ``cls``; a
+    ``DocumentError`` names the field path of anything that does not fit."""
+    return typing.cast(T, _convert(cls, data, where or cls.__name__))
+
+
+def dumps(value: Any) -> bytes:
+    """Stable JSON bytes of a document: sorted keys, 2-space indent, trailing newline."""
+    return (json.dumps(to_json(value), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    module = sys.modules[cls.__module__]
+    return typing.get_type_hints(cls, vars(module))
+
+
+def _convert(tp: Any, data: Any, where: str) -> Any:
+    if tp is Any:
+        return data
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if data is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, data, where)
+            except DocumentError as exc:
+                errors.append(exc)
+        raise errors[0] if errors else DocumentError(f"{where}: unexpected null")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise DocumentError(f"{where}: expected an object, not {_kind(data)}")
+        assert isinstance(tp, type)
+        hints = _hints(tp)
+        known = {f.metadata.get("key", f.name): f for f in dataclasses.fields(tp)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise DocumentError(f"{where}: unknown field '{unknown[0]}'")
+        kwargs = {}
+        for key, f in known.items():
+            if key not in data:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise DocumentError(f"{where}: field '{key}' is missing")
+                continue
+            kwargs[f.name] = _convert(hints[f.name], data[key], f"{where}.{key}")
+        return tp(**kwargs)
+    if origin in (list, tuple):
+        if not isinstance(data, list):
+            raise DocumentError(f"{where}: expected a list, not {_kind(data)}")
+        args = typing.get_args(tp)
+        item = args[0] if args else Any
+        values = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(data)]
+        return tuple(values) if origin is tuple else values
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise DocumentError(f"{where}: expected an object, not {_kind(data)}")
+        args = typing.get_args(tp)
+        item = args[1] if len(args) == 2 else Any
+        return {str(k): _convert(item, v, f"{where}.{k}") for k, v in data.items()}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(data)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in tp)
+            raise DocumentError(f"{where}: '{data}' is not one of {allowed}") from None
+    if tp is float:
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            return float(data) if isinstance(data, float) else data
+        raise DocumentError(f"{where}: expected a number, not {_kind(data)}")
+    if tp is int:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return data
+        raise DocumentError(f"{where}: expected an integer, not {_kind(data)}")
+    if tp in (str, bool):
+        if type(data) is tp:
+            return data
+        raise DocumentError(f"{where}: expected {tp.__name__}, not {_kind(data)}")
+    raise DocumentError(f"{where}: cannot read a value of type {tp}")
+
+
+def _kind(data: Any) -> str:
+    if data is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(data), "a number" if isinstance(data, int | float) else type(data).__name__
+    )
+
+
+# --- reading -----------------------------------------------------------------------------
+
+SEPARATORS = {"\\t": "\t", "tab": "\t", "space": " "}  # awkward to type on a command line
+DTYPES = {"float": "float64", "int": "Int64", "str": "str", "category": "str", "bool": "boolean"}
+FORMATS = ("csv", "parquet", "jsonl")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How the dataset's files are read: every reading option of a dataset config.
+
+    ``load`` reads the training files with it; the bundle stores it, so ``pipespec predict``,
+    ``monitor`` and the replay of serve logs read any file the training config could read
+    with the values training saw.
+    """
+
+    format: str = "csv"  # csv | parquet | jsonl: how a file without a known extension is read
+    sep: str = ","
+    header: bool = True
+    columns: tuple[str, ...] | None = None  # names when header is false
+    na_values: tuple[str, ...] = ()  # extra missing-value markers
+    keep_default_na: bool = True  # false: 'NA', 'None', '' ... stay text
+    strip: bool = False  # spaces around text values and names are stripped
+    comment: str | None = None  # lines starting with it are skipped
+    encoding: str = "utf-8"
+    dtypes: dict[str, str] = field(default_factory=dict)  # {column: float|int|str|category|bool}
+
+    @classmethod
+    def from_dataset(cls, ds: Any) -> ReadOptions:
+        """The reading options of a ``dataset`` config group (a mapping)."""
+        source = str(ds.get("source") or "csv")
+        columns = ds.get("columns")
+        return cls(
+            format=source if source in FORMATS else "parquet",  # embedded: a table in memory
+            sep=SEPARATORS.get(str(ds.get("sep", ",")), str(ds.get("sep", ","))),
+            header=bool(ds.get("header", True)),
+            columns=tuple(str(c) for c in columns) if columns else None,
+            na_values=tuple(str(v) for v in ds.get("na_values") or ()),
+            keep_default_na=bool(ds.get("keep_default_na", True)),
+            strip=bool(ds.get("strip", False)),
+            comment=ds.get("comment"),
+            encoding=str(ds.get("encoding") or "utf-8"),
+            dtypes={str(k): str(v) for k, v in dict(ds.get("dtypes") or {}).items()},
+        )
+
+    @property
+    def missing_markers(self) -> tuple[str, ...]:
+        """Text the CSV parser reads as missing."""
+        defaults = DEFAULT_NA_VALUES if self.keep_default_na else ()
+        return tuple(dict.fromkeys([*defaults, *self.na_values]))
+
+    def csv_kwargs(self) -> dict[str, Any]:
+        """``pandas.read_csv`` keywords (Dask's ``read_csv`` takes the same)."""
+        return {
+            "sep": self.sep,
+            "header": 0 if self.header else None,
+            "names": list(self.columns) if self.columns else None,
+            "na_values": list(self.na_values) or None,
+            "keep_default_na": self.keep_default_na,
+            "skipinitialspace": self.strip,
+            "comment": self.comment,
+            "encoding": self.encoding,
+        }
+
+
+# --- the input schema --------------------------------------------------------------------
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+DATETIME = "datetime"
+KINDS = (NUMERIC, CATEGORICAL, DATETIME)
+RAW_TYPES = ("int", "float", "bool", "str", "datetime")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One raw input column as the model saw it in training."""
+
+    name: str
+    type: str  # numeric | categorical | datetime
+    dtype: str  # int | float | bool | str | datetime: the raw type in training
+    nullable: bool  # training had missing values here
+    min: float | None = None  # observed (numeric)
+    max: float | None = None
+    low: float | None = None  # usual range (numeric): observed widened by range_margin
+    high: float | None = None
+    categories: tuple[str, ...] | None = None  # observed (categorical); None: too many to keep
+    format: str | None = None  # datetime: the format the transforms parse with
+
+    def __post_init__(self) -> None:
+        if self.type not in KINDS or self.dtype not in RAW_TYPES:
+            raise DocumentError(f"column '{self.name}': unknown type {self.type}/{self.dtype}")
+
+    def expected(self) -> str:
+        """What a usual value looks like, for messages."""
+        if self.type == NUMERIC:
+            kind = "a boolean" if self.dtype == "bool" else "a number"
+            if self.dtype == "str":
+                kind = "a number (or numeric text)"
+            if self.low is not None and self.high is not None:
+                kind += f" in [{self.low:.6g}, {self.high:.6g}]"
+        elif self.type == DATETIME:
+            kind = "a date/time string" + (f" like {self.format!r}" if self.format else "")
+        else:
+            kind = {
+                "str": "a string",
+                "int": "an integer",
+                "float": "a number",
+                "bool": "a boolean",
+                "datetime": "a date/time string",
+            }[self.dtype]
+            if self.categories is not None:
+                shown = ", ".join(repr(c) for c in self.categories[:8])
+                more = f", ... ({len(self.categories)} in all)" if len(self.categories) > 8 else ""
+                kind += f" among {shown}{more}"
+        return kind + (" or null" if self.nullable else "")
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """Every raw column the model needs, in the order the transforms list them."""
+
+    columns: tuple[Column, ...]
+    ignored: tuple[str, ...] = ()  # columns seen in training but not used (ids, leakage, ...)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+# --- output and policy -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    """What the model answers."""
+
+    task: str  # binary | multiclass | regression
+    target: str
+    classes: list[Any] | None = None  # labels, in class-code order (classification)
+    threshold: float | None = None  # binary: probability at which the label is the second class
+
+
+@dataclass(frozen=True)
+class Strictness:
+    """Which kinds of unusual input are refused instead of predicted with a warning."""
+
+    out_of_range: bool = False  # a number outside the usual range
+    unseen_category: bool = False  # a category training never saw
+    unexpected_null: bool = False  # a null where training had none
+
+
+@dataclass(frozen=True)
+class ServingPolicy:
+    """How predict and serve treat input, and their limits."""
+
+    on_invalid: str = "fail"  # predict: refused rows stop the run (fail) or are left out (skip)
+    max_records: int = 1000
+    max_body_bytes: int = 1 << 20
+    range_margin: float | None = 0.5
+    strict: Strictness = field(default_factory=Strictness)
+    num_threads: int = 1
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The train/serve contract (the bundle's ``schema.json``): how to read a file, what a
+    record must look like, what the model answers, and what serving refuses."""
+
+    schema: InputSchema
+    reading: ReadOptions
+    output: Output
+    policy: ServingPolicy
+
+
+# --- tables ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableMeta:
+    """What a table written by a stage says about itself (its Parquet metadata)."""
+
+    target: str | None = None
+    task: str | None = None
+    weight: str | None = None
+    classes: list[Any] | None = field(default=None, metadata={"omit_none": True})
+    categorical: list[str] | None = field(default=None, metadata={"omit_none": True})
+    features: list[str] | None = field(default=None, metadata={"omit_none": True})
+
+
+# --- the model card ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardModel:
+    """The model in a card."""
+
+    task: str
+    target: str
+    classes: list[Any] | None
+    threshold: float | None
+    trees: int
+    objective: str | None
+    feature_names: list[str]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What the model was trained from: the training table's hash and size."""
+
+    sha256: str
+    rows: int
+    profiled_rows: int
+    columns: int
+
+
+@dataclass(frozen=True)
+class Card:
+    """The model card: what the model is, what it was trained from and with, how it did in
+    training, and the versions that made it. No timestamp and no hash of pipespec's own
+    code: a refactor that changes no behaviour leaves the bundle's bytes as they were."""
+
+    name: str
+    bundle_format: int
+    env: str
+    pipespec: str  # the version that built the bundle
+    model: CardModel
+    features: list[dict[str, Any]]
+    ignored: list[str]
+    metrics: dict[str, Any]  # the train stage's metrics (evaluation scores the bundle later)
+    params: dict[str, Any]
+    data: dict[str, TrainingData]
+    inputs: dict[str, str]  # SHA-256 of every input the package stage was given
+    versions: dict[str, str]
+    git: dict[str, Any] | None = None
