@@ -19,7 +19,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ from pipespec.bundle.schema import NonFinite, Problem
 from pipespec.core.documents import to_json
 
 MAX_ERRORS = 50  # problems listed in one 422 answer
+# Called with each answered request's records, outputs and scoring seconds (shadow serving).
+Observer = Callable[[list[dict[str, Any]], list[dict[str, Any]], float], None]
 
 
 class _Reject(Exception):
@@ -94,10 +96,12 @@ def create_app(
     *,
     log: str | os.PathLike[str] | None = None,
     release: dict[str, Any] | None = None,
+    observer: Observer | None = None,
 ) -> FastAPI:
     """The FastAPI application serving ``bundle``; ``log`` appends predictions as JSON lines;
     ``release`` (the registry's version, stage and evidence of a fetched bundle) goes into
-    ``/health`` and ``/metadata``."""
+    ``/health`` and ``/metadata``; ``observer`` is called with every answered request's
+    records, outputs and scoring time (shadow serving), after the answer is ready."""
     _warm_up(bundle)
     limits = {
         "max_records": bundle.policy.max_records,
@@ -155,7 +159,9 @@ def create_app(
             payload = _parse(body)
             single = isinstance(payload, dict)
             records = _records(payload, limits["max_records"])
+            started = time.perf_counter()
             outputs, warnings = predict_records(bundle, records, single=single)
+            seconds = time.perf_counter() - started
         except _Reject as exc:
             content: dict[str, Any] = {"error": exc.message}
             if exc.errors:
@@ -171,6 +177,8 @@ def create_app(
             return Response(_json_bytes(content), status_code=500, media_type="application/json")
         if logger is not None:
             logger.write(records, outputs, warnings)
+        if observer is not None:
+            observer(records, outputs, seconds)
         answer: dict[str, Any] = {"prediction": outputs[0]} if single else {"predictions": outputs}
         answer["warnings"] = warnings
         return Response(_json_bytes(answer), media_type="application/json")

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from pipespec import __version__
-from pipespec.cli import production, registry
+from pipespec.cli import production, registry, shadow
 from pipespec.core.console import error
 from pipespec.core.errors import PipespecError
 
@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="folder to create (or complete)")
     production.add_parsers(sub)
     registry.add_parsers(sub)
+    shadow.add_parsers(sub)
     from pipespec.cli import schema  # its command's heavy imports load only when it runs
 
     schema.add_parsers(sub)
@@ -169,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(getattr(production, f"cmd_{args.command}")(args) or 0)
         if args.command in registry.COMMANDS:
             return int(getattr(registry, f"cmd_{args.command}")(args) or 0)
+        if args.command in shadow.COMMANDS:
+            return int(shadow.cmd_shadow(args) or 0)
         if args.command == "schema":
             from pipespec.cli.schema import cmd_schema
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,18 @@ def add_parsers(sub: Any) -> None:
         "--log", metavar="FILE", help="append each prediction (input and output) as a JSON line"
     )
     p.add_argument("--access-log", action="store_true", help="uvicorn's access log on stderr")
+    p.add_argument(
+        "--shadow",
+        metavar="REF",
+        help="a second bundle (directory or reference, like --bundle) that scores every "
+        "request off the response path, in its own process; see `pipespec shadow report`",
+    )
+    p.add_argument(
+        "--shadow-log",
+        metavar="FILE",
+        default="shadow.jsonl",
+        help="where both predictions of each record go, as JSON lines (default shadow.jsonl)",
+    )
 
     p = sub.add_parser(
         "monitor",
@@ -177,13 +189,20 @@ def _loaded(ref: str, repo: str | None) -> Iterator[tuple[Bundle, dict[str, Any]
     that lives as long as the context."""
     from pipespec.bundle.bundle import Bundle
 
+    with _resolved(ref, repo) as (path, release):
+        yield Bundle.load(path), release
+
+
+@contextmanager
+def _resolved(ref: str, repo: str | None) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+    """The directory a --bundle names (a reference fetched for the context's lifetime)."""
     if Path(ref).exists() and not repo:
-        yield Bundle.load(ref), None
+        yield Path(ref), None
         return
     from pipespec.engine.reference import resolve
 
     with resolve(ref, repo) as resolved:
-        yield Bundle.load(resolved.path), resolved.release
+        yield resolved.path, resolved.release
 
 
 @contextmanager
@@ -275,18 +294,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    with _loaded(args.bundle, args.repo) as (bundle, release):
-        return _serve(args, bundle, release)
+    with ExitStack() as stack:
+        bundle, release = stack.enter_context(_loaded(args.bundle, args.repo))
+        shadow = None
+        if args.shadow:
+            from pipespec.bundle.bundle import Bundle
+            from pipespec.bundle.shadow import Shadow
+
+            path, _ = stack.enter_context(_resolved(args.shadow, args.repo))
+            shadow_sha = Bundle.load(path).sha  # verified before serving starts
+            shadow = Shadow(path, args.shadow_log, primary=bundle.sha)
+            stack.callback(shadow.close)
+            console().print(
+                f"shadow: {args.shadow} (bundle {shadow_sha[:12]}) scores every request off "
+                f"the response path; both predictions -> {args.shadow_log}"
+            )
+        return _serve(args, bundle, release, shadow.submit if shadow else None)
 
 
-def _serve(args: argparse.Namespace, bundle: Bundle, release: dict[str, Any] | None) -> int:
+def _serve(
+    args: argparse.Namespace,
+    bundle: Bundle,
+    release: dict[str, Any] | None,
+    observer: Any = None,
+) -> int:
     import socket
 
     import uvicorn
 
     from pipespec.bundle.serve import create_app
 
-    app = create_app(bundle, log=args.log, release=release)
+    app = create_app(bundle, log=args.log, release=release, observer=observer)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for it, and
     # without it small responses wait ~40 ms for Nagle and delayed ACKs.
