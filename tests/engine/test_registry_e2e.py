@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bundle.bundle_helpers import start_server
-from helpers import BIN, SMALL, commit_all, run_cli, run_tool
+from helpers import BIN, SMALL, clone_trained, commit_all, run_cli, run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -18,12 +18,9 @@ pytestmark = pytest.mark.slow
 def make_repo(trained: Path, where: Path) -> Path:
     """A team repository: a clone of the trained project with a DVC directory remote, the
     bundle pushed to it and the outputs checked out (from the trained project's cache)."""
-    repo = where / "repo"
-    run_tool("git", "clone", "-q", str(trained), str(repo), cwd=where)
-    run_tool("dvc", "cache", "dir", "--local", str(trained / ".dvc" / "cache"), cwd=repo)
+    repo = clone_trained(trained, where / "repo")
     run_tool("dvc", "remote", "add", "-d", "store", str(where / "remote"), cwd=repo)
     commit_all(repo, "a DVC remote")
-    run_tool("dvc", "checkout", "-q", cwd=repo)
     run_tool("dvc", "push", "-q", cwd=repo)
     return repo
 

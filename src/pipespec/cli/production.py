@@ -318,6 +318,7 @@ def _serve(
     release: dict[str, Any] | None,
     observer: Any = None,
 ) -> int:
+    import signal
     import socket
 
     import uvicorn
@@ -353,8 +354,16 @@ def _serve(
     config = uvicorn.Config(
         app, log_level="warning", access_log=args.access_log, timeout_graceful_shutdown=5
     )
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit through
+    # Python so the callers' contexts (the shadow's backlog, a fetched bundle's temporary
+    # directory) are closed, instead of dying on the default handler.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
