@@ -121,14 +121,9 @@ def create_app(
             "release": release,
         }
     )
+    served = {k: release.get(k) for k in ("version", "stage")} if release else {}
     health = _json_bytes(
-        {
-            "status": "ok",
-            "bundle": bundle.sha,
-            "model": bundle.card.get("name"),
-            "version": (release or {}).get("version"),
-            "stage": (release or {}).get("stage"),
-        }
+        {"status": "ok", "bundle": bundle.sha, "model": bundle.card.get("name"), **served}
     )
 
     @asynccontextmanager
