@@ -187,7 +187,7 @@ def main() -> None:
         bundle_dir = args.bundle or build_bundle(work)
         bundle = Bundle.load(bundle_dir)
         rows = generate(200, seed=5).drop(columns=[TARGET])
-        checked = bundle.check(rows, strict_types=False)
+        checked = bundle.check(rows)
         row = rows[checked.valid].iloc[0]
         record = {
             k: (None if v != v else getattr(v, "item", lambda v=v: v)()) for k, v in row.items()

@@ -59,7 +59,7 @@ def make_rows(bundle: Path, rows: int, workdir: Path) -> Path:
 
     frame = generate(rows, seed=123).drop(columns=[TARGET])
     b = Bundle.load(bundle)
-    checked = b.check(frame, strict_types=False)
+    checked = b.check(frame)
     frame = frame[checked.valid].reset_index(drop=True)
     path = workdir / "rows.parquet"
     frame.to_parquet(path, index=False)
@@ -132,8 +132,9 @@ def main() -> None:
         frame = pd.read_parquet(source)
         features = apply(bundle.transforms, frame)[bundle.feature_names]
         booster = bundle.booster
-        threads = int(bundle.policy.get("num_threads", 1))
+        threads = bundle.policy.num_threads
         inproc, raw, nocheck = [], [], []
+        checked = bundle.check(frame)
         for _ in range(args.repeat):
             start = time.perf_counter()
             out = bundle.predict(frame, threads=threads)
@@ -142,7 +143,7 @@ def main() -> None:
             pred = booster.predict(features, num_threads=threads)
             raw.append(time.perf_counter() - start)
             start = time.perf_counter()
-            bundle.score(frame, threads=threads)
+            bundle.score(checked, threads=threads)
             nocheck.append(time.perf_counter() - start)
         assert np.array_equal(out["prediction"].to_numpy(), pred)
 

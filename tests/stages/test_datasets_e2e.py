@@ -1,14 +1,21 @@
 """Every shared dataset runs end to end through `pipespec run` by config alone
-(configs/dataset/NAME.yaml), with sensible metrics, and its quirks handled by config."""
+(configs/dataset/NAME.yaml), with sensible metrics, and its quirks handled by config; and its
+bundle predicts the raw source files as training read them (the train/serve contract):
+every labelled row accepted, the same numbers as the load stage's rows give, over HTTP too,
+and, where the dataset has a test file, the test AUC of `metrics/evaluate.json`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from bundle_helpers import records, start_server
+from sklearn.metrics import roc_auc_score
 
 from helpers import read_yaml, run_cli, shared
+from pipespec.bundle.bundle import Bundle
 from pipespec.engine.compose import compose
 from pipespec.engine.project import Project
 from pipespec.stages.context import ParamsView
@@ -47,6 +54,69 @@ def test_dataset_runs_by_config_alone(new_project, option, needs, metric, split,
     run_cli("run", f"dataset={option}", "env=prod", "model.num_boost_round=300", cwd=root)
     metrics = read_yaml(root / "metrics" / "evaluate.json")
     assert metrics[split][metric] > low, metrics
+    _predicts_its_own_files(root, option, metrics)
+
+
+def _prediction(frame: pd.DataFrame) -> np.ndarray:
+    if "prediction" in frame.columns:
+        return frame[["prediction"]].to_numpy()
+    k = sum(1 for c in frame.columns if c.startswith("p_"))
+    return frame[[f"p_{i}" for i in range(k)]].to_numpy()
+
+
+def _predicts_its_own_files(root: Path, option: str, metrics: dict) -> None:
+    """The bundle reads the raw files as load did and predicts them as evaluate scored them."""
+    bundle_dir = root / "models" / "bundle"
+    bundle = Bundle.load(bundle_dir)
+    ds = _dataset_view((f"dataset={option}", "env=prod"))
+    loaded = pd.read_parquet(root / "data" / "load" / "data.parquet")
+    marker = loaded.pop("_split") if "_split" in loaded.columns else pd.Series("", loaded.index)
+    expected = bundle.predict(loaded)  # the load stage's rows, in-process
+    assert len(expected) == len(loaded)
+    for key, part in (("path", ""), ("test_path", "test")):
+        if not ds.get(key):
+            continue
+        source = Path(ds[key])
+        out = root / f"predicted-{key}.parquet"
+        # the raw file, whatever its extension (adult.test, binary.train): every row accepted
+        run_cli("predict", "--bundle", str(bundle_dir), str(source), str(out), cwd=root)
+        predicted = pd.read_parquet(out)
+        # the rows load kept (labelled, deduplicated) by their row number in the raw file
+        kept = _prepare(ds, read_source(ds, key, seed=0, root=root), key, root).index
+        ours = _prediction(predicted.set_index("row").loc[kept])
+        theirs = _prediction(expected[(marker == part).to_numpy()])
+        np.testing.assert_array_equal(ours, theirs)
+        if key == "test_path" and bundle.task == "binary":
+            # the AUC of predict's output on the test file is the evaluated test AUC
+            labels = read_source(ds, key, seed=0, root=root).loc[kept, ds["target"]]
+            mapping = bundle.transforms["target"].get("map") or {}
+            y = labels.map(lambda v, m=mapping: m.get(str(v), v)).astype(str)
+            positive = str(bundle.classes[1])
+            auc = roc_auc_score((y == positive).to_numpy(), ours[:, 0])
+            assert round(auc, 6) == metrics["test"]["auc"]
+    # the same rows over HTTP (a sample, in requests of 100) give the same numbers
+    sample = np.random.default_rng(0).permutation(len(loaded))[:300]
+    sample.sort()
+    body = records(loaded.iloc[sample].drop(columns=[ds["target"]]))
+    server = start_server(bundle_dir, root)
+    try:
+        served = []
+        for start in range(0, len(body), 100):
+            answer = server.client.post("/predict", json=body[start : start + 100])
+            assert answer.status_code == 200, answer.text
+            served += answer.json()["predictions"]
+    finally:
+        server.stop()
+    ours = _served(served, bundle.task, bundle.classes)
+    np.testing.assert_array_equal(ours, _prediction(expected.iloc[sample]))
+
+
+def _served(answers: list[dict], task: str, classes: list) -> np.ndarray:
+    if task == "regression":
+        return np.asarray([[a["value"]] for a in answers])
+    if task == "binary":
+        return np.asarray([[a["probability"]] for a in answers])
+    return np.asarray([[a["probabilities"][str(c)] for c in classes] for a in answers])
 
 
 def _dataset_view(overrides: tuple[str, ...]) -> ParamsView:

@@ -12,11 +12,13 @@ import pytest
 import yaml
 
 from helpers import REPO, shared
+from pipespec.bundle.reader import read_rows
 from pipespec.cli.main import main
+from pipespec.core.documents import ReadOptions
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.engine.scaffold import template_root
 from pipespec.stages.context import ParamsView, StageContext
-from pipespec.stages.dataschema import dump, from_dict, infer, load, read_data
+from pipespec.stages.dataschema import dump, from_dict, infer, load
 from pipespec.stages.tabular import read_table, write_table
 from pipespec.stages.validate import validate
 
@@ -275,7 +277,9 @@ def test_inferred_schema_passes_its_own_data(tmp_path: Path) -> None:
     schema = from_dict(yaml.safe_load(text), "x.yaml")
     assert validate(frame, schema, target="y").outcome == "passed"
     frame.to_parquet(tmp_path / "x.parquet")
-    again = infer(read_data(tmp_path / "x.parquet"), max_categories=5)
+    again = infer(
+        read_rows(tmp_path / "x.parquet", ReadOptions(), where="x.parquet"), max_categories=5
+    )
     assert again == doc
 
 

@@ -27,10 +27,15 @@ from typing import TYPE_CHECKING, Any
 from pipespec.bundle.transforms import (
     SMALL,
     as_array,
+    index_in,
+    is_arrow,
     parse_dates,
     parse_floats,
+    present_keys,
     raw_inputs_of,
+    take,
     text_keys,
+    to_objects,
 )
 from pipespec.core.documents import (
     CATEGORICAL,
@@ -145,7 +150,7 @@ class Checked:
     refuse: frozenset[str]
     first_row: int = 0
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = field(default_factory=list)
-    expected: dict[str, str] = field(default_factory=dict)
+    expected: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def valid(self) -> np.ndarray:
@@ -176,7 +181,7 @@ class Checked:
         """The conformed columns of ``rows`` only (a new mapping)."""
         if len(rows) == self.rows:
             return dict(self.work)
-        return {name: values[rows] for name, values in self.work.items()}
+        return {name: take(values, rows) for name, values in self.work.items()}
 
     def iter_problems(self, limit: int | None = None, kind: str | None = None) -> Iterator[Problem]:
         """Problems in row order (then schema column order), at most ``limit``; ``kind``:
@@ -217,7 +222,7 @@ class _Keys(Mapping[str, Any]):
         self._work = work
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return text_keys(self._work[name])
+        return to_objects(text_keys(self._work[name]))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._work)
@@ -260,7 +265,7 @@ def infer(
             nullable = bool(np.isnan(values).any())  # training turned unreadable text into NaN
             columns.append(Column(name, NUMERIC, dtype, nullable, lo, hi, low, high))
         elif kind == CATEGORICAL:
-            keys = pd.Series(text_keys(values), dtype=object)
+            keys = pd.Series(to_objects(text_keys(values)), dtype=object)
             present = keys.dropna()
             seen = sorted(str(k) for k in present.unique())
             cats = tuple(seen) if len(seen) <= MAX_CATEGORIES else None
@@ -325,43 +330,51 @@ def check(
     warned = np.zeros(n, dtype=bool)
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     for col in schema.columns:
+        absent: Any = None
         if records:
+            listed = [r.get(col.name, _ABSENT) for r in rows]
             raw = np.empty(n, dtype=object)
-            raw[:] = [r.get(col.name, _ABSENT) for r in rows]
-            absent = np.fromiter((v is _ABSENT for v in raw), bool, n)
-            if absent.any():
+            raw[:] = listed
+            if any(v is _ABSENT for v in listed):
+                absent = np.fromiter((v is _ABSENT for v in listed), bool, n)
                 raw[absent] = None
         else:
             frame: Any = rows
-            present = col.name in frame.columns
-            raw = _raw(frame[col.name]) if present else np.full(n, None, dtype=object)
-            absent = np.zeros(n, dtype=bool) if present else np.ones(n, dtype=bool)
+            if col.name in frame.columns:
+                raw = _raw(frame[col.name])
+            else:
+                raw = np.full(n, None, dtype=object)
+                absent = np.ones(n, dtype=bool)
         values, null, wrong = _conform(col, raw, typed=typed)
-        masks: dict[str, np.ndarray] = {}
-        if absent.any():
-            masks[ABSENT] = absent
+        ok = ~wrong
+        masks: list[tuple[str, np.ndarray]] = []
+        if absent is not None:
+            masks.append((ABSENT, absent))
             null = null & ~absent
-        masks[WRONG_TYPE] = wrong
+            ok &= ~absent
+        if wrong.any():
+            masks.append((WRONG_TYPE, wrong))
         if col.type == NUMERIC:
-            with np.errstate(invalid="ignore"):
-                nonfinite = ~null & ~wrong & ~absent & ~np.isfinite(values)
-            masks[NOT_FINITE] = nonfinite
-            if nonfinite.any():
-                values = np.where(nonfinite, np.nan, values)
-            if col.low is not None and col.high is not None:
-                with np.errstate(invalid="ignore"):
-                    masks[OUT_OF_RANGE] = (values < col.low) | (values > col.high)
-        if not col.nullable:
-            masks[NULL] = null
+            finite = np.isfinite(values)
+            if not finite.all():
+                nonfinite = ~finite & ~null & ok
+                if nonfinite.any():
+                    masks.append((NOT_FINITE, nonfinite))
+                    values = np.where(nonfinite, np.nan, values)
+        if not col.nullable and null.any():
+            masks.append((NULL, null))
+        if col.type == NUMERIC and col.low is not None and col.high is not None:
+            outside = (values < col.low) | (values > col.high)
+            if outside.any():
+                masks.append((OUT_OF_RANGE, outside))
         if col.type == CATEGORICAL and col.categories is not None:
-            masks[UNSEEN] = ~null & ~wrong & ~absent & ~_known(col.categories, text_keys(values))
+            unseen = ~null & ok & ~_known(col.categories, text_keys(values))
+            if unseen.any():
+                masks.append((UNSEEN, unseen))
         work[col.name] = values
-        for reason in REASONS:
-            mask = masks.get(reason)
-            if mask is None or not mask.any():
-                continue
+        for reason, mask in masks:
             where = np.flatnonzero(mask)
-            problems.append((col.name, reason, where, raw[where]))
+            problems.append((col.name, reason, where, to_objects(take(raw, where))))
             if reason in refuse:
                 refused |= mask
             else:
@@ -374,19 +387,46 @@ def check(
         refuse=refuse,
         first_row=first_row,
         problems=problems,
-        expected={c.name: c.expected() for c in schema.columns},
+        expected=_Expected(schema),
     )
+
+
+class _Expected(Mapping[str, str]):
+    """What a usual value of each column looks like, worked out only for columns asked."""
+
+    def __init__(self, schema: InputSchema) -> None:
+        self._schema = schema
+
+    def __getitem__(self, name: str) -> str:
+        return _expected(self._schema.column(name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._schema.names)
+
+    def __len__(self) -> int:
+        return len(self._schema.columns)
+
+
+_EXPECTED: dict[int, tuple[Column, str]] = {}
+
+
+def _expected(col: Column) -> str:
+    found = _EXPECTED.get(id(col))
+    if found is None or found[0] is not col:
+        if len(_EXPECTED) > 4096:
+            _EXPECTED.clear()
+        found = _EXPECTED[id(col)] = (col, col.expected())
+    return found[1]
 
 
 def _known(categories: tuple[str, ...], keys: np.ndarray) -> np.ndarray:
     import numpy as np
 
     if len(keys) <= SMALL:
+        keys = to_objects(keys)
         allowed = _category_set(categories)
         return np.fromiter((k in allowed for k in keys), bool, len(keys))
-    import pandas as pd
-
-    return np.asarray(pd.Index(categories, dtype=object).get_indexer(keys) >= 0)
+    return index_in(keys, categories) >= 0
 
 
 _SETS: dict[tuple[str, ...], frozenset[str]] = {}
@@ -455,8 +495,13 @@ def _numbers(col: Column, raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
     import numpy as np
 
     n = len(raw)
-    kind = raw.dtype.kind
-    if kind in "fiu":
+    kind = "U" if is_arrow(raw) else raw.dtype.kind
+    if kind == "U":  # Arrow text, read from a file
+        values, wrong, blank = parse_floats(raw)
+        null = ~present_keys(raw) | blank
+        if typed and col.dtype != "str":
+            wrong = ~null
+    elif kind in "fiu":
         values = np.asarray(raw, dtype="float64")
         null = np.isnan(values)
         wrong = np.zeros(n, dtype=bool)
@@ -465,7 +510,7 @@ def _numbers(col: Column, raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
         wrong = ~null
         values = np.full(n, np.nan)
     elif (not typed or col.dtype == "str") and n > SMALL and _all_text(raw):
-        null = np.fromiter((v is None for v in raw), bool, n)
+        null = ~present_keys(raw)
         values = np.full(n, np.nan)
         wrong = np.zeros(n, dtype=bool)
         present = np.flatnonzero(~null)
@@ -517,10 +562,9 @@ def _numbers(col: Column, raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
             wrong[where] = bad
             null[where] = blank
     if col.type == CATEGORICAL:  # a category is a finite number (a whole one for int)
-        with np.errstate(invalid="ignore"):
-            odd = ~null & ~np.isfinite(values)
-            if col.dtype == "int":
-                odd |= ~null & ((values != np.round(values)) | (np.abs(values) >= 2**63))
+        odd = ~null & ~np.isfinite(values)
+        if col.dtype == "int":
+            odd |= ~null & ((values != np.round(values)) | (np.abs(values) >= 2**63))
         wrong = wrong | odd
     bad = wrong | null
     if bad.any():
@@ -533,6 +577,8 @@ def _texts(raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
     import numpy as np
 
     n = len(raw)
+    if is_arrow(raw):
+        return raw, ~present_keys(raw), np.zeros(n, dtype=bool)
     if raw.dtype != object:
         if typed:
             null = np.isnat(raw) if raw.dtype.kind == "M" else np.isnan(raw)
@@ -545,8 +591,7 @@ def _texts(raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
     null = np.zeros(n, dtype=bool)
     wrong = np.zeros(n, dtype=bool)
     if n > SMALL and _all_text(raw) and _arrow_text(raw):
-        null = np.fromiter((v is None for v in raw), bool, n)
-        return raw, null, wrong
+        return raw, ~present_keys(raw), wrong
     for i, v in enumerate(raw):
         if v is None:
             null[i] = True
@@ -590,6 +635,7 @@ def _bools(raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
     """True/False (None where missing); text 'true'/'false' in untyped files."""
     import numpy as np
 
+    raw = to_objects(raw)
     n = len(raw)
     values = np.empty(n, dtype=object)
     null = np.zeros(n, dtype=bool)
@@ -610,6 +656,7 @@ def _dates(col: Column, raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
     """Dates parsed the way the transforms parse them (NaT: missing or unreadable)."""
     import numpy as np
 
+    raw = to_objects(raw)
     n = len(raw)
     if raw.dtype.kind == "M":
         values = raw.astype("datetime64[ns]")

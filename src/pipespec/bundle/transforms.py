@@ -11,9 +11,11 @@ A transforms document (written by the featurize stage as ``transforms.json``) li
   (categoricals carry their category list: code = position);
 - ``target``: the label's name, task and class list (classification).
 
-The interpreter works on ``work``, a mapping of column names to numpy arrays in one of three
+The interpreter works on ``work``, a mapping of column names to arrays in one of four
 representations: float64 (numbers, integers, and integer or float categories; NaN where
-missing), object (text or booleans; None where missing) or datetime64 (NaT where missing).
+missing), object (text or booleans; None where missing), datetime64 (NaT where missing), or
+an Arrow string array (text read from a file: pandas' own text columns are Arrow, and a
+million rows of them never become Python objects).
 ``as_array`` puts a training column in that form; the input schema's ``check`` puts serving
 input in the same form, so the ops see the same values whichever path they came from. Every
 op is vectorised: one record costs microseconds, a million rows a few numpy passes.
@@ -43,37 +45,66 @@ __all__ = ["DATE_PARTS", "FORMAT_VERSION", "OPS", "apply", "as_array", "plain", 
 # --- the representation ------------------------------------------------------------------
 
 
-def as_array(values: Any) -> np.ndarray:
+def as_array(values: Any) -> Any:
     """A column (pandas Series, Arrow-backed or not, or a sequence) in the interpreter's
-    representation: float64 for numbers, datetime64 for dates, object for text and booleans."""
+    representation: float64 for numbers, datetime64 for dates, Arrow for pandas' text
+    columns, object for other text and booleans."""
     import numpy as np
     import pandas as pd
 
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        out = series.to_numpy(dtype=object, na_value=None)
-        return out
+        return series.to_numpy(dtype=object, na_value=None)
     if pd.api.types.is_numeric_dtype(dtype):
         return series.to_numpy(dtype="float64", na_value=np.nan)
     if pd.api.types.is_datetime64_any_dtype(dtype):
         if getattr(dtype, "tz", None) is not None:
             series = series.dt.tz_localize(None)
         return series.to_numpy(dtype="datetime64[ns]")
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        arrow = pa.array(series.array).cast(pa.string())  # zero-copy view of its chunks
+        return arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
     out = series.to_numpy(dtype=object, na_value=None)
-    missing = pd.isna(out)
-    if missing.any():
-        out = out.copy()
-        out[missing] = None
+    if dtype is np.dtype(object):  # a mix may hold NaN or pd.NA: missing is None here
+        missing = pd.isna(out)
+        if missing.any():
+            out = out.copy()
+            out[missing] = None
     return out
 
 
-def text_keys(values: np.ndarray) -> np.ndarray:
-    """Category keys as text, None where missing: 1.0 and 1 are the same category ('1'),
-    booleans are 'True'/'False', text is itself. Value by value, so a key never depends on
-    the other rows."""
+def is_arrow(values: Any) -> bool:
+    """An Arrow string array (text read from a file)."""
+    return type(values).__module__.startswith("pyarrow")
+
+
+def to_objects(values: Any) -> np.ndarray:
+    """A column as a numpy array; Arrow text becomes an object array (None where missing)."""
     import numpy as np
 
+    if is_arrow(values):
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
+    return values
+
+
+def take(values: Any, rows: np.ndarray) -> Any:
+    """The entries ``rows`` of a column, in its representation."""
+    if is_arrow(values):
+        return values.take(rows)
+    return values[rows]
+
+
+def text_keys(values: Any) -> Any:
+    """Category keys as text, None where missing: 1.0 and 1 are the same category ('1'),
+    booleans are 'True'/'False', text is itself (Arrow text stays Arrow). Value by value, so
+    a key never depends on the other rows."""
+    import numpy as np
+
+    if is_arrow(values):
+        return values
     if values.dtype == object:
         n = len(values)
         if n <= SMALL:
@@ -81,8 +112,13 @@ def text_keys(values: np.ndarray) -> np.ndarray:
                 [None if v is None else (v if type(v) is str else str(v)) for v in values],
                 dtype=object,
             )
+        import pandas as pd
+
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            return values  # text (and None) only: the keys as they are
         keys = values.copy()
-        other = np.fromiter((v is not None and type(v) is not str for v in values), bool, n)
+        other = ~pd.isna(values)
+        other[other] = [type(v) is not str for v in values[other]]
         if other.any():
             keys[other] = [str(v) for v in values[other]]
         return keys
@@ -118,7 +154,8 @@ def parse_floats(text: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     wrong = np.zeros(n, dtype=bool)
     if n == 0:
         return values, wrong, np.zeros(0, dtype=bool)
-    stripped = pc.utf8_trim_whitespace(pa.array(text, type=pa.string()))
+    arrow = text if is_arrow(text) else pa.array(text, type=pa.string())
+    stripped = pc.utf8_trim_whitespace(arrow)
     blank = np.asarray(pc.equal(stripped, "").to_numpy(zero_copy_only=False), dtype=bool)
     ok = ~blank
     try:
@@ -131,6 +168,8 @@ def parse_floats(text: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cache: dict[str, float | None] = {}
     for i in np.flatnonzero(ok):
         v = stripped[int(i)].as_py()
+        if v is None:  # missing: stays NaN
+            continue
         if v not in cache:
             try:
                 cache[v] = float(pc.cast(pa.scalar(v), pa.float64()).as_py())
@@ -151,8 +190,9 @@ def parse_dates(values: np.ndarray, fmt: str | None) -> np.ndarray:
     import numpy as np
     import pandas as pd
 
-    if values.dtype.kind == "M":
+    if not is_arrow(values) and values.dtype.kind == "M":
         return values.astype("datetime64[ns]")
+    values = to_objects(values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a format pandas cannot infer
         parsed = pd.to_datetime(pd.Series(values, dtype=object), format=fmt, errors="coerce")
@@ -264,6 +304,9 @@ def _floats(values: np.ndarray) -> np.ndarray:
     """A column as float64: numbers as they are, booleans 0/1, text parsed, dates NaN."""
     import numpy as np
 
+    if is_arrow(values):
+        parsed, _, _ = parse_floats(values)
+        return parsed
     if values.dtype == object:
         n = len(values)
         out = np.full(n, np.nan)
@@ -353,6 +396,8 @@ def _impute(work: dict[str, Any], step: dict[str, Any]) -> None:
     col = step["column"]
     values = work[col]
     fill = step["value"]
+    if is_arrow(values):
+        values = to_objects(values)
     if values.dtype.kind == "f" and isinstance(fill, str):  # a text fill in numeric categories
         values = text_keys(values)
     if values.dtype == object:
@@ -380,17 +425,37 @@ def _categorical(work: dict[str, Any], step: dict[str, Any]) -> None:
     cats = step["categories"]
     unseen = float(len(cats)) if step.get("other") else math.nan
     if len(keys) <= SMALL:
+        keys = to_objects(keys)
         index = _index(tuple(cats))
         codes = np.array(
             [math.nan if k is None else index.get(k, unseen) for k in keys], dtype="float64"
         )
     else:
-        import pandas as pd
-
-        found = pd.Index(cats, dtype=object).get_indexer(keys).astype("float64")
-        present = np.fromiter((k is not None for k in keys), bool, len(keys))
+        found = index_in(keys, cats)
+        present = present_keys(keys)
         codes = np.where(found >= 0, found, np.where(present, unseen, np.nan))
     work[col] = codes
+
+
+def index_in(keys: np.ndarray, categories: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Position of each text key in ``categories`` (-1: not there or missing), by Arrow's
+    hash table: for many rows."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow = keys if is_arrow(keys) else pa.array(keys, type=pa.string())
+    found = pc.index_in(arrow, value_set=pa.array(list(categories), type=pa.string()))
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype="float64")
+
+
+def present_keys(keys: Any) -> np.ndarray:
+    """Which keys are not missing (None)."""
+    import numpy as np
+
+    if is_arrow(keys):
+        return np.asarray(keys.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(keys != None, dtype=bool)  # noqa: E711 (elementwise on an array)
 
 
 _INDEXES: dict[tuple[str, ...], dict[str, float]] = {}
@@ -408,7 +473,7 @@ def _index(categories: tuple[str, ...]) -> dict[str, float]:
 
 def _onehot(work: dict[str, Any], step: dict[str, Any]) -> None:
     col = step["column"]
-    keys = text_keys(work.pop(col))
+    keys = to_objects(text_keys(work.pop(col)))
     for category in step["categories"]:
         work[f"{col}={category}"] = (keys == category).astype("float64")
 
@@ -416,7 +481,7 @@ def _onehot(work: dict[str, Any], step: dict[str, Any]) -> None:
 def _custom(work: dict[str, Any], step: dict[str, Any]) -> None:
     import pandas as pd
 
-    frame = pd.DataFrame(work)
+    frame = pd.DataFrame({k: to_objects(v) for k, v in work.items()})
     result = load_custom(step["fn"])().transform(frame, step["state"])
     work.clear()
     work.update({c: as_array(result[c]) for c in result.columns})

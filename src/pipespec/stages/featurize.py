@@ -24,6 +24,7 @@ from pipespec.bundle.transforms import (
     load_custom,
     plain,
     text_keys,
+    to_objects,
 )
 from pipespec.bundle.transforms import run as run_steps
 from pipespec.core.atomic import write_json
@@ -483,7 +484,7 @@ class InMemory(Columns):
     def _series(self, column: str) -> pd.Series:
         import pandas as pd
 
-        return pd.Series(self.work[column])
+        return pd.Series(to_objects(self.work[column]))
 
     def head(self, column: str) -> pd.Series:
         if column in self._frame.columns and column not in self._touched:
@@ -506,13 +507,13 @@ class InMemory(Columns):
         import pandas as pd
 
         values = self.work[column]
-        series = pd.Series(text_keys(values) if text else values)
+        series = pd.Series(to_objects(text_keys(values) if text else values))
         return series.dropna().value_counts()
 
     def frame(self, what: str) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame(self.work)
+        return pd.DataFrame({k: to_objects(v) for k, v in self.work.items()})
 
     def labels(self, target: str, task: str) -> pd.Series:
         return self._frame[target]
@@ -547,7 +548,7 @@ class Partitioned(Columns):
         import pandas as pd
 
         work = run_steps({k: as_array(v) for k, v in self._head.items()}, [step])
-        self._head = {k: pd.Series(v) for k, v in work.items()}
+        self._head = {k: pd.Series(to_objects(v)) for k, v in work.items()}
         self._steps.append(step)
         if step["op"] == "custom":
             self._counts.clear()
@@ -632,13 +633,13 @@ def _apply_steps(
     import pandas as pd
 
     work = run_steps({c: as_array(frame[c]) for c in inputs}, steps)
-    return pd.DataFrame(work, index=frame.index)
+    return pd.DataFrame({k: to_objects(v) for k, v in work.items()}, index=frame.index)
 
 
 def _text_keys(series: pd.Series) -> pd.Series:
     import pandas as pd
 
-    return pd.Series(text_keys(as_array(series)), index=series.index, dtype=object)
+    return pd.Series(to_objects(text_keys(as_array(series))), index=series.index, dtype=object)
 
 
 def _ranked(counts: pd.Series) -> pd.Series:
