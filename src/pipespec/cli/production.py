@@ -304,12 +304,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             path, _ = stack.enter_context(_resolved(args.shadow, args.repo))
             shadow_sha = Bundle.load(path).sha  # verified before serving starts
             shadow = Shadow(path, args.shadow_log, primary=bundle.sha)
-            stack.callback(shadow.close)
+            stack.callback(_close_shadow, shadow)
             console().print(
                 f"shadow: {args.shadow} (bundle {shadow_sha[:12]}) scores every request off "
                 f"the response path; both predictions -> {args.shadow_log}"
             )
         return _serve(args, bundle, release, shadow.submit if shadow else None)
+
+
+def _close_shadow(shadow: Any) -> None:
+    """Finish the shadow's backlog; say how many requests it had to leave out."""
+    shadow.close()
+    if shadow.dropped:
+        error(f"shadow: {shadow.dropped:,} requests were not scored (the shadow fell behind)")
 
 
 def _serve(
