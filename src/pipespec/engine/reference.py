@@ -71,9 +71,11 @@ def fetch(artifact: str, version: str | None, stage: str | None, repo: str, out:
             )
             dvc_repo.artifacts.download(artifact, version=chosen.version, out=str(out))
     except (DvcException, OSError) as exc:  # OSError: no storage (remote, cache) holds it
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        ref = f"{artifact}#{stage}" if stage else f"{artifact}@{version}"
         raise ReproError(
-            f"cannot fetch {artifact}@{version or stage} from {repo}: {exc}",
-            hint="Is the bundle pushed to the DVC remote that the release's commit "
+            f"cannot fetch {ref} from {repo}: {exc}{cause}",
+            hint="Is --repo a git repository (URL or path)? Is the bundle pushed to the DVC remote that the release's commit "
             "configures (`dvc push`), and are the tags pushed (`git push --tags`)?",
         ) from None
     bundle = Bundle.load(out)  # every file against the manifest

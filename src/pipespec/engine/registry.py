@@ -200,10 +200,17 @@ def split_message(message: str) -> tuple[str, dict[str, Any]]:
 
 def project_registry(project: Project) -> Registry:
     """The registry of the project's own git repository."""
+    from scmrepo.exceptions import SCMError
     from scmrepo.git import Git
 
-    with Git(str(project.root)) as scm:
-        return read_registry(scm)
+    try:
+        with Git(str(project.root)) as scm:
+            return read_registry(scm)
+    except SCMError as exc:
+        raise ReproError(
+            f"cannot read the registry: {exc}",
+            hint="Releases are git tags: the project must be a git repository (`git init`).",
+        ) from None
 
 
 def registry_config(project: Project) -> dict[str, Any]:
