@@ -75,8 +75,9 @@ def fetch(artifact: str, version: str | None, stage: str | None, repo: str, out:
         ref = f"{artifact}#{stage}" if stage else f"{artifact}@{version}"
         raise ReproError(
             f"cannot fetch {ref} from {repo}: {exc}{cause}",
-            hint="Is --repo a git repository (URL or path)? Is the bundle pushed to the DVC remote that the release's commit "
-            "configures (`dvc push`), and are the tags pushed (`git push --tags`)?",
+            hint="Is --repo a git repository (URL or path)? Is the bundle pushed to the DVC "
+            "remote that the release's commit configures (`dvc push`), and are the tags "
+            "pushed (`git push --tags`)?",
         ) from None
     bundle = Bundle.load(out)  # every file against the manifest
     recorded = (chosen.evidence.get("bundle") or {}).get("sha256")
