@@ -76,3 +76,12 @@ def copy_template_project(dest: Path) -> Path:
     for name in ("configs", "pipelines"):
         shutil.copytree(template_root() / name, dest / name)
     return dest
+
+
+def clone_trained(trained: Path, dest: Path) -> Path:
+    """A git clone of a trained project with its outputs checked out from the original's DVC
+    cache (shared, not copied: treat it as read-only), so only what a change touches re-runs."""
+    run_tool("git", "clone", "-q", str(trained), str(dest), cwd=dest.parent)
+    run_tool("dvc", "cache", "dir", "--local", str(trained / ".dvc" / "cache"), cwd=dest)
+    run_tool("dvc", "checkout", "-q", cwd=dest)
+    return dest

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pipespec.bundle import histogram
 from pipespec.bundle.bundle import Bundle
 from pipespec.bundle.profile import THRESHOLD_KEYS, Summary, compare
 from pipespec.bundle.reader import DEFAULT_CHUNK_ROWS, RowReader
@@ -124,7 +125,7 @@ def render_html(report: dict[str, Any]) -> str:
             f"<td>{e(str(f.get('test') or ''))}</td><td>{_fmt(f.get('statistic'))}</td>"
             f"<td>{_fmt(f.get('pvalue'))}</td>"
             f"<td>{_fmt(f['missing_reference'])} → {_fmt(f['missing_current'])}</td>"
-            f"<td>{f['violations']}</td><td>{_bars(f.get('distribution'))}</td></tr>"
+            f"<td>{f['violations']}</td></tr>"
         )
     pred = report["prediction"]
     violations = "".join(
@@ -144,8 +145,7 @@ table {{ border-collapse: collapse; margin: 1rem 0; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; }}
 tr.bad td {{ background: #fde8e8; }}
 .status {{ font-size: 1.4rem; font-weight: bold; color: {color}; }}
-.bar {{ display: inline-block; height: .6rem; margin-right: 1px; vertical-align: bottom; }}
-.ref {{ background: #94a3b8; }} .cur {{ background: #2563eb; }}
+.charts {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
 small {{ color: #666; }}
 </style></head><body>
 <h1>Drift report</h1>
@@ -159,16 +159,16 @@ reference: {report["reference_rows"]:,} training rows</p>
 <p><small>thresholds: {thresholds}</small></p>
 <h2>Features</h2>
 <table><tr><th>feature</th><th>type</th><th>PSI</th><th>test</th><th>statistic</th>
-<th>p-value</th><th>missing rate</th><th>violations</th>
-<th>distribution <small>(<span class="bar ref" style="width:.6rem"></span> reference,
-<span class="bar cur" style="width:.6rem"></span> current)</small></th></tr>
+<th>p-value</th><th>missing rate</th><th>violations</th></tr>
 {"".join(rows)}
 </table>
+{_charts(report)}
 <h2>Predictions</h2>
-<table><tr><th>PSI</th><th>test</th><th>statistic</th><th>p-value</th><th>distribution</th></tr>
+<table><tr><th>PSI</th><th>test</th><th>statistic</th><th>p-value</th></tr>
 <tr class="{"bad" if pred["drift"] else ""}"><td>{_fmt(pred.get("psi"))}</td>
 <td>{e(str(pred.get("test") or ""))}</td><td>{_fmt(pred.get("statistic"))}</td>
-<td>{_fmt(pred.get("pvalue"))}</td><td>{_bars(pred.get("distribution"))}</td></tr></table>
+<td>{_fmt(pred.get("pvalue"))}</td></tr></table>
+{_chart("predictions", pred)}
 <h2>Schema violations</h2>
 <p>{report["violations"]["rows"]:,} rows ({report["violations"]["rate"]:.2%})</p>
 <table><tr><th>column</th><th>reason</th><th>values</th></tr>{violations}</table>
@@ -176,13 +176,25 @@ reference: {report["reference_rows"]:,} training rows</p>
 """
 
 
-def _bars(dist: dict[str, Any] | None) -> str:
+def _charts(report: dict[str, Any]) -> str:
+    """An overlaid histogram per drifting feature; the others folded away below."""
+    features = sorted(report["features"], key=lambda f: -(f.get("psi") or 0))
+    drifting = "".join(_chart(f"feature {f['name']}", f) for f in features if f["drift"])
+    others = "".join(_chart(f"feature {f['name']}", f) for f in features if not f["drift"])
+    out = ""
+    if drifting:
+        out += f"<h2>Drifting features</h2><div class='charts' id='drifting'>{drifting}</div>"
+    if others:
+        out += (
+            "<details><summary>Distributions of the other features</summary>"
+            f"<div class='charts'>{others}</div></details>"
+        )
+    return out
+
+
+def _chart(title: str, result: dict[str, Any]) -> str:
+    dist = result.get("distribution")
     if not dist:
         return ""
-    out = []
-    for label, r, c in zip(dist["labels"], dist["reference"], dist["current"], strict=True):
-        title = html.escape(f"{label}: reference {r:.1%}, current {c:.1%}")
-        ref_bar = f"<span class='bar ref' style='width:4px;height:{2 + 40 * r:.0f}px'></span>"
-        cur_bar = f"<span class='bar cur' style='width:4px;height:{2 + 40 * c:.0f}px'></span>"
-        out.append(f"<span title='{title}'>{ref_bar}{cur_bar}</span>")
-    return "".join(out)
+    label = f"{title} (PSI {_fmt(result.get('psi'))})"
+    return f"<figure>{histogram.svg(label, dist)}</figure>"

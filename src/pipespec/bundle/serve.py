@@ -19,7 +19,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ from pipespec.bundle.schema import NonFinite, Problem
 from pipespec.core.documents import to_json
 
 MAX_ERRORS = 50  # problems listed in one 422 answer
+# Called with each answered request's records, outputs and scoring seconds (shadow serving).
+Observer = Callable[[list[dict[str, Any]], list[dict[str, Any]], float], None]
 
 
 class _Reject(Exception):
@@ -89,8 +91,17 @@ class PredictionLog:
             self._fh.close()
 
 
-def create_app(bundle: Bundle, *, log: str | os.PathLike[str] | None = None) -> FastAPI:
-    """The FastAPI application serving ``bundle``; ``log`` appends predictions as JSON lines."""
+def create_app(
+    bundle: Bundle,
+    *,
+    log: str | os.PathLike[str] | None = None,
+    release: dict[str, Any] | None = None,
+    observer: Observer | None = None,
+) -> FastAPI:
+    """The FastAPI application serving ``bundle``; ``log`` appends predictions as JSON lines;
+    ``release`` (the registry's version, stage and evidence of a fetched bundle) goes into
+    ``/health`` and ``/metadata``; ``observer`` is called with every answered request's
+    records, outputs and scoring time (shadow serving), after the answer is ready."""
     _warm_up(bundle)
     limits = {
         "max_records": bundle.policy.max_records,
@@ -107,9 +118,13 @@ def create_app(bundle: Bundle, *, log: str | os.PathLike[str] | None = None) -> 
             "card": bundle.card,
             "contract": to_json(bundle.contract),
             "limits": limits,
+            "release": release,
         }
     )
-    health = _json_bytes({"status": "ok", "bundle": bundle.sha, "model": bundle.card.get("name")})
+    served = {k: release.get(k) for k in ("version", "stage")} if release else {}
+    health = _json_bytes(
+        {"status": "ok", "bundle": bundle.sha, "model": bundle.card.get("name"), **served}
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -139,7 +154,9 @@ def create_app(bundle: Bundle, *, log: str | os.PathLike[str] | None = None) -> 
             payload = _parse(body)
             single = isinstance(payload, dict)
             records = _records(payload, limits["max_records"])
+            started = time.perf_counter()
             outputs, warnings = predict_records(bundle, records, single=single)
+            seconds = time.perf_counter() - started
         except _Reject as exc:
             content: dict[str, Any] = {"error": exc.message}
             if exc.errors:
@@ -155,6 +172,8 @@ def create_app(bundle: Bundle, *, log: str | os.PathLike[str] | None = None) -> 
             return Response(_json_bytes(content), status_code=500, media_type="application/json")
         if logger is not None:
             logger.write(records, outputs, warnings)
+        if observer is not None:
+            observer(records, outputs, seconds)
         answer: dict[str, Any] = {"prediction": outputs[0]} if single else {"predictions": outputs}
         answer["warnings"] = warnings
         return Response(_json_bytes(answer), media_type="application/json")

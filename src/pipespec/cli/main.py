@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 unexpected error; 2 bad config, pipeline or usage; 3 stale
 generated files (``compose --check``); 4 bad data; 5 a stage failed; 6 DVC or git failed;
-7 bad bundle (missing, tampered, incompatible); 8 drift beyond a monitor threshold.
+7 bad bundle (missing, tampered, incompatible); 8 drift beyond a monitor threshold;
+9 the registry refused a release or promotion (no tag was created).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import sys
 from collections.abc import Sequence
 
 from pipespec import __version__
-from pipespec.cli import production
+from pipespec.cli import production, registry, shadow
 from pipespec.core.console import error
 from pipespec.core.errors import PipespecError
 
 EPILOG = """\
 exit codes: 0 ok, 2 bad config/pipeline/usage, 3 stale params.yaml/dvc.yaml,
             4 bad data, 5 stage failed, 6 dvc/git failed, 7 bad bundle, 8 drift,
-            1 anything else
+            9 release/promotion refused, 1 anything else
 
 Overrides use Hydra's grammar: key=value, group=option, +new_key=value, ~key.
 Examples:
@@ -152,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dir", help="folder to create (or complete)")
     production.add_parsers(sub)
+    registry.add_parsers(sub)
+    shadow.add_parsers(sub)
     from pipespec.cli import schema  # its command's heavy imports load only when it runs
 
     schema.add_parsers(sub)
@@ -165,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in production.COMMANDS:
             return int(getattr(production, f"cmd_{args.command}")(args) or 0)
+        if args.command in registry.COMMANDS:
+            return int(getattr(registry, f"cmd_{args.command}")(args) or 0)
+        if args.command in shadow.COMMANDS:
+            return int(shadow.cmd_shadow(args) or 0)
         if args.command == "schema":
             from pipespec.cli.schema import cmd_schema
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.core.console import console, out
+from pipespec.core.console import console, error, out
 from pipespec.core.errors import ConfigError, DriftError
 
 if TYPE_CHECKING:
@@ -81,6 +82,18 @@ def add_parsers(sub: Any) -> None:
         "--log", metavar="FILE", help="append each prediction (input and output) as a JSON line"
     )
     p.add_argument("--access-log", action="store_true", help="uvicorn's access log on stderr")
+    p.add_argument(
+        "--shadow",
+        metavar="REF",
+        help="a second bundle (directory or reference, like --bundle) that scores every "
+        "request off the response path, in its own process; see `pipespec shadow report`",
+    )
+    p.add_argument(
+        "--shadow-log",
+        metavar="FILE",
+        default="shadow.jsonl",
+        help="where both predictions of each record go, as JSON lines (default shadow.jsonl)",
+    )
 
     p = sub.add_parser(
         "monitor",
@@ -106,15 +119,33 @@ def add_parsers(sub: Any) -> None:
         help="override a threshold: psi, pvalue, missing_rate, violation_rate, "
         "prediction_psi (VALUE 'null' turns pvalue off)",
     )
+    p.add_argument(
+        "--notify",
+        metavar="URL",
+        help="when a threshold is crossed, POST the alerts as JSON to this webhook",
+    )
+    p.add_argument(
+        "--history",
+        metavar="DIR",
+        help="append this run's PSI per feature to DIR/psi.csv, drawn over time by "
+        "`dvc plots show` (DIR/dvc.yaml holds the plot definitions)",
+    )
     _chunk_args(p)
 
 
 def _bundle_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bundle",
-        metavar="DIR",
+        metavar="REF",
         default=DEFAULT_BUNDLE,
-        help=f"bundle directory (default {DEFAULT_BUNDLE})",
+        help=f"bundle directory (default {DEFAULT_BUNDLE}), or a released version NAME@vX.Y.Z "
+        "or registry stage NAME#STAGE of --repo, fetched through DVC",
+    )
+    p.add_argument(
+        "--repo",
+        metavar="URL_OR_PATH",
+        default=None,
+        help="the git repository whose tags resolve a --bundle reference (default: this one)",
     )
 
 
@@ -151,10 +182,27 @@ def _port(text: str) -> int:
     return value
 
 
-def _load(args: argparse.Namespace) -> Bundle:
+@contextmanager
+def _loaded(ref: str, repo: str | None) -> Iterator[tuple[Bundle, dict[str, Any] | None]]:
+    """The bundle a --bundle names and, for a registry reference, its release: a directory
+    loads directly; a reference is fetched by the engine (DVC) into a temporary directory
+    that lives as long as the context."""
     from pipespec.bundle.bundle import Bundle
 
-    return Bundle.load(args.bundle)
+    with _resolved(ref, repo) as (path, release):
+        yield Bundle.load(path), release
+
+
+@contextmanager
+def _resolved(ref: str, repo: str | None) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+    """The directory a --bundle names (a reference fetched for the context's lifetime)."""
+    if Path(ref).exists() and not repo:
+        yield Path(ref), None
+        return
+    from pipespec.engine.reference import resolve
+
+    with resolve(ref, repo) as resolved:
+        yield resolved.path, resolved.release
 
 
 @contextmanager
@@ -199,9 +247,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from pipespec.bundle.predict import predict_file
 
-    bundle = _load(args)
     keep = [c.strip() for item in args.keep for c in item.split(",") if c.strip()]
-    with _progress("predicting") as progress:
+    with _loaded(args.bundle, args.repo) as (bundle, _), _progress("predicting") as progress:
         result = predict_file(
             bundle,
             args.input,
@@ -247,14 +294,45 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        bundle, release = stack.enter_context(_loaded(args.bundle, args.repo))
+        shadow = None
+        if args.shadow:
+            from pipespec.bundle.bundle import Bundle
+            from pipespec.bundle.shadow import Shadow
+
+            path, _ = stack.enter_context(_resolved(args.shadow, args.repo))
+            shadow_sha = Bundle.load(path).sha  # verified before serving starts
+            shadow = Shadow(path, args.shadow_log, primary=bundle.sha)
+            stack.callback(_close_shadow, shadow)
+            console().print(
+                f"shadow: {args.shadow} (bundle {shadow_sha[:12]}) scores every request off "
+                f"the response path; both predictions -> {args.shadow_log}"
+            )
+        return _serve(args, bundle, release, shadow.submit if shadow else None)
+
+
+def _close_shadow(shadow: Any) -> None:
+    """Finish the shadow's backlog; say how many requests it had to leave out."""
+    shadow.close()
+    if shadow.dropped:
+        error(f"shadow: {shadow.dropped:,} requests were not scored (the shadow fell behind)")
+
+
+def _serve(
+    args: argparse.Namespace,
+    bundle: Bundle,
+    release: dict[str, Any] | None,
+    observer: Any = None,
+) -> int:
+    import signal
     import socket
 
     import uvicorn
 
     from pipespec.bundle.serve import create_app
 
-    bundle = _load(args)
-    app = create_app(bundle, log=args.log)
+    app = create_app(bundle, log=args.log, release=release, observer=observer)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for it, and
     # without it small responses wait ~40 ms for Nagle and delayed ACKs.
@@ -271,8 +349,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ) from None
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
+    served = f"{release['artifact']}@{release['version']}, " if release else ""
+    if release and release.get("stage"):
+        served = f"{release['artifact']}#{release['stage']} = {served}"
     console().print(
-        f"serving [bold]{bundle.card.get('name')}[/] (bundle {bundle.sha[:12]}) on "
+        f"serving [bold]{bundle.card.get('name')}[/] ({served}bundle {bundle.sha[:12]}) on "
         f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata)"
     )
     if args.log:
@@ -280,15 +361,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         app, log_level="warning", access_log=args.access_log, timeout_graceful_shutdown=5
     )
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit through
+    # Python so the callers' contexts (the shadow's backlog, a fetched bundle's temporary
+    # directory) are closed, instead of dying on the default handler.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
+    with _loaded(args.bundle, args.repo) as (bundle, _):
+        return _monitor(args, bundle)
+
+
+def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
     from pipespec.bundle.monitor import monitor, report_paths, thresholds_for, write_reports
 
-    bundle = _load(args)
     thresholds = thresholds_for(bundle, _thresholds(args.threshold))
+    if args.notify:
+        from pipespec.bundle.notify import check_url
+
+        check_url(args.notify)  # before the work, not after it
+    if args.history:
+        from pipespec.bundle.history import check_folder
+
+        check_folder(args.history)
     with _progress("monitoring") as progress:
         report = monitor(
             bundle,
@@ -304,13 +405,31 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         json_path, html_path = report_paths(args.report)
         write_reports(report, json_path, html_path)
         console().print(f"report: {json_path}, {html_path}")
+    if args.history:
+        from pipespec.bundle.history import append
+
+        console().print(f"history: {append(report, args.history)} (`dvc plots show`)")
     if report["alerts"]:
+        if args.notify:
+            _notify(args.notify, report)
         raise DriftError(
             f"drift: {len(report['alerts'])} threshold(s) crossed:\n  "
             + "\n  ".join(report["alerts"])
         )
     console().print("[green]no drift[/] beyond the thresholds")
     return 0
+
+
+def _notify(url: str, report: dict[str, Any]) -> None:
+    """POST the alerts; a webhook that fails is reported, and the exit stays 8 (drift)."""
+    from pipespec.bundle.notify import send
+
+    try:
+        status = send(url, report)
+    except OSError as exc:
+        error(f"--notify {url}: the webhook failed: {exc}")
+        return
+    console().print(f"notified {url} (HTTP {status})")
 
 
 def _thresholds(items: list[str]) -> dict[str, Any]:

@@ -73,5 +73,31 @@ class DriftError(PipespecError):
     exit_code = 8
 
 
+class RegistryError(PipespecError):
+    """The registry refused a release or a promotion; no tag was created."""
+
+    exit_code = 9
+
+
+class DirtyWorkspaceError(RegistryError):
+    """``pipespec release`` needs a clean git workspace: the tag must name what is committed."""
+
+
+class OutdatedOutputsError(RegistryError):
+    """``dvc.lock`` does not match the outputs (``dvc status`` is not clean)."""
+
+
+class GateFailedError(RegistryError):
+    """The quality gate of the version to release (or promote) did not pass."""
+
+
+class PromotionError(RegistryError):
+    """A promotion out of the configured order, or without the evidence its stage requires."""
+
+
+class UnknownVersionError(RegistryError):
+    """No release tag for this artifact and version (or stage)."""
+
+
 class DocumentError(BundleError):
     """A document (transforms, input schema, card, ...) does not fit its typed class."""

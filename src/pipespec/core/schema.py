@@ -235,6 +235,33 @@ class ProductionConfig:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
+class Evidence(Enum):
+    """What a registry stage requires of a version before it is promoted to it."""
+
+    gate = "gate"  # the quality gates passed (metrics/gate.json); release already demands it
+    behavior = "behavior"  # the behaviour checks passed, when the version has a report of them
+
+
+@dataclass
+class RegistryStageConfig:
+    """One registry stage: where a version must come from, and the evidence it needs."""
+
+    from_stage: str | None = None  # null: straight from a release; else the stage before this
+    requires: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class RegistryConfig:
+    """The model registry in git (GTO's tag format): the artifact name and its stages."""
+
+    name: str = MISSING
+    artifact: str = "model"  # GTO/DVC artifact name: lower-case letters, digits, '-', '/'
+    path: str = "models/bundle"  # the bundle the artifact points to (dvc.yaml `artifacts:`)
+    type: str = "model"
+    description: str = ""
+    stages: dict[str, RegistryStageConfig] = field(default_factory=dict)
+
+
 @dataclass
 class HparamsSearchConfig:
     """An Optuna search; every trial is a DVC experiment (``pipespec run hparams_search=NAME``)."""
@@ -262,6 +289,7 @@ class RootConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     production: ProductionConfig = field(default_factory=ProductionConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
     hparams_search: HparamsSearchConfig | None = None
 
 

@@ -3,18 +3,23 @@
 Per stage: ``cmd``, ``deps``, ``params`` (exactly the keys its kind reads that the
 composition has), ``outs``, ``metrics``, ``plots``; keys in that fixed order, empty ones
 dropped, so that the same inputs always give the same bytes and a diff shows only what
-changed. A first stage, ``configs``, re-checks that ``params.yaml`` and ``dvc.yaml`` still
-match ``configs/`` and ``pipelines/``; the pipeline's root stages depend on its stamp, so
-plain ``dvc repro`` after an edit stops with a message instead of running on stale params.
+changed. An ``artifacts:`` section declares the registry's artifact (``registry.artifact``,
+its path, type and description), so ``gto show`` and ``dvc artifacts get`` find the released
+bundle without pipespec. A first stage, ``configs``, re-checks that ``params.yaml`` and
+``dvc.yaml`` still match ``configs/`` and ``pipelines/``; the pipeline's root stages depend
+on its stamp, so plain ``dvc repro`` after an edit stops with a message instead of running on
+stale params.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pipespec.core.errors import ConfigError
 from pipespec.engine.pipeline import Pipeline, Stage
 from pipespec.engine.project import CONFIGS_DIR, PARAMS_FILE, PIPELINES_DIR, STATE_DIR, Project
 
@@ -28,6 +33,10 @@ METRICS = "metrics"
 PLOTS = "plots"
 CACHE = "cache"
 STAGE_KEY_ORDER = (CMD, DEPS, PARAMS, OUTS, METRICS, PLOTS)
+ARTIFACTS = "artifacts"
+ARTIFACT_KEY_ORDER = ("path", "type", "desc")
+# GTO's artifact names, which DVC checks too (gto.constants.name_re).
+ARTIFACT_NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?$")
 
 CHECK_STAGE = "configs"
 STAMP = f"{STATE_DIR}/configs.ok"
@@ -98,7 +107,31 @@ def compile_stages(project: Project, pipeline: Pipeline, params: dict[str, Any])
             ],
         }
         stages[stage.name] = {k: entry[k] for k in STAGE_KEY_ORDER if entry.get(k)}
-    return {STAGES: stages}
+    document: dict[str, Any] = {STAGES: stages}
+    artifacts = compile_artifacts(params)
+    if artifacts:
+        document[ARTIFACTS] = artifacts
+    return document
+
+
+def compile_artifacts(params: dict[str, Any]) -> dict[str, Any]:
+    """The ``artifacts:`` section for ``registry`` (empty when the composition has none)."""
+    registry = params.get("registry")
+    if not isinstance(registry, dict) or not registry.get("artifact"):
+        return {}
+    name = str(registry["artifact"])
+    if not ARTIFACT_NAME.match(name) or len(name) < 2:
+        raise ConfigError(
+            f"registry.artifact: '{name}' is not a valid artifact name",
+            hint="Use letters, digits, '-', '_' or '/', starting and ending with a letter or "
+            "digit (GTO's and DVC's rule), e.g. 'churn-model'.",
+        )
+    entry = {
+        "path": registry.get("path"),
+        "type": registry.get("type"),
+        "desc": registry.get("description"),
+    }
+    return {name: {k: entry[k] for k in ARTIFACT_KEY_ORDER if entry.get(k)}}
 
 
 def render(document: dict[str, Any]) -> str:
