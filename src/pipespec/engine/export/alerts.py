@@ -73,7 +73,7 @@ def rules(ctx: ExportContext) -> dict[str, Any]:
             "expr": expr,
             "for": hold,
             "labels": {"severity": severity},
-            "annotations": {"summary": summary, "value": "{{ $value }}"},
+            "annotations": {"summary": summary},
         }
 
     records = rate("pipespec_records_total")

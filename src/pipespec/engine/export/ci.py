@@ -2,8 +2,8 @@
 
 Order: the project's install, ``pipespec compose --check``, ``dvc repro --pull
 --allow-missing``, ``dvc push``, the gate stages again (a restored or pulled gate report is
-re-checked against the bounds), then ``pipespec diff BASE HEAD --md`` posted on the pull
-request. Checkout, Python and caching are the provider's own steps.
+re-checked against the bounds), then ``pipespec diff BASE workspace --md`` posted on the
+pull request. Checkout, Python and caching are the provider's own steps.
 """
 
 from __future__ import annotations
@@ -46,5 +46,7 @@ def dvc_steps(ctx: ExportContext) -> list[Step]:
 
 
 def diff_script(base_var: str, post: str) -> str:
-    """Write the Markdown diff of BASE..HEAD to a file, then run ``post`` to publish it."""
-    return f'pipespec diff "${base_var}" HEAD --md > {DIFF_FILE}\n{post}'
+    """Write the Markdown diff of the base commit against the workspace (what this job just
+    reproduced: HEAD's own metrics are whatever the author committed) to a file, then run
+    ``post`` to publish it."""
+    return f'pipespec diff "${base_var}" workspace --md > {DIFF_FILE}\n{post}'

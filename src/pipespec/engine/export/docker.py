@@ -40,7 +40,7 @@ def serving_requirements() -> list[str]:
         if "extra ==" not in r
     }
     wanted = [n for n in (*SERVE, *OPTIONAL_SERVE) if n in SERVE or _norm(n) in declared]
-    env: dict[str, str] = {**default_environment(), "extra": ""}
+    env = {str(k): str(v) for k, v in default_environment().items()} | {"extra": ""}
     pins: dict[str, str] = {}
     todo = [_norm(n) for n in wanted]
     while todo:
