@@ -147,11 +147,13 @@ def test_docker_and_alerts_record_the_bundle(bundled_project: Path, tool: Tool) 
     text = dockerfile.read_text()
     sha = hashlib.sha256((root / "models/bundle/manifest.json").read_bytes()).hexdigest()
     assert f'dev.pipespec.bundle.sha256="{sha}"' in text
-    assert "\nUSER 10001\n" in text and "HEALTHCHECK" in text
+    assert "\nUSER 10001\n" in text
+    assert "HEALTHCHECK" in text
     requirements = (root / "deploy/docker/requirements-serve.txt").read_text()
     for banned in ("hydra-core", "omegaconf", "dvc", "optuna", "dask", "scikit-learn"):
         assert f"\n{banned}==" not in requirements
-    assert "\nlightgbm==" in requirements and "\nfastapi==" in requirements
+    assert "\nlightgbm==" in requirements
+    assert "\nfastapi==" in requirements
     rules = root / "deploy/prometheus/pipespec-alerts.yml"
     check = _run("promtool", "check", "rules", str(rules), cwd=root)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -203,7 +205,8 @@ def test_prediction_drift_alert_computes_the_monitors_psi(
         }
 
     expected_psi = psi(reference, drifted)
-    assert expected_psi is not None and expected_psi > 0.2
+    assert expected_psi is not None
+    assert expected_psi > 0.2
     test = {
         "rule_files": [str(rules_path)],
         "evaluation_interval": "1m",
@@ -223,7 +226,7 @@ def test_prediction_drift_alert_computes_the_monitors_psi(
                         'bundle="steady"}',
                         "values": "0+10x40",
                     },
-                ],  # fmt: skip
+                ],
                 "promql_expr_test": [
                     {
                         # 1 when PromQL's PSI is within 1e-4 of the monitor's (shares are
