@@ -68,9 +68,7 @@ def _airflow_env(home: Path, dags: Path) -> dict[str, str]:
     }
 
 
-def test_airflow_runs_the_exported_dags(
-    airflow_venv: Path, new_project, tmp_path: Path
-) -> None:
+def test_airflow_runs_the_exported_dags(airflow_venv: Path, new_project, tmp_path: Path) -> None:
     root = new_project()
     (root / "pipelines/monitor.yaml").write_text(MONITOR_PIPELINE)
     remote = tmp_path / "remote"

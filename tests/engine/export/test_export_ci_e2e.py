@@ -78,7 +78,7 @@ def test_workflow_steps_run_in_a_fresh_clone(trained_project: Path, tmp_path: Pa
         assert proc.returncode == 0, f"step {step['name']!r}:\n{proc.stdout}\n{proc.stderr}"
         outputs[step["name"]] = proc.stdout + proc.stderr
 
-    assert list(outputs)[0] == "Install the project"
+    assert next(iter(outputs)) == "Install the project"
     repro = outputs["Reproduce the pipeline, pulling what the remote has"]
     assert "Running stage 'train'" in repro
     assert "Running stage 'load'" not in repro  # unchanged: pulled from the remote

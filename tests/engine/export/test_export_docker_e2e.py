@@ -50,9 +50,7 @@ def _serve(venv: Path, bundle: Path, workdir: Path) -> tuple[subprocess.Popen[by
     raise AssertionError(f"serve did not answer:\n{log.read_text()}")
 
 
-def test_serving_env_from_the_exported_requirements(
-    bundled_project: Path, tmp_path: Path
-) -> None:
+def test_serving_env_from_the_exported_requirements(bundled_project: Path, tmp_path: Path) -> None:
     root = bundled_project
     run_cli("export", "docker", cwd=root)
     docker = root / "deploy/docker"
