@@ -141,6 +141,7 @@ def test_docker_and_alerts_record_the_bundle(bundled_project: Path, tool: Tool) 
     root = bundled_project
     run_cli("export", "docker", cwd=root)
     run_cli("export", "alerts", cwd=root)
+    run_cli("export", "--check", cwd=root)  # what was just written is fresh
     dockerfile = root / "deploy/docker/Dockerfile"
     lint = _run(tool("hadolint"), str(dockerfile), cwd=root)
     assert lint.returncode == 0, lint.stdout + lint.stderr

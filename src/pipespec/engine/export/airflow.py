@@ -40,7 +40,7 @@ def _remote(orch: dict[str, Any]) -> str:
     return f" -r {shlex.quote(str(orch['remote']))}" if orch.get("remote") else ""
 
 
-def _command(stages: tuple[Stage, ...], names: set[str], orch: dict[str, Any]) -> str:
+def _command(stages: tuple[Stage, ...], orch: dict[str, Any]) -> str:
     """Pull the inputs other tasks made, run the stages, push their outputs."""
     own = {s.name for s in stages}
     pulls = sorted({u for s in stages for u in s.upstream if u not in own})
@@ -90,7 +90,7 @@ def _tasks(stages: list[Stage], group_by: str, orch: dict[str, Any]) -> list[Tas
         out = []
         for key, members in groups.items():
             ups = sorted({owner[u] for s in members for u in s.upstream if u in owner} - {key})
-            out.append(Task(key, tuple(members), tuple(ups), _command(tuple(members), names, orch)))
+            out.append(Task(key, tuple(members), tuple(ups), _command(tuple(members), orch)))
         return out
     if group_by != "stage":
         raise ConfigError(f"--group-by takes 'stage' or 'file', not '{group_by}'")
@@ -99,7 +99,7 @@ def _tasks(stages: list[Stage], group_by: str, orch: dict[str, Any]) -> list[Tas
             s.name,
             (s,),
             tuple(u for u in s.upstream if u in names),
-            _command((s,), names, orch),
+            _command((s,), orch),
         )
         for s in stages
     ]
