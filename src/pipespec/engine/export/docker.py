@@ -29,8 +29,11 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def serving_requirements() -> list[str]:
-    """``name==version`` for the serving packages and their dependencies, sorted."""
+def serving_requirements(python: str) -> list[str]:
+    """``name==version`` for the serving packages and their dependencies, sorted.
+
+    Versions are this environment's; environment markers are evaluated for the image (Linux,
+    Python ``python``), so keep ``deploy.python`` at the Python you train with."""
     from packaging.markers import default_environment
     from packaging.requirements import Requirement
 
@@ -40,7 +43,13 @@ def serving_requirements() -> list[str]:
         if "extra ==" not in r
     }
     wanted = [n for n in (*SERVE, *OPTIONAL_SERVE) if n in SERVE or _norm(n) in declared]
-    env = {str(k): str(v) for k, v in default_environment().items()} | {"extra": ""}
+    env = {str(k): str(v) for k, v in default_environment().items()} | {
+        "extra": "",
+        "python_version": python,
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+    }
     pins: dict[str, str] = {}
     todo = [_norm(n) for n in wanted]
     while todo:
@@ -100,7 +109,7 @@ def export(ctx: ExportContext) -> dict[str, str]:
     requirements = (
         header("docker")
         + "# The serving path only: install pipespec itself with `pip install --no-deps`.\n"
-        + "\n".join(serving_requirements())
+        + "\n".join(serving_requirements(str(ctx.group("deploy")["python"])))
         + "\n"
     )
     return {DOCKERFILE: dockerfile(ctx), REQUIREMENTS: requirements}
