@@ -59,10 +59,16 @@ def test_serving_env_from_the_exported_requirements(bundled_project: Path, tmp_p
     root = bundled_project
     run_cli("export", "docker", cwd=root)
     docker = root / "deploy/docker"
-    # the wheel the Dockerfile's --find-links picks up (pipespec is not on an index here)
+    # the wheel the Dockerfile's --find-links picks up (pipespec is not on an index here),
+    # built from a copy of the sources so that no build/ folder lands in the repository
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "src", source / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     wheel = subprocess.run(
         [str(BIN / "python"), "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
-         str(docker / "wheels"), str(REPO)],
+         str(docker / "wheels"), str(source)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert wheel.returncode == 0, wheel.stderr
