@@ -195,6 +195,7 @@ def test_init_creates_a_git_and_dvc_project(trained_project: Path) -> None:
         "params.yaml",
         "dvc.yaml",
         ".gitignore",
+        ".pre-commit-config.yaml",
         "dvc.lock",
     ):
         assert (trained_project / name).exists(), name

@@ -156,3 +156,41 @@ def cmd_init(args: argparse.Namespace) -> int:
     console().print(f"[green]created[/] a pipespec project in {project.root}")
     console().print(f"next: cd {args.dir} && pipespec run")
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipespec.core.errors import ConfigError
+    from pipespec.engine import export
+
+    project = _project(args)
+    if args.check:
+        if args.target:
+            raise ConfigError("--check takes no TARGET: it checks every target in exports.yaml")
+        checked = export.check(project)
+        console().print(
+            f"[green]{len(checked)} exported file(s) up to date[/]"
+            if checked
+            else f"nothing exported yet ({export.RECORD} is absent)"
+        )
+        return 0
+    options = {"group_by": args.group_by} if args.group_by else {}
+    if args.target:
+        if options and args.target != "airflow":
+            raise ConfigError("--group-by applies to the airflow target only")
+        jobs = [(args.target, options)]
+    else:
+        jobs = [(t, e.get("options") or {}) for t, e in export.read_record(project).items()]
+        if not jobs:
+            raise ConfigError(
+                "nothing to export again: no target recorded in exports.yaml",
+                hint=f"Name a target: {', '.join(export.TARGETS)}.",
+            )
+    for target, opts in jobs:
+        exported = export.render(project, target, opts)
+        changed = export.write(project, exported)
+        console().print(
+            f"[green]{target}:[/] wrote {', '.join(changed)}"
+            if changed
+            else f"{target}: {', '.join(exported.files)} already up to date"
+        )
+    return 0

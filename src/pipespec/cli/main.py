@@ -30,6 +30,7 @@ Examples:
   pipespec show model=lightgbm_small            # print the composition, write nothing
   pipespec compose --check                      # CI: are params.yaml and dvc.yaml fresh?
   pipespec diff HEAD~1 HEAD --md                # a PR comment: params, metrics, re-runs
+  pipespec export github-actions                # CI workflow; `export --check` finds stale exports
   pipespec run -m model.num_leaves=15,31,63 -j 2  # a sweep, each run a DVC experiment
   pipespec run hparams_search=lightgbm_tpe      # an Optuna search
 """
@@ -152,6 +153,30 @@ def build_parser() -> argparse.ArgumentParser:
         "at once on the embedded example data.",
     )
     p.add_argument("dir", help="folder to create (or complete)")
+    p = sub.add_parser(
+        "export",
+        help="write CI, Airflow, Docker, Kubernetes or alert files (or --check them)",
+        description="Generate files for systems that run the pipeline or its model elsewhere, "
+        "from params.yaml, pipelines/ and (docker, alerts) the bundle: github-actions "
+        "(.github/workflows/pipespec.yml), gitlab-ci (.gitlab-ci.yml), airflow (dags/), "
+        "docker (deploy/docker/), kubernetes (deploy/kubernetes/), alerts "
+        "(deploy/prometheus/). exports.yaml records what was exported; without TARGET every "
+        "recorded target is exported again. With --check, write nothing and exit 3 naming "
+        "each exported file that no longer matches.",
+    )
+    p.add_argument(
+        "target",
+        nargs="?",
+        metavar="TARGET",
+        help="github-actions, gitlab-ci, airflow, docker, kubernetes or alerts",
+    )
+    p.add_argument("--check", action="store_true", help="exit 3 naming every stale exported file")
+    p.add_argument(
+        "--group-by",
+        choices=("stage", "file"),
+        default=None,
+        help="airflow: one task per stage (default) or per pipelines/ file",
+    )
     production.add_parsers(sub)
     registry.add_parsers(sub)
     shadow.add_parsers(sub)

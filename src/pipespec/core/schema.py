@@ -276,6 +276,82 @@ class HparamsSearchConfig:
 
 
 @dataclass
+class CiConfig:
+    """The CI workflow ``pipespec export github-actions`` / ``gitlab-ci`` writes."""
+
+    name: str = MISSING
+    python: str = "3.11"  # Python version the job installs the project with
+    runner: str = "ubuntu-latest"  # GitHub's runs-on
+    image: str = "python:3.11-slim"  # GitLab: the job's container image
+    install: str = "python -m pip install pipespec"  # the project's install command
+    remote: str | None = None  # DVC remote to pull from and push to; null: the default remote
+    cache: bool = True  # cache pip downloads and DVC's cache between runs
+    branches: list[str] = field(default_factory=lambda: ["main"])  # PRs into these run it
+
+
+@dataclass
+class OrchestratorConfig:
+    """The Airflow DAGs ``pipespec export airflow`` writes."""
+
+    name: str = MISSING
+    dag_id: str = "pipespec"  # the training DAG; a monitoring pipeline's DAG gets `_<file>`
+    schedule: str | None = None  # cron or preset of the training DAG; null: triggered only
+    monitor_schedule: str = "@daily"  # schedule of a monitoring pipeline's DAG
+    retries: int = 1
+    retry_delay_seconds: int = 300
+    timeout_minutes: int = 120  # a task running longer fails
+    pool: str | None = None  # Airflow pool the tasks take slots from
+    share: bool = True  # pull each task's inputs from the DVC remote, push its outputs after
+    remote: str | None = None  # DVC remote for share; null: the default remote
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of every task
+
+
+@dataclass
+class ResourcesConfig:
+    """Kubernetes resource requests and limits of the serving container."""
+
+    cpu_request: str = "250m"
+    cpu_limit: str = "1"
+    memory_request: str = "512Mi"
+    memory_limit: str = "1Gi"
+
+
+@dataclass
+class AutoscalingConfig:
+    """HorizontalPodAutoscaler bounds."""
+
+    min_replicas: int = 2
+    max_replicas: int = 5
+    cpu_utilization: int = 70  # target average CPU, % of the request
+
+
+@dataclass
+class AlertsConfig:
+    """Prometheus alert thresholds beyond ``production.monitor``'s drift thresholds."""
+
+    window: str = "10m"  # rates and drift are computed over this range
+    hold: str = "5m"  # how long a condition holds before the alert fires
+    error_rate: float = 0.01  # share of requests answered 5xx
+    latency_p99_seconds: float = 0.5  # p99 of /predict
+
+
+@dataclass
+class DeployConfig:
+    """The serving image and its Kubernetes deployment (``pipespec export docker|kubernetes``)."""
+
+    name: str = MISSING
+    version: str = "0.1.0"  # the model's release version, in labels and the image tag
+    image: str = "pipespec-model"  # image name (without tag) the manifests run
+    python: str = "3.11"  # base image python:<python>-slim
+    port: int = 8000
+    replicas: int = 2
+    bundle: str = "models/bundle"  # the bundle copied into the image
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+
+
+@dataclass
 class RootConfig:
     """The whole composition, as written to ``params.yaml``."""
 
@@ -291,6 +367,9 @@ class RootConfig:
     production: ProductionConfig = field(default_factory=ProductionConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     hparams_search: HparamsSearchConfig | None = None
+    ci: CiConfig = field(default_factory=CiConfig)
+    orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
 
 
 SCHEMA_NAME = "pipespec_schema"

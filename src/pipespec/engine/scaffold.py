@@ -13,6 +13,7 @@ from pipespec.engine.generate import generate, write
 from pipespec.engine.project import CONFIGS_DIR, PIPELINES_DIR, Project
 
 SCHEMAS_DIR = "schemas"  # pandera YAML schemas that configs/schema/*.yaml name
+PRE_COMMIT = ".pre-commit-config.yaml"  # hooks: compose --check, export --check, ruff
 GITIGNORE = """\
 # pipespec
 /.pipespec/
@@ -44,6 +45,8 @@ def init(target: Path) -> Project:
     shutil.copytree(src / PIPELINES_DIR, target / PIPELINES_DIR)
     if (src / SCHEMAS_DIR).is_dir() and not (target / SCHEMAS_DIR).exists():
         shutil.copytree(src / SCHEMAS_DIR, target / SCHEMAS_DIR)
+    if not (target / PRE_COMMIT).exists():
+        shutil.copyfile(src / PRE_COMMIT, target / PRE_COMMIT)
     gitignore = target / ".gitignore"
     existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
     if "/.pipespec/" not in existing:

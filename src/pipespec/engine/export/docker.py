@@ -1,0 +1,115 @@
+"""``pipespec export docker``: ``deploy/docker/Dockerfile`` and its serving requirements.
+
+The image holds the serving path only: pipespec installed with ``--no-deps`` over
+``requirements-serve.txt``, which pins the packages ``pipespec serve`` imports (FastAPI,
+uvicorn, LightGBM, pandas, pyarrow, ...) and everything they need, at the versions of this
+environment, and nothing of training (no Hydra, DVC, Optuna, Dask, scikit-learn). It runs as
+a non-root user, checks ``/health``, and carries the bundle's SHA-256 and versions as labels.
+Build it from the project root: ``docker build -f deploy/docker/Dockerfile .``.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+
+from pipespec import __version__
+from pipespec.engine.export.base import ExportContext, header
+
+DOCKERFILE = "deploy/docker/Dockerfile"
+REQUIREMENTS = "deploy/docker/requirements-serve.txt"
+# What `pipespec serve` imports (pipespec.cli, .bundle, .core), by distribution name.
+SERVE = ("fastapi", "uvicorn", "lightgbm", "numpy", "pandas", "pyarrow", "scipy", "rich")
+OPTIONAL_SERVE = ("prometheus-client",)  # once pipespec depends on it (GET /metrics)
+NEVER = ("hydra-core", "omegaconf", "dvc", "optuna", "dask", "distributed", "scikit-learn")
+UID = 10001
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def serving_requirements(python: str) -> list[str]:
+    """``name==version`` for the serving packages and their dependencies, sorted.
+
+    Versions are this environment's; environment markers are evaluated for the image (Linux,
+    Python ``python``), so keep ``deploy.python`` at the Python you train with."""
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    declared = {
+        _norm(Requirement(r).name)
+        for r in metadata.requires("pipespec") or []
+        if "extra ==" not in r
+    }
+    wanted = [n for n in (*SERVE, *OPTIONAL_SERVE) if n in SERVE or _norm(n) in declared]
+    env = {str(k): str(v) for k, v in default_environment().items()} | {
+        "extra": "",
+        "python_version": python,
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+    }
+    pins: dict[str, str] = {}
+    todo = [_norm(n) for n in wanted]
+    while todo:
+        name = todo.pop()
+        if name in pins:
+            continue
+        dist = metadata.distribution(name)
+        pins[name] = dist.version
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue
+            todo.append(_norm(req.name))
+    return [f"{name}=={version}" for name, version in sorted(pins.items())]
+
+
+def dockerfile(ctx: ExportContext) -> str:
+    """The Dockerfile's text."""
+    deploy = ctx.group("deploy")
+    port = int(deploy["port"])
+    bundle = str(deploy["bundle"]).rstrip("/")
+    labels = {
+        "org.opencontainers.image.title": str(deploy["image"]),
+        "org.opencontainers.image.version": str(deploy["version"]),
+        "dev.pipespec.version": __version__,
+        "dev.pipespec.bundle.sha256": ctx.bundle_sha256(),
+    }
+    label_lines = " \\\n      ".join(f'{k}="{v}"' for k, v in labels.items())
+    health = (
+        "import urllib.request; "
+        f"urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=3)"
+    )
+    return (
+        header("docker")
+        + "# Build from the project root: docker build -f deploy/docker/Dockerfile .\n"
+        + "# pipespec comes from your index, or from a wheel put in deploy/docker/wheels/\n"
+        + "# (`pip wheel --no-deps pipespec -w deploy/docker/wheels`).\n"
+        + f"FROM python:{deploy['python']}-slim\n"
+        + f"LABEL {label_lines}\n"
+        + "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
+        + f"RUN useradd --no-log-init --create-home --uid {UID} pipespec\n"
+        + "WORKDIR /app\n"
+        + "COPY deploy/docker/ /app/docker/\n"
+        + "RUN pip install --no-cache-dir -r /app/docker/requirements-serve.txt \\\n"
+        + " && pip install --no-cache-dir --no-deps --find-links /app/docker/wheels "
+        + f"pipespec=={__version__}\n"
+        + f"COPY --chown={UID}:{UID} {bundle}/ /app/bundle/\n"
+        + f"USER {UID}\n"
+        + f"EXPOSE {port}\n"
+        + f'HEALTHCHECK --interval=30s --timeout=5s CMD ["python", "-c", "{health}"]\n'
+        + 'CMD ["pipespec", "serve", "--bundle", "/app/bundle", "--host", "0.0.0.0", '
+        + f'"--port", "{port}"]\n'
+    )
+
+
+def export(ctx: ExportContext) -> dict[str, str]:
+    requirements = (
+        header("docker")
+        + "# The serving path only: install pipespec itself with `pip install --no-deps`.\n"
+        + "\n".join(serving_requirements(str(ctx.group("deploy")["python"])))
+        + "\n"
+    )
+    return {DOCKERFILE: dockerfile(ctx), REQUIREMENTS: requirements}

@@ -1,0 +1,118 @@
+"""The serving image's content without a container runtime: a fresh virtual environment
+installed the way the exported Dockerfile installs it (its serving requirements, then
+pipespec with --no-deps) serves real requests on 127.0.0.1, with nothing of training in it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from helpers import BIN, REPO, read_yaml, run_cli
+
+pytestmark = pytest.mark.slow
+TRAINING_ONLY = ("hydra-core", "omegaconf", "dvc", "optuna", "dask", "distributed",
+                 "scikit-learn", "pandera")  # fmt: skip
+URL = re.compile(r"on (http://127\.0\.0\.1:\d+)")
+
+
+def _size(path: Path) -> int:
+    """Bytes of the files under ``path``, without Python's bytecode caches."""
+    return sum(
+        p.stat().st_size
+        for p in path.rglob("*")
+        if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts
+    )
+
+
+def _serve(venv: Path, bundle: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    log = workdir / "serve.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [str(venv / "bin/pipespec"), "serve", "--bundle", str(bundle), "--port", "0"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=fh,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"serve exited {proc.returncode}:\n{log.read_text()}"
+        found = URL.search(log.read_text(errors="replace"))
+        if found:
+            try:
+                if httpx.get(f"{found.group(1)}/health", timeout=5).status_code == 200:
+                    return proc, found.group(1)
+            except httpx.TransportError:
+                pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"serve did not answer:\n{log.read_text()}")
+
+
+def test_serving_env_from_the_exported_requirements(bundled_project: Path, tmp_path: Path) -> None:
+    root = bundled_project
+    run_cli("export", "docker", cwd=root)
+    docker = root / "deploy/docker"
+    # the wheel the Dockerfile's --find-links picks up (pipespec is not on an index here),
+    # built from a copy of the sources so that no build/ folder lands in the repository
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "src", source / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    wheel = subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
+         str(docker / "wheels"), str(source)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert wheel.returncode == 0, wheel.stderr
+    # what the image does: COPY deploy/docker/ /app/docker/, then its RUN pip lines
+    app = tmp_path / "app"
+    shutil.copytree(docker, app / "docker")
+    venv = tmp_path / "serve-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    text = (docker / "Dockerfile").read_text()
+    run_line = re.search(r"^RUN (pip install .*?)(?<!\\)\n", text, re.M | re.S)
+    assert run_line, text
+    script = run_line.group(1).replace("/app/", f"{app}/")
+    # PIP_NO_COMPILE: no .pyc written at install (a cache, left out of both sizes below)
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "PIP_NO_COMPILE": "1"}  # fmt: skip
+    install = subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True,
+                             text=True, check=False)  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    listed = subprocess.run([str(venv / "bin/python"), "-m", "pip", "list", "--format=json"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    names = {p["name"].lower() for p in json.loads(listed.stdout)}
+    assert "pipespec" in names
+    assert not names & set(TRAINING_ONLY), names & set(TRAINING_ONLY)
+
+    bundle = root / "models/bundle"
+    proc, url = _serve(venv, bundle, tmp_path)
+    try:
+        target = read_yaml(root / "params.yaml")["dataset"]["target"]
+        rows = pd.read_parquet(root / "data/split/test.parquet").drop(columns=[target]).head(50)
+        from pipespec.bundle.bundle import Bundle
+
+        expected = Bundle.load(bundle).predict(rows, on_invalid="skip")
+        body = json.loads(rows.loc[expected.index].to_json(orient="records"))
+        answer = httpx.post(f"{url}/predict", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        got = answer.json()["predictions"]
+        assert len(got) == len(expected) > 0
+        served = [p.get("probability", p.get("value")) for p in got]
+        assert served == pytest.approx(expected["prediction"].tolist(), abs=1e-12)
+        health = httpx.get(f"{url}/health", timeout=5)
+        assert health.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    serve_mb, full_mb = _size(venv) / 2**20, _size(BIN.parent) / 2**20
+    print(f"serving env {serve_mb:.0f} MiB, full env {full_mb:.0f} MiB (without bytecode)")
+    assert serve_mb < full_mb
