@@ -19,11 +19,17 @@ URL = re.compile(r"on (http://127\.0\.0\.1:\d+)")
 class Server:
     """A `pipespec serve` subprocess and its base URL."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        url: str,
+        log: Path,
+        client: httpx.Client | None = None,
+    ) -> None:
         self.proc = proc
         self.url = url
         self.log = log
-        self.client = httpx.Client(base_url=url, timeout=30)
+        self.client = client or httpx.Client(base_url=url, timeout=30)
 
     def stderr(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")

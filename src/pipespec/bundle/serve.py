@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request  # at module level: FastAPI resolves the annotation
 from fastapi.responses import Response
@@ -31,6 +31,9 @@ from pipespec.bundle.bundle import Bundle
 from pipespec.bundle.reader import clean_records
 from pipespec.bundle.schema import NonFinite, Problem
 from pipespec.core.documents import to_json
+
+if TYPE_CHECKING:
+    from pipespec.bundle.metrics import ServeMetrics
 
 MAX_ERRORS = 50  # problems listed in one 422 answer
 # Called with each answered request's records, outputs and scoring seconds (shadow serving).
@@ -103,6 +106,9 @@ def create_app(
     ``/health`` and ``/metadata``; ``observer`` is called with every answered request's
     records, outputs and scoring time (shadow serving), after the answer is ready."""
     _warm_up(bundle)
+    from pipespec.bundle.metrics import CONTENT_TYPE, ServeMetrics
+
+    metrics = ServeMetrics(bundle)
     limits = {
         "max_records": bundle.policy.max_records,
         "max_body_bytes": bundle.policy.max_body_bytes,
@@ -141,21 +147,36 @@ def create_app(
 
     @app.get("/health")
     async def get_health() -> Response:
+        metrics.request("/health", 200, 0.0)
         return Response(health, media_type="application/json")
 
     @app.get("/metadata")
     async def get_metadata() -> Response:
+        metrics.request("/metadata", 200, 0.0)
         return Response(metadata, media_type="application/json")
+
+    @app.get("/metrics")
+    async def get_metrics() -> Response:
+        started = time.perf_counter()
+        text = metrics.render()
+        metrics.request("/metrics", 200, time.perf_counter() - started)
+        return Response(text, media_type=CONTENT_TYPE)
 
     @app.post("/predict")
     async def post_predict(request: Request) -> Response:
+        received = time.perf_counter()
+        response = await _predict(request)
+        metrics.request("/predict", response.status_code, time.perf_counter() - received)
+        return response
+
+    async def _predict(request: Request) -> Response:
         try:
             body = await _read_body(request, limits["max_body_bytes"])
             payload = _parse(body)
             single = isinstance(payload, dict)
             records = _records(payload, limits["max_records"])
             started = time.perf_counter()
-            outputs, warnings = predict_records(bundle, records, single=single)
+            outputs, warnings = predict_records(bundle, records, single=single, metrics=metrics)
             seconds = time.perf_counter() - started
         except _Reject as exc:
             content: dict[str, Any] = {"error": exc.message}
@@ -182,7 +203,11 @@ def create_app(
 
 
 def predict_records(
-    bundle: Bundle, records: list[dict[str, Any]], *, single: bool = False
+    bundle: Bundle,
+    records: list[dict[str, Any]],
+    *,
+    single: bool = False,
+    metrics: ServeMetrics | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Check JSON records, predict them, and name every warning; a 422 ``_Reject`` names
     every refused field (up to ``MAX_ERRORS``).
@@ -192,8 +217,13 @@ def predict_records(
     records = clean_records(records, bundle.reading)
     checked = bundle.check(records, typed=True)
     if checked.n_invalid:
+        if metrics is not None:
+            metrics.checked(checked, None)
         raise _rejection(list(checked.iter_problems(kind="refused")), single)
-    outputs = bundle.records(bundle.score(checked))
+    scores = bundle.score(checked)
+    if metrics is not None:
+        metrics.checked(checked, scores)
+    outputs = bundle.records(scores)
     warnings = [p.to_json() for p in checked.iter_problems(limit=MAX_ERRORS, kind="warning")]
     return outputs, warnings
 

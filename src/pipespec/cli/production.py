@@ -69,7 +69,10 @@ def add_parsers(sub: Any) -> None:
         "serve",
         help="serve a bundle over HTTP (FastAPI + uvicorn)",
         description="Serve the bundle: POST /predict (one JSON record or a list), GET /health, "
-        "GET /metadata (model card and the train/serve contract). A malformed request gets "
+        "GET /metadata (model card and the train/serve contract), GET /metrics (Prometheus: "
+        "requests, latency, records, refusals and warnings by field and reason, per-feature "
+        "missing/out-of-range/unseen counts, predictions on the profile's bins; summed over "
+        "--workers). A malformed request gets "
         "a 4xx naming the record and field; unusual values (out of range, unseen category, "
         "unexpected null) are predicted and named in the answer's `warnings`, unless "
         "production.strict refuses them. Binds 127.0.0.1 unless --host says otherwise; "
@@ -82,6 +85,12 @@ def add_parsers(sub: Any) -> None:
         "--log", metavar="FILE", help="append each prediction (input and output) as a JSON line"
     )
     p.add_argument("--access-log", action="store_true", help="uvicorn's access log on stderr")
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes sharing the port (default 1); /metrics adds up all of them",
+    )
     p.add_argument(
         "--shadow",
         metavar="REF",
@@ -325,48 +334,100 @@ def _serve(
     release: dict[str, Any] | None,
     observer: Any = None,
 ) -> int:
+    import os
     import signal
+
+    from pipespec.bundle.metrics import MULTIPROC_ENV
+
+    if args.workers > 1:
+        if observer is not None:
+            raise ConfigError("--shadow works with one worker process: drop --workers")
+        # prometheus-client's multiprocess mode: set before it is first imported, so every
+        # worker writes its counts where /metrics (in any worker) adds them up
+        import tempfile
+
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="pipespec-metrics-")
+    sock = _listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in args.host else host
+    served = f"{release['artifact']}@{release['version']}, " if release else ""
+    if release and release.get("stage"):
+        served = f"{release['artifact']}#{release['stage']} = {served}"
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
+    console().print(
+        f"serving [bold]{bundle.card.get('name')}[/] ({served}bundle {bundle.sha[:12]}) on "
+        f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata, GET /metrics"
+        f"{workers})"
+    )
+    if args.log:
+        console().print(f"logging predictions to {args.log}")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit through
+    # Python so the callers' contexts (the shadow's backlog, a fetched bundle's temporary
+    # directory) are closed, instead of dying on the default handler.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if args.workers == 1:
+        _run_worker(bundle, args, release, observer, sock)
+        return 0
+    import multiprocessing
+    import shutil
+
+    fork = multiprocessing.get_context("fork")  # the bundle is loaded once, shared
+    procs = [
+        fork.Process(target=_run_worker, args=(bundle, args, release, None, sock), daemon=True)
+        for _ in range(args.workers)
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(timeout=15)
+        shutil.rmtree(os.environ.pop(MULTIPROC_ENV), ignore_errors=True)
+    return 0
+
+
+def _listen(host: str, port: int) -> Any:
+    """A TCP socket bound to host:port (a ConfigError naming --host/--port if it cannot)."""
     import socket
 
-    import uvicorn
-
-    from pipespec.bundle.serve import create_app
-
-    app = create_app(bundle, log=args.log, release=release, observer=observer)
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for it, and
     # without it small responses wait ~40 ms for Nagle and delayed ACKs.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((args.host, args.port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise ConfigError(
-            f"cannot listen on {args.host}:{args.port} (--host/--port): {exc.strerror or exc}",
+            f"cannot listen on {host}:{port} (--host/--port): {exc.strerror or exc}",
             hint="Pick another port (--port 0 picks a free one), or stop what holds it.",
         ) from None
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    served = f"{release['artifact']}@{release['version']}, " if release else ""
-    if release and release.get("stage"):
-        served = f"{release['artifact']}#{release['stage']} = {served}"
-    console().print(
-        f"serving [bold]{bundle.card.get('name')}[/] ({served}bundle {bundle.sha[:12]}) on "
-        f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata)"
-    )
-    if args.log:
-        console().print(f"logging predictions to {args.log}")
+    return sock
+
+
+def _run_worker(
+    bundle: Bundle, args: argparse.Namespace, release: Any, observer: Any, sock: Any
+) -> None:
+    """One server process: the app (the model is loaded here, after any fork) on ``sock``."""
+    import signal
+
+    import uvicorn
+
+    from pipespec.bundle.serve import create_app
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    app = create_app(bundle, log=args.log, release=release, observer=observer)
     config = uvicorn.Config(
         app, log_level="warning", access_log=args.access_log, timeout_graceful_shutdown=5
     )
-    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit through
-    # Python so the callers' contexts (the shadow's backlog, a fetched bundle's temporary
-    # directory) are closed, instead of dying on the default handler.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.Server(config).run(sockets=[sock])
-    return 0
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
