@@ -71,3 +71,9 @@ class DriftError(PipespecError):
     """``pipespec monitor`` (or a monitor stage) found drift beyond a configured threshold."""
 
     exit_code = 8
+
+
+class BehaviorError(PipespecError):
+    """A behaviour check of a model failed (``pipespec test``, or the ``behavior`` stage)."""
+
+    exit_code = 9

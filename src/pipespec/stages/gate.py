@@ -5,35 +5,19 @@ and the bound, so nothing downstream (packaging) runs. The report is a DVC metri
 from __future__ import annotations
 
 import json
-import operator
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pipespec.core.atomic import write_json
+from pipespec.core.bounds import OPERATORS, parse_bound
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, StageError
 from pipespec.stages.context import StageContext
 
-OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-    "==": operator.eq,
-}
-_EXPR = re.compile(r"^\s*(>=|<=|==|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
-
 
 def parse_gate(key: str, expr: Any) -> tuple[str, float]:
     """``">= 0.8"`` -> (">=", 0.8); a ConfigError naming ``evaluation.gates.KEY`` otherwise."""
-    match = _EXPR.match(str(expr))
-    if not match:
-        raise ConfigError(
-            f"evaluation.gates.{key}: cannot read bound '{expr}'",
-            hint='Write a comparison and a number, e.g. ">= 0.80" or "< 0.45".',
-        )
-    return match.group(1), float(match.group(2))
+    return parse_bound(f"evaluation.gates.{key}", expr)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
