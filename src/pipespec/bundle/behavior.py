@@ -52,6 +52,7 @@ METRICS = {
 LOWER = {"logloss", "rmse", "mae"}
 NEUTRAL = {"mean_prediction"}  # a gap is the distance either way
 CASE_COLUMNS = ("case", "expected_label", "expected_min", "expected_max")
+MIN_CLASS_ROWS = 10  # the search's AUC needs this many rows of each class in a segment
 MONOTONE_KEYS = ("monotone_constraints", "monotone_constraint", "mc", "monotonic_cst")
 
 
@@ -425,6 +426,8 @@ class _Runner:
                 n = int(mask.sum())
                 if n < cfg.min_rows:
                     continue
+                if metric == "auc" and _minority(self.y[mask]) < MIN_CLASS_ROWS:
+                    continue  # an AUC over a handful of positives says nothing
                 value = metrics(self.bundle, self.y[mask], self.s[mask], only=metric).get(metric)
                 if value is None:
                     continue
@@ -740,6 +743,11 @@ def metrics(
     return out
 
 
+def _minority(y: np.ndarray) -> int:
+    positives = int((y == 1).sum())
+    return min(positives, len(y) - positives)
+
+
 def _auc(pos: np.ndarray, s: np.ndarray) -> float | None:
     from scipy.stats import rankdata
 
@@ -983,14 +991,13 @@ def table(report: dict[str, Any]) -> Any:
         f"of {report['data']['source']}",
         title_justify="left",
     )
-    for name, justify in (("check", "left"), ("name", "left"), ("subject", "left"),
-                          ("measure", "left"), ("value", "right"), ("bound", "left"),
-                          ("", "left")):  # fmt: skip
+    for name, justify in (("check", "left"), ("subject", "left"), ("measured", "right"),
+                          ("bound", "left"), ("", "left")):  # fmt: skip
         t.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for c in sorted(report["checks"], key=lambda c: c["passed"]):
         value = "-" if c["value"] is None else f"{c['value']:.4g}"
         mark = Text("ok", "green") if c["passed"] else Text("FAIL", "bold red")
-        t.add_row(c["kind"], c["name"], c["subject"], c["measure"], value,
+        t.add_row(f"{c['kind']} {c['name']}", c["subject"], f"{c['measure']} {value}",
                   f"{c['op']} {c['bound']:g}", mark)  # fmt: skip
     lines: list[Any] = [t]
     search = report.get("search") or {}

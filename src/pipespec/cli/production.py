@@ -17,7 +17,7 @@ from pipespec.core.errors import ConfigError, DriftError
 if TYPE_CHECKING:
     from pipespec.bundle.bundle import Bundle
 
-COMMANDS = ("predict", "serve", "monitor")
+COMMANDS = ("predict", "serve", "monitor", "test")
 DEFAULT_BUNDLE = "models/bundle"
 
 
@@ -95,6 +95,30 @@ def add_parsers(sub: Any) -> None:
         "prediction_psi (VALUE 'null' turns pvalue off)",
     )
     _chunk_args(p)
+
+    p = sub.add_parser(
+        "test",
+        help="behaviour checks of a bundle on a data file (exit 9 when one fails)",
+        description="Run the behaviour checks (slices, weakest segments, invariance, "
+        "directional expectations, minimum-functionality cases, latency) against DATA "
+        "(CSV, Parquet or JSON lines; with the target column for slices) through the "
+        "bundle's own predict path. The checks come from --checks FILE (YAML or JSON: a "
+        "`behavior:` mapping, or the mapping itself, as in params.yaml), or else from the "
+        "`behavior` section of ./params.yaml. Relative case-file paths start from that "
+        "file's folder. Exits 9 when a check fails, naming the check, the slice or feature, "
+        "the value and the bound.",
+    )
+    _bundle_arg(p)
+    p.add_argument("data", metavar="DATA", help="the rows to check the model on")
+    p.add_argument(
+        "--checks", metavar="FILE", help="the checks (default: the behavior section of params.yaml)"
+    )
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write FILE.json and FILE.html (a .json or .html suffix is replaced)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="override the checks' seed")
 
 
 def _bundle_arg(p: argparse.ArgumentParser) -> None:
@@ -279,6 +303,40 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             + "\n  ".join(report["alerts"])
         )
     console().print("[green]no drift[/] beyond the thresholds")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipespec.bundle import behavior
+    from pipespec.bundle.monitor import report_paths
+    from pipespec.core.atomic import write_json, write_text
+
+    bundle = _load(args)
+    source = Path(args.checks) if args.checks else Path("params.yaml")
+    if not args.checks and not source.is_file():
+        raise ConfigError(
+            "no checks: give --checks FILE, or run in a project folder with params.yaml",
+            hint="A checks file holds a `behavior:` mapping, as in params.yaml.",
+        )
+    data = behavior.load_checks(source)
+    if args.seed is not None:
+        data["seed"] = args.seed
+    spec = behavior.spec_from(data, where=str(source))
+    frame = behavior.read_data(bundle, Path(args.data))
+    base = source.resolve().parent
+    found = behavior.run_checks(bundle, frame, spec, base=base, source=args.data).to_json()
+    out().print(behavior.table(found))
+    where = None
+    if args.report:
+        json_path, html_path = report_paths(args.report)
+        write_json(json_path, found)
+        write_text(html_path, behavior.render_html(found))
+        console().print(f"report: {json_path}, {html_path}")
+        where = str(html_path)
+    if found["checks_failed"]:
+        raise behavior.failure_error(found, where)
     return 0
 
 
