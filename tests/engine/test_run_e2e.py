@@ -48,8 +48,9 @@ def test_run_rerun_and_selective_reruns(new_project) -> None:
         "featurize",
         "train",
         "evaluate",
-        "gate",
         "package",
+        "behavior",
+        "gate",
     ]
     metrics = read_yaml(root / "metrics" / "evaluate.json")
     assert 0.6 < metrics["test"]["auc"] <= 1.0
@@ -61,7 +62,7 @@ def test_run_rerun_and_selective_reruns(new_project) -> None:
 
     before = lock_md5s(root)
     third = run_cli("run", *SMALL, "model.num_leaves=7", cwd=root)
-    assert ran(third.stderr) == ["train", "evaluate", "gate", "package"]
+    assert ran(third.stderr) == ["train", "evaluate", "package", "behavior", "gate"]
     after = lock_md5s(root)
     changed = {p for p in before if before[p] != after[p]}
     upstream = ("data/load", "data/validate", "data/split", "data/featurize", "models/featurize")
@@ -103,9 +104,9 @@ def test_plain_dvc_repro_never_runs_on_stale_params(new_project) -> None:
     run_cli("compose", *SMALL, cwd=root)
     pipe = root / "pipelines" / "train.yaml"
     text = pipe.read_text()
-    scored = "      valid: featurize.valid\n      test: featurize.test\n  gate:"
+    scored = "      valid: featurize.valid\n      test: featurize.test\n  package:"
     assert scored in text
-    pipe.write_text(text.replace(scored, "      test: featurize.test\n  gate:"))
+    pipe.write_text(text.replace(scored, "      test: featurize.test\n  package:"))
     check = run_cli("compose", "--check", cwd=root, check=False)
     assert check.returncode == 3
     assert "dvc.yaml is stale" in check.stderr

@@ -329,7 +329,7 @@ class LatencyConfig:
     for a batch; null bounds are measured and reported only."""
 
     enabled: bool = True
-    records: int = 200  # single-record calls timed
+    records: int = 100  # single-record calls timed
     batch_rows: int = 1000
     batches: int = 20
     single_p50_ms: float | None = None
