@@ -121,7 +121,7 @@ def _build(cls: Any, data: Any, key: str, where: str) -> Any:
                 f.default is NO_DEFAULT and f.default_factory is NO_DEFAULT
             ):
                 raise ConfigError(f"{key}.{name} in {where}: a value is required")
-        return cls(**values)
+        return cls(**values)  # type: ignore[operator]
     if origin is dict:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{key} in {where}: expected a mapping, got '{data}'")
@@ -413,7 +413,7 @@ class _Runner:
         for name in names:
             self.column(name, f"{SECTION}.search.columns")
             groups[name] = self.groups(name, cfg.bins, cfg.min_rows)
-        found = []
+        found: list[dict[str, Any]] = []
         combos: list[tuple[str, ...]] = [(n,) for n in names]
         if cfg.max_columns == 2:
             combos += list(itertools.combinations(names, 2))
