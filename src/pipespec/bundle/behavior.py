@@ -52,6 +52,7 @@ METRICS = {
 LOWER = {"logloss", "rmse", "mae"}
 NEUTRAL = {"mean_prediction"}  # a gap is the distance either way
 CASE_COLUMNS = ("case", "expected_label", "expected_min", "expected_max")
+PAIR_COLUMNS = 8  # the search pairs up the columns with the 8 weakest single-column segments
 MIN_CLASS_ROWS = 10  # the search's AUC needs this many rows of each class in a segment
 MONOTONE_KEYS = ("monotone_constraints", "monotone_constraint", "mc", "monotonic_cst")
 
@@ -414,12 +415,9 @@ class _Runner:
             self.column(name, f"{SECTION}.search.columns")
             groups[name] = self.groups(name, cfg.bins, cfg.min_rows)
         found: list[dict[str, Any]] = []
-        combos: list[tuple[str, ...]] = [(n,) for n in names]
-        if cfg.max_columns == 2:
-            combos += list(itertools.combinations(names, 2))
-        for combo in combos:
-            parts = [groups[c] for c in combo]
-            for chosen in itertools.product(*parts):
+
+        def segments(combo: tuple[str, ...]) -> None:
+            for chosen in itertools.product(*(groups[c] for c in combo)):
                 mask = chosen[0][1]
                 for _, other in chosen[1:]:
                     mask = mask & other
@@ -431,10 +429,20 @@ class _Runner:
                 value = metrics(self.bundle, self.y[mask], self.s[mask], only=metric).get(metric)
                 if value is None:
                     continue
-                gap = _gap(metric, overall, value)
                 where = " and ".join(w for w, _ in chosen)
                 found.append({"where": where, "columns": list(combo), "rows": n, metric: value,
-                              "gap": gap})  # fmt: skip
+                              "gap": _gap(metric, overall, value)})  # fmt: skip
+
+        for name in names:
+            segments((name,))
+        if cfg.max_columns == 2:  # pairs among the columns with the weakest single segments
+            worst: dict[str, float] = {}
+            for seg in found:
+                column = seg["columns"][0]
+                worst[column] = max(worst.get(column, seg["gap"]), seg["gap"])
+            weak = sorted((c for c in worst if worst[c] > 0), key=lambda c: (-worst[c], c))
+            for combo in itertools.combinations(sorted(weak[:PAIR_COLUMNS], key=names.index), 2):
+                segments(combo)
         found.sort(key=lambda s: (-s["gap"], s["where"]))
         top = [_rounded(s) for s in found[: cfg.top]]
         self.report.search = {
