@@ -158,7 +158,11 @@ def test_env_switch_is_a_params_diff(new_project) -> None:
     commit_all(root, "dev")
     run_cli("compose", "env=prod", cwd=root)
     diff = run_tool("dvc", "params", "diff", "--all", cwd=root).stdout
-    rows = [line.split() for line in diff.splitlines() if line.startswith("params.yaml")]
+    rows = [  # columns are separated by two or more spaces; a value may hold one (">= 0.6")
+        re.split(r"\s{2,}", line.strip())
+        for line in diff.splitlines()
+        if line.startswith("params.yaml")
+    ]
     changed = {row[1] for row in rows if row[2] != row[3]}
     assert changed == {"env.name", "dataset.sample.fraction", "model.num_boost_round"}, diff
     prod = read_yaml(root / "params.yaml")
