@@ -222,3 +222,49 @@ def test_pipespec_test_on_a_serving_host_exits_9_naming_the_failure(
     missing = run_cli("test", "--bundle", str(bundle), str(data), cwd=tmp_path, check=False)
     assert missing.returncode == 2
     assert "no checks: give --checks FILE" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("behavior.slices.month_to_month.colum=x", r"behavior\.slices\.month_to_month\.colum"),
+        ("behavior.directional.longer_tenure.direction=sideways", r"sideways"),
+        ("behavior.search.bins=many", r"behavior\.search\.bins"),
+    ],
+)
+def test_bad_behaviour_config_fails_at_composition(
+    tmp_path: Path, override: str, match: str
+) -> None:
+    from helpers import copy_template_project
+    from pipespec.engine.compose import compose
+    from pipespec.engine.project import Project
+
+    with pytest.raises(ConfigError, match=match):
+        compose(Project(copy_template_project(tmp_path)), (override,))
+
+
+def test_monotone_constraints_as_a_list_follow_the_model_features(checked) -> None:
+    import dataclasses
+
+    bundle, _ = checked
+    names = bundle.feature_names
+    params = {"model": {"params": {"mc": [0] * len(names)}}}
+    params["model"]["params"]["mc"][names.index("tenure_months")] = -1
+    constrained = dataclasses.replace(bundle, card={**bundle.card, "params": params})
+    assert behavior.monotone_constraints(constrained) == {"tenure_months": -1}
+    as_text = {"model": {"params": {"monotone_constraints": ",".join(["0"] * (len(names) - 1))
+                                    + ",1"}}}  # fmt: skip
+    last = dataclasses.replace(bundle, card={**bundle.card, "params": as_text})
+    assert behavior.monotone_constraints(last) == {names[-1]: 1}
+
+
+def test_monotone_constraints_by_name_become_lightgbm_s_list() -> None:
+    from pipespec.stages.train import monotone_by_name
+
+    params = {"monotone_constraints": {"b": 1, "c": -1}}
+    monotone_by_name(params, ["a", "b", "c"])
+    assert params["monotone_constraints"] == [0, 1, -1]
+    with pytest.raises(ConfigError, match=r"model\.params\.mc: no feature 'tenure'.*"):
+        monotone_by_name({"mc": {"tenure": 1}}, ["tenure_months", "age"])
+    with pytest.raises(ConfigError, match=r"values must be -1, 0 or 1"):
+        monotone_by_name({"mc": {"age": 2}}, ["age"])

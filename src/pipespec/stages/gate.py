@@ -1,6 +1,7 @@
-"""The ``gate`` stage: check ``evaluation.gates`` (e.g. ``test.auc: ">= 0.80"``) against the
-metrics files it takes as inputs. A failed gate fails the stage, naming the metric, its value
-and the bound, so nothing downstream (packaging) runs. The report is a DVC metrics file."""
+"""The ``gate`` stage: check ``evaluation.gates`` (e.g. ``test.auc: ">= 0.80"``, or a
+behaviour metric such as ``behavior.slices.female.auc``) against the metrics files it takes as
+inputs. A failed gate fails the stage, and so the run, naming the metric, its value and the
+bound. The report is a DVC metrics file."""
 
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ def run(ctx: StageContext) -> None:
     if failures:
         raise StageError(
             f"quality gate{'s' if len(failures) > 1 else ''} failed: " + "; ".join(failures),
-            hint="Nothing after this stage (packaging) runs. Improve the model, or change "
-            "evaluation.gates if the bound is wrong.",
+            hint="The run fails here and its bundle is not to be released. Improve the model, "
+            "or change evaluation.gates if the bound is wrong.",
         )
     if not results:
         console().print("  no gates configured (evaluation.gates is empty)")
