@@ -329,9 +329,9 @@ class LatencyConfig:
     for a batch; null bounds are measured and reported only."""
 
     enabled: bool = True
-    records: int = 100  # single-record calls timed
+    records: int = 50  # single-record calls timed
     batch_rows: int = 1000
-    batches: int = 20
+    batches: int = 10
     single_p50_ms: float | None = None
     single_p99_ms: float | None = None
     batch_p50_ms: float | None = None
