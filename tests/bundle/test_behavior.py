@@ -268,3 +268,17 @@ def test_monotone_constraints_by_name_become_lightgbm_s_list() -> None:
         monotone_by_name({"mc": {"tenure": 1}}, ["tenure_months", "age"])
     with pytest.raises(ConfigError, match=r"values must be -1, 0 or 1"):
         monotone_by_name({"mc": {"age": 2}}, ["age"])
+
+
+def test_data_the_bundle_cannot_read_is_refused_naming_the_field(
+    checked, trained_project: Path
+) -> None:
+    from pipespec.core.errors import DataError
+
+    bundle, frame = checked
+    spec = behavior.spec_from({"name": "t"}, where="t")
+    match = rf"(?s){len(frame)} row\(s\) of the data \(x\.csv\).*contract"
+    with pytest.raises(DataError, match=match):
+        behavior.run_checks(
+            bundle, frame.drop(columns=["contract"]), spec, base=trained_project, source="x.csv"
+        )

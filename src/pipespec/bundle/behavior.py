@@ -260,6 +260,12 @@ class _Runner:
         self.target = target
         self.threads = int(bundle.policy.get("num_threads", 1) or 1)
         self.base = self.predict(frame)
+        if not len(self.base):
+            from pipespec.bundle.bundle import invalid_rows_error
+
+            inputs = frame.drop(columns=[target], errors="ignore")
+            checked = bundle.check(inputs, strict_types=False)
+            raise invalid_rows_error(checked, f"the data ({report.data['source']})")
 
     # predictions ---------------------------------------------------------------------------
 
