@@ -282,3 +282,16 @@ def test_data_the_bundle_cannot_read_is_refused_naming_the_field(
         behavior.run_checks(
             bundle, frame.drop(columns=["contract"]), spec, base=trained_project, source="x.csv"
         )
+
+
+def test_pipespec_diff_reads_behaviour_metrics_the_right_way_round() -> None:
+    from pipespec.engine.diff import MetricChange
+
+    def verdict(key: str, old: float, new: float) -> str:
+        return MetricChange("metrics/behavior.json", f"behavior.{key}", old, new).verdict
+
+    assert verdict("directional.older.violation_rate", 0.0, 0.27) == "worse"
+    assert verdict("slices.male.gap_accuracy", 0.05, 0.03) == "better"
+    assert verdict("slices.female.auc", 0.90, 0.93) == "better"
+    assert verdict("failed", 0, 2) == "worse"
+    assert verdict("slices.female.rows", 100, 120) == ""
