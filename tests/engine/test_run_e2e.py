@@ -49,6 +49,7 @@ def test_run_rerun_and_selective_reruns(new_project) -> None:
         "train",
         "package",
         "evaluate",
+        "behavior",
         "gate",
     ]
     metrics = read_yaml(root / "metrics" / "evaluate.json")
@@ -61,7 +62,7 @@ def test_run_rerun_and_selective_reruns(new_project) -> None:
 
     before = lock_md5s(root)
     third = run_cli("run", *SMALL, "model.num_leaves=7", cwd=root)
-    assert ran(third.stderr) == ["train", "package", "evaluate", "gate"]
+    assert ran(third.stderr) == ["train", "package", "evaluate", "behavior", "gate"]
     after = lock_md5s(root)
     changed = {p for p in before if before[p] != after[p]}
     upstream = ("data/load", "data/validate", "data/split", "data/featurize", "models/featurize")
@@ -103,9 +104,9 @@ def test_plain_dvc_repro_never_runs_on_stale_params(new_project) -> None:
     run_cli("compose", *SMALL, cwd=root)
     pipe = root / "pipelines" / "train.yaml"
     text = pipe.read_text()
-    scored = "      valid: split.valid\n      test: split.test\n  gate:"
+    scored = "      valid: split.valid\n      test: split.test\n  behavior:"
     assert scored in text
-    pipe.write_text(text.replace(scored, "      test: split.test\n  gate:"))
+    pipe.write_text(text.replace(scored, "      test: split.test\n  behavior:"))
     check = run_cli("compose", "--check", cwd=root, check=False)
     assert check.returncode == 3
     assert "dvc.yaml is stale" in check.stderr
@@ -156,7 +157,11 @@ def test_env_switch_is_a_params_diff(new_project) -> None:
     commit_all(root, "dev")
     run_cli("compose", "env=prod", cwd=root)
     diff = run_tool("dvc", "params", "diff", "--all", cwd=root).stdout
-    rows = [line.split() for line in diff.splitlines() if line.startswith("params.yaml")]
+    rows = [  # columns are separated by two or more spaces; a value may hold one (">= 0.6")
+        re.split(r"\s{2,}", line.strip())
+        for line in diff.splitlines()
+        if line.startswith("params.yaml")
+    ]
     changed = {row[1] for row in rows if row[2] != row[3]}
     assert changed == {"env.name", "dataset.sample.fraction", "model.num_boost_round"}, diff
     prod = read_yaml(root / "params.yaml")

@@ -100,3 +100,45 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def with_behavior(card_md: str, report: dict[str, Any]) -> str:
+    """``card_md`` with a "Behaviour checks" section from a behaviour report.
+
+    The bundle is hashed when it is written, before the behaviour checks run on it, so its own
+    ``card.md`` cannot hold their results: the behavior stage writes this fuller card beside
+    its reports, naming the bundle's SHA-256 so the two stay tied together.
+    """
+    failed = report["checks_failed"]
+    lines = [
+        card_md.rstrip("\n"),
+        "",
+        "## Behaviour checks",
+        "",
+        f"Bundle `{report['bundle']['sha256'][:16]}` on {report['data']['rows']:,} rows of "
+        f"`{report['data']['source']}` (seed {report['seed']}): {report['checks_total']} checks, "
+        + ("all passed." if not failed else f"**{failed} failed**."),
+        "",
+        "| check | name | subject | measure | value | bound | |",
+        "| --- | --- | --- | --- | ---: | --- | --- |",
+    ]
+    for c in sorted(report["checks"], key=lambda c: c["passed"]):
+        lines.append(
+            f"| {c['kind']} | `{c['name']}` | {c['subject']} | {c['measure']} | "
+            f"{_cell(c['value'])} | {c['op']} {c['bound']:g} | {'ok' if c['passed'] else 'FAIL'} |"
+        )
+    weakest = (report.get("search") or {}).get("weakest") or []
+    if weakest:
+        metric = report["search"]["metric"]
+        lines += [
+            "",
+            f"Weakest segments by {metric} (all rows: {_cell(report['search']['overall'])}):",
+            "",
+            f"| segment | rows | {metric} | gap |",
+            "| --- | ---: | ---: | ---: |",
+            *(
+                f"| {s['where']} | {s['rows']:,} | {_cell(s[metric])} | {_cell(s['gap'])} |"
+                for s in weakest
+            ),
+        ]
+    return "\n".join(lines) + "\n"

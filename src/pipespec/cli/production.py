@@ -18,7 +18,7 @@ from pipespec.core.errors import ConfigError, DriftError
 if TYPE_CHECKING:
     from pipespec.bundle.bundle import Bundle
 
-COMMANDS = ("predict", "serve", "monitor")
+COMMANDS = ("predict", "serve", "monitor", "test")
 DEFAULT_BUNDLE = "models/bundle"
 
 
@@ -140,6 +140,30 @@ def add_parsers(sub: Any) -> None:
         "`dvc plots show` (DIR/dvc.yaml holds the plot definitions)",
     )
     _chunk_args(p)
+
+    p = sub.add_parser(
+        "test",
+        help="behaviour checks of a bundle on a data file (exit 10 when one fails)",
+        description="Run the behaviour checks (slices, weakest segments, invariance, "
+        "directional expectations, minimum-functionality cases, latency) against DATA "
+        "(CSV, Parquet or JSON lines; with the target column for slices) through the "
+        "bundle's own predict path. The checks come from --checks FILE (YAML or JSON: a "
+        "`behavior:` mapping, or the mapping itself, as in params.yaml), or else from the "
+        "`behavior` section of ./params.yaml. Relative case-file paths start from that "
+        "file's folder. Exits 10 when a check fails, naming the check, the slice or feature, "
+        "the value and the bound.",
+    )
+    _bundle_arg(p)
+    p.add_argument("data", metavar="DATA", help="the rows to check the model on")
+    p.add_argument(
+        "--checks", metavar="FILE", help="the checks (default: the behavior section of params.yaml)"
+    )
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write FILE.json and FILE.html (a .json or .html suffix is replaced)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="override the checks' seed")
 
 
 def _bundle_arg(p: argparse.ArgumentParser) -> None:
@@ -491,6 +515,44 @@ def _notify(url: str, report: dict[str, Any]) -> None:
         error(f"--notify {url}: the webhook failed: {exc}")
         return
     console().print(f"notified {url} (HTTP {status})")
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    with _loaded(args.bundle, args.repo) as (bundle, _):
+        return _test(args, bundle)
+
+
+def _test(args: argparse.Namespace, bundle: Bundle) -> int:
+    from pathlib import Path
+
+    from pipespec.bundle import behavior
+    from pipespec.bundle.monitor import report_paths
+    from pipespec.core.atomic import write_json, write_text
+
+    source = Path(args.checks) if args.checks else Path("params.yaml")
+    if not args.checks and not source.is_file():
+        raise ConfigError(
+            "no checks: give --checks FILE, or run in a project folder with params.yaml",
+            hint="A checks file holds a `behavior:` mapping, as in params.yaml.",
+        )
+    data = behavior.load_checks(source)
+    if args.seed is not None:
+        data["seed"] = args.seed
+    spec = behavior.spec_from(data, where=str(source))
+    frame = behavior.read_data(bundle, Path(args.data))
+    base = source.resolve().parent
+    found = behavior.run_checks(bundle, frame, spec, base=base, source=args.data).to_json()
+    out().print(behavior.table(found))
+    where = None
+    if args.report:
+        json_path, html_path = report_paths(args.report)
+        write_json(json_path, found)
+        write_text(html_path, behavior.render_html(found))
+        console().print(f"report: {json_path}, {html_path}")
+        where = str(html_path)
+    if found["checks_failed"]:
+        raise behavior.failure_error(found, where)
+    return 0
 
 
 def _thresholds(items: list[str]) -> dict[str, Any]:

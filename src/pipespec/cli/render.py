@@ -49,7 +49,21 @@ def run_summary(result: RunResult) -> Group:
         )
     parts.append(Text.assemble(("up to date: ", "bold"), ", ".join(result.skipped) or "none"))
     for stage, metrics in result.metrics.items():
-        splits = {k: v for k, v in metrics.items() if isinstance(v, dict)}
+        checks = metrics.get("behavior")
+        if isinstance(checks, dict) and "checks" in checks:
+            failed = checks.get("failed", 0)
+            parts.append(
+                Text.assemble(
+                    (f"behaviour ({stage}): ", "bold"),
+                    f"{checks['checks']} checks, ",
+                    (f"{failed} failed", "red") if failed else ("all passed", "green"),
+                )
+            )
+        splits = {
+            k: v
+            for k, v in metrics.items()
+            if isinstance(v, dict) and all(isinstance(x, int | float) for x in v.values())
+        }
         if not splits:
             continue
         names = list(dict.fromkeys(m for v in splits.values() for m in v))

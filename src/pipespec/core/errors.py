@@ -101,3 +101,9 @@ class UnknownVersionError(RegistryError):
 
 class DocumentError(BundleError):
     """A document (transforms, input schema, card, ...) does not fit its typed class."""
+
+
+class BehaviorError(PipespecError):
+    """A behaviour check of a model failed (``pipespec test``, or the ``behavior`` stage)."""
+
+    exit_code = 10

@@ -275,6 +275,122 @@ class HparamsSearchConfig:
     params: dict[str, str] = field(default_factory=dict)  # {key: "interval(0.01, 0.3)", ...}
 
 
+class Direction(Enum):
+    """The way a directional expectation lets the prediction move (or stay)."""
+
+    up = "up"  # the prediction must not go down
+    down = "down"  # the prediction must not go up
+
+
+@dataclass
+class SliceConfig:
+    """A named row filter and what the model must achieve on it.
+
+    The rows: ``values`` (the column's value is one of them), or ``min``/``max`` (``min <=
+    value < max``), or ``bins`` (one slice per quantile bin of the column). The checks:
+    ``bounds`` (``{auc: ">= 0.85"}``), ``max_gap`` (``{auc: 0.03}``: at most this much worse
+    than on all rows), or both.
+    """
+
+    column: str = MISSING
+    values: list[Any] | None = None
+    min: float | None = None
+    max: float | None = None
+    bins: int | None = None
+    bounds: dict[str, str] = field(default_factory=dict)
+    max_gap: dict[str, float] = field(default_factory=dict)
+    min_rows: int = 30  # a slice with fewer rows fails: its metrics would mean little
+
+
+@dataclass
+class SliceSearchConfig:
+    """The automatic search for the weakest segments (one or two columns' values or bins)."""
+
+    enabled: bool = True
+    columns: list[str] | None = None  # null: every input column
+    max_columns: int = 2  # 1: single columns; 2: also pairs of columns
+    bins: int = 4  # numeric columns are cut into this many quantile bins
+    min_rows: int = 100  # smaller segments are not reported
+    top: int = 5  # how many of the weakest segments the report lists
+    metric: str | None = None  # null: auc (binary), accuracy (multiclass), rmse (regression)
+    max_gap: float | None = None  # a segment this much worse than overall fails; null: report
+
+
+@dataclass
+class InvarianceConfig:
+    """A perturbation that must not change the prediction: the column set to ``value``, or
+    Gaussian noise of ``noise`` times the column's standard deviation added to it."""
+
+    column: str = MISSING
+    value: Any = None
+    noise: float | None = None
+    tolerance: float = 0.01  # largest change of a prediction (probability or value) allowed
+    max_violation_rate: float = 0.0  # share of rows allowed to change by more than tolerance
+
+
+@dataclass
+class DirectionalConfig:
+    """Adding ``shift`` to a numeric column must move the prediction only ``direction``."""
+
+    column: str = MISSING
+    shift: float = MISSING
+    direction: Direction = MISSING
+    output: str | None = None  # null: prediction; multiclass: p_K, the probability of class K
+    tolerance: float = 0.0  # a move the wrong way up to this size is not a violation
+    max_violation_rate: float = 0.0
+
+
+@dataclass
+class MonotoneConfig:
+    """Directional checks derived from ``monotone_constraints`` in ``model.params``."""
+
+    enabled: bool = True
+    shift: float = 1.0  # in standard deviations of the column
+    tolerance: float = 1e-9
+    max_violation_rate: float = 0.0
+
+
+@dataclass
+class CasesConfig:
+    """Minimum-functionality cases: a CSV of input fields plus ``expected_label`` and/or
+    ``expected_min``/``expected_max`` (the prediction's range), and an optional ``case`` name."""
+
+    path: str | None = None  # project-relative (a DVC dependency of the behavior stage)
+    max_failure_rate: float = 0.0
+
+
+@dataclass
+class LatencyConfig:
+    """A latency budget for ``Bundle.predict``: p50/p99 in milliseconds, for one record and
+    for a batch; null bounds are measured and reported only."""
+
+    enabled: bool = True
+    records: int = 50  # single-record calls timed
+    batch_rows: int = 1000
+    batches: int = 10
+    single_p50_ms: float | None = None
+    single_p99_ms: float | None = None
+    batch_p50_ms: float | None = None
+    batch_p99_ms: float | None = None
+
+
+@dataclass
+class BehaviorConfig:
+    """Behaviour checks of the packaged model (the ``behavior`` stage, ``pipespec test``)."""
+
+    name: str = MISSING
+    seed: int = 42  # perturbations and sampling: the same bundle and data give the same report
+    rows: int | None = 20000  # at most this many rows of the data (a seeded sample)
+    enforce: bool = True  # a failed check fails the stage (exit 10); false: report, gate decides
+    slices: dict[str, SliceConfig] = field(default_factory=dict)
+    search: SliceSearchConfig = field(default_factory=SliceSearchConfig)
+    invariance: dict[str, InvarianceConfig] = field(default_factory=dict)
+    directional: dict[str, DirectionalConfig] = field(default_factory=dict)
+    monotone: MonotoneConfig = field(default_factory=MonotoneConfig)
+    cases: CasesConfig = field(default_factory=CasesConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+
+
 @dataclass
 class CiConfig:
     """The CI workflow ``pipespec export github-actions`` / ``gitlab-ci`` writes."""
@@ -366,6 +482,7 @@ class RootConfig:
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     production: ProductionConfig = field(default_factory=ProductionConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
     hparams_search: HparamsSearchConfig | None = None
     ci: CiConfig = field(default_factory=CiConfig)
     orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)

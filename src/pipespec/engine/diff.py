@@ -21,6 +21,10 @@ from pipespec.engine.project import DVC_FILE, Project
 WORKSPACE = "workspace"
 # Metric names (last path component) for which a smaller value is better.
 LOWER_IS_BETTER = ("logloss", "rmse", "mae", "mape", "brier", "l2", "l1", "error")
+# metrics/behavior.json: counts and settings that are not scores, and scores where less is better
+NOT_SCORES = ("rows", "total", "checks", "derived", "shift", "segments_tried", "mean_prediction")
+FEWER_IS_BETTER = ("violation_rate", "violations", "failure_rate", "failed", "max_change",
+                   "worst_gap", "refused_rows")  # fmt: skip
 
 
 @dataclass
@@ -52,11 +56,16 @@ class MetricChange:
             delta is None
             or name in ("best_iteration", "train_rows", "threshold")
             or name.startswith("gates_")
+            or name in NOT_SCORES
         ):
             return ""
         if delta == 0:
             return "same"
-        lower = any(name == m or name.endswith("_" + m) for m in LOWER_IS_BETTER)
+        lower = (
+            name in FEWER_IS_BETTER
+            or name.startswith("gap_")
+            or any(name == m or name.endswith("_" + m) for m in LOWER_IS_BETTER)
+        )
         return "better" if (delta < 0) == lower else "worse"
 
 

@@ -1,39 +1,24 @@
-"""The ``gate`` stage: check ``evaluation.gates`` (e.g. ``test.auc: ">= 0.80"``) against the
-metrics files it takes as inputs. A failed gate fails the stage, naming the metric, its value
-and the bound, so nothing downstream (packaging) runs. The report is a DVC metrics file."""
+"""The ``gate`` stage: check ``evaluation.gates`` (e.g. ``test.auc: ">= 0.80"``, or a
+behaviour metric such as ``behavior.slices.female.auc``) against the metrics files it takes as
+inputs. A failed gate fails the stage, and so the run, naming the metric, its value and the
+bound. The report is a DVC metrics file."""
 
 from __future__ import annotations
 
 import json
-import operator
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pipespec.core.atomic import write_json
+from pipespec.core.bounds import OPERATORS, parse_bound
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, StageError
 from pipespec.stages.context import StageContext
 
-OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-    "==": operator.eq,
-}
-_EXPR = re.compile(r"^\s*(>=|<=|==|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
-
 
 def parse_gate(key: str, expr: Any) -> tuple[str, float]:
     """``">= 0.8"`` -> (">=", 0.8); a ConfigError naming ``evaluation.gates.KEY`` otherwise."""
-    match = _EXPR.match(str(expr))
-    if not match:
-        raise ConfigError(
-            f"evaluation.gates.{key}: cannot read bound '{expr}'",
-            hint='Write a comparison and a number, e.g. ">= 0.80" or "< 0.45".',
-        )
-    return match.group(1), float(match.group(2))
+    return parse_bound(f"evaluation.gates.{key}", expr)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -80,8 +65,8 @@ def run(ctx: StageContext) -> None:
     if failures:
         raise StageError(
             f"quality gate{'s' if len(failures) > 1 else ''} failed: " + "; ".join(failures),
-            hint="Nothing after this stage (packaging) runs. Improve the model, or change "
-            "evaluation.gates if the bound is wrong.",
+            hint="The run fails here and its bundle is not to be released. Improve the model, "
+            "or change evaluation.gates if the bound is wrong.",
         )
     if not results:
         console().print("  no gates configured (evaluation.gates is empty)")

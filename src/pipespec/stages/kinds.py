@@ -201,7 +201,7 @@ BUILTIN: dict[str, StageKind] = {
             inputs=("metrics",),
             any_inputs=True,
             outputs=(Output("report", "metrics/{stage}.json", "metrics"),),
-            description="check evaluation.gates against metrics; a failed gate stops the run",
+            description="check evaluation.gates against metrics files; a failed gate fails the run",
         ),
         StageKind(
             name="package",
@@ -224,6 +224,21 @@ BUILTIN: dict[str, StageKind] = {
             outputs=(Output("bundle", "models/bundle"),),
             description="the production bundle: model, transforms, input schema, drift "
             "reference profile, model card, hashes",
+        ),
+        StageKind(
+            name="behavior",
+            entry="pipespec.stages.behavior:run",
+            reads=("behavior",),
+            inputs=("bundle", "data"),
+            outputs=(
+                Output("metrics", "metrics/{stage}.json", "metrics"),
+                Output("report", "reports/{stage}/report.json"),
+                Output("html", "reports/{stage}/report.html"),
+                Output("card", "reports/{stage}/card.md"),
+            ),
+            path_params=("behavior.cases.path",),  # editing the cases re-runs the checks
+            description="behaviour checks of the bundle: slices, weakest segments, invariance, "
+            "directional, minimum-functionality cases, latency",
         ),
         StageKind(
             name="monitor",

@@ -76,6 +76,30 @@ def lightgbm_params(
     return params
 
 
+MONOTONE = ("monotone_constraints", "monotone_constraint", "mc", "monotonic_cst")
+
+
+def monotone_by_name(params: dict[str, Any], features: list[str]) -> None:
+    """``model.params.monotone_constraints`` may map feature names to -1/0/1 instead of
+    listing one value per feature in the table's order: turn the mapping into that list."""
+    for key in MONOTONE:
+        given = params.get(key)
+        if not isinstance(given, dict):
+            continue
+        unknown = sorted(set(map(str, given)) - set(features))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], features, n=1)
+            raise ConfigError(
+                f"model.params.{key}: no feature '{unknown[0]}'",
+                hint=(f"Did you mean '{close[0]}'? " if close else "")
+                + f"Features: {', '.join(features)}",
+            )
+        bad = {k: v for k, v in given.items() if v not in (-1, 0, 1)}
+        if bad:
+            raise ConfigError(f"model.params.{key}: values must be -1, 0 or 1, got {bad}")
+        params[key] = [int(given.get(f, 0)) for f in features]
+
+
 def check_lightgbm_names(params: dict[str, Any], prefix: dict[str, str] | None = None) -> None:
     """Reject parameter names LightGBM does not know, with the closest valid names."""
     known = _known_params()
@@ -126,6 +150,7 @@ def run(ctx: StageContext) -> None:
     )
     feature_cols = [c for c in names if c not in (target, weight_col)]
     categorical = [c for c in meta.categorical or [] if c in feature_cols]
+    monotone_by_name(params, feature_cols)
 
     def dataset(path: Any, ref: Any = None) -> tuple[Any, int]:
         """A LightGBM Dataset of the table at ``path`` and its row count. The Dataset holds
@@ -430,6 +455,7 @@ def run_dask(ctx: StageContext) -> None:
         raise DataError(f"target column '{target}' is not in {ctx.input('train')}")
     features = [c for c in table.columns if c not in (target, weight_col)]
     categorical = [c for c in meta.categorical or [] if c in features]
+    monotone_by_name(params, features)
     estimator_class = DaskLGBMRegressor if task == "regression" else DaskLGBMClassifier
     with cluster.connect(ctx, ranked=True) as client:
         clock = time.perf_counter()

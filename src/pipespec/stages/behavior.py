@@ -1,0 +1,39 @@
+"""The ``behavior`` stage: the behaviour checks of ``params.yaml``'s ``behavior`` section run
+against the packaged bundle (``package.bundle``) on raw rows (``split.test``), through
+``Bundle.predict``, so what is tested is what ships.
+
+The checks themselves live in ``pipespec.bundle.behavior``, which ``pipespec test`` runs on a
+serving host too. This stage writes the DVC metrics file the gate and ``dvc metrics diff``
+read, the JSON and HTML reports, and the model card with a behaviour section; then, with
+``behavior.enforce``, fails with exit code 10 when a check failed.
+"""
+
+from __future__ import annotations
+
+from pipespec.core.atomic import write_json, write_text
+from pipespec.core.console import console
+from pipespec.stages.context import StageContext
+from pipespec.stages.tabular import read_table
+
+
+def run(ctx: StageContext) -> None:
+    from pipespec.bundle import behavior
+    from pipespec.bundle.bundle import Bundle
+    from pipespec.bundle.card import markdown, with_behavior
+
+    bundle = Bundle.load(ctx.input("bundle"))
+    spec = behavior.spec_from(ctx.params["behavior"].to_dict(), where="params.yaml")
+    frame, _ = read_table(ctx.input("data"))
+    source = ctx.input("data").relative_to(ctx.root).as_posix()
+    found = behavior.run_checks(bundle, frame, spec, base=ctx.root, source=source).to_json()
+    console().print(behavior.table(found))
+    report = behavior.stable(found)
+    write_json(ctx.output("report"), report)
+    write_text(ctx.output("html"), behavior.render_html(report))
+    write_text(ctx.output("card"), with_behavior(markdown(bundle.card), report))
+    write_json(ctx.output("metrics"), behavior.summary(report))
+    if found["checks_failed"]:
+        error = behavior.failure_error(found, str(ctx.output("html").relative_to(ctx.root)))
+        if spec.enforce:
+            raise error
+        console().print(f"[yellow]{error.message}[/] (behavior.enforce is false: going on)")
