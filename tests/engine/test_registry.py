@@ -94,6 +94,10 @@ def test_evidence_round_trips_through_the_message() -> None:
 
 def test_behavior_reports() -> None:
     assert behavior_passed({"passed": True})
+    # the behavior stage's metrics/behavior.json: the verdict under "behavior", passed as 0/1
+    assert behavior_passed({"behavior": {"passed": 1, "checks": 8, "failed": 0}})
+    assert not behavior_passed({"behavior": {"passed": 0, "checks": 8, "failed": 2}})
+    assert failed_checks({"behavior": {"passed": 0, "checks": 8, "failed": 2}}) == ["2 of 8 checks"]
     assert not behavior_passed({"passed": False})
     assert not behavior_passed({"checks_failed": 2})
     report = {"checks": [{"name": "slice.young", "passed": True}, {"name": "inv", "passed": False}]}

@@ -143,7 +143,8 @@ def test_refusals_name_the_cause_and_create_no_tag(team: Path) -> None:
         card.write_bytes(original)
 
     # a new version with failed behaviour checks: staging yes, prod out of order, then refused
-    report = {"passed": False, "checks": [{"name": "invariance.gender", "passed": False}]}
+    # (metrics/behavior.json as the behavior stage writes it)
+    report = {"behavior": {"passed": 0, "checks": 8, "failed": 2}}
     (team / "metrics" / "behavior.json").write_text(json.dumps(report))
     commit_all(team, "behaviour report")
     run_cli("release", cwd=team)
@@ -151,7 +152,7 @@ def test_refusals_name_the_cause_and_create_no_tag(team: Path) -> None:
     assert "'prod' is promoted only from 'staging'" in stderr
     run_cli("promote", "model", "v0.1.1", "--to", "staging", cwd=team)
     stderr = refused(team, "promote", "model", "v0.1.1", "--to", "prod")
-    assert "behaviour checks failed (invariance.gender)" in stderr
+    assert "behaviour checks failed (2 of 8 checks)" in stderr
     stages = registry(team)["artifacts"][0]["stages"]
     assert stages == {"staging": "v0.1.1", "prod": "v0.1.0"}
 
