@@ -114,9 +114,11 @@ def test_bins_cases_and_latency(checked, trained_project: Path, tmp_path: Path) 
     cases = tmp_path / "cases.csv"
     source = (trained_project / "configs" / "behavior" / "default_cases.csv").read_text()
     header, *rows = source.strip().splitlines()
-    broken = rows[0].replace(",two-year,", ",ten-year,").replace("loyal", "bad contract")
+    # malformed (a word for a number) is refused; unusual (an unseen category) is predicted
+    broken = rows[0].replace(",60,", ",sixty,").replace("loyal", "bad tenure")
+    unseen = rows[0].replace(",two-year,", ",ten-year,").replace("loyal", "unseen contract")
     wrong = rows[1].replace(",,0.5,", ",,0.99,").replace("new month", "impossible month")
-    cases.write_text("\n".join([header, *rows, broken, wrong]) + "\n")
+    cases.write_text("\n".join([header, *rows, broken, unseen, wrong]) + "\n")
     report = _run(
         checked,
         trained_project,
@@ -128,10 +130,10 @@ def test_bins_cases_and_latency(checked, trained_project: Path, tmp_path: Path) 
     assert list(bins) == ["q1", "q2", "q3"]
     assert sum(b["rows"] for b in bins.values()) == report["overall"]["rows"]
     failures = {f["case"]: f["reason"] for f in report["cases"]["failures"]}
-    assert set(failures) == {"bad contract two-year customer", "impossible month-to-month fiber "
+    assert set(failures) == {"bad tenure two-year customer", "impossible month-to-month fiber "
                              "customer with complaints"}  # fmt: skip
-    assert "refused" in failures["bad contract two-year customer"]
-    assert "contract" in failures["bad contract two-year customer"]
+    assert "refused" in failures["bad tenure two-year customer"]
+    assert "tenure_months" in failures["bad tenure two-year customer"]
     assert (
         "expected >= 0.99" in failures["impossible month-to-month fiber customer with complaints"]
     )

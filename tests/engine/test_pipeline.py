@@ -31,7 +31,7 @@ def test_template_pipeline_compiles_with_exact_params(tmp_path: Path) -> None:
     dvc = yaml.safe_load(render(compile_stages(project, load_pipeline(project), params)))
     stages = dvc["stages"]
     order = ["configs", "load", "validate", "split", "featurize", "train", "package", "evaluate"]
-    assert list(stages) == [*order, "gate"]
+    assert list(stages) == [*order, "behavior", "gate"]
     assert stages["gate"]["params"] == ["evaluation.gates"]
     assert stages["load"]["params"] == [
         "seed",

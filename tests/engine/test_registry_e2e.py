@@ -146,6 +146,7 @@ def test_refusals_name_the_cause_and_create_no_tag(team: Path) -> None:
     # (metrics/behavior.json as the behavior stage writes it)
     report = {"behavior": {"passed": 0, "checks": 8, "failed": 2}}
     (team / "metrics" / "behavior.json").write_text(json.dumps(report))
+    run_tool("dvc", "commit", "-f", "behavior", "gate", cwd=team)  # as the stage would
     commit_all(team, "behaviour report")
     run_cli("release", cwd=team)
     stderr = refused(team, "promote", "model", "v0.1.1", "--to", "prod")
