@@ -77,9 +77,12 @@ def read_rows(
     return clean(frame, options, where)
 
 
-def clean(frame: pd.DataFrame, options: ReadOptions, where: str) -> pd.DataFrame:
+def clean(
+    frame: pd.DataFrame, options: ReadOptions, where: str, *, some_columns: bool = False
+) -> pd.DataFrame:
     """Column names as text, spaces stripped (``strip``), then the missing-value markers
-    that stood next to those spaces, then ``dtypes`` applied."""
+    that stood next to those spaces, then ``dtypes`` applied. ``some_columns``: the frame
+    holds only the columns a reader wanted, so a ``dtypes`` column it lacks is no error."""
     import pandas as pd
 
     frame.columns = [str(c) for c in frame.columns]
@@ -90,7 +93,7 @@ def clean(frame: pd.DataFrame, options: ReadOptions, where: str) -> pd.DataFrame
                 frame[column] = frame[column].str.strip()
         if options.na_values:
             frame = frame.replace(list(options.na_values), None)
-    return _apply_dtypes(frame, options, where)
+    return _apply_dtypes(frame, options, where, some_columns=some_columns)
 
 
 def clean_records(records: list[dict[str, Any]], options: ReadOptions) -> list[dict[str, Any]]:
@@ -113,13 +116,17 @@ def clean_records(records: list[dict[str, Any]], options: ReadOptions) -> list[d
     return out
 
 
-def _apply_dtypes(frame: pd.DataFrame, options: ReadOptions, where: str) -> pd.DataFrame:
+def _apply_dtypes(
+    frame: pd.DataFrame, options: ReadOptions, where: str, *, some_columns: bool = False
+) -> pd.DataFrame:
     """``dtypes`` overrides, with an error naming the column and a few bad values."""
     import pandas as pd
 
     markers = set(DEFAULT_NA_VALUES) | set(options.na_values)
     for column, dtype in options.dtypes.items():
         if column not in frame.columns:
+            if some_columns:
+                continue
             raise DataError(f"dataset.dtypes.{column}: no such column in {where}")
         if dtype not in DTYPES:
             raise ConfigError(
@@ -249,7 +256,7 @@ class RowReader:
 
         keep = {c: pa.array(frame[c].astype(object).where(frame[c].notna(), None))
                 for c in self.keep}  # fmt: skip
-        wanted = clean(frame[self.wanted].copy(), self.options, str(self.path))
+        wanted = clean(frame[self.wanted].copy(), self.options, str(self.path), some_columns=True)
         return Chunk(wanted, start, done, keep)
 
     def _parquet(self) -> Iterator[Chunk]:
