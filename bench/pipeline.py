@@ -415,7 +415,7 @@ def setup_pipespec(root: Path, data: Path, overrides: list[str]) -> dict[str, An
     run_cmd([str(BIN / "pipespec"), "compose", *overrides], root)
 
     from pipespec.engine.project import Project
-    from pipespec.engine.runner import load_params
+    from pipespec.engine.stage_process import load_params
     from pipespec.stages.train import lightgbm_params
 
     params = load_params(Project(root))

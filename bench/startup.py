@@ -50,7 +50,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
 
 ENTRY_PROBE = """
 import sys, time
-import pipespec.engine.runner as runner
+import pipespec.engine.stage_process as runner
 
 load_entry = runner.load_entry
 

@@ -40,7 +40,7 @@ def make_data(root: Path, rows: int, features: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from pipespec.stages.tabular import write_table
+    from pipespec.stages.parquet import write_table
 
     rng = np.random.default_rng(0)
     for name, n in (("train", rows), ("valid", rows // 5)):
@@ -99,7 +99,7 @@ def main() -> None:
         )
 
         from pipespec.engine.project import Project
-        from pipespec.engine.runner import load_params
+        from pipespec.engine.stage_process import load_params
         from pipespec.stages.context import ParamsView
         from pipespec.stages.train import lightgbm_params
 

@@ -105,7 +105,7 @@ def case_run(root: Path, case: str) -> dict[str, float]:
 
     from pipespec.stages.context import ParamsView, StageContext
     from pipespec.stages.dataschema import load
-    from pipespec.stages.tabular import read_table
+    from pipespec.stages.parquet import read_table
     from pipespec.stages.validate import run, validate
 
     schema = load(root / "schema.yaml")
@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from pipespec.stages.tabular import write_table
+    from pipespec.stages.parquet import write_table
 
     with tempfile.TemporaryDirectory(prefix="pipespec-bench-") as tmp:
         root = Path(tmp)

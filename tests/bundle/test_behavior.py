@@ -15,7 +15,7 @@ from helpers import run_cli
 from pipespec.bundle import behavior
 from pipespec.bundle.bundle import Bundle
 from pipespec.core.errors import ConfigError
-from pipespec.stages.tabular import read_table
+from pipespec.stages.parquet import read_table
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipespec.bundle.schema import (
+from pipespec.bundle.inputs import (
     ABSENT,
     NOT_FINITE,
     NULL,

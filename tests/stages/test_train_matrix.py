@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipespec.core.documents import TableMeta
-from pipespec.stages.tabular import write_table
+from pipespec.stages.parquet import write_table
 from pipespec.stages.train import feature_frame
 
 PARAMS = {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True,

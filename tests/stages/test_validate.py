@@ -19,7 +19,7 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.engine.scaffold import template_root
 from pipespec.stages.context import ParamsView, StageContext
 from pipespec.stages.dataschema import dump, from_dict, infer, load
-from pipespec.stages.tabular import read_table, write_table
+from pipespec.stages.parquet import read_table, write_table
 from pipespec.stages.validate import validate
 
 TELCO = ("telco_churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv")

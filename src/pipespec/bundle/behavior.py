@@ -4,7 +4,7 @@ and a latency budget.
 
 Every check goes through ``Bundle.predict`` on raw rows, so what is measured is what ships.
 The checks are the ``behavior`` section of ``params.yaml`` (typed by
-``pipespec.core.schema.BehaviorConfig``); ``spec_from`` reads that section, or the same
+``pipespec.core.config.BehaviorConfig``); ``spec_from`` reads that section, or the same
 mapping from a checks file, without Hydra, so the ``behavior`` stage and ``pipespec test`` on
 a serving host run one implementation. Sampling and perturbations are seeded per check: the
 same bundle, data and checks give the same report (latency timings aside, which
@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.bounds import holds, parse_bound
-from pipespec.core.errors import BehaviorError, ConfigError, DataError
-from pipespec.core.schema import (
+from pipespec.core.config import (
     BehaviorConfig,
     DirectionalConfig,
     InvarianceConfig,
     SliceConfig,
 )
+from pipespec.core.errors import BehaviorError, ConfigError, DataError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -821,7 +821,7 @@ def monotone_constraints(bundle: Bundle) -> dict[str, int]:
 
 
 def _direction(sign: int) -> Any:
-    from pipespec.core.schema import Direction
+    from pipespec.core.config import Direction
 
     return Direction.up if sign > 0 else Direction.down
 

@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.schema import Checked, check
+from pipespec.bundle.inputs import Checked, check
 from pipespec.bundle.transforms import load as load_transforms
 from pipespec.core.documents import (
     Contract,
@@ -281,7 +281,7 @@ class Bundle:
         first_row: int = 0,
     ) -> Checked:
         """Check raw rows (a frame, or JSON records with ``typed``) against the input schema
-        under this bundle's serving policy (``pipespec.bundle.schema.check``)."""
+        under this bundle's serving policy (``pipespec.bundle.inputs.check``)."""
         return check(self.schema, rows, typed=typed, strict=self.policy.strict, first_row=first_row)
 
     def score(

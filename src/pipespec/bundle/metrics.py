@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.schema import OUT_OF_RANGE, UNSEEN, Checked
+from pipespec.bundle.inputs import OUT_OF_RANGE, UNSEEN, Checked
 
 if TYPE_CHECKING:
     import numpy as np

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.bundle.bundle import Bundle, invalid_rows_error
+from pipespec.bundle.inputs import Checked, Problem
 from pipespec.bundle.reader import DEFAULT_CHUNK_ROWS, EXTENSIONS, RowReader
-from pipespec.bundle.schema import Checked, Problem
 from pipespec.core.atomic import atomic_path
 from pipespec.core.documents import plain
 from pipespec.core.errors import ConfigError, DataError

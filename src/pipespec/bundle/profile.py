@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.schema import CATEGORICAL, NUMERIC, Checked, InputSchema
+from pipespec.bundle.inputs import CATEGORICAL, NUMERIC, Checked, InputSchema
 
 if TYPE_CHECKING:
     import numpy as np

@@ -313,7 +313,7 @@ class RowReader:
 
 def _json_lines(path: Path, fh: Any = None) -> Iterator[dict[str, Any]]:
     """The records of a JSON-lines file (``NaN``/``Infinity`` kept apart from null)."""
-    from pipespec.bundle.schema import NonFinite
+    from pipespec.bundle.inputs import NonFinite
 
     own = fh is None
     if own:

@@ -28,8 +28,8 @@ from fastapi import FastAPI, Request  # at module level: FastAPI resolves the an
 from fastapi.responses import Response
 
 from pipespec.bundle.bundle import Bundle
+from pipespec.bundle.inputs import NonFinite, Problem
 from pipespec.bundle.reader import clean_records
-from pipespec.bundle.schema import NonFinite, Problem
 from pipespec.core.documents import to_json
 
 if TYPE_CHECKING:

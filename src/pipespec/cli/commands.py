@@ -59,7 +59,7 @@ def cmd_dag(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from pipespec.engine.runner import run_stage
+    from pipespec.engine.stage_process import run_stage
 
     run_stage(_project(args), args.name)
     return 0

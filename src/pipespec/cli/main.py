@@ -181,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     production.add_parsers(sub)
     registry.add_parsers(sub)
     shadow.add_parsers(sub)
-    from pipespec.cli import schema  # its command's heavy imports load only when it runs
+    from pipespec.cli import dataschema  # its command's heavy imports load only when it runs
 
-    schema.add_parsers(sub)
+    dataschema.add_parsers(sub)
     return parser
 
 
@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in shadow.COMMANDS:
             return int(shadow.cmd_shadow(args) or 0)
         if args.command == "schema":
-            from pipespec.cli.schema import cmd_schema
+            from pipespec.cli.dataschema import cmd_schema
 
             return int(cmd_schema(args) or 0)
         from pipespec.cli import commands

@@ -76,7 +76,7 @@ def compose(project: Project, overrides: Sequence[str] = ()) -> Composition:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from pipespec.engine.schemas import register
+    from pipespec.engine.configstore import register
 
     register()
     overrides = tuple(overrides)
@@ -225,7 +225,7 @@ def _suggest_keys(full_key: str) -> str | None:
     """'Did you mean' for an unknown key, from the schema's field names at that level."""
     from dataclasses import fields, is_dataclass
 
-    from pipespec.core.schema import RootConfig
+    from pipespec.core.config import RootConfig
 
     node: Any = RootConfig
     parts = full_key.split(".")

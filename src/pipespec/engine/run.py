@@ -14,7 +14,7 @@ from pipespec.engine.compile import CHECK_STAGE
 from pipespec.engine.generate import generate, is_fresh_fast, write
 from pipespec.engine.pipeline import Pipeline, load_pipeline
 from pipespec.engine.project import Project, tool_path
-from pipespec.engine.runner import ran_since
+from pipespec.engine.stage_process import ran_since
 from pipespec.stages.cluster import ENV_ADDRESS
 
 
@@ -135,7 +135,7 @@ def _check_input_files(project: Project) -> tuple[Pipeline, dict[str, Any]]:
 
     from pipespec.core.errors import DataError
     from pipespec.engine.compile import lookup
-    from pipespec.engine.runner import load_params
+    from pipespec.engine.stage_process import load_params
 
     params = load_params(project)
     pipeline = load_pipeline(project, params)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pipespec.core.atomic import write_json, write_text
 from pipespec.core.console import console
 from pipespec.stages.context import StageContext
-from pipespec.stages.tabular import read_table
+from pipespec.stages.parquet import read_table
 
 
 def run(ctx: StageContext) -> None:

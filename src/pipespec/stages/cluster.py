@@ -7,7 +7,7 @@ external cluster's workers must see the project's folder (a shared filesystem).
 
 A table written under Dask is a directory of ``part.NNNNN.parquet`` files, one per partition,
 each carrying the same pipespec metadata as a single-file table; readers here and
-``tabular.read_table`` accept both forms. Outputs are written into temporary directories next
+``parquet.read_table`` accept both forms. Outputs are written into temporary directories next
 to their targets and moved into place together when every partition has succeeded.
 """
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pipespec.core.console import console
 from pipespec.core.documents import TableMeta
 from pipespec.core.errors import ConfigError, DataError
-from pipespec.stages.tabular import schema_meta, write_table
+from pipespec.stages.parquet import schema_meta, write_table
 
 if TYPE_CHECKING:
     import dask.dataframe as dd

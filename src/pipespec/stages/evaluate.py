@@ -14,7 +14,7 @@ from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
-from pipespec.stages.tabular import read_table, write_table
+from pipespec.stages.parquet import read_table, write_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,7 +30,7 @@ def run(ctx: StageContext) -> None:
     import pandas as pd
 
     from pipespec.bundle.bundle import Bundle, invalid_rows_error
-    from pipespec.bundle.schema import MALFORMED
+    from pipespec.bundle.inputs import MALFORMED
     from pipespec.bundle.transforms import encode_target
 
     spec = ctx.params["evaluation"]

@@ -33,7 +33,7 @@ from pipespec.core.console import console
 from pipespec.core.documents import TableMeta, TargetSpec, Transforms, from_json, to_json
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
-from pipespec.stages.tabular import read_table, write_table
+from pipespec.stages.parquet import read_table, write_table
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,7 +14,7 @@ from pipespec.core.console import console
 from pipespec.core.documents import ReadOptions, TableMeta
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
-from pipespec.stages.tabular import write_table
+from pipespec.stages.parquet import write_table
 
 if TYPE_CHECKING:
     import pandas as pd

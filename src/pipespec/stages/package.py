@@ -20,8 +20,8 @@ from pipespec import __version__
 from pipespec.bundle import bundle as files
 from pipespec.bundle.bundle import invalid_rows_error
 from pipespec.bundle.card import markdown, versions
+from pipespec.bundle.inputs import infer
 from pipespec.bundle.profile import THRESHOLD_KEYS, reference
-from pipespec.bundle.schema import infer
 from pipespec.core.console import console
 from pipespec.core.documents import (
     Card,
@@ -37,7 +37,7 @@ from pipespec.core.documents import (
 )
 from pipespec.core.errors import ConfigError, DataError, StageError
 from pipespec.stages.context import StageContext
-from pipespec.stages.tabular import read_table
+from pipespec.stages.parquet import read_table
 
 REQUIRED = ("model", "transforms", "train")
 SCHEMA_ROWS = 1_000_000  # training rows drawn from a partitioned table (compute=dask)

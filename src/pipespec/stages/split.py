@@ -11,7 +11,7 @@ from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.load import SPLIT_COLUMN
-from pipespec.stages.tabular import read_table, write_table
+from pipespec.stages.parquet import read_table, write_table
 
 if TYPE_CHECKING:
     import numpy as np

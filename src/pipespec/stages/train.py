@@ -16,7 +16,7 @@ from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
-from pipespec.stages.tabular import read_table, table_columns
+from pipespec.stages.parquet import read_table, table_columns
 
 if TYPE_CHECKING:
     import numpy as np

@@ -35,7 +35,7 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.dataschema import DataSchema, RowBounds, load
 from pipespec.stages.load import SPLIT_COLUMN
-from pipespec.stages.tabular import copy_table, read_table, schema_meta, write_table
+from pipespec.stages.parquet import copy_table, read_table, schema_meta, write_table
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,7 +1,7 @@
 """Typed schemas for every config group.
 
 They are plain dataclasses (no Hydra import here, so serving never pays for it);
-``pipespec.engine.schemas`` registers them in Hydra's ConfigStore as ``pipespec_schema``,
+``pipespec.engine.configstore`` registers them in Hydra's ConfigStore as ``pipespec_schema``,
 which ``configs/config.yaml`` lists first in its defaults. Composition then rejects an unknown
 key, a wrong type or an unknown enum value before anything runs.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from pipespec.core.schema import SCHEMA_NAME, RootConfig
+from pipespec.core.config import SCHEMA_NAME, RootConfig
 
 
 def register() -> None:

@@ -5,6 +5,6 @@ Hydra composition (``dvc exp run -S``) never imports pipespec, so this is how th
 ``pipespec_schema`` entry that ``configs/config.yaml`` names becomes visible to it.
 """
 
-from pipespec.engine.schemas import register
+from pipespec.engine.configstore import register
 
 register()
