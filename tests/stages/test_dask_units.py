@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from pipespec.core.documents import TableMeta
-from pipespec.stages.cluster import Parts, part_files, table_meta
 from pipespec.stages.embedded import generate
 from pipespec.stages.featurize import Partitioned, _fit, fit
+from pipespec.stages.parquet import Parts, part_files, table_meta
 from pipespec.stages.split import uniform
-from pipespec.stages.train import _best_iteration, _without_network
+from pipespec.stages.train_dask import _best_iteration, _without_network
 
 FEATURES = {
     "select": None,
@@ -105,7 +105,7 @@ def test_parts_land_together_or_not_at_all(tmp_path: Path) -> None:
     frame = pd.DataFrame({"a": [1, 2, 3]})
 
     def fail_halfway() -> None:
-        with Parts({"t": target}) as out:
+        with Parts({"t": target}, single=False) as out:
             out.write("t", 0, frame, TableMeta(target="a"))
             raise RuntimeError("a partition failed")
 
@@ -113,7 +113,7 @@ def test_parts_land_together_or_not_at_all(tmp_path: Path) -> None:
         fail_halfway()
     assert target.read_bytes() == b"old single-file table"  # untouched
     assert not list(target.parent.glob(".*.tmp"))
-    with Parts({"t": target}) as out:
+    with Parts({"t": target}, single=False) as out:
         out.write("t", 0, frame, TableMeta(target="a"))
         out.write("t", 1, frame, TableMeta(target="a"))
     assert [p.name for p in part_files(target)] == ["part.00000.parquet", "part.00001.parquet"]
