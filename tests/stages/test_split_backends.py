@@ -86,7 +86,8 @@ def test_the_same_rows_in_the_same_split_however_partitioned(tmp_path: Path, spe
         assert when["train"].max() < when["valid"].min() <= when["valid"].max() < when["test"].min()
     elif spec["group"]:  # a group never straddles two splits
         shops = {name: set(by_id.loc[sorted(ids), "shop"]) for name, ids in whole.items()}
-        assert not (shops["train"] & shops["valid"] or shops["train"] & shops["test"])
+        assert not (shops["train"] & shops["valid"])
+        assert not (shops["train"] & shops["test"])
         assert not shops["valid"] & shops["test"]
     elif spec["stratify"]:  # each class split in the shares asked, exactly (rounded)
         for label, rows in frame.groupby("y"):
