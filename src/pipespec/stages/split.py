@@ -125,14 +125,17 @@ def _plan(
         plan["cuts"] = {"": _cuts(u[order], share, test, valid)}
         return plan
     u = uniform(np.flatnonzero(rest).astype(np.uint64), seed)
-    strata = _strata(table[target])[rest] if target is not None else np.zeros(len(u), "U1")
+    codes, keys = _strata(table[target], len(rest)) if target is not None else _one(len(rest))
+    codes = codes[rest]
     plan["target"] = target
     plan["cuts"] = {}
-    for stratum in np.unique(strata):
-        ranked = np.sort(u[strata == stratum])
+    for code, stratum in enumerate(keys):
+        ranked = np.sort(u[codes == code])
         n = len(ranked)
         n_test, n_valid = round(n * test), round(n * valid)
-        plan["cuts"][str(stratum)] = (
+        if not n:
+            continue
+        plan["cuts"][stratum] = (
             float(ranked[n_test - 1]) if n_test else -1.0,
             float(ranked[n_test + n_valid - 1]) if n_test + n_valid else -1.0,
         )
@@ -153,11 +156,22 @@ def _cuts(u: np.ndarray, share: np.ndarray, test: float, valid: float) -> tuple[
     )
 
 
-def _strata(column: pa.ChunkedArray) -> np.ndarray:
-    """The target's values as text keys (a class per distinct value)."""
+def _strata(column: pa.ChunkedArray, n: int) -> tuple[np.ndarray, list[str]]:
+    """A class code per row, and each code's class as text (the plan's keys)."""
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.cast(column, "string").to_numpy(zero_copy_only=False).astype("str")
+    encoded = pc.dictionary_encode(pc.cast(column, pa.string())).combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False) if n else np.zeros(0, np.int64)
+    return codes, [str(v) for v in encoded.dictionary.to_pylist()]
+
+
+def _one(n: int) -> tuple[np.ndarray, list[str]]:
+    """One stratum holding every row."""
+    import numpy as np
+
+    return np.zeros(n, dtype=np.int8), [""]
 
 
 def _group_keys(column: pa.ChunkedArray) -> np.ndarray:
@@ -224,13 +238,16 @@ def _split_part(
     else:
         if "group" in plan:
             u = uniform(_group_keys(table[plan["group"]]), plan["seed"])
-            strata = np.zeros(n, "U1")
+            codes, keys = _one(n)
         else:
             u = uniform(np.arange(starts[index], starts[index] + n, dtype=np.uint64), plan["seed"])
             target = plan.get("target")
-            strata = _strata(table[target]) if target else np.zeros(n, "U1")
-        for stratum, (test_cut, valid_cut) in plan["cuts"].items():
-            rows = strata == stratum
+            codes, keys = _strata(table[target], n) if target else _one(n)
+        for code, stratum in enumerate(keys):
+            if stratum not in plan["cuts"]:
+                continue  # a class only the test file has: those rows are test anyway
+            test_cut, valid_cut = plan["cuts"][stratum]
+            rows = codes == code
             parts[rows & (u <= valid_cut)] = 1
             parts[rows & (u <= test_cut)] = 2
     if fixed is not None:
