@@ -104,6 +104,25 @@ BAD_OVERRIDES = {
         ("model.class_weight=balanced", "dataset.task=regression"),
         r"'model\.class_weight' in {0}: applies to classification tasks only",
     ),
+    "dataset.test_path+embedded": (
+        ("dataset.test_path=test.csv",),
+        r"'dataset\.test_path' in {0} and 'dataset\.source' in configs/dataset/default\.yaml: "
+        r"dataset\.test_path needs a file source",
+    ),
+    "dataset.weight_path+dask": (
+        ("compute=dask", "dataset.weight_path=weights.txt"),
+        r"'dataset\.weight_path' in {1} and 'compute\.backend' in configs/compute/dask\.yaml: "
+        r"dataset\.weight_path is not supported with compute=dask",
+    ),
+    "model.cv_folds+dask": (
+        ("model.cv_folds=5", "compute=dask"),
+        r"'model\.cv_folds' in {0} and 'compute\.backend' in configs/compute/dask\.yaml: "
+        r"model\.cv_folds is not supported with compute=dask",
+    ),
+    "features.custom+dask": (
+        ("compute=dask", "features.custom=[mine.features:Ratio]"),
+        r"'features\.custom' in {1} and .*: features\.custom is not supported with compute=dask",
+    ),
 }
 
 
@@ -249,6 +268,9 @@ def test_good_values_at_the_edges_compose(project: Project) -> None:
     assert params["hparams_search"]["sampler"] == "random"
     for value in ("auto", "4GiB", "1e9", "0.5"):
         assert compose(project, (f"compute.memory_limit={value}",)).params["compute"]
+    # what compute=dask refuses is fine locally
+    local = compose(project, ("model.cv_folds=5", "features.custom=[mine.features:Ratio]"))
+    assert local.params["model"]["cv_folds"] == 5
 
 
 def test_a_test_file_is_the_test_set_so_split_test_is_not_used(project: Project) -> None:

@@ -2,7 +2,8 @@
 
 The schema refuses an unknown key, a wrong type or a value outside an enum. What it cannot
 say (a fraction in a range, a size, a bound, a LightGBM parameter name, a strategy) is in
-one table here, ``RULES``: a key and the function that checks the value there.
+one table here, ``RULES``: a key and the function that checks the value there (with the
+other keys it depends on, such as what ``compute=dask`` does not support).
 ``check_values(params)`` runs every rule on a composed config (plain data, as in
 ``params.yaml``) and returns every problem at once, so ``pipespec compose`` and ``pipespec
 run`` refuse a bad value before any stage starts; ``engine/compose.py`` names the file or
@@ -191,6 +192,47 @@ def _impute(path: KeyPath, impute: Any, params: Mapping[str, Any]) -> Iterator[P
         )
 
 
+def _test_path(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if value and _get(params, ("dataset", "source")) == "embedded":
+        yield Problem(
+            (path, ("dataset", "source")),
+            "dataset.test_path needs a file source (csv or parquet), not embedded",
+            hint="Set dataset.test_path to null, or pick a file dataset (dataset=csv).",
+        )
+
+
+# What compute=dask does not do, as (key, whether the config asks for it, hint).
+_NOT_ON_DASK: tuple[tuple[KeyPath, Callable[[Any], bool], str], ...] = (
+    (
+        ("dataset", "weight_path"),
+        bool,
+        "Put the weights in a column of the data and name it in dataset.weight.",
+    ),
+    (
+        ("model", "cv_folds"),
+        lambda folds: int(folds or 0) >= 2,
+        "Run cross-validation with compute=local on a sample (dataset.sample).",
+    ),
+    (
+        ("features", "custom"),
+        bool,
+        "Fit the features with compute=local, or express them with the built-in options "
+        "(derived, transforms, impute): a custom transform's fit takes the whole training "
+        "table in memory.",
+    ),
+)
+
+
+def _dask_limits(path: KeyPath, backend: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if backend != "dask":
+        return
+    for key, asks, hint in _NOT_ON_DASK:
+        if asks(_get(params, key)):
+            yield Problem(
+                (key, path), f"{'.'.join(key)} is not supported with compute=dask", hint=hint
+            )
+
+
 RULES: dict[str, Rule] = {
     "split": _split,
     "dataset.sample": _sample,
@@ -201,6 +243,8 @@ RULES: dict[str, Rule] = {
     "model": _lightgbm_names,
     "model.class_weight": _class_weight,
     "features.impute": _impute,
+    "dataset.test_path": _test_path,
+    "compute.backend": _dask_limits,
 }
 """Each key and its check. A key absent from the config (an empty optional group) is
 skipped; ``hparams_search.direction`` and ``.sampler`` are enums of the schema itself."""
