@@ -138,19 +138,6 @@ def test_telco_quarantine_on_dask_keeps_global_row_numbers(new_project) -> None:
     assert not list((root / "data" / "validate").glob(".*.tmp"))
 
 
-@pytest.mark.parametrize(
-    ("override", "key"),
-    [("compute.workers=0", "compute.workers"), ("compute.memory_limit=lots", "memory_limit")],
-)
-def test_bad_cluster_settings_name_the_key(new_project, override: str, key: str) -> None:
-    root = new_project()
-    run_cli("compose", *DASK, override, cwd=root)
-    proc = run_cli("stage", "load", cwd=root, check=False)
-    assert proc.returncode == 2, proc.stderr
-    assert key in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
 def test_unreachable_scheduler_names_compute_address(new_project) -> None:
     root = new_project()
     run_cli("compose", *DASK, "compute.address=tcp://127.0.0.1:9", cwd=root)
