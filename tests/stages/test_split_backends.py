@@ -115,3 +115,14 @@ def test_a_fixed_test_file_stays_the_test_set(tmp_path: Path) -> None:
     assert len(got["valid"]) == sum(
         round(n * 0.15) for n in frame[frame["id"] < 800].groupby("y").size()
     )
+
+
+def test_time_as_text_newest_last_in_exact_shares(tmp_path: Path) -> None:
+    frame = _table(100)
+    frame["when"] = pd.date_range("2020-01-01", periods=100).strftime("%m/%d/%Y")
+    frame = frame.sample(frac=1, random_state=0).reset_index(drop=True)
+    got = _run(tmp_path, frame, 2, {**SPEC, "time": "when", "valid": 0.1}, "local")
+    when = pd.to_datetime(frame.set_index("id")["when"], format="%m/%d/%Y")
+    assert [len(got[name]) for name in split.SPLITS] == [70, 10, 20]
+    assert when[sorted(got["train"])].max() < when[sorted(got["valid"])].min()
+    assert when[sorted(got["valid"])].max() < when[sorted(got["test"])].min()

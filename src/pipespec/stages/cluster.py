@@ -36,26 +36,12 @@ ENV_ADDRESS = "PIPESPEC_DASK_ADDRESS"  # set by `pipespec run`: one cluster for 
 
 
 def local_cluster(compute: dict[str, Any], root: Path) -> LocalCluster:
-    """A LocalCluster sized by the ``compute`` group (worker processes, threads, memory)."""
+    """A LocalCluster sized by the ``compute`` group (worker processes, threads, memory;
+    their values were checked at composition, ``core.value_checks``)."""
     from distributed import Client, LocalCluster
 
-    def positive(key: str) -> int:
-        value = compute.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"compute.{key} must be a whole number >= 1, got {value!r}")
-        return value
-
-    workers, threads = positive("workers"), positive("threads_per_worker")
+    workers, threads = int(compute["workers"]), int(compute["threads_per_worker"])
     memory = compute.get("memory_limit") or "auto"
-    try:
-        from dask.utils import parse_bytes
-
-        if memory != "auto":
-            parse_bytes(str(memory))
-    except ValueError:
-        raise ConfigError(
-            f"compute.memory_limit: '{memory}' is not a size (e.g. 4GiB, 500MB or auto)"
-        ) from None
     scratch = root / ".pipespec" / "dask"
     scratch.mkdir(parents=True, exist_ok=True)
     import dask

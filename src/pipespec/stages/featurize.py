@@ -342,13 +342,8 @@ def _impute_step(
         value = text.partition(":")[2]
         if kind == NUMERIC:
             value = float(value)
-    elif isinstance(strategy, int | float):
+    else:  # a number (the strategies were checked at composition, core.value_checks)
         value = float(strategy)
-    else:
-        raise ConfigError(
-            f"features.impute.{column}: unknown strategy '{strategy}'",
-            hint="Use median, most_frequent, constant:VALUE or a number.",
-        )
     return {"op": "impute", "column": column, "value": value, "indicator": indicator}
 
 

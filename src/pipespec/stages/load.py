@@ -38,11 +38,6 @@ def run(ctx: StageContext) -> None:
     ds = ctx.params["dataset"].to_dict()
     seed = int(ctx.params["seed"])
     fraction, rows = _sample_spec(ds)
-    if ctx.dask and ds.get("weight_path"):
-        raise ConfigError(
-            "dataset.weight_path is not supported with compute=dask",
-            hint="Put the weights in a column of the data and name it in dataset.weight.",
-        )
     keys = ["path"] + (["test_path"] if ds.get("test_path") else [])
     meta = TableMeta(target=ds["target"], task=ds["task"], weight=ds.get("weight"))
     with cluster.backend(ctx) as backend:
@@ -80,13 +75,8 @@ def run(ctx: StageContext) -> None:
 
 
 def _sample_spec(ds: dict[str, Any]) -> tuple[float | None, int | None]:
+    """(fraction or None, rows or None): checked at composition (``core.value_checks``)."""
     fraction, rows = ds["sample"].get("fraction"), ds["sample"].get("rows")
-    if fraction is not None and rows is not None:
-        raise ConfigError("set dataset.sample.fraction or dataset.sample.rows, not both")
-    if fraction is not None and not 0 < fraction <= 1:
-        raise ConfigError(f"dataset.sample.fraction must be in (0, 1], got {fraction}")
-    if rows is not None and int(rows) < 1:
-        raise ConfigError(f"dataset.sample.rows must be at least 1, got {rows}")
     return (None if fraction == 1 else fraction), (None if rows is None else int(rows))
 
 

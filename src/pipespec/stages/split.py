@@ -51,13 +51,10 @@ def run(ctx: StageContext) -> None:
 
 
 def _fractions(spec: Any, fixed_test: bool) -> tuple[float, float]:
+    """The shares of valid and test (checked at composition, ``core.value_checks``)."""
     valid, test = float(spec["valid"]), float(spec["test"])
     if fixed_test:
         test = 0.0  # the test file is the test set
-    if valid < 0 or test < 0 or valid + test >= 1:
-        raise ConfigError(
-            f"split.valid + split.test must leave rows to train on (got {valid} + {test})"
-        )
     return valid, test
 
 
@@ -116,11 +113,11 @@ def _plan(
         plan["time"] = (spec["time"], float(valid_cut), float(test_cut))
         return plan
     if spec.get("group"):
-        keys = _group_keys(table[spec["group"]])[rest]
-        groups, counts = np.unique(keys, return_counts=True)
+        hashed = _group_keys(table[spec["group"]])[rest]
+        groups, counts = np.unique(hashed, return_counts=True)
         u = uniform(groups, seed)
         order = np.argsort(u, kind="stable")
-        share = np.cumsum(counts[order]) / max(1, len(keys))
+        share = np.cumsum(counts[order]) / max(1, len(hashed))
         plan["group"] = spec["group"]
         plan["cuts"] = {"": _cuts(u[order], share, test, valid)}
         return plan

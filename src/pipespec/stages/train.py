@@ -55,10 +55,7 @@ def lightgbm_params(
     extra = (
         model["params"].to_dict() if hasattr(model["params"], "to_dict") else dict(model["params"])
     )
-    unknown_top = sorted(set(model) - OWN_KEYS)  # e.g. `+model.num_leavs=3`
-    check_lightgbm_names(
-        {**{k: model[k] for k in unknown_top}, **extra}, prefix={k: "model" for k in unknown_top}
-    )
+    unknown_top = sorted(set(model) - OWN_KEYS)  # LightGBM names, checked at composition
     params: dict[str, Any] = {
         "objective": model["objective"] or OBJECTIVES[task],
         "metric": METRICS[task],
@@ -98,33 +95,6 @@ def monotone_by_name(params: dict[str, Any], features: list[str]) -> None:
         if bad:
             raise ConfigError(f"model.params.{key}: values must be -1, 0 or 1, got {bad}")
         params[key] = [int(given.get(f, 0)) for f in features]
-
-
-def check_lightgbm_names(params: dict[str, Any], prefix: dict[str, str] | None = None) -> None:
-    """Reject parameter names LightGBM does not know, with the closest valid names."""
-    known = _known_params()
-    if not known:
-        return
-    for name in params:
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
-            key = f"{(prefix or {}).get(name, 'model.params')}.{name}"
-            raise ConfigError(
-                f"{key}: '{name}' is not a LightGBM parameter",
-                hint=(f"Did you mean {', '.join(close)}? " if close else "")
-                + "See https://lightgbm.readthedocs.io/en/stable/Parameters.html",
-            )
-
-
-def _known_params() -> set[str]:
-    """Every LightGBM parameter name and alias, from LightGBM itself."""
-    try:
-        from lightgbm.basic import _ConfigAliases
-
-        aliases = _ConfigAliases._get_all_param_aliases()
-    except (ImportError, AttributeError):  # an internal API: skip the check if it moved
-        return set()
-    return {name for names in aliases.values() for name in names} | set(aliases)
 
 
 def run(ctx: StageContext) -> None:
@@ -296,12 +266,11 @@ def class_factors(class_weight: Any, classes: list[Any] | None, counts: Any) -> 
     """The weight of each class; ``counts``: training rows per class code."""
     import numpy as np
 
-    if classes is None:
-        raise ConfigError("model.class_weight applies to classification tasks only")
+    classes = classes or []  # a classification task (checked at composition)
     if class_weight == "balanced":
         counts = np.asarray(counts, dtype="float64")
         per_class = counts.sum() / (len(classes) * np.maximum(counts, 1))
-    elif isinstance(class_weight, dict) or hasattr(class_weight, "to_dict"):
+    else:  # a mapping
         given = class_weight.to_dict() if hasattr(class_weight, "to_dict") else class_weight
         names = [str(c) for c in classes]
         unknown = [k for k in given if str(k) not in names]
@@ -311,10 +280,6 @@ def class_factors(class_weight: Any, classes: list[Any] | None, counts: Any) -> 
             )
         by_name = {str(k): float(v) for k, v in given.items()}
         per_class = np.array([by_name.get(n, 1.0) for n in names])
-    else:
-        raise ConfigError(
-            f"model.class_weight must be null, 'balanced' or a mapping, got {class_weight!r}"
-        )
     return np.asarray(per_class, dtype="float64")
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
-from pipespec.core.errors import ConfigError, DataError
+from pipespec.core.errors import DataError
 from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
 from pipespec.stages.train import (
@@ -60,11 +60,6 @@ def run(ctx: StageContext) -> None:
     target = ctx.params["dataset"]["target"]
     weight_col = ctx.params["dataset"]["weight"]
     model = ctx.params["model"]
-    if int(model["cv_folds"] or 0) >= 2:
-        raise ConfigError(
-            "model.cv_folds is not supported with compute=dask",
-            hint="Run cross-validation with compute=local on a sample (dataset.sample).",
-        )
     meta = parquet.table_meta(ctx.input("train"))
     classes = meta.classes
     params = lightgbm_params(
