@@ -320,3 +320,9 @@ def test_run_refuses_a_bad_value_before_any_stage(new_project) -> None:
     assert not (root / ".pipespec" / "runs").exists()
     assert (root / "params.yaml").read_bytes() == params
     assert (root / "dvc.yaml").read_bytes() == dvc
+
+
+def test_the_override_named_is_the_last_one_the_one_that_wins(project: Project) -> None:
+    with pytest.raises(ConfigError, match=r"override 'compute\.workers=0'") as caught:
+        compose(project, ("compute=dask", "compute.workers=2", "compute.workers=0"))
+    assert "compute.workers=2" not in caught.value.message

@@ -34,7 +34,10 @@ def _table(path: Path) -> pd.DataFrame:
     """A stage's table (a file, or a directory of parts in order), with plain dtypes."""
     files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return frame.astype({c: "object" for c in frame.columns if frame[c].dtype != "float64"})
+    for column in frame.columns:
+        if frame[column].dtype != "float64":  # text and labels: one kind of missing value
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
 
 
 def test_adult_on_dask_matches_local_and_bundles_alike(new_project, tmp_path: Path) -> None:

@@ -227,7 +227,8 @@ def _translate(project: Project, overrides: tuple[str, ...], exc: Exception) -> 
 
 
 def _override_for(key: str, overrides: Sequence[str]) -> str | None:
-    for item in overrides:
+    """The last override that sets ``key`` (the one that wins)."""
+    for item in reversed(overrides):
         name = item.lstrip("+~").split("=", 1)[0].split("@", 1)[0]
         if name == key:
             return f"command-line override '{item}'"
