@@ -71,7 +71,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     file = tmp_path / "scheduler.json"
     try:
         scheduler = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                          "--scheduler-file", str(file), "--no-dashboard")  # fmt: skip
+                          "--scheduler-file", str(file), "--no-dashboard",
+                          "--dashboard-address", "127.0.0.1:0")  # fmt: skip
         deadline = time.monotonic() + 60
         while not file.exists():
             log = (tmp_path / "scheduler" / "log.txt").read_text()
