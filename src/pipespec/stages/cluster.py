@@ -13,6 +13,7 @@ to their targets and moved into place together when every partition has succeede
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -73,13 +74,8 @@ def connect(ctx: StageContext, *, ranked: bool = False) -> Iterator[Client]:
     client_class = ranked_client() if ranked else Client
     address = ctx.compute.get("address") or os.environ.get(ENV_ADDRESS)
     if address:
-        try:
-            client = client_class(address, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            key = "compute.address" if ctx.compute.get("address") else ENV_ADDRESS
-            raise ConfigError(
-                f"cannot reach the Dask scheduler at {address} ({key}): {exc}"
-            ) from None
+        key = "compute.address" if ctx.compute.get("address") else ENV_ADDRESS
+        client = _reach(client_class, address, key)
         try:
             yield client
         finally:
@@ -87,6 +83,42 @@ def connect(ctx: StageContext, *, ranked: bool = False) -> Iterator[Client]:
         return
     with local_cluster(ctx.compute, ctx.root) as cluster, client_class(cluster) as client:
         yield client
+
+
+def _reach(client_class: type[Client], address: str, key: str) -> Client:
+    """A client of the scheduler at ``address`` (given by ``key``). distributed retries a
+    refused connection until the timeout: a short first try, and the long wait only when
+    something listens at the address (a scheduler slow to answer)."""
+    problem = f"cannot reach the Dask scheduler at {address} ({key})"
+    with contextlib.suppress(OSError, TimeoutError):
+        return client_class(address, timeout="1s")
+    if not _listening(address):
+        raise ConfigError(f"{problem}: nothing accepts connections there")
+    try:
+        return client_class(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"{problem}: {exc}") from None
+
+
+def _listening(address: str) -> bool:
+    """Whether something accepts TCP connections at a ``tcp://host:port`` address (for other
+    protocols, assumed so)."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location)
+    except ValueError:
+        return True
+    if scheme != "tcp":
+        return True
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def ranked_client() -> type[Client]:
