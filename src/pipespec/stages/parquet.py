@@ -139,8 +139,23 @@ def write_table(table: pd.DataFrame | pa.Table, path: Path, meta: TableMeta | No
     deterministic bytes."""
     import pyarrow.parquet as pq
 
+    table = arrow(table, meta)
     with atomic_path(path) as tmp:
-        pq.write_table(arrow(table, meta), tmp, compression=COMPRESSION)
+        pq.write_table(table, tmp, **options(table.schema))
+
+
+def options(schema: pa.Schema) -> dict[str, Any]:
+    """How every stage table is written: snappy, and dictionary encoding for all but
+    floating-point columns. Measured values rarely repeat, and trying a dictionary on them
+    before falling back to plain encoding made writing 1M x 55 take 2x and reading it 3x as
+    long (text, codes and flags keep their dictionaries)."""
+    import pyarrow as pa
+
+    plain = {f.name for f in schema if pa.types.is_floating(f.type)}
+    return {
+        "compression": COMPRESSION,
+        "use_dictionary": [f.name for f in schema if f.name not in plain],
+    }
 
 
 def copy_table(source: Path, target: Path) -> None:
@@ -184,7 +199,7 @@ class Parts:
         table = arrow(table, meta)
         temp = self.temps[name]
         if not self.single:
-            pq.write_table(table, temp / PART.format(index), compression=COMPRESSION)
+            pq.write_table(table, temp / PART.format(index), **options(table.schema))
             return
         writer = self.writers.get(name)
         if writer is None:
@@ -192,9 +207,8 @@ class Parts:
             if temp.exists():  # a linked part: read it, and unlink the name (never write
                 first = pq.read_table(temp)  # through a link into another output)
                 temp.unlink()
-            writer = self.writers[name] = pq.ParquetWriter(
-                temp, (table if first is None else first).schema, compression=COMPRESSION
-            )
+            schema = (table if first is None else first).schema
+            writer = self.writers[name] = pq.ParquetWriter(temp, schema, **options(schema))
             if first is not None:
                 writer.write_table(first)
         try:
