@@ -65,14 +65,15 @@ def test_model_text_loses_only_network_settings() -> None:
 def test_fitting_on_dask_partitions_gives_the_in_memory_transforms() -> None:
     train = generate(6000, seed=3)
     train.loc[train.index[::97], "region"] = None
+    train.loc[train.index[::89], "monthly_charges"] = None
     columns = [c for c in train.columns if c != "churned"]
-    expected = fit(train, FEATURES, target="churned", task="binary")
+    spec = {**FEATURES, "impute": {**FEATURES["impute"], "monthly_charges": "median"}}
+    expected = fit(train, spec, target="churned", task="binary")
+    assert any(s.get("column") == "monthly_charges" for s in expected.steps if s["op"] == "impute")
     with dask.config.set(scheduler="synchronous"):
         frame = dd.from_pandas(train, npartitions=4, sort=False)
-        got = _fit(
-            Partitioned(frame, columns), FEATURES, target="churned", task="binary", weight=None
-        )
-    assert got == expected
+        got = _fit(Partitioned(frame, columns), spec, target="churned", task="binary", weight=None)
+    assert got == expected  # the median exact, not Dask's approximate quantile
 
 
 class Centered:
