@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from pipespec.core.documents import TableMeta
@@ -126,3 +127,17 @@ def test_time_as_text_newest_last_in_exact_shares(tmp_path: Path) -> None:
     assert [len(got[name]) for name in split.SPLITS] == [70, 10, 20]
     assert when[sorted(got["train"])].max() < when[sorted(got["valid"])].min()
     assert when[sorted(got["valid"])].max() < when[sorted(got["test"])].min()
+
+
+def test_streamed_in_row_groups_the_split_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipespec.stages import parquet
+
+    frame = _table(3000)
+    whole = _run(tmp_path / "whole", frame, 1, SPEC, "local")
+    monkeypatch.setattr(parquet, "CHUNK_ROWS", 256)  # 12 row groups, read one at a time
+    streamed = _run(tmp_path / "streamed", frame, 1, SPEC, "local")
+    assert streamed == whole
+    written = pq.ParquetFile(tmp_path / "streamed" / "out" / "train.parquet")
+    assert written.metadata.num_row_groups > 1

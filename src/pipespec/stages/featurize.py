@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 NUMERIC, CATEGORICAL, DATETIME = "numeric", "categorical", "datetime"
 DEFAULT_DATE_PARTS = ["year", "month", "day", "dayofweek"]
-CHUNK_ROWS = 131_072  # rows featurized and written at a time, locally
 INFER_ROWS = 20_000  # types are inferred from the first rows (identifiers from all)
 NUMBER_SHARE = 0.95  # a text column is numeric when this share of its values parse as numbers
 MATH_FUNCTIONS = {"log", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan", "arctan"}
@@ -677,19 +676,15 @@ def _featurize_part(
     file (the local backend), a chunk of rows at a time, each written as a row group as it
     is made, so the features of a large table never sit in memory whole."""
     import pandas as pd
-    import pyarrow.parquet as pq
 
     from pipespec.bundle.transforms import apply
 
+    size = parquet.CHUNK_ROWS
     if isinstance(path, pd.DataFrame):
-        chunks: Any = (
-            path.iloc[i : i + CHUNK_ROWS] for i in range(0, max(len(path), 1), CHUNK_ROWS)
-        )
-    elif out.single:
-        batches = pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS)
-        chunks = (batch.to_pandas() for batch in batches)
+        chunks: Any = (path.iloc[i : i + size] for i in range(0, max(len(path), 1), size))
     else:
-        chunks = [parquet.read_part(path)]
+        whole = not out.single
+        chunks = (t.to_pandas() for t in parquet.chunks(path, whole=whole))
     rows = 0
     for frame in chunks:
         features = apply(transforms, frame)
@@ -697,6 +692,4 @@ def _featurize_part(
             features[weight] = frame[weight].astype("float64").to_numpy()
         out.write(name, index, features, meta)
         rows += len(features)
-    if not rows and not isinstance(path, pd.DataFrame) and out.single:
-        out.write(name, index, apply(transforms, parquet.read_part(path)), meta)  # no rows
     return rows

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 META_KEY = b"pipespec"
 PART = "part.{:05d}.parquet"
 COMPRESSION = "snappy"  # reads ~2x faster than zstd here
+CHUNK_ROWS = 131_072  # rows per row group written, and per chunk a stage reads locally
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -91,6 +92,27 @@ def read_part(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return pq.read_table(path, columns=columns).to_pandas(self_destruct=True, split_blocks=True)
 
 
+def chunks(path: Path, *, whole: bool) -> Iterator[pa.Table]:
+    """A part's rows: ``whole`` (a part written as its own file, on Dask), else a row
+    group's worth at a time (locally, where parts are appended as row groups), so that a
+    stage streams a large table through instead of holding it. At least one (maybe empty)
+    table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if whole:
+        yield pq.read_table(path)
+        return
+    source = pq.ParquetFile(path)
+    schema = source.schema_arrow
+    empty = True
+    for batch in source.iter_batches(batch_size=CHUNK_ROWS):
+        empty = False
+        yield pa.Table.from_batches([batch], schema=schema)
+    if empty:
+        yield schema.empty_table()
+
+
 def table_columns(path: Path) -> tuple[list[str], TableMeta]:
     """The column names of a table and its pipespec metadata, from one footer alone."""
     import pyarrow.parquet as pq
@@ -141,7 +163,7 @@ def write_table(table: pd.DataFrame | pa.Table, path: Path, meta: TableMeta | No
 
     table = arrow(table, meta)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, **options(table.schema))
+        pq.write_table(table, tmp, row_group_size=CHUNK_ROWS, **options(table.schema))
 
 
 def options(schema: pa.Schema) -> dict[str, Any]:
@@ -199,7 +221,10 @@ class Parts:
         table = arrow(table, meta)
         temp = self.temps[name]
         if not self.single:
-            pq.write_table(table, temp / PART.format(index), **options(table.schema))
+            pq.write_table(
+                table, temp / PART.format(index), row_group_size=CHUNK_ROWS,
+                **options(table.schema),
+            )  # fmt: skip
             return
         writer = self.writers.get(name)
         if writer is None:
@@ -211,8 +236,10 @@ class Parts:
             writer = self.writers[name] = pq.ParquetWriter(temp, schema, **options(schema))
             if first is not None:
                 writer.write_table(first)
+        if not table.num_rows:
+            return  # the writer alone gives the file its schema: no empty row group
         try:
-            writer.write_table(table.cast(writer.schema))
+            writer.write_table(table.cast(writer.schema), row_group_size=CHUNK_ROWS)
         except (ValueError, TypeError) as exc:
             raise DataError(
                 f"part {index} of output '{name}' has other columns or types than the parts "

@@ -214,11 +214,22 @@ def uniform(keys: np.ndarray, seed: int) -> np.ndarray:
 def _split_part(
     index: int, path: Path, starts: list[int], plan: dict[str, Any], out: Any, meta: Any
 ) -> list[int]:
-    """Split one part (Arrow, no pandas) and write its three pieces; the rows in each."""
-    import numpy as np
-    import pyarrow.parquet as pq
+    """Split one part (Arrow, no pandas), a chunk at a time locally, and write its three
+    pieces; the rows in each."""
+    counts = [0, 0, 0]
+    start = starts[index]
+    for table in parquet.chunks(path, whole=not out.single):
+        for code, piece in enumerate(_pieces(table, start, plan)):
+            out.write(SPLITS[code], index, piece, meta)
+            counts[code] += piece.num_rows
+        start += table.num_rows
+    return counts
 
-    table = pq.read_table(path)
+
+def _pieces(table: pa.Table, start: int, plan: dict[str, Any]) -> list[pa.Table]:
+    """The train, valid and test rows of ``table``, whose first row is row ``start``."""
+    import numpy as np
+
     n = table.num_rows
     fixed = None
     if SPLIT_COLUMN in table.column_names:
@@ -237,7 +248,7 @@ def _split_part(
             u = uniform(_group_keys(table[plan["group"]]), plan["seed"])
             codes, keys = _one(n)
         else:
-            u = uniform(np.arange(starts[index], starts[index] + n, dtype=np.uint64), plan["seed"])
+            u = uniform(np.arange(start, start + n, dtype=np.uint64), plan["seed"])
             target = plan.get("target")
             codes, keys = _strata(table[target], n) if target else _one(n)
         for code, stratum in enumerate(keys):
@@ -249,9 +260,4 @@ def _split_part(
             parts[rows & (u <= test_cut)] = 2
     if fixed is not None:
         parts[fixed] = 2  # the test file's rows (test is 0 then: no other row is test)
-    counts = []
-    for code, name in enumerate(SPLITS):
-        piece = table.filter(parts == code)
-        out.write(name, index, piece, meta)
-        counts.append(piece.num_rows)
-    return counts
+    return [table.filter(parts == code) for code in range(len(SPLITS))]
