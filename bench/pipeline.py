@@ -573,6 +573,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> dict[str, float]
             f"{peak[side] / size:>10.2f}x {_mib(top):>8} "
             f"{result['disk'][i]:>9,.0f} {result['auc'][i]:>9.6f} {result['best'][i]:>8}"
         )
+
     # train does identical work on both sides (same model file) and is what CPU contention
     # from other jobs slows most (2 OpenMP threads on 2 cores): the rest, apart
     def without(r: Run, names: tuple[str, ...]) -> float:
