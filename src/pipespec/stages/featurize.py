@@ -65,6 +65,7 @@ def run(ctx: StageContext) -> None:
             parts = {"train": [frame]}
         transforms = _fit(data, ctx.params["features"], target=target, task=dataset["task"],
                           weight=weight)  # fmt: skip
+        del data  # the fit's working columns: freed before the tables are featurized
         write_json(ctx.output("transforms"), to_json(transforms))
         meta = table_meta(transforms, weight)
         rows = {}
