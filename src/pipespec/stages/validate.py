@@ -250,16 +250,10 @@ def _validate_part(
     label counts). Writes its part of the data and of the quarantine. Without a schema only
     the basic checks run, on the target column alone; a part that passes is passed on as
     the very same file (a link where the filesystem allows)."""
-    import pyarrow.parquet as pq
-
     target, schema = options["target"], options["schema"]
     if schema is None:
-        wanted = [target] if target in options["columns"] else []
-        frame = pq.read_table(path, columns=wanted).to_pandas()
-        if not wanted:  # the checks see a table without the target, of the right length
-            frame = frame.reindex(range(pq.ParquetFile(path).metadata.num_rows))
-    else:
-        frame = parquet.read_part(path)
+        return _basic_part(index, path, starts, options, out, meta)
+    frame = parquet.read_part(path)
     start = starts[index]
     result = validate(
         frame,
@@ -274,24 +268,55 @@ def _validate_part(
     )
     for failure in result.failures:
         failure.rows = failure.rows + start
-    if schema is None:
-        everything = pq.read_schema(path).empty_table().to_pandas()
-        quarantine = quarantine_table(everything, [f for f in result.failures if f.whole_table])
-    else:
-        quarantine = result.quarantine
-        quarantine[ROW_COLUMN] = quarantine[ROW_COLUMN] + start
+    quarantine = result.quarantine
+    quarantine[ROW_COLUMN] = quarantine[ROW_COLUMN] + start
     out.write("quarantine", index, quarantine, meta)
-    passed = None if result.data is None else len(result.data)
     if result.data is not None:
-        if schema is None:  # no failure: only checks of the whole table run without a schema
-            out.link("data", index, path)
-        else:
-            out.write("data", index, result.data, meta)
+        out.write("data", index, result.data, meta)
     counts: dict[Any, int] = {}
     if options["classes"] and target in frame.columns:
         values = frame[target].dropna().value_counts(sort=False)
         counts = {k: int(v) for k, v in values.items()}
+    passed = None if result.data is None else len(result.data)
     return result.failures, len(frame), passed, counts
+
+
+def _basic_part(
+    index: int, path: Path, starts: list[int], options: dict[str, Any], out: Any, meta: Any
+) -> tuple[list[Failure], int, int | None, dict[Any, int]]:
+    """``_validate_part`` without a schema: the basic checks on the target column alone, in
+    Arrow (no pandas). Their failures are checks of the whole table, so a part either
+    passes on as the very same file (a link where the filesystem allows) or the stage
+    fails; the quarantine is empty."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    target = options["target"]
+    footer = pq.ParquetFile(path)
+    rows = footer.metadata.num_rows
+    none = np.array([], dtype=np.int64)
+    failures: list[Failure] = []
+    counts: dict[Any, int] = {}
+    if target not in options["columns"]:
+        failures.append(Failure(target, "column_in_dataframe", 1, none, [(target, 1)]))
+    else:
+        labels = footer.read(columns=[target])[target]
+        if rows and labels.null_count == rows:
+            failures.append(Failure(target, "not_all_null", 1, none, [(None, rows)]))
+        elif options["classes"]:
+            found = pc.value_counts(labels.drop_null()).to_pylist()
+            counts = {item["values"]: int(item["counts"]) for item in found}
+    schema = footer.schema_arrow
+    empty = schema.empty_table()
+    quarantine = empty.append_column(ROW_COLUMN, pa.array([], pa.int64())).append_column(
+        FAILURES_COLUMN, pa.array([], pa.string())
+    )
+    out.write("quarantine", index, quarantine, meta)
+    if not failures:
+        out.link("data", index, path)
+    return failures, rows, None if failures else rows, counts
 
 
 def validate(
