@@ -16,6 +16,12 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import write_table
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = ("seed", "dataset", "compute.backend", "compute.partition_rows")
+INPUTS = ()
+OUTPUTS = {"data": ("data/{stage}/data.parquet", "out")}
+PATH_PARAMS = ("dataset.path",)
+
 if TYPE_CHECKING:
     import pandas as pd
 

@@ -17,6 +17,7 @@ from pipespec.core.console import console
 from pipespec.core.errors import DriftError
 from pipespec.stages.context import StageContext
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("production.monitor",)
 INPUTS = ("bundle", "current")
 ANY_INPUTS = False

@@ -39,6 +39,24 @@ from pipespec.core.errors import ConfigError, DataError, StageError
 from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import read_table
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = (
+    "seed",
+    "dataset",
+    "split",
+    "features",
+    "model",
+    "evaluation",
+    "env",
+    "compute",
+    "production",
+)
+INPUTS = ("model", "transforms", "train")
+# optional 'valid' (evaluation.optimize_threshold picks the threshold on it) and 'metrics'
+# (the train stage's, into the card); any input is hashed into the card
+ANY_INPUTS = True
+OUTPUTS = {"bundle": ("models/bundle", "out")}
+
 REQUIRED = ("model", "transforms", "train")
 SCHEMA_ROWS = 1_000_000  # training rows drawn from a partitioned table (compute=dask)
 PROFILE_ROWS = 200_000  # training rows (seeded sample) the drift reference profile describes
