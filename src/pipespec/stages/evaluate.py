@@ -191,16 +191,6 @@ def score(task: str, y: np.ndarray, pred: np.ndarray, threshold: float) -> dict[
     return {k: round(float(v), 6) for k, v in out.items()}
 
 
-def best_f1_threshold(y: np.ndarray, pred: np.ndarray) -> float:
-    """The probability threshold with the highest F1 (ties: the lowest threshold)."""
-    import numpy as np
-    from sklearn.metrics import precision_recall_curve
-
-    precision, recall, thresholds = precision_recall_curve(y, pred)
-    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
-    return float(thresholds[int(np.argmax(f1))])
-
-
 def write_plots(
     task: str, y: np.ndarray, pred: np.ndarray, threshold: float, outputs: dict[str, Path]
 ) -> None:
