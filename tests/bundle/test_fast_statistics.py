@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -91,3 +92,18 @@ def test_inferred_categories_are_the_same_from_arrow_and_object_text() -> None:
     assert from_arrow.columns[0].categories == ("", "a", "b", "c", "ç")
     assert from_arrow.columns[0].nullable is True
     assert from_arrow == from_objects
+
+
+@pytest.mark.parametrize("index", ["range", "shuffled"])
+def test_profile_sample_is_pandas_seeded_sample(index: str) -> None:
+    """The profiled rows are ``sample(n, random_state=seed).sort_index()``'s, drawn on the row
+    numbers alone; a frame whose index is not in order takes pandas' own path."""
+    from pipespec.bundle.assemble import _sample
+
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({"x": rng.normal(size=5000), "c": rng.integers(0, 9, 5000).astype(str)})
+    if index == "shuffled":
+        frame.index = rng.permutation(5000)
+    expected = frame.sample(n=700, random_state=11).sort_index()
+    pd.testing.assert_frame_equal(_sample(frame, 700, 11), expected)
+    assert _sample(frame, 5000, 11) is frame

@@ -70,14 +70,15 @@ class Settings:
 @dataclass(frozen=True)
 class Sources:
     """How messages and the card name the inputs: a description of the training and valid
-    rows, the SHA-256 of each input file, and the count of all training rows when ``train``
-    is a sample of them."""
+    rows, the SHA-256 of each input file, and the count of all training rows and columns
+    when ``train`` holds a sample of the rows or only the columns the model reads."""
 
     train: str = "the training rows"
     valid: str = "the valid rows"
     transforms: str = "transforms.json"
     hashes: Mapping[str, str] = field(default_factory=dict)  # input name -> SHA-256
     train_rows: int | None = None
+    train_columns: int | None = None  # when ``train`` holds only the columns the model reads
 
 
 def assemble(
@@ -130,9 +131,7 @@ def assemble(
         output = dataclasses.replace(output, threshold=threshold)
         bundle.contract = dataclasses.replace(bundle.contract, output=output)
 
-    profiled = train
-    if len(train) > PROFILE_ROWS:  # the schema sees every row; the profile needs a sample
-        profiled = train.sample(n=PROFILE_ROWS, random_state=settings.seed).sort_index()
+    profiled = _sample(train, PROFILE_ROWS, settings.seed)
     threads = settings.policy.num_threads
     checked = bundle.check(profiled)
     scores = bundle.score(checked, threads=threads)
@@ -169,7 +168,9 @@ def assemble(
                 sha256=sources.hashes.get("train", ""),
                 rows=len(train) if sources.train_rows is None else sources.train_rows,
                 profiled_rows=len(profiled),
-                columns=len(train.columns),
+                columns=len(train.columns)
+                if sources.train_columns is None
+                else sources.train_columns,
             )
         },
         inputs=dict(sources.hashes),
@@ -189,6 +190,21 @@ def assemble(
     bundle.profile = profile
     bundle.card = to_json(card)
     return bundle
+
+
+def _sample(train: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """At most ``rows`` of ``train``, drawn with ``seed``, in their order: the schema sees
+    every row, the profile a sample. ``train.sample(n, random_state=seed).sort_index()``,
+    drawn on the row numbers alone so that only the sampled rows are copied, once."""
+    import numpy as np
+    import pandas as pd
+
+    if len(train) <= rows:
+        return train
+    if not train.index.is_monotonic_increasing or not train.index.is_unique:
+        return train.sample(n=rows, random_state=seed).sort_index()
+    drawn = pd.RangeIndex(len(train)).to_series().sample(n=rows, random_state=seed)
+    return train.take(np.sort(drawn.to_numpy()))
 
 
 def _best_threshold(bundle: Bundle, valid: pd.DataFrame, where: str) -> float:

@@ -17,7 +17,7 @@ from typing import Any
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, StageError
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import read_table
+from pipespec.stages.parquet import read_table, table_columns
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = (
@@ -82,7 +82,10 @@ def run(ctx: StageContext) -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         imported = pool.submit(_import_lightgbm)
         hashing = {k: pool.submit(_sha, p) for k, p in sorted(ctx.inputs.items())}
-        train, total_rows = _training_rows(ctx.input("train"), seed=seed)
+        model_text = ctx.input("model").read_bytes()
+        transforms_text = ctx.input("transforms").read_bytes()
+        needed = _input_names(transforms_text)
+        train, total_rows, columns = _training_rows(ctx.input("train"), seed=seed, needed=needed)
         valid = read_table(ctx.input("valid"))[0] if optimize else None
         metrics: dict[str, Any] = {}
         if "metrics" in ctx.inputs:
@@ -95,11 +98,12 @@ def run(ctx: StageContext) -> None:
         transforms=str(ctx.input("transforms")),
         hashes=hashes,
         train_rows=total_rows,
+        train_columns=columns,
     )
     bundle = assemble(
         ctx.output("bundle"),
-        model_text=ctx.input("model").read_bytes(),
-        transforms_text=ctx.input("transforms").read_bytes(),
+        model_text=model_text,
+        transforms_text=transforms_text,
         train=train,
         settings=settings,
         valid=valid,
@@ -150,16 +154,28 @@ def git_commit(root: Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status)}
 
 
-def _training_rows(path: Path, *, seed: int) -> tuple[Any, int]:
-    """The training rows the schema and the drift profile are built from, and the count of
-    all of them: every row of a single-file table; of a partitioned one (compute=dask) at
-    most SCHEMA_ROWS, drawn with a seeded generator part by part."""
+def _input_names(transforms_text: bytes) -> list[str] | None:
+    """The raw input columns the transforms document names (None if it cannot be read:
+    ``assemble`` then says what is wrong with it)."""
+    try:
+        return [str(c["name"]) for c in json.loads(transforms_text)["inputs"]]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _training_rows(path: Path, *, seed: int, needed: list[str] | None) -> tuple[Any, int, int]:
+    """The training rows the schema and the drift profile are built from, the count of all
+    of them and of their columns: every row of a single-file table, only the ``needed``
+    columns read; of a partitioned one (compute=dask) at most SCHEMA_ROWS, drawn with a
+    seeded generator part by part."""
     import numpy as np
     import pandas as pd
 
     if not path.is_dir():
-        train, _ = read_table(path)
-        return train, len(train)
+        available, _ = table_columns(path)
+        wanted = None if needed is None else [c for c in available if c in set(needed)]
+        train, _ = read_table(path, columns=wanted)
+        return train, len(train), len(available)
     from pipespec.stages import cluster
 
     parts = cluster.part_files(path)
@@ -173,7 +189,8 @@ def _training_rows(path: Path, *, seed: int) -> tuple[Any, int]:
             rng = np.random.default_rng([seed, index])
             frame = frame[rng.random(len(frame)) < share]
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True), total
+    train = pd.concat(frames, ignore_index=True)
+    return train, total, len(train.columns)
 
 
 def _sha(path: Path) -> str:
