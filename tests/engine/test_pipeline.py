@@ -246,10 +246,10 @@ def test_bad_user_declarations_are_named(tmp_path: Path, declarations: str, matc
         load_pipeline(project)
 
 
-def test_builtin_declarations_import_no_heavy_library() -> None:
-    """Reading every built-in kind's declarations (what compiling dvc.yaml does) imports
-    neither LightGBM nor pandas, scikit-learn or pyarrow; and no built-in module is a
-    dependency of its stages."""
+def test_builtin_declarations_are_read_without_running_the_modules() -> None:
+    """Reading every built-in kind's declarations (what compiling dvc.yaml does) runs none
+    of the stage modules, so it imports neither LightGBM nor pandas, scikit-learn or pyarrow;
+    and no built-in module is a dependency of its stages."""
     import subprocess
     import sys
 
@@ -258,7 +258,26 @@ def test_builtin_declarations_import_no_heavy_library() -> None:
         "from pipespec.stages.kinds import BUILTIN, get_kind\n"
         "kinds = [get_kind(k) for k in BUILTIN]\n"
         "assert all(k.outputs and k.module_file is None for k in kinds), kinds\n"
-        "print(sorted({'lightgbm', 'pandas', 'sklearn', 'pyarrow', 'numpy'} & set(sys.modules)))\n"
+        "heavy = {'lightgbm', 'pandas', 'sklearn', 'pyarrow', 'numpy'}\n"
+        "print(sorted(m for m in sys.modules if m in heavy or m.startswith('pipespec.stages.')))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "[]"
+    assert proc.stdout.strip() == "['pipespec.stages.kinds']"
+
+
+def test_literal_declarations_are_data_computed_ones_are_imported(tmp_path: Path) -> None:
+    """A user's module whose declarations are literals is not run to compile dvc.yaml (it
+    would leave a marker file); one that computes a declaration is imported for it."""
+    project = _project(tmp_path)
+    marker = tmp_path / "imported.txt"
+    body = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+    _user_kind(project, "kinds_literal_user", 'READS = ("seed",)\nINPUTS = ("data",)\n' + body)
+    _user_kind(project, "kinds_computed_user", 'READS = tuple(["seed", "split"])\n')
+    with (project.pipelines / "train.yaml").open("a") as fh:
+        fh.write("  lit:\n    kind: kinds_literal_user:run\n    inputs:\n      data: load.data\n")
+        fh.write("  comp:\n    kind: kinds_computed_user:run\n")
+    pipeline = load_pipeline(project)
+    assert pipeline.get("lit").kind.reads == ("seed",)
+    assert pipeline.get("lit").kind.description == "A user's stage."
+    assert not marker.exists()
+    assert pipeline.get("comp").kind.reads == ("seed", "split")

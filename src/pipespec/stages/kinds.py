@@ -13,10 +13,13 @@ stage runs.
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pipespec.core.errors import PipelineError
@@ -25,6 +28,7 @@ OutputType = Literal["out", "metrics", "plots"]
 OUTPUT_TYPES: tuple[str, ...] = get_args(OutputType)
 PLOT_PROPS = ("template", "x", "y", "title")  # DVC plot properties an output may set
 OUTPUT_OPTIONS = ("tasks", *PLOT_PROPS)
+DECLARATIONS = ("READS", "INPUTS", "OUTPUTS", "ANY_INPUTS", "PATH_PARAMS")
 
 # The built-in kinds: a name -> the function that implements it. Each module declares the
 # kind's contract itself, as a user's module does.
@@ -99,30 +103,96 @@ def get_kind(name: str) -> StageKind:
             "'package.module:function'.",
         )
     module_name, _, func = entry.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PipelineError(f"cannot import stage kind '{name}': {exc}") from None
-    function = getattr(module, func, None)
-    if not callable(function):
-        raise PipelineError(f"stage kind '{name}': module '{module_name}' has no function '{func}'")
-    doc = (function.__doc__ or module.__doc__ or "").strip()
+    found = _from_source(name, module_name, func)
+    if found is None:
+        found = _from_module(name, module_name, func)
+    declared, doc, module_file = found
     return StageKind(
         name=name,
         entry=entry,
-        reads=_names(name, module, "READS"),
-        inputs=_names(name, module, "INPUTS"),
-        outputs=_outputs(name, getattr(module, "OUTPUTS", {})),
-        any_inputs=bool(getattr(module, "ANY_INPUTS", False)),
-        path_params=_names(name, module, "PATH_PARAMS"),
-        description=doc.splitlines()[0] if doc else "",
+        reads=_names(name, declared, "READS"),
+        inputs=_names(name, declared, "INPUTS"),
+        outputs=_outputs(name, declared.get("OUTPUTS", {})),
+        any_inputs=bool(declared.get("ANY_INPUTS", False)),
+        path_params=_names(name, declared, "PATH_PARAMS"),
+        description=doc.strip().splitlines()[0] if doc.strip() else "",
         # pipespec's own code is not a dependency of the stages (nor hashed into bundles)
-        module_file=None if builtin else getattr(module, "__file__", None),
+        module_file=None if builtin else module_file,
     )
 
 
-def _names(kind: str, module: ModuleType, attribute: str) -> tuple[str, ...]:
-    value = getattr(module, attribute, ())
+Found = tuple[dict[str, Any], str, str | None]  # declarations, docstring, module file
+_TOP = re.compile(r"^(?:async\s+def|def|class|@)\b", re.MULTILINE)
+
+
+def _from_source(kind: str, module_name: str, func: str) -> Found | None:
+    """The declarations read from the module's source without running it: the literal
+    assignments before its first function or class (where every built-in module has them).
+    None when they cannot be read that way (a computed value, a declaration assigned again
+    further down, no source file, a function not defined by ``def``): then the module is
+    imported."""
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as exc:
+        raise PipelineError(f"cannot import stage kind '{kind}': {exc}") from None
+    if spec is None:
+        raise PipelineError(
+            f"cannot import stage kind '{kind}': No module named '{module_name}'"
+        ) from None
+    if not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        text = Path(spec.origin).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    first = _TOP.search(text)
+    head, rest = (text[: first.start()], text[first.start() :]) if first else (text, "")
+    definition = re.search(
+        rf"^def {re.escape(func)}\b.*?(?=^\S|\Z)", rest, re.MULTILINE | re.DOTALL
+    )
+    again = re.search(rf"^(?:{'|'.join(DECLARATIONS)})\b", rest, re.MULTILINE)
+    if definition is None or again is not None:
+        return None
+    try:
+        tree = ast.parse(head)
+        function = ast.parse(definition.group(0)).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    declared: dict[str, Any] = {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        names = [t.id for t in targets if isinstance(t, ast.Name) and t.id in DECLARATIONS]
+        if not names:
+            continue
+        try:
+            value = ast.literal_eval(node.value)  # type: ignore[attr-defined]
+        except ValueError:
+            return None
+        declared.update(dict.fromkeys(names, value))
+    if not isinstance(function, ast.FunctionDef):
+        return None
+    doc = ast.get_docstring(function) or ast.get_docstring(tree) or ""
+    return declared, doc, spec.origin
+
+
+def _from_module(kind: str, module_name: str, func: str) -> Found:
+    """The declarations as attributes of the imported module."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PipelineError(f"cannot import stage kind '{kind}': {exc}") from None
+    function = getattr(module, func, None)
+    if not callable(function):
+        raise PipelineError(f"stage kind '{kind}': module '{module_name}' has no function '{func}'")
+    declared = {k: getattr(module, k) for k in DECLARATIONS if hasattr(module, k)}
+    doc = function.__doc__ or module.__doc__ or ""
+    return declared, doc, getattr(module, "__file__", None)
+
+
+def _names(kind: str, declared: Mapping[str, Any], attribute: str) -> tuple[str, ...]:
+    value = declared.get(attribute, ())
     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
         raise PipelineError(f"stage kind '{kind}': {attribute} must be a sequence of strings")
     return tuple(value)
