@@ -232,6 +232,7 @@ def test_user_kind_declares_plots_as_builtins_do(tmp_path: Path) -> None:
         ('OUTPUTS = {"x": "x.csv"}', r"OUTPUTS must map each output name to \(path, type\)"),
         ('OUTPUTS = {"x": ("x.csv", "plots", {"colour": "red"})}', r"options take only tasks"),
         ('READS = "seed"', r"READS must be a sequence of strings"),
+        ("INPUTS = 3", r"INPUTS must be a sequence of strings"),
     ],
 )
 def test_bad_user_declarations_are_named(tmp_path: Path, declarations: str, match: str) -> None:
@@ -273,11 +274,15 @@ def test_literal_declarations_are_data_computed_ones_are_imported(tmp_path: Path
     body = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
     _user_kind(project, "kinds_literal_user", 'READS = ("seed",)\nINPUTS = ("data",)\n' + body)
     _user_kind(project, "kinds_computed_user", 'READS = tuple(["seed", "split"])\n')
+    branch = 'import os\nif os.sep == "/":\n    READS = ("split",)\nelse:\n    READS = ("seed",)\n'
+    _user_kind(project, "kinds_branch_user", branch)
     with (project.pipelines / "train.yaml").open("a") as fh:
         fh.write("  lit:\n    kind: kinds_literal_user:run\n    inputs:\n      data: load.data\n")
         fh.write("  comp:\n    kind: kinds_computed_user:run\n")
+        fh.write("  branch:\n    kind: kinds_branch_user:run\n")
     pipeline = load_pipeline(project)
     assert pipeline.get("lit").kind.reads == ("seed",)
     assert pipeline.get("lit").kind.description == "A user's stage."
     assert not marker.exists()
     assert pipeline.get("comp").kind.reads == ("seed", "split")
+    assert pipeline.get("branch").kind.reads == ("split",)  # bound in an `if`: imported

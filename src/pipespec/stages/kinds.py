@@ -136,9 +136,7 @@ def _from_source(kind: str, module_name: str, func: str) -> Found | None:
     except (ImportError, ValueError) as exc:
         raise PipelineError(f"cannot import stage kind '{kind}': {exc}") from None
     if spec is None:
-        raise PipelineError(
-            f"cannot import stage kind '{kind}': No module named '{module_name}'"
-        ) from None
+        raise PipelineError(f"cannot import stage kind '{kind}': No module named '{module_name}'")
     if not spec.origin or not spec.origin.endswith(".py"):
         return None
     try:
@@ -159,22 +157,38 @@ def _from_source(kind: str, module_name: str, func: str) -> Found | None:
     except (SyntaxError, IndexError):
         return None
     declared: dict[str, Any] = {}
+    read: set[ast.AST] = set()  # the names that the top-level assignments read here bind
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else []
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             targets = [node.target]
-        names = [t.id for t in targets if isinstance(t, ast.Name) and t.id in DECLARATIONS]
+        names = [t for t in targets if isinstance(t, ast.Name) and t.id in DECLARATIONS]
         if not names:
             continue
         try:
             value = ast.literal_eval(node.value)  # type: ignore[attr-defined]
         except ValueError:
             return None
-        declared.update(dict.fromkeys(names, value))
-    if not isinstance(function, ast.FunctionDef):
-        return None
+        declared.update(dict.fromkeys((t.id for t in names), value))
+        read.update(names)
+    if not isinstance(function, ast.FunctionDef) or any(
+        node not in read for node in _bindings(tree)
+    ):
+        return None  # a declaration bound some other way (in an `if`, imported, `+=`)
     doc = ast.get_docstring(function) or ast.get_docstring(tree) or ""
     return declared, doc, spec.origin
+
+
+def _bindings(tree: ast.AST) -> list[ast.AST]:
+    """Every place in ``tree`` that binds a declaration's name."""
+    found: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            if node.id in DECLARATIONS:
+                found.append(node)
+        elif isinstance(node, ast.alias) and (node.asname or node.name) in DECLARATIONS:
+            found.append(node)
+    return found
 
 
 def _from_module(kind: str, module_name: str, func: str) -> Found:
@@ -193,7 +207,7 @@ def _from_module(kind: str, module_name: str, func: str) -> Found:
 
 def _names(kind: str, declared: Mapping[str, Any], attribute: str) -> tuple[str, ...]:
     value = declared.get(attribute, ())
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value):
         raise PipelineError(f"stage kind '{kind}': {attribute} must be a sequence of strings")
     return tuple(value)
 
