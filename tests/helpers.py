@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The shared datasets: $PIPESPEC_SHARED_DATA, else ../shared/data beside the repository (the
+# same default as the dataset configs). The session fixture passes it on to pipespec.
+SHARED_DATA = Path(os.environ.get("PIPESPEC_SHARED_DATA") or REPO.parent / "shared" / "data")
 BIN = Path(sys.executable).parent
+# Read at import, before the session fixture sets CI for the subprocesses' console width.
+IN_CI = bool(os.environ.get("CI"))
 
 # Small data so end-to-end runs stay fast: the stages' start-up dominates anyway.
 SMALL = ("dataset.rows=3000", "model.num_boost_round=40")
@@ -60,12 +66,35 @@ def lock_md5s(root: Path) -> dict[str, str]:
     }
 
 
+def missing(what: str) -> NoReturn:
+    """Stop a test that lacks data or a tool: in CI (env CI set) it fails, so that CI never
+    passes by skipping; elsewhere it skips. ``what`` names the thing and where it was sought."""
+    if IN_CI:
+        pytest.fail(f"{what} (CI is set: a missing dependency fails the test)", pytrace=False)
+    pytest.skip(what)
+
+
 def shared(*parts: str) -> Path:
-    """A file from ../shared/data, or a skip with the reason printed when it is absent."""
+    """A file of the shared datasets (``SHARED_DATA``), or ``missing`` when it is absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared dataset not available: {path} is absent")
+        missing(
+            f"shared dataset not available: {path} is absent (shared data looked for in "
+            f"{SHARED_DATA}; set PIPESPEC_SHARED_DATA to its folder)"
+        )
     return path
+
+
+def tool(name: str) -> str:
+    """The path of an outside tool (this venv's first, then PATH), or ``missing``."""
+    path = BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if not found:
+        missing(
+            f"{name} is not installed (looked in {BIN} and on PATH): `make install` installs "
+            "the Python tools, .ci/run the Debian ones"
+        )
+    return found
 
 
 def copy_template_project(dest: Path) -> Path:

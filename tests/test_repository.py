@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, REPO, run_tool
+from helpers import BIN, REPO, missing, run_tool
 
 pytestmark = pytest.mark.slow
 
 
 def test_make_run_in_a_fresh_clone_reproduces_the_committed_lock(tmp_path: Path) -> None:
     if not (REPO / ".git").exists():
-        pytest.skip(f"{REPO} is not a git checkout")
+        missing(f"{REPO} is not a git checkout (no {REPO / '.git'})")
     clone = tmp_path / "clone"
     run_tool("git", "clone", "-q", str(REPO), str(clone), cwd=tmp_path)
     venv = BIN.parent

@@ -26,22 +26,31 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _shape(transforms: dict, key: str) -> list[dict]:
-    return [{k: v for k, v in f.items() if k != "categories"} for f in transforms[key]]
-
-
 def _metrics(root: Path) -> dict:
     return json.loads((root / "metrics" / "evaluate.json").read_text())
+
+
+def _table(path: Path) -> pd.DataFrame:
+    """A stage's table (a file, or a directory of parts in order), with plain dtypes."""
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    for column in frame.columns:
+        if frame[column].dtype != "float64":  # text and labels: one kind of missing value
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
 
 
 def test_adult_on_dask_matches_local_and_bundles_alike(new_project, tmp_path: Path) -> None:
     shared(*ADULT)
     root = new_project()
-    args = ("dataset=adult", "dataset.sample.fraction=null", "model.num_boost_round=60")
+    args = ("dataset=adult", "dataset.sample.fraction=0.6", "model.num_boost_round=60")
     run_cli("run", *args, cwd=root)
     local = _metrics(root)
-    local_transforms = json.loads((root / "models" / "featurize" / "transforms.json").read_text())
-    local_rows = len(pd.read_parquet(root / "data" / "load" / "data.parquet"))
+    local_transforms = (root / "models" / "featurize" / "transforms.json").read_text()
+    local_tables = {
+        name: _table(root / "data" / "split" / f"{name}.parquet")
+        for name in ("train", "valid", "test")
+    }
     local_bundle = tmp_path / "local-bundle"
     (root / "models" / "bundle").rename(local_bundle)
 
@@ -51,20 +60,18 @@ def test_adult_on_dask_matches_local_and_bundles_alike(new_project, tmp_path: Pa
     assert "[LightGBM] [Info]" not in out  # the workers' network chatter stays out
     loaded = root / "data" / "load" / "data.parquet"
     assert loaded.is_dir()
-    assert len(list(loaded.glob("part.*.parquet"))) >= 4
-    assert len(pd.read_parquet(loaded)) == local_rows  # same rows, partition by partition
+    assert len(list(loaded.glob("part.*.parquet"))) >= 3
     assert (root / "data" / "featurize" / "train.parquet").is_dir()
-    dask_transforms = json.loads((root / "models" / "featurize" / "transforms.json").read_text())
-    # The same features (the training rows differ: the Dask split hashes row numbers).
-    for key in ("inputs", "features"):
-        assert _shape(dask_transforms, key) == _shape(local_transforms, key)
-    assert dask_transforms["target"] == local_transforms["target"]
-    for ours, theirs in zip(local_transforms["steps"], dask_transforms["steps"], strict=True):
-        assert (ours["op"], ours.get("column")) == (theirs["op"], theirs.get("column"))
-        if ours["op"] == "categorical":
-            assert ours["categories"][0] == theirs["categories"][0]  # the most frequent
-            common = set(ours["categories"]) & set(theirs["categories"])
-            assert len(common) >= 0.9 * len(ours["categories"])
+    # One algorithm for both backends: the same sampled rows in the same splits, row for
+    # row, and so the same transforms document, byte for byte.
+    for name, table in local_tables.items():
+        on_dask = _table(root / "data" / "split" / f"{name}.parquet")
+        pd.testing.assert_frame_equal(on_dask, table, check_dtype=False)
+    sampled = sum(len(t) for name, t in local_tables.items() if name != "test")
+    assert 0.57 < sampled / 32561 < 0.63  # adult.data's rows, sampled; adult.test whole
+    assert len(local_tables["test"]) > 16000
+    dask_transforms = (root / "models" / "featurize" / "transforms.json").read_text()
+    assert dask_transforms == local_transforms
 
     on_dask = _metrics(root)
     for metric, tolerance in (("auc", 0.01), ("logloss", 0.02), ("accuracy", 0.01)):
@@ -132,19 +139,6 @@ def test_telco_quarantine_on_dask_keeps_global_row_numbers(new_project) -> None:
     assert re.search(r"11 of 7,043 rows break schemas/telco\.yaml", proc.stdout + proc.stderr)
     assert not (root / "data" / "validate" / "data.parquet").exists()
     assert not list((root / "data" / "validate").glob(".*.tmp"))
-
-
-@pytest.mark.parametrize(
-    ("override", "key"),
-    [("compute.workers=0", "compute.workers"), ("compute.memory_limit=lots", "memory_limit")],
-)
-def test_bad_cluster_settings_name_the_key(new_project, override: str, key: str) -> None:
-    root = new_project()
-    run_cli("compose", *DASK, override, cwd=root)
-    proc = run_cli("stage", "load", cwd=root, check=False)
-    assert proc.returncode == 2, proc.stderr
-    assert key in proc.stderr
-    assert "Traceback" not in proc.stderr
 
 
 def test_unreachable_scheduler_names_compute_address(new_project) -> None:

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from pipespec.core.documents import TableMeta
-from pipespec.stages.cluster import Parts, part_files, table_meta
 from pipespec.stages.embedded import generate
 from pipespec.stages.featurize import Partitioned, _fit, fit
+from pipespec.stages.parquet import Parts, part_files, table_meta
 from pipespec.stages.split import uniform
-from pipespec.stages.train import _best_iteration, _without_network
+from pipespec.stages.train_dask import _best_iteration, _without_network
 
 FEATURES = {
     "select": None,
@@ -65,14 +65,15 @@ def test_model_text_loses_only_network_settings() -> None:
 def test_fitting_on_dask_partitions_gives_the_in_memory_transforms() -> None:
     train = generate(6000, seed=3)
     train.loc[train.index[::97], "region"] = None
+    train.loc[train.index[::89], "monthly_charges"] = None
     columns = [c for c in train.columns if c != "churned"]
-    expected = fit(train, FEATURES, target="churned", task="binary")
+    spec = {**FEATURES, "impute": {**FEATURES["impute"], "monthly_charges": "median"}}
+    expected = fit(train, spec, target="churned", task="binary")
+    assert any(s.get("column") == "monthly_charges" for s in expected.steps if s["op"] == "impute")
     with dask.config.set(scheduler="synchronous"):
         frame = dd.from_pandas(train, npartitions=4, sort=False)
-        got = _fit(
-            Partitioned(frame, columns), FEATURES, target="churned", task="binary", weight=None
-        )
-    assert got == expected
+        got = _fit(Partitioned(frame, columns), spec, target="churned", task="binary", weight=None)
+    assert got == expected  # the median exact, not Dask's approximate quantile
 
 
 class Centered:
@@ -105,7 +106,7 @@ def test_parts_land_together_or_not_at_all(tmp_path: Path) -> None:
     frame = pd.DataFrame({"a": [1, 2, 3]})
 
     def fail_halfway() -> None:
-        with Parts({"t": target}) as out:
+        with Parts({"t": target}, single=False) as out:
             out.write("t", 0, frame, TableMeta(target="a"))
             raise RuntimeError("a partition failed")
 
@@ -113,7 +114,7 @@ def test_parts_land_together_or_not_at_all(tmp_path: Path) -> None:
         fail_halfway()
     assert target.read_bytes() == b"old single-file table"  # untouched
     assert not list(target.parent.glob(".*.tmp"))
-    with Parts({"t": target}) as out:
+    with Parts({"t": target}, single=False) as out:
         out.write("t", 0, frame, TableMeta(target="a"))
         out.write("t", 1, frame, TableMeta(target="a"))
     assert [p.name for p in part_files(target)] == ["part.00000.parquet", "part.00001.parquet"]

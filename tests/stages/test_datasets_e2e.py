@@ -19,7 +19,7 @@ from pipespec.bundle.bundle import Bundle
 from pipespec.engine.compose import compose
 from pipespec.engine.project import Project
 from pipespec.stages.context import ParamsView
-from pipespec.stages.load import _prepare, read_source
+from pipespec.stages.load import kept, read_source
 
 pytestmark = pytest.mark.slow
 
@@ -82,13 +82,13 @@ def _predicts_its_own_files(root: Path, option: str, metrics: dict) -> None:
         run_cli("predict", "--bundle", str(bundle_dir), str(source), str(out), cwd=root)
         predicted = pd.read_parquet(out)
         # the rows load kept (labelled, deduplicated) by their row number in the raw file
-        kept = _prepare(ds, read_source(ds, key, seed=0, root=root), key, root).index
-        ours = _prediction(predicted.set_index("row").loc[kept])
+        rows = kept(ds, read_source(ds, key, seed=0, root=root), key, root).index
+        ours = _prediction(predicted.set_index("row").loc[rows])
         theirs = _prediction(expected[(marker == part).to_numpy()])
         np.testing.assert_array_equal(ours, theirs)
         if key == "test_path" and bundle.task == "binary":
             # the AUC of predict's output on the test file is the evaluated test AUC
-            labels = read_source(ds, key, seed=0, root=root).loc[kept, ds["target"]]
+            labels = read_source(ds, key, seed=0, root=root).loc[rows, ds["target"]]
             mapping = bundle.transforms.target.map or {}
             y = labels.map(lambda v, m=mapping: m.get(str(v), v)).astype(str)
             positive = str(bundle.classes[1])
@@ -131,8 +131,8 @@ def test_adult_train_and_test_load_alike() -> None:
     shared("adult", "adult.test")
     ds = _dataset_view(("dataset=adult",))
     root = Path("/")
-    train = _prepare(ds, read_source(ds, "path", seed=0, root=root), "path", root)
-    test = _prepare(ds, read_source(ds, "test_path", seed=0, root=root), "test_path", root)
+    train = kept(ds, read_source(ds, "path", seed=0, root=root), "path", root)
+    test = kept(ds, read_source(ds, "test_path", seed=0, root=root), "test_path", root)
     assert list(train.columns) == list(test.columns)
     assert len(train) == 32561
     assert len(test) == 16281  # the junk line is skipped

@@ -16,7 +16,6 @@ from pipespec.bundle.transforms import apply
 from pipespec.core.documents import to_json
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.featurize import fit
-from pipespec.stages.split import by_group, by_time
 
 BASE = {"drop": [], "categorical": None, "max_categories": 1000}
 
@@ -157,22 +156,3 @@ def test_saved_json_applies_the_same_in_a_fresh_process(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), apply(doc, frame))
-
-
-def test_group_split_keeps_groups_together() -> None:
-    groups = pd.Series(np.repeat(np.arange(100), 5).astype(str))
-    parts = by_group(groups, 0.2, 0.2, seed=1)
-    per_group = pd.DataFrame({"g": groups, "p": parts}).groupby("g")["p"].nunique()
-    assert (per_group == 1).all()
-    assert 0.1 < (parts == 2).mean() < 0.3
-
-
-def test_time_split_puts_the_newest_rows_last() -> None:
-    dates = pd.Series(pd.date_range("2020-01-01", periods=100).strftime("%m/%d/%Y"))
-    shuffled = dates.sample(frac=1, random_state=0).reset_index(drop=True)
-    parts = by_time(shuffled, 0.1, 0.2)
-    as_dates = pd.to_datetime(shuffled, format="%m/%d/%Y")
-    assert as_dates[parts == 0].max() < as_dates[parts == 1].min()
-    assert as_dates[parts == 1].max() < as_dates[parts == 2].min()
-    assert (parts == 2).sum() == 20
-    assert (parts == 1).sum() == 10

@@ -1,5 +1,5 @@
 """Models and evaluation on real data: every task, fidelity with LightGBM's own examples,
-plots through `dvc plots`, gates, `pipespec diff`, and bad model params."""
+plots through `dvc plots`, gates and `pipespec diff`."""
 
 from __future__ import annotations
 
@@ -228,12 +228,3 @@ def test_failed_gate_exits_non_zero_naming_the_metric(new_project) -> None:
 
     ok = run_cli("run", *SMALL, '+evaluation.gates.test.auc=">= 0.5"', cwd=root)
     assert "pass" in ok.stderr
-
-
-def test_unknown_lightgbm_param_suggests_names(new_project) -> None:
-    root = new_project()
-    proc = run_cli("run", *SMALL, "+model.params.num_leafs=3", cwd=root, check=False)
-    assert proc.returncode != 0
-    out = proc.stdout + proc.stderr
-    assert "model.params.num_leafs: 'num_leafs' is not a LightGBM parameter" in out
-    assert "num_leaves" in out

@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from helpers import BIN, read_yaml, run_cli, shared
@@ -26,7 +27,8 @@ pytestmark = pytest.mark.slow
     [
         (("telco_churn", "WA_Fn-UseC_-Telco-Customer-Churn.csv"), "Churn", "binary", "auc", 0.80),
         (("california_housing", "housing.csv"), "median_house_value", "regression", "r2", 0.70),
-        (("titanic", "train.csv"), "Survived", "binary", "auc", 0.78),
+        # 891 rows, 134 of them test: the test AUC ranges 0.74-0.90 over seeds 1-4 and 42
+        (("titanic", "train.csv"), "Survived", "binary", "auc", 0.72),
     ],
 )
 def test_any_csv_by_config_alone(new_project, parts, target, task, metric, low) -> None:
@@ -110,7 +112,10 @@ def test_custom_kind_by_import_path(new_project) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((root / "metrics" / "rows.json").read_text()) == {"rows": 1000, "leaves": 31}
+    summary = json.loads((root / "metrics" / "rows.json").read_text())
+    loaded = pq.ParquetFile(root / "data" / "load" / "data.parquet").metadata.num_rows
+    assert summary == {"rows": loaded, "leaves": 31}
+    assert 900 < loaded < 1100  # dataset.rows=2000, env=dev's sample.fraction=0.5
     stage = read_yaml(root / "dvc.yaml")["stages"]["rows"]
     assert stage["params"] == ["seed", "model.num_leaves"]
     assert "mystages.py" in stage["deps"]  # editing the kind's code re-runs it

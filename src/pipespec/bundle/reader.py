@@ -77,6 +77,30 @@ def read_rows(
     return clean(frame, options, where)
 
 
+def read_arrow_rows(
+    path: str | os.PathLike[str], options: ReadOptions, *, where: str, format: str | None = None
+) -> pa.Table:
+    """``read_rows`` as an Arrow table. A Parquet file that the options leave as it is
+    (nothing to strip, no markers, no dtypes) is read by Arrow alone, without pandas."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    plain = not (options.strip or options.na_values or options.dtypes)
+    if format_of(path, options, format) == "parquet" and plain:
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read {where} as Parquet: {exc}") from None
+        index = json.loads((table.schema.metadata or {}).get(b"pandas", b"{}") or b"{}")
+        stored = [c for c in index.get("index_columns", []) if isinstance(c, str)]
+        table = table.drop_columns([c for c in stored if c in table.column_names])
+        table = table.rename_columns([str(c) for c in table.column_names])
+        return table.replace_schema_metadata(None)  # no pandas index to restore
+    return pa.Table.from_pandas(read_rows(path, options, where=where, format=format),
+                                preserve_index=False)  # fmt: skip
+
+
 def clean(
     frame: pd.DataFrame, options: ReadOptions, where: str, *, some_columns: bool = False
 ) -> pd.DataFrame:

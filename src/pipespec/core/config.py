@@ -262,16 +262,30 @@ class RegistryConfig:
     stages: dict[str, RegistryStageConfig] = field(default_factory=dict)
 
 
+class Goal(Enum):
+    """Which way a search drives its metric."""
+
+    maximize = "maximize"
+    minimize = "minimize"
+
+
+class Sampler(Enum):
+    """How a search picks the next trial's values (seeded with the root seed)."""
+
+    tpe = "tpe"  # Optuna's tree-structured Parzen estimator
+    random = "random"
+
+
 @dataclass
 class HparamsSearchConfig:
     """An Optuna search; every trial is a DVC experiment (``pipespec run hparams_search=NAME``)."""
 
     name: str = MISSING
     metric: str = MISSING  # a key of the metrics files, e.g. valid.auc
-    direction: str = "maximize"  # or minimize
+    direction: Goal = Goal.maximize
     n_trials: int = 20
     jobs: int = 1  # trials run in parallel (DVC queue workers)
-    sampler: str = "tpe"  # tpe or random; seeded with the root seed
+    sampler: Sampler = Sampler.tpe
     params: dict[str, str] = field(default_factory=dict)  # {key: "interval(0.01, 0.3)", ...}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from pipespec.core.errors import ConfigError
+from pipespec.core.value_checks import KeyPath, Problem, check_values
 from pipespec.engine.project import PRIMARY_CONFIG, Project
 
 HEADER = (
@@ -132,7 +133,28 @@ def compose(project: Project, overrides: Sequence[str] = ()) -> Composition:
         ) from None
     body = OmegaConf.to_yaml(cfg)
     params = yaml.safe_load(body) or {}
+    problems = check_values(params)
+    if problems:
+        raise value_error(problems, lambda path: _source_of(project, path, choices, overrides))
     return Composition(params=params, body=body, overrides=overrides, choices=choices)
+
+
+def value_error(problems: Sequence[Problem], source_of: Callable[[KeyPath], str]) -> ConfigError:
+    """One ConfigError for every bad value, each naming its keys and where they were set."""
+    lines = []
+    for problem in problems:
+        where = " and ".join(
+            f"'{key}' in {source_of(path)}"
+            for key, path in zip(problem.keys, problem.paths, strict=True)
+        )
+        lines.append(f"{where}: {problem.message}")
+    hints = list(dict.fromkeys(p.hint for p in problems if p.hint))
+    message = (
+        f"invalid config value {lines[0]}"
+        if len(lines) == 1
+        else f"{len(lines)} invalid config values:\n" + "\n".join(f"  {line}" for line in lines)
+    )
+    return ConfigError(message, hint="\n".join(hints) or None)
 
 
 def _open(cfg: Any) -> Any:
@@ -205,7 +227,8 @@ def _translate(project: Project, overrides: tuple[str, ...], exc: Exception) -> 
 
 
 def _override_for(key: str, overrides: Sequence[str]) -> str | None:
-    for item in overrides:
+    """The last override that sets ``key`` (the one that wins)."""
+    for item in reversed(overrides):
         name = item.lstrip("+~").split("=", 1)[0].split("@", 1)[0]
         if name == key:
             return f"command-line override '{item}'"
@@ -251,10 +274,17 @@ def _suggest_keys(full_key: str) -> str | None:
 
 
 def _source_of(
-    project: Project, key: str, choices: dict[str, str | None], overrides: Sequence[str]
+    project: Project,
+    key: str | KeyPath,
+    choices: dict[str, str | None],
+    overrides: Sequence[str],
 ) -> str:
-    """The last config file (in composition order) that sets ``key``."""
-    found = _override_for(key, overrides)
+    """Where ``key`` was last set: the override that sets it (or a mapping above it), else
+    the last config file (in composition order) that sets it. A path (a tuple) can name a
+    key that holds a dot, such as the gate ``evaluation.gates.test.auc`` written
+    ``test.auc: ...`` under ``gates``."""
+    path = tuple(key.split(".")) if isinstance(key, str) else key
+    found = _override_for(".".join(path), overrides) or _override_above(path, overrides, choices)
     if found:
         return found
     candidates: list[tuple[Path, str]] = [(project.configs / f"{PRIMARY_CONFIG}.yaml", "")]
@@ -262,17 +292,44 @@ def _source_of(
         if option is not None:
             candidates.append((project.configs / group / f"{option}.yaml", group.replace("/", ".")))
     last = None
-    for path, package in candidates:
-        if not path.is_file():
+    for file, package in candidates:
+        if not file.is_file():
             continue
-        text = path.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
         if "# @package _global_" in text:
             package = ""
         node: Any = yaml.safe_load(text) or {}
         for part in reversed(package.split(".") if package else []):
             node = {part: node}
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is not None:
-            last = project.rel(path)
+        if _lookup(node, path) is not None:
+            last = project.rel(file)
     return last or f"{project.rel(project.configs)}/"
+
+
+def _override_above(
+    path: KeyPath, overrides: Sequence[str], choices: dict[str, str | None]
+) -> str | None:
+    """The last override that sets a mapping holding ``path`` (``model.params={...}``);
+    a config group's choice (``model=NAME``) is not one: its file is."""
+    for item in reversed(overrides):
+        name = item.lstrip("+~").split("=", 1)[0].split("@", 1)[0]
+        parts = tuple(name.split("."))
+        if name not in choices and len(parts) < len(path) and path[: len(parts)] == parts:
+            return f"command-line override '{item}'"
+    return None
+
+
+def _lookup(node: Any, path: KeyPath) -> Any:
+    """The value at ``path`` in a YAML document, or None; a key may hold dots."""
+    if not path:
+        return node
+    if not isinstance(node, dict):
+        return None
+    keys = {str(k): v for k, v in node.items()}
+    for n in range(len(path), 0, -1):
+        name = ".".join(path[:n])
+        if name in keys:
+            found = _lookup(keys[name], path[n:])
+            if found is not None:
+                return found
+    return None

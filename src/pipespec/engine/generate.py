@@ -17,8 +17,9 @@ import yaml
 
 from pipespec.core import atomic
 from pipespec.core.errors import ConfigError, StaleError
+from pipespec.core.value_checks import check_values
 from pipespec.engine.compile import STAMP, compile_stages, render
-from pipespec.engine.compose import Composition, compose, read_overrides
+from pipespec.engine.compose import Composition, compose, read_overrides, value_error
 from pipespec.engine.pipeline import Pipeline, load_pipeline
 from pipespec.engine.project import Project
 
@@ -126,12 +127,16 @@ def check(project: Project, *, stamp: bool = False) -> None:
     stale: list[str] = []
     if overrides is None:
         # Written by DVC's own Hydra composition (`dvc exp run -S ...`), which composes from
-        # the current configs every time and records no overrides: trust its params, and
-        # check that dvc.yaml compiles from them.
+        # the current configs every time and records no overrides: trust its params once
+        # their values pass the checks composition runs, and check that dvc.yaml compiles
+        # from them.
         try:
             params = yaml.safe_load(params_text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"cannot parse params.yaml: {exc}") from None
+        problems = check_values(params)
+        if problems:
+            raise value_error(problems, lambda path: "params.yaml (composed by DVC)")
         expected_dvc = render(compile_stages(project, load_pipeline(project, params), params))
         command = "pipespec compose"
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipespec.core.config import Sampler
 from pipespec.core.errors import ConfigError
 from pipespec.engine.experiments import Trial, collect, experiment_name, queue, run_queue
 from pipespec.engine.project import Project
@@ -75,14 +76,12 @@ def search(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # direction and sampler are enums of the schema: composition refused any other value
     metric, direction = spec["metric"], spec["direction"]
-    if direction not in ("maximize", "minimize"):
-        raise ConfigError(f"hparams_search.direction must be maximize or minimize, not {direction}")
-    samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
-    if spec["sampler"] not in samplers:
-        raise ConfigError(
-            f"hparams_search.sampler: '{spec['sampler']}' is not one of {', '.join(samplers)}"
-        )
+    samplers = {
+        Sampler.tpe.value: optuna.samplers.TPESampler,
+        Sampler.random.value: optuna.samplers.RandomSampler,
+    }
     space = distributions(spec["params"])
     study = optuna.create_study(direction=direction, sampler=samplers[spec["sampler"]](seed=seed))
     trials: list[Trial] = []

@@ -32,8 +32,8 @@ from pipespec.core.atomic import write_json
 from pipespec.core.console import console
 from pipespec.core.documents import TableMeta, TargetSpec, Transforms, from_json, to_json
 from pipespec.core.errors import ConfigError, DataError
+from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import read_table, write_table
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("features", "dataset.target", "dataset.task", "dataset.weight", "compute.backend")
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 NUMERIC, CATEGORICAL, DATETIME = "numeric", "categorical", "datetime"
 DEFAULT_DATE_PARTS = ["year", "month", "day", "dayofweek"]
+CHUNK_ROWS = 131_072  # rows featurized and written at a time, locally
 INFER_ROWS = 20_000  # types are inferred from the first rows (identifiers from all)
 NUMBER_SHARE = 0.95  # a text column is numeric when this share of its values parse as numbers
 MATH_FUNCTIONS = {"log", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan", "arctan"}
@@ -58,30 +59,40 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def run(ctx: StageContext) -> None:
-    from pipespec.bundle.transforms import apply
-
-    if ctx.dask:
-        return run_dask(ctx)
-    train, _ = read_table(ctx.input("train"))
+    """Fit on the training table (its statistics from the whole table in memory, or with
+    Dask from its partitions: the same document either way), then apply the transforms to
+    every part of every split with ``_featurize_part``."""
     dataset = ctx.params["dataset"]
-    weight = dataset["weight"]
-    transforms = fit(
-        train, ctx.params["features"], target=dataset["target"], task=dataset["task"], weight=weight
-    )
-    write_json(ctx.output("transforms"), to_json(transforms))
-    meta = table_meta(transforms, weight)
-    for name, path in ctx.inputs.items():
-        if name not in ctx.outputs:
-            continue
-        frame = train if name == "train" else read_table(path)[0]
-        features = apply(transforms, frame)
-        if weight is not None and weight in frame.columns:  # sample weights pass through
-            features[weight] = frame[weight].astype("float64").to_numpy()
-        write_table(features, ctx.output(name), meta)
+    target, weight = dataset["target"], dataset["weight"]
+    with cluster.backend(ctx) as backend:
+        if backend.dask:
+            train = parquet.frame(ctx.input("train"))
+            data: Columns = Partitioned(
+                train, [c for c in train.columns if c not in (target, weight)]
+            )
+            parts = {"train": parquet.part_files(ctx.input("train"))}
+        else:
+            frame, _ = parquet.read_table(ctx.input("train"))
+            data = InMemory(frame, [c for c in frame.columns if c not in (target, weight)])
+            parts = {"train": [frame]}
+        transforms = _fit(data, ctx.params["features"], target=target, task=dataset["task"],
+                          weight=weight)  # fmt: skip
+        write_json(ctx.output("transforms"), to_json(transforms))
+        meta = table_meta(transforms, weight)
+        rows = {}
+        for name, path in ctx.inputs.items():
+            if name not in ctx.outputs:
+                continue
+            with parquet.Parts({name: ctx.output(name)}, single=not backend.dask) as out:
+                counts = backend.map(
+                    parts.get(name) or parquet.part_files(path), _featurize_part, transforms,
+                    weight, out, name, meta, what=f"featurizing {name}",
+                )  # fmt: skip
+            rows[name] = sum(counts)
     n_cat = sum(1 for f in transforms.features if f.type == CATEGORICAL)
     console().print(
         f"  {len(transforms.features)} features ({n_cat} categorical) from "
-        f"{len(transforms.inputs)} input columns, fitted on {len(train):,} training rows"
+        f"{len(transforms.inputs)} input columns, fitted on {rows.get('train', 0):,} training rows"
     )
 
 
@@ -343,13 +354,8 @@ def _impute_step(
         value = text.partition(":")[2]
         if kind == NUMERIC:
             value = float(value)
-    elif isinstance(strategy, int | float):
+    else:  # a number (the strategies were checked at composition, core.value_checks)
         value = float(strategy)
-    else:
-        raise ConfigError(
-            f"features.impute.{column}: unknown strategy '{strategy}'",
-            hint="Use median, most_frequent, constant:VALUE or a number.",
-        )
     return {"op": "impute", "column": column, "value": value, "indicator": indicator}
 
 
@@ -601,8 +607,10 @@ class Partitioned(Columns):
         return bool(rows > 50 and len(counts) == rows and int(counts.sum()) == rows)
 
     def quantiles(self, column: str, qs: list[float]) -> list[float]:
-        values = self.current()[column].astype("float64")
-        return [float(v) for v in values.quantile(qs).compute().to_numpy()]
+        """Exact, as in memory: the column alone is gathered (8 bytes a row), because Dask's
+        quantiles are approximations and the document must not depend on the backend."""
+        values = self.current()[column].astype("float64").compute()
+        return [float(values.quantile(q)) for q in qs]
 
     def counts(self, column: str, *, text: bool) -> pd.Series:
         import pandas as pd
@@ -667,49 +675,6 @@ def _ranked(counts: pd.Series) -> pd.Series:
     return counts.iloc[order]
 
 
-def run_dask(ctx: StageContext) -> None:
-    """Fit on the training table partition by partition (the statistics computed with Dask),
-    then apply the same transforms to every split's partitions."""
-    from pipespec.stages import cluster
-
-    dataset = ctx.params["dataset"]
-    target, weight = dataset["target"], dataset["weight"]
-    train = cluster.frame(ctx.input("train"))
-    with cluster.connect(ctx) as client:
-        columns = [c for c in train.columns if c not in (target, weight)]
-        transforms = _fit(
-            Partitioned(train, columns),
-            ctx.params["features"],
-            target=target,
-            task=dataset["task"],
-            weight=weight,
-        )
-        write_json(ctx.output("transforms"), to_json(transforms))
-        meta = table_meta(transforms, weight)
-        rows = 0
-        for name, path in ctx.inputs.items():
-            if name not in ctx.outputs:
-                continue
-            with cluster.Parts({name: ctx.output(name)}) as out:
-                counts = cluster.run_parts(
-                    client,
-                    cluster.part_files(path),
-                    _featurize_part,
-                    transforms,
-                    weight,
-                    out,
-                    name,
-                    meta,
-                    what=f"featurizing {name}",
-                )
-            rows += sum(counts)
-    n_cat = sum(1 for f in transforms.features if f.type == CATEGORICAL)
-    console().print(
-        f"  {len(transforms.features)} features ({n_cat} categorical) from "
-        f"{len(transforms.inputs)} input columns, fitted with Dask; {rows:,} rows featurized"
-    )
-
-
 def _featurize_part(
     index: int,
     path: Any,
@@ -719,12 +684,30 @@ def _featurize_part(
     name: str,
     meta: TableMeta,
 ) -> int:
-    from pipespec.bundle.transforms import apply
-    from pipespec.stages.cluster import read_part
+    """Apply the transforms to one part (a file, or the table already in memory). Into one
+    file (the local backend), a chunk of rows at a time, each written as a row group as it
+    is made, so the features of a large table never sit in memory whole."""
+    import pandas as pd
+    import pyarrow.parquet as pq
 
-    frame = read_part(path)
-    features = apply(transforms, frame)
-    if weight is not None and weight in frame.columns:
-        features[weight] = frame[weight].astype("float64").to_numpy()
-    out.write(name, index, features, meta)
-    return len(features)
+    from pipespec.bundle.transforms import apply
+
+    if isinstance(path, pd.DataFrame):
+        chunks: Any = (
+            path.iloc[i : i + CHUNK_ROWS] for i in range(0, max(len(path), 1), CHUNK_ROWS)
+        )
+    elif out.single:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS)
+        chunks = (batch.to_pandas() for batch in batches)
+    else:
+        chunks = [parquet.read_part(path)]
+    rows = 0
+    for frame in chunks:
+        features = apply(transforms, frame)
+        if weight is not None and weight in frame.columns:
+            features[weight] = frame[weight].astype("float64").to_numpy()
+        out.write(name, index, features, meta)
+        rows += len(features)
+    if not rows and not isinstance(path, pd.DataFrame) and out.single:
+        out.write(name, index, apply(transforms, parquet.read_part(path)), meta)  # no rows
+    return rows

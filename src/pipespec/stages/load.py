@@ -1,8 +1,16 @@
 """The ``load`` stage: read the dataset (a file or the embedded generator), drop the
-columns the dataset config names, drop rows without a target, sample, write Parquet.
+columns the dataset config names, drop rows without a target and duplicate rows, sample,
+write Parquet.
 
 A separate test file (``dataset.test_path``) is read the same way and its rows are marked
 in the reserved column ``_split`` so that the split stage keeps them as the test set.
+
+One body for both backends: ``_load_part`` cleans one part of a file (locally the whole
+file is one part; on Dask, each partition) as Arrow and writes it. Duplicates and
+``sample.rows`` need the whole table: a first pass (``_hash_part``) hashes every row, and
+the rows to drop or keep follow from the hashes. A row's fate in the sample is a seeded
+number drawn from its content, so the same seed keeps the same rows on either backend,
+however the file is partitioned.
 """
 
 from __future__ import annotations
@@ -13,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from pipespec.core.console import console
 from pipespec.core.documents import ReadOptions, TableMeta
 from pipespec.core.errors import ConfigError, DataError
+from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import write_table
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("seed", "dataset", "compute.backend", "compute.partition_rows")
@@ -23,98 +31,295 @@ OUTPUTS = {"data": ("data/{stage}/data.parquet", "out")}
 PATH_PARAMS = ("dataset.path",)
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
 SPLIT_COLUMN = "_split"
 
 
 def run(ctx: StageContext) -> None:
-    import pandas as pd
+    import numpy as np
 
-    if ctx.dask:
-        return run_dask(ctx)
-    ds = ctx.params["dataset"]
-    seed = ctx.params["seed"]
-    frame = _prepare(ds, read_source(ds, "path", seed=seed, root=ctx.root), "path", ctx.root)
-    frame = sample(frame, ds["sample"], seed=seed)
-    if ds.get("test_path"):
-        test = _prepare(
-            ds, read_source(ds, "test_path", seed=seed, root=ctx.root), "test_path", ctx.root
-        )
-        weight = ds.get("weight")
-        if weight and weight in frame.columns and weight not in test.columns:
-            test[weight] = 1.0  # test rows are scored, not weighted
-        if list(test.columns) != list(frame.columns):
-            raise DataError(
-                f"{ds['test_path']} (dataset.test_path) has other columns than {ds['path']}: "
-                f"{sorted(set(test.columns) ^ set(frame.columns))}"
-            )
-        frame[SPLIT_COLUMN] = ""
-        test[SPLIT_COLUMN] = "test"
-        frame = pd.concat([frame, test], ignore_index=True)
-    if frame.empty:
-        raise DataError(f"no rows left to train on from {ds.get('path') or 'the embedded data'}")
-    frame = frame.reset_index(drop=True)
-    write_table(
-        frame,
-        ctx.output("data"),
-        TableMeta(target=ds["target"], task=ds["task"], weight=ds.get("weight")),
-    )
-    console().print(f"  {len(frame):,} rows x {frame.shape[1]} columns -> {ctx.output('data')}")
-
-
-def _prepare(ds: Any, frame: pd.DataFrame, key: str, root: Path) -> pd.DataFrame:
-    """Checks and clean-up shared by the main and the test file."""
-    frame, duplicates, unlabeled = _clean_rows(ds, frame, key, root)
-    where = _where(ds, key)
+    ds = ctx.params["dataset"].to_dict()
+    seed = int(ctx.params["seed"])
+    fraction, rows = _sample_spec(ds)
+    keys = ["path"] + (["test_path"] if ds.get("test_path") else [])
+    meta = TableMeta(target=ds["target"], task=ds["task"], weight=ds.get("weight"))
+    with cluster.backend(ctx) as backend:
+        sources = {key: _source(ds, key, seed=seed, root=ctx.root, ctx=ctx) for key in keys}
+        _same_columns(ds, sources)
+        parts = [(key, part) for key in keys for part in _parts(sources[key], backend.dask)]
+        plan: dict[str, Any] = {"drop": {}, "fraction": fraction, "cut": None, "seed": seed}
+        if ds.get("dedupe") or rows is not None:
+            hashes = _reading(ds, backend.map, parts, _hash_part, ds, ctx.root,
+                              what="hashing rows")  # fmt: skip
+            if ds.get("dedupe"):
+                plan["drop"] = _duplicates(hashes, [key for key, _ in parts])
+            if rows is not None:
+                plan["cut"] = _sample_cut(hashes, parts, plan["drop"], rows, seed)
+        with parquet.Parts({"data": ctx.output("data")}, single=not backend.dask) as out:
+            done = _reading(ds, backend.map, parts, _load_part, ds, ctx.root, plan, out, meta,
+                            what="loading")  # fmt: skip
+            total = int(np.sum([n for _, n, _, _ in done]))
+            if total == 0:
+                raise DataError(
+                    f"no rows left to train on from {ds.get('path') or 'the embedded data'}"
+                )
+    unlabeled = sum(u for _, _, u, _ in done)
+    duplicates = sum(len(v) for v in plan["drop"].values())
+    where = _where(ds, "path")
     if duplicates:
         console().print(f"  dropped {duplicates} duplicate rows of {where}")
     if unlabeled:
         console().print(
             f"  dropped {unlabeled} rows of {where} without a value in '{ds['target']}'"
         )
-    return frame
+    width = len(done[0][3])
+    more = f" in {len(parts)} partitions" if backend.dask else ""
+    console().print(f"  {total:,} rows x {width} columns{more} -> {ctx.output('data')}")
+
+
+def _sample_spec(ds: dict[str, Any]) -> tuple[float | None, int | None]:
+    """(fraction or None, rows or None): checked at composition (``core.value_checks``)."""
+    fraction, rows = ds["sample"].get("fraction"), ds["sample"].get("rows")
+    return (None if fraction == 1 else fraction), (None if rows is None else int(rows))
 
 
 def _where(ds: Any, key: str) -> str:
     return f"{ds.get(key)} (dataset.{key})" if ds.get(key) else "the embedded dataset"
 
 
-def _clean_rows(
-    ds: Any, frame: pd.DataFrame, key: str, root: Path, *, dedupe: bool = True
-) -> tuple[pd.DataFrame, int, int]:
-    """(rows kept, duplicates dropped, unlabeled rows dropped); errors name the column."""
-    import pandas as pd
+def _resolve(value: str, root: Path, key: str) -> Path:
+    path = Path(value)
+    if not path.is_absolute():
+        path = root / path
+    if not path.exists():
+        raise DataError(f"dataset file not found: {value} (dataset.{key})")
+    return path
 
+
+# --- reading the source ------------------------------------------------------------------
+
+
+def read_source(ds: Any, key: str = "path", *, seed: int, root: Path) -> pd.DataFrame:
+    """The raw table a dataset config describes (``key``: path or test_path) as pandas, read
+    by the one reader that prediction and monitoring use too."""
+    return _read_whole(ds, key, seed=seed, root=root).to_pandas()
+
+
+def _read_whole(ds: Any, key: str, *, seed: int, root: Path) -> pa.Table:
+    """The whole raw table, cleaned, as Arrow."""
+    import pyarrow as pa
+
+    from pipespec.bundle.reader import clean, read_arrow_rows
+
+    source = ds["source"]
+    if source == "embedded":
+        if key == "test_path":
+            raise ConfigError("dataset.test_path needs a file source (csv or parquet)")
+        from pipespec.stages.embedded import generate
+
+        frame = clean(generate(int(ds.get("rows") or 20000), seed), ReadOptions(), "embedded")
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    if not ds.get(key):
+        raise ConfigError(f"dataset.{key} is required for dataset.source={source}")
+    path = _resolve(ds[key], root, key)
+    return read_arrow_rows(path, ReadOptions.from_dataset(ds), where=f"{ds[key]} (dataset.{key})")
+
+
+def _source(ds: dict[str, Any], key: str, *, seed: int, root: Path, ctx: StageContext) -> Any:
+    """The raw table: read whole (local), or as a lazy Dask DataFrame."""
+    if not ctx.dask:
+        return _read_whole(ds, key, seed=seed, root=root)
+    rows = int(ctx.params["compute"]["partition_rows"])
+    return _dask_source(ds, key, seed=seed, root=root, rows=rows)
+
+
+def _parts(source: Any, dask: bool) -> list[Any]:
+    return list(source.to_delayed()) if dask else [source]
+
+
+def _same_columns(ds: dict[str, Any], sources: dict[str, Any]) -> None:
+    """The test file must have the training file's columns (its weight column aside)."""
+    if "test_path" not in sources:
+        return
+    strip = bool(ds.get("strip"))
+
+    def names(source: Any) -> list[str]:
+        found = source.column_names if hasattr(source, "column_names") else source.columns
+        return [str(c).strip() if strip else str(c) for c in found]
+
+    train, test = names(sources["path"]), names(sources["test_path"])
+    weight = ds.get("weight")
+    if weight and weight in train and weight not in test:
+        train = [c for c in train if c != weight]
+    if train != test:
+        raise DataError(
+            f"{ds['test_path']} (dataset.test_path) has other columns than {ds['path']}: "
+            f"{sorted(set(test) ^ set(train))}"
+        )
+
+
+# --- the body, on one part ---------------------------------------------------------------
+
+
+def _checked(ds: dict[str, Any], table: Any, key: str, root: Path) -> pa.Table:
+    """One part as Arrow, checked, without the dropped columns (rows untouched)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(table, pa.Table):
+        from pipespec.bundle.reader import clean
+
+        table = clean(table, ReadOptions.from_dataset(ds), _where(ds, key))
+        table = pa.Table.from_pandas(table, preserve_index=False)
     where = _where(ds, key)
     target = ds["target"]
-    if target not in frame.columns:
+    if target not in table.column_names:
         raise DataError(
             f"target column '{target}' (dataset.target) is not in {where}",
-            hint=f"Columns: {', '.join(map(str, frame.columns))}",
+            hint=f"Columns: {', '.join(map(str, table.column_names))}",
         )
-    if key == "path" and ds.get("weight_path"):
-        weights = _read_weights(ds["weight_path"], root, len(frame))
-        frame[ds["weight"]] = weights
     weight = ds.get("weight")
+    if key == "path" and ds.get("weight_path"):
+        weights = _read_weights(ds["weight_path"], root, table.num_rows)
+        table = table.append_column(weight, pa.array(weights, pa.float64()))
     if weight is not None and key == "path":
-        if weight not in frame.columns:
+        if weight not in table.column_names:
             raise DataError(f"weight column '{weight}' (dataset.weight) is not in {where}")
-        if not pd.api.types.is_numeric_dtype(frame[weight]) or (frame[weight] < 0).any():
+        column = table[weight]
+        numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+        if not numeric or (pc.min(column).as_py() or 0) < 0:
             raise DataError(f"weight column '{weight}' must hold non-negative numbers")
-    missing = [c for c in ds["drop"] if c not in frame.columns]
+    missing = [c for c in ds["drop"] if c not in table.column_names]
     if missing:
         raise DataError(f"dataset.drop names column(s) not in {where}: {', '.join(missing)}")
-    frame = frame.drop(columns=list(ds["drop"]))
-    duplicates = 0
-    if ds.get("dedupe") and dedupe:
-        before = len(frame)
-        frame = frame.drop_duplicates()
-        duplicates = before - len(frame)
-    unlabeled = int(frame[target].isna().sum())
-    if unlabeled:
-        frame = frame[frame[target].notna()]
-    return frame, duplicates, unlabeled
+    return table.drop_columns(list(ds["drop"]))
+
+
+def _labeled(table: pa.Table, target: str) -> tuple[pa.Table, int]:
+    """The rows with a target value, and how many had none."""
+    import pyarrow.compute as pc
+
+    column = table[target]
+    if not column.null_count:
+        return table, 0
+    return table.filter(pc.is_valid(column)), column.null_count
+
+
+def _row_hashes(table: pa.Table) -> np.ndarray:
+    """A 64-bit hash of every row's values."""
+    import pandas as pd
+
+    return pd.util.hash_pandas_object(table.to_pandas(), index=False).to_numpy()
+
+
+def _hash_part(index: int, item: tuple[str, Any], ds: dict[str, Any], root: Path) -> np.ndarray:
+    """The hash of every row the part keeps before duplicates and sampling."""
+    key, table = item
+    table, _ = _labeled(_checked(ds, table, key, root), ds["target"])
+    return _row_hashes(table)
+
+
+def _duplicates(hashes: list[np.ndarray], keys: list[str]) -> dict[int, np.ndarray]:
+    """Positions (in each part's labelled rows) of rows whose hash was seen earlier in the
+    same file."""
+    import numpy as np
+
+    drop: dict[int, np.ndarray] = {}
+    for key in set(keys):
+        index = [i for i, k in enumerate(keys) if k == key]
+        values = np.concatenate([hashes[i] for i in index])
+        _, first = np.unique(values, return_index=True)
+        duplicate = np.ones(len(values), dtype=bool)
+        duplicate[first] = False
+        start = 0
+        for i in index:
+            n = len(hashes[i])
+            where = np.flatnonzero(duplicate[start : start + n])
+            if len(where):
+                drop[i] = where
+            start += n
+    return drop
+
+
+def _sample_cut(
+    hashes: list[np.ndarray], parts: list[tuple[str, Any]], drop: dict[int, Any], rows: int,
+    seed: int,
+) -> float:  # fmt: skip
+    """The largest number a row of the training file may draw and be in a sample of
+    ``rows`` rows (every row when there are fewer)."""
+    import numpy as np
+
+    from pipespec.stages.split import uniform
+
+    drawn = []
+    for i, (key, _) in enumerate(parts):
+        if key == "path":
+            keep = np.ones(len(hashes[i]), dtype=bool)
+            keep[drop.get(i, [])] = False
+            drawn.append(uniform(hashes[i][keep], seed))
+    numbers = np.sort(np.concatenate(drawn)) if drawn else np.array([])
+    return float(numbers[rows - 1]) if rows < len(numbers) else 2.0
+
+
+def _load_part(
+    index: int,
+    item: tuple[str, Any],
+    ds: dict[str, Any],
+    root: Path,
+    plan: dict[str, Any],
+    out: Any,
+    meta: TableMeta,
+) -> tuple[str, int, int, list[str]]:
+    """Clean one part and write it; (file key, rows, unlabelled rows, columns)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pipespec.stages.split import uniform
+
+    key, table = item
+    table, unlabeled = _labeled(_checked(ds, table, key, root), ds["target"])
+    keep = None
+    if index in plan["drop"]:
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[plan["drop"][index]] = False
+    limit = plan["fraction"] if plan["cut"] is None else plan["cut"]
+    if key == "path" and limit is not None:
+        drawn = uniform(_row_hashes(table), plan["seed"])
+        inside = drawn < limit if plan["cut"] is None else drawn <= limit
+        keep = inside if keep is None else keep & inside
+    if keep is not None:
+        table = table.filter(keep)
+    weight = ds.get("weight")
+    if key == "test_path" and weight and weight not in table.column_names:
+        table = table.append_column(weight, pa.array(np.ones(table.num_rows)))  # not weighted
+    if ds.get("test_path"):
+        marker = "test" if key == "test_path" else ""
+        table = table.append_column(SPLIT_COLUMN, pa.array([marker] * table.num_rows, pa.string()))
+    out.write("data", index, table, meta)
+    return key, table.num_rows, unlabeled, table.column_names
+
+
+def kept(ds: Any, frame: pd.DataFrame, key: str, root: Path) -> pd.DataFrame:
+    """The rows of a whole raw file the stage keeps before sampling (labelled, without
+    duplicates), with their row numbers in the file as the index: for tests and tools."""
+    import numpy as np
+    import pyarrow as pa
+
+    ds = dict(ds.to_dict() if hasattr(ds, "to_dict") else ds)
+    table = _checked(ds, pa.Table.from_pandas(frame, preserve_index=False), key, root)
+    numbers = np.arange(table.num_rows)
+    labeled = table[ds["target"]].is_valid().to_numpy(zero_copy_only=False)
+    table, numbers = table.filter(labeled), numbers[labeled]
+    if ds.get("dedupe"):
+        _, first = np.unique(_row_hashes(table), return_index=True)
+        first.sort()
+        table, numbers = table.take(first), numbers[first]
+    out = table.to_pandas()
+    out.index = frame.index[numbers]
+    return out
 
 
 def _read_weights(value: str, root: Path, rows: int) -> Any:
@@ -130,116 +335,7 @@ def _read_weights(value: str, root: Path, rows: int) -> Any:
     return weights
 
 
-def _resolve(value: str, root: Path, key: str) -> Path:
-    path = Path(value)
-    if not path.is_absolute():
-        path = root / path
-    if not path.exists():
-        raise DataError(f"dataset file not found: {value} (dataset.{key})")
-    return path
-
-
-def read_source(ds: Any, key: str = "path", *, seed: int, root: Path) -> pd.DataFrame:
-    """The raw table a dataset config describes (``key``: path or test_path), read by the
-    one reader that prediction and monitoring use too."""
-    from pipespec.bundle.reader import read_rows
-    from pipespec.core.documents import ReadOptions
-
-    source = ds["source"]
-    if source == "embedded":
-        if key == "test_path":
-            raise ConfigError("dataset.test_path needs a file source (csv or parquet)")
-        from pipespec.stages.embedded import generate
-
-        return generate(int(ds.get("rows") or 20000), seed)
-    if not ds.get(key):
-        raise ConfigError(f"dataset.{key} is required for dataset.source={source}")
-    path = _resolve(ds[key], root, key)
-    return read_rows(path, ReadOptions.from_dataset(ds), where=f"{ds[key]} (dataset.{key})")
-
-
-def sample(frame: pd.DataFrame, spec: Any, *, seed: int) -> pd.DataFrame:
-    """A seeded sample by fraction or row count (both null: all rows)."""
-    fraction, rows = spec.get("fraction"), spec.get("rows")
-    if fraction is not None and rows is not None:
-        raise ConfigError("set dataset.sample.fraction or dataset.sample.rows, not both")
-    if fraction is not None:
-        if not 0 < fraction <= 1:
-            raise ConfigError(f"dataset.sample.fraction must be in (0, 1], got {fraction}")
-        if fraction == 1:
-            return frame
-        return frame.sample(frac=fraction, random_state=seed).sort_index()
-    if rows is not None and rows < len(frame):
-        return frame.sample(n=int(rows), random_state=seed).sort_index()
-    return frame
-
-
-# --- compute=dask ------------------------------------------------------------------------
-
-
-def run_dask(ctx: StageContext) -> None:
-    """The same stage partition by partition: the table becomes a directory of Parquet parts.
-
-    Rows keep their order. ``dedupe`` is global (a first pass hashes every row);
-    ``sample.fraction`` draws each partition with its own seeded generator.
-    """
-    import numpy as np
-
-    from pipespec.stages import cluster
-
-    ds = ctx.params["dataset"].to_dict()
-    seed = int(ctx.params["seed"])
-    if ds.get("weight_path"):
-        raise ConfigError(
-            "dataset.weight_path is not supported with compute=dask",
-            hint="Put the weights in a column of the data and name it in dataset.weight.",
-        )
-    if ds["sample"].get("rows") is not None:
-        raise ConfigError(
-            "dataset.sample.rows is not supported with compute=dask (it needs a global count)",
-            hint="Use dataset.sample.fraction.",
-        )
-    fraction = ds["sample"].get("fraction")
-    if fraction is not None and not 0 < fraction <= 1:
-        raise ConfigError(f"dataset.sample.fraction must be in (0, 1], got {fraction}")
-    rows = int(ctx.params["compute"]["partition_rows"])
-    keys = ["path"] + (["test_path"] if ds.get("test_path") else [])
-    meta = TableMeta(target=ds["target"], task=ds["task"], weight=ds.get("weight"))
-    with cluster.connect(ctx) as client:
-        parts = [
-            (key, part)
-            for key in keys
-            for part in _dask_source(ds, key, seed=seed, root=ctx.root, rows=rows).to_delayed()
-        ]
-        drop: dict[int, Any] = {}
-        if ds.get("dedupe"):
-            hashes = _reading(ds, cluster.run_parts, client, parts, _hash_part, ds, ctx.root,
-                              what="hashing rows")  # fmt: skip
-            drop = _duplicates(hashes, [key for key, _ in parts])
-        with cluster.Parts({"data": ctx.output("data")}) as out:
-            done = _reading(ds, cluster.run_parts, client, parts, _load_part, ds, seed, ctx.root,
-                            out, meta, drop, what="loading")  # fmt: skip
-            columns = {tuple(c) for key, _, _, c in done if key == "path"}
-            test_columns = {tuple(c) for key, _, _, c in done if key == "test_path"}
-            if len(columns | test_columns) > 1:
-                differ = sorted(set().union(*columns) ^ set().union(*test_columns))
-                raise DataError(
-                    f"{ds.get('test_path') or 'the partitions'} have other columns than "
-                    f"{ds.get('path')}: {differ}"
-                )
-            total = int(np.sum([n for _, n, _, _ in done]))
-            if total == 0:
-                raise DataError(f"no rows left to train on from {ds.get('path') or 'the data'}")
-    unlabeled = sum(u for _, _, u, _ in done)
-    duplicates = sum(len(v) for v in drop.values())
-    if duplicates:
-        console().print(f"  dropped {duplicates} duplicate rows")
-    if unlabeled:
-        console().print(f"  dropped {unlabeled} rows without a value in '{ds['target']}'")
-    width = len(next(iter(columns | test_columns)))
-    console().print(
-        f"  {total:,} rows x {width} columns in {len(parts)} partitions -> {ctx.output('data')}"
-    )
+# --- compute=dask: the source as partitions ----------------------------------------------
 
 
 def _reading(ds: dict[str, Any], func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -264,8 +360,7 @@ def _reading(ds: dict[str, Any], func: Any, *args: Any, **kwargs: Any) -> Any:
                 "command line.",
             ) from None
         raise DataError(
-            f"cannot read {ds.get('path')} (dataset.path) with compute=dask: "
-            f"{type(exc).__name__}: {exc}",
+            f"cannot read {ds.get('path')} (dataset.path): {type(exc).__name__}: {exc}",
         ) from None
 
 
@@ -303,79 +398,9 @@ def _dask_source(ds: dict[str, Any], key: str, *, seed: int, root: Path, rows: i
     return table
 
 
-def _clean(table: pd.DataFrame, ds: dict[str, Any], key: str) -> pd.DataFrame:
-    """One partition cleaned as ``read_rows`` cleans a whole file."""
-    from pipespec.bundle.reader import clean
-
-    return clean(table, ReadOptions.from_dataset(ds), f"{ds.get(key)} (dataset.{key})")
-
-
 def _blocksize(path: Path, rows: int) -> int:
     """Bytes per CSV block for about ``rows`` rows, from the first 1 MiB's line lengths."""
     with open(path, "rb") as fh:
         head = fh.read(1 << 20)
     lines = max(1, head.count(b"\n"))
     return max(1 << 16, int(len(head) / lines * rows))
-
-
-def _hash_part(index: int, item: tuple[str, Any], ds: dict[str, Any], root: Path) -> Any:
-    """A 64-bit hash of every row, as the stage will keep it (before dropping duplicates)."""
-    import pandas as pd
-
-    key, table = item
-    table, _, _ = _clean_rows(ds, _clean(table, ds, key), key, root, dedupe=False)
-    return pd.util.hash_pandas_object(table, index=False).to_numpy()
-
-
-def _duplicates(hashes: list[Any], keys: list[str]) -> dict[int, Any]:
-    """Positions (after clean-up) of rows whose hash was seen earlier in the same file."""
-    import numpy as np
-
-    drop: dict[int, Any] = {}
-    for key in set(keys):
-        index = [i for i, k in enumerate(keys) if k == key]
-        values = np.concatenate([hashes[i] for i in index]) if index else np.array([])
-        _, first = np.unique(values, return_index=True)
-        duplicate = np.ones(len(values), dtype=bool)
-        duplicate[first] = False
-        start = 0
-        for i in index:
-            n = len(hashes[i])
-            where = np.flatnonzero(duplicate[start : start + n])
-            if len(where):
-                drop[i] = where
-            start += n
-    return drop
-
-
-def _load_part(
-    index: int,
-    item: tuple[str, Any],
-    ds: dict[str, Any],
-    seed: int,
-    root: Path,
-    out: Any,
-    meta: TableMeta,
-    drop: dict[int, Any],
-) -> tuple[str, int, int, list[str]]:
-    """Clean one partition and write it; (file key, rows, unlabeled rows, columns)."""
-    import numpy as np
-
-    key, table = item
-    table, _, unlabeled = _clean_rows(ds, _clean(table, ds, key), key, root, dedupe=False)
-    if index in drop:
-        keep = np.ones(len(table), dtype=bool)
-        keep[drop[index]] = False
-        table = table[keep]
-    fraction = ds["sample"].get("fraction")
-    if key == "path" and fraction is not None and fraction < 1:
-        rng = np.random.default_rng([seed, index])
-        table = table[rng.random(len(table)) < fraction]
-    weight = ds.get("weight")
-    if key == "test_path" and weight and weight not in table.columns:
-        table[weight] = 1.0
-    if ds.get("test_path"):
-        table[SPLIT_COLUMN] = "test" if key == "test_path" else ""
-    table = table.reset_index(drop=True)
-    out.write("data", index, table, meta)
-    return key, len(table), unlabeled, list(table.columns)

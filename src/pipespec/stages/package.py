@@ -176,15 +176,15 @@ def _training_rows(path: Path, *, seed: int, needed: list[str] | None) -> tuple[
         wanted = None if needed is None else [c for c in available if c in set(needed)]
         train, _ = read_table(path, columns=wanted)
         return train, len(train), len(available)
-    from pipespec.stages import cluster
+    from pipespec.stages import parquet
 
-    parts = cluster.part_files(path)
-    counts = cluster.part_rows(parts)
+    parts = parquet.part_files(path)
+    counts = parquet.part_rows(parts)
     total = sum(counts)
     share = min(1.0, SCHEMA_ROWS / max(total, 1))
     frames = []
     for index, part in enumerate(parts):
-        frame = cluster.read_part(part)
+        frame = parquet.read_part(part)
         if share < 1:
             rng = np.random.default_rng([seed, index])
             frame = frame[rng.random(len(frame)) < share]

@@ -1,6 +1,9 @@
 """The ``split`` stage: a seeded train/valid/test split, stratified by class for
 classification so every split keeps the label balance. Rows that the load stage marked as
-test (a separate test file) stay the test set; the rest is split into train and valid."""
+test (a separate test file) stay the test set; the rest is split into train and valid.
+
+The same seed puts the same rows in the same split whatever the backend and however the
+table is partitioned (see ``_plan``)."""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
+from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
 from pipespec.stages.load import SPLIT_COLUMN
-from pipespec.stages.parquet import read_table, write_table
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("seed", "split", "dataset.target", "dataset.task", "compute.backend")
@@ -24,181 +27,185 @@ OUTPUTS = {
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
+    import pyarrow as pa
 
 SPLITS = ("train", "valid", "test")
 
 
 def run(ctx: StageContext) -> None:
-    import numpy as np
-
-    if ctx.dask:
-        return run_dask(ctx)
-    frame, meta = read_table(ctx.input("data"))
+    """One algorithm for both backends: a plan from the few columns it needs (the target,
+    the time or the group column), then every part split by ``_split_part``."""
     spec = ctx.params["split"]
-    fixed_test = None
-    if SPLIT_COLUMN in frame.columns:
-        fixed_test = (frame.pop(SPLIT_COLUMN) == "test").to_numpy()
-    valid, test = _fractions(spec, fixed_test is not None)
-    target = ctx.params["dataset"]["target"]
-    stratify = spec.get("stratify", True) and ctx.params["dataset"]["task"] != "regression"
-    rest = np.arange(len(frame)) if fixed_test is None else np.flatnonzero(~fixed_test)
-    parts = np.full(len(frame), 2, dtype=np.int8)
-    sub = frame.iloc[rest]
-    seed = ctx.params["seed"]
-    if spec.get("time"):
-        parts[rest] = by_time(_column(sub, spec["time"], "split.time"), valid, test)
-    elif spec.get("group"):
-        parts[rest] = by_group(_column(sub, spec["group"], "split.group"), valid, test, seed=seed)
-    else:
-        parts[rest] = assign(sub[target] if stratify else None, len(sub), valid, test, seed=seed)
-    for code, name in enumerate(SPLITS):
-        part = frame[parts == code].reset_index(drop=True)
-        if part.empty and name == "train":
-            raise DataError(f"split 'train' is empty: {len(frame)} rows are too few")
-        write_table(part, ctx.output(name), meta)
-        console().print(f"  {name}: {len(part):,} rows")
-
-
-def _fractions(spec: Any, fixed_test: bool) -> tuple[float, float]:
-    valid, test = float(spec["valid"]), float(spec["test"])
-    if fixed_test:
-        test = 0.0  # the test file is the test set
-    if valid < 0 or test < 0 or valid + test >= 1:
-        raise ConfigError(
-            f"split.valid + split.test must leave rows to train on (got {valid} + {test})"
-        )
-    return valid, test
-
-
-def _column(frame: pd.DataFrame, name: str, key: str) -> pd.Series:
-    if name not in frame.columns:
-        raise ConfigError(
-            f"{key}: no column '{name}' in the data", hint=f"Columns: {', '.join(frame.columns)}"
-        )
-    return frame[name]
-
-
-def by_time(column: pd.Series, valid: float, test: float) -> np.ndarray:
-    """The newest rows are test, the ones before them valid (ties stay together)."""
-    import numpy as np
-    import pandas as pd
-
-    values = column
-    if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)):
-        values = pd.to_datetime(values, errors="coerce", format="mixed")
-    if values.isna().any():
-        raise DataError(f"split.time: column '{column.name}' has missing or unreadable times")
-    order = values.rank(method="min").to_numpy()
-    n = len(order)
-    out = np.zeros(n, dtype=np.int8)
-    test_cut = np.sort(order)[n - round(n * test)] if test > 0 and n else np.inf
-    rest_n = int((order < test_cut).sum())
-    valid_cut = np.sort(order)[rest_n - round(n * valid)] if valid > 0 and rest_n else test_cut
-    out[(order >= valid_cut) & (order < test_cut)] = 1
-    out[order >= test_cut] = 2
-    return out
-
-
-def by_group(column: pd.Series, valid: float, test: float, *, seed: int) -> np.ndarray:
-    """Whole groups go to one split, in a seeded order, until each split's share is met."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    keys = column.astype("str").fillna("<missing>").to_numpy()
-    groups, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    order = rng.permutation(len(groups))
-    share = np.cumsum(counts[order]) / len(keys)
-    code_of_group = np.zeros(len(groups), dtype=np.int8)
-    code_of_group[order[share <= test + 1e-12]] = 2
-    code_of_group[order[(share > test + 1e-12) & (share <= test + valid + 1e-12)]] = 1
-    return code_of_group[inverse]
-
-
-def assign(labels: pd.Series | None, n: int, valid: float, test: float, *, seed: int) -> np.ndarray:
-    """0/1/2 (train/valid/test) per row; within each class when ``labels`` is given."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    out = np.zeros(n, dtype=np.int8)
-    if labels is None:
-        groups = [np.arange(n)]
-    else:
-        codes = labels.astype("str").to_numpy()
-        groups = [np.flatnonzero(codes == value) for value in sorted(set(codes))]
-    for idx in groups:
-        idx = idx[rng.permutation(len(idx))]
-        n_test = round(len(idx) * test)
-        n_valid = round(len(idx) * valid)
-        out[idx[:n_test]] = 2
-        out[idx[n_test : n_test + n_valid]] = 1
-    return out
-
-
-# --- compute=dask ------------------------------------------------------------------------
-
-
-def run_dask(ctx: StageContext) -> None:
-    """The split partition by partition, without a shuffle: each row's split comes from a
-    seeded hash of its global row number (of its group's value with ``split.group``), so it
-    does not depend on how the table is partitioned. Shares are met in expectation, by class
-    too; ``split.time`` cuts at quantiles of the time column computed with Dask."""
-    from pipespec.stages import cluster
-
-    spec = ctx.params["split"]
-    files = cluster.part_files(ctx.input("data"))
-    meta = cluster.table_meta(ctx.input("data"))
-    fixed = SPLIT_COLUMN in cluster.column_names(files[0])
+    files = parquet.part_files(ctx.input("data"))
+    columns, meta = parquet.table_columns(ctx.input("data"))
+    fixed = SPLIT_COLUMN in columns
     valid, test = _fractions(spec, fixed)
-    seed = int(ctx.params["seed"])
-    plan: dict[str, Any] = {"valid": valid, "test": test, "seed": seed}
+    rows = parquet.part_rows(files)
+    stratify = spec.get("stratify", True) and ctx.params["dataset"]["task"] != "regression"
+    plan = _plan(
+        ctx.input("data"), columns, spec, valid, test,
+        target=ctx.params["dataset"]["target"] if stratify else None,
+        fixed=fixed, seed=int(ctx.params["seed"]),
+    )  # fmt: skip
     outputs = {name: ctx.output(name) for name in SPLITS}
-    with cluster.connect(ctx) as client:
-        if spec.get("time"):
-            cuts = _time_cuts(cluster.frame(ctx.input("data")), spec["time"], valid, test)
-            plan["time"] = (spec["time"], cuts)
-        elif spec.get("group"):
-            plan["group"] = spec["group"]
-        starts = cluster.offsets(cluster.part_rows(files))
-        with cluster.Parts(outputs) as out:
-            counts = cluster.run_parts(
-                client, files, _split_part, starts, plan, out, meta, what="splitting"
-            )
-            totals = [sum(c[code] for c in counts) for code in range(len(SPLITS))]
-            if totals[0] == 0:
-                raise DataError(f"split 'train' is empty: {sum(totals)} rows are too few")
+    with cluster.backend(ctx) as backend, parquet.Parts(outputs, single=not backend.dask) as out:
+        counts = backend.map(
+            files, _split_part, parquet.offsets(rows), plan, out, meta, what="splitting"
+        )
+        totals = [sum(c[code] for c in counts) for code in range(len(SPLITS))]
+        if totals[0] == 0:
+            raise DataError(f"split 'train' is empty: {sum(totals)} rows are too few")
     for name, n in zip(SPLITS, totals, strict=True):
         console().print(f"  {name}: {n:,} rows")
 
 
-def _time_cuts(frame: Any, column: str, valid: float, test: float) -> list[Any]:
-    """The time at which valid starts and the one at which test starts (Dask quantiles)."""
-    import pandas as pd
+def _fractions(spec: Any, fixed_test: bool) -> tuple[float, float]:
+    """The shares of valid and test (checked at composition, ``core.value_checks``)."""
+    valid, test = float(spec["valid"]), float(spec["test"])
+    if fixed_test:
+        test = 0.0  # the test file is the test set
+    return valid, test
 
-    if column not in frame.columns:
+
+def _needed(columns: list[str], name: str, key: str) -> None:
+    if name not in columns:
         raise ConfigError(
-            f"split.time: no column '{column}' in the data",
-            hint=f"Columns: {', '.join(frame.columns)}",
+            f"{key}: no column '{name}' in the data", hint=f"Columns: {', '.join(columns)}"
         )
-    times = frame[column].map_partitions(_times, meta=(column, "float64"))
-    if int(times.isna().sum().compute()):
-        raise DataError(f"split.time: column '{column}' has missing or unreadable times")
-    cuts = times.quantile([1 - test - valid, 1 - test]).compute()
-    return [float(v) for v in pd.Series(cuts).to_numpy()]
 
 
-def _times(column: pd.Series) -> pd.Series:
-    """Times as comparable numbers (nanoseconds for dates)."""
+def _plan(
+    path: Path,
+    columns: list[str],
+    spec: Any,
+    valid: float,
+    test: float,
+    *,
+    target: str | None,
+    fixed: bool,
+    seed: int,
+) -> dict[str, Any]:
+    """What every part needs to split its rows as the whole table would be split.
+
+    - ``time``: the newest rows are test, the ones before them valid (ties stay together):
+      the two cut times, from the whole time column.
+    - ``group``: each group's number is a seeded hash of its value; groups are taken in
+      that order into test, then valid, until each share is met: two cuts on that number.
+    - otherwise each row's number is a seeded hash of its global row number; within each
+      class (``target``) the rows with the smallest numbers are test, the next valid, in
+      the shares asked: two cuts per class.
+
+    A row's split thus depends only on the data and the seed, never on how the table is
+    partitioned or which backend runs.
+    """
+    import numpy as np
+
+    plan: dict[str, Any] = {"valid": valid, "test": test, "seed": seed}
+    wanted = [c for c in (spec.get("time"), spec.get("group")) if c]
+    for name, key in ((spec.get("time"), "split.time"), (spec.get("group"), "split.group")):
+        if name:
+            _needed(columns, name, key)
+    if not spec.get("time") and not spec.get("group") and target is not None:
+        wanted.append(target)
+    table = parquet.read_arrow(path, [*wanted, *([SPLIT_COLUMN] if fixed else [])])
+    rest = np.ones(sum(parquet.part_rows(parquet.part_files(path))), dtype=bool)
+    if fixed:
+        rest = ~(table[SPLIT_COLUMN].to_numpy(zero_copy_only=False) == "test")
+    if spec.get("time"):
+        times = _times(table[spec["time"]], spec["time"])[rest]
+        order = np.sort(times)
+        n = len(order)
+        test_cut = order[n - round(n * test)] if test > 0 and n else np.inf
+        before = order[order < test_cut]
+        k = round(n * valid)
+        valid_cut = before[len(before) - k] if valid > 0 and k and len(before) else test_cut
+        plan["time"] = (spec["time"], float(valid_cut), float(test_cut))
+        return plan
+    if spec.get("group"):
+        hashed = _group_keys(table[spec["group"]])[rest]
+        groups, counts = np.unique(hashed, return_counts=True)
+        u = uniform(groups, seed)
+        order = np.argsort(u, kind="stable")
+        share = np.cumsum(counts[order]) / max(1, len(hashed))
+        plan["group"] = spec["group"]
+        plan["cuts"] = {"": _cuts(u[order], share, test, valid)}
+        return plan
+    u = uniform(np.flatnonzero(rest).astype(np.uint64), seed)
+    codes, keys = _strata(table[target], len(rest)) if target is not None else _one(len(rest))
+    codes = codes[rest]
+    plan["target"] = target
+    plan["cuts"] = {}
+    for code, stratum in enumerate(keys):
+        ranked = np.sort(u[codes == code])
+        n = len(ranked)
+        n_test, n_valid = round(n * test), round(n * valid)
+        if not n:
+            continue
+        plan["cuts"][stratum] = (
+            float(ranked[n_test - 1]) if n_test else -1.0,
+            float(ranked[n_test + n_valid - 1]) if n_test + n_valid else -1.0,
+        )
+    return plan
+
+
+def _cuts(u: np.ndarray, share: np.ndarray, test: float, valid: float) -> tuple[float, float]:
+    """The largest number taken into test and into test or valid, where ``share`` is the
+    cumulative share of rows up to each number."""
+    import numpy as np
+
+    eps = 1e-12
+    in_test = np.flatnonzero(share <= test + eps)
+    in_either = np.flatnonzero(share <= test + valid + eps)
+    return (
+        float(u[in_test[-1]]) if len(in_test) else -1.0,
+        float(u[in_either[-1]]) if len(in_either) else -1.0,
+    )
+
+
+def _strata(column: pa.ChunkedArray, n: int) -> tuple[np.ndarray, list[str]]:
+    """A class code per row, and each code's class as text (the plan's keys)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(pc.cast(column, pa.string())).combine_chunks()
+    codes = encoded.indices.to_numpy(zero_copy_only=False) if n else np.zeros(0, np.int64)
+    return codes, [str(v) for v in encoded.dictionary.to_pylist()]
+
+
+def _one(n: int) -> tuple[np.ndarray, list[str]]:
+    """One stratum holding every row."""
+    import numpy as np
+
+    return np.zeros(n, dtype=np.int8), [""]
+
+
+def _group_keys(column: pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash per row of the group column's text (missing values are one group)."""
+    import pandas as pd
+    import pyarrow.compute as pc
+
+    text = pc.fill_null(pc.cast(column, "string"), "<missing>")
+    return pd.util.hash_array(text.to_numpy(zero_copy_only=False).astype(object))
+
+
+def _times(column: pa.ChunkedArray, name: str) -> np.ndarray:
+    """Times as comparable numbers (nanoseconds for dates); missing or unreadable: an error."""
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
-    values = column
-    if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)):
-        values = pd.to_datetime(values, errors="coerce", format="mixed")
-    if pd.api.types.is_datetime64_any_dtype(values):
-        numbers = values.astype("datetime64[ns]").to_numpy().astype("int64").astype("float64")
-        return pd.Series(np.where(values.isna(), np.nan, numbers), index=column.index)
-    return values.astype("float64")
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        values = column.to_numpy(zero_copy_only=False).astype("float64")
+    else:
+        series = column.to_pandas()
+        if not pd.api.types.is_datetime64_any_dtype(series):
+            series = pd.to_datetime(series, errors="coerce", format="mixed")
+        numbers = series.astype("datetime64[ns]").to_numpy().astype("int64").astype("float64")
+        values = np.where(series.isna().to_numpy(), np.nan, numbers)
+    if np.isnan(values).any():
+        raise DataError(f"split.time: column '{name}' has missing or unreadable times")
+    return values
 
 
 def uniform(keys: np.ndarray, seed: int) -> np.ndarray:
@@ -216,38 +223,44 @@ def uniform(keys: np.ndarray, seed: int) -> np.ndarray:
 def _split_part(
     index: int, path: Path, starts: list[int], plan: dict[str, Any], out: Any, meta: Any
 ) -> list[int]:
-    """Split one partition and write its three parts; the rows in each."""
+    """Split one part (Arrow, no pandas) and write its three pieces; the rows in each."""
     import numpy as np
-    import pandas as pd
+    import pyarrow.parquet as pq
 
-    from pipespec.stages.cluster import read_part
-
-    frame = read_part(path)
+    table = pq.read_table(path)
+    n = table.num_rows
     fixed = None
-    if SPLIT_COLUMN in frame.columns:
-        fixed = (frame.pop(SPLIT_COLUMN) == "test").to_numpy()
-    valid, test = plan["valid"], plan["test"]
+    if SPLIT_COLUMN in table.column_names:
+        fixed = table[SPLIT_COLUMN].to_numpy(zero_copy_only=False) == "test"
+        table = table.drop_columns([SPLIT_COLUMN])
+    parts = np.zeros(n, dtype=np.int8)
     if "time" in plan:
-        column, (valid_cut, test_cut) = plan["time"]
-        times = _times(frame[column]).to_numpy()
-        parts = np.zeros(len(frame), dtype=np.int8)
-        if test > 0:
+        column, valid_cut, test_cut = plan["time"]
+        times = _times(table[column], column)
+        if plan["test"] > 0:
             parts[times >= test_cut] = 2
-        if valid > 0:
+        if plan["valid"] > 0:
             parts[(times >= valid_cut) & (parts != 2)] = 1
     else:
         if "group" in plan:
-            text = _column(frame, plan["group"], "split.group").astype("str").fillna("<missing>")
-            keys = pd.util.hash_pandas_object(text, index=False).to_numpy()
+            u = uniform(_group_keys(table[plan["group"]]), plan["seed"])
+            codes, keys = _one(n)
         else:
-            keys = np.arange(starts[index], starts[index] + len(frame), dtype=np.uint64)
-        u = uniform(keys, plan["seed"])
-        parts = np.where(u < test, 2, np.where(u < test + valid, 1, 0))
+            u = uniform(np.arange(starts[index], starts[index] + n, dtype=np.uint64), plan["seed"])
+            target = plan.get("target")
+            codes, keys = _strata(table[target], n) if target else _one(n)
+        for code, stratum in enumerate(keys):
+            if stratum not in plan["cuts"]:
+                continue  # a class only the test file has: those rows are test anyway
+            test_cut, valid_cut = plan["cuts"][stratum]
+            rows = codes == code
+            parts[rows & (u <= valid_cut)] = 1
+            parts[rows & (u <= test_cut)] = 2
     if fixed is not None:
         parts[fixed] = 2  # the test file's rows (test is 0 then: no other row is test)
     counts = []
     for code, name in enumerate(SPLITS):
-        part = frame[parts == code].reset_index(drop=True)
-        out.write(name, index, part, meta)
-        counts.append(len(part))
+        piece = table.filter(parts == code)
+        out.write(name, index, piece, meta)
+        counts.append(piece.num_rows)
     return counts

@@ -24,7 +24,6 @@ such as Adult's '>50K.' and '>50K'.)
 from __future__ import annotations
 
 import copy
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 from pipespec.core.atomic import write_json
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
+from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
 from pipespec.stages.dataschema import DataSchema, RowBounds, load
 from pipespec.stages.load import SPLIT_COLUMN
-from pipespec.stages.parquet import copy_table, read_table, schema_meta, write_table
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("schema", "dataset.target", "dataset.drop", "compute.backend")
@@ -150,62 +149,60 @@ class Validation:
 
 
 def run(ctx: StageContext) -> None:
-    if ctx.dask:
-        return run_dask(ctx)
+    """The checks part by part, on either backend (row numbers stay global); the checks of
+    the whole table run on the totals. A check that compares rows with each other (pandera's
+    ``unique``) sees one part at a time: locally the whole table is one part."""
+    import numpy as np
+
     settings, schema = _settings(ctx)
     dataset = ctx.params["dataset"]
-    if schema is None:
-        return _basic_only(ctx, settings)
-    frame, meta = read_table(ctx.input("data"))
-    result = validate(
-        frame,
-        schema,
-        target=str(dataset["target"]),
-        task=meta.task,
-        policy=settings["policy"],
-        max_failure_fraction=settings["max_failure_fraction"],
-        coerce=settings["coerce"],
-        drop=tuple(dataset["drop"]),
-        weight=meta.weight,
-    )
-    result.settings = settings
-    write_table(result.quarantine, ctx.output("quarantine"), meta)
-    if result.data is None:
-        ctx.output("data").unlink(missing_ok=True)  # a stale table must not look validated
-    else:
-        write_table(result.data, ctx.output("data"), meta)
-    _report(ctx, result, 0 if result.data is None else result.data.shape[1])
-
-
-def _basic_only(ctx: StageContext, settings: dict[str, Any]) -> None:
-    """Without a schema file only the basic checks run, and they need the target column
-    alone: read just that column, and pass a table that passes on as the very same file."""
-    import pyarrow.parquet as pq
-
-    dataset = ctx.params["dataset"]
     target = str(dataset["target"])
-    source = ctx.input("data")
-    try:
-        schema = pq.read_schema(source)  # the footer, read once
-    except FileNotFoundError:
-        raise DataError(f"input file not found: {source}") from None
-    everything = schema.empty_table().to_pandas()
-    if target in schema.names:
-        labels, meta = read_table(source, columns=[target])
-    else:  # row count from the file: the checks see a table without the target
-        labels = everything.reindex(range(pq.ParquetFile(source).metadata.num_rows))
-        meta = schema_meta(schema)
-    result = validate(labels, None, target=target, task=meta.task,
-                      policy=settings["policy"])  # fmt: skip
+    files = parquet.part_files(ctx.input("data"))
+    columns, meta = parquet.table_columns(ctx.input("data"))
+    starts = parquet.offsets(parquet.part_rows(files))
+    options = {
+        "schema": schema,
+        "target": target,
+        "coerce": settings["coerce"],
+        "drop": tuple(dataset["drop"]),
+        "weight": meta.weight,
+        "classes": meta.task in CLASSIFICATION,
+        "columns": columns,
+    }
+    outputs = {"data": ctx.output("data"), "quarantine": ctx.output("quarantine")}
+    with cluster.backend(ctx) as backend:
+        out = parquet.Parts(outputs, single=not backend.dask)
+        try:
+            parts = backend.map(files, _validate_part, starts, options, out, meta,
+                                what="validating")  # fmt: skip
+        except BaseException:
+            out.discard()
+            raise
+    failures: list[Failure] = []
+    labels: dict[Any, int] = {}
+    for found, _, _, counts in parts:
+        failures = _merge(failures, found)
+        for label, n in counts.items():
+            labels[label] = labels.get(label, 0) + n
+    rows = sum(n for _, n, _, _ in parts)
+    table = row_count_checks(rows, schema.rows if schema else RowBounds())
+    if options["classes"] and not any(f.whole_table for f in failures):
+        table += class_checks(target, sorted(labels.items(), key=lambda kv: -kv[1]))
+    failures = table + failures
+    result = Validation("failed", rows, failures, _bad_rows(failures), quarantine=None)
     result.settings = settings
-    write_table(quarantine_table(everything, result.failures), ctx.output("quarantine"), meta)
+    decide(
+        result,
+        settings["policy"],
+        settings["max_failure_fraction"],
+        settled=all(passed is not None for _, _, passed, _ in parts),
+    )
     if result.outcome == "failed":
-        ctx.output("data").unlink(missing_ok=True)
+        out.abandon("data")  # a stale table must not look validated
     else:
-        result.data = None
-        result.passed_rows = result.rows
-        copy_table(source, ctx.output("data"))
-    _report(ctx, result, len(schema.names))
+        result.passed_rows = int(np.sum([p or 0 for _, _, p, _ in parts]))
+    out.commit()
+    _report(ctx, result, len(columns))
 
 
 def _settings(ctx: StageContext) -> tuple[dict[str, Any], DataSchema | None]:
@@ -256,83 +253,28 @@ def _report(ctx: StageContext, result: Validation, width: int) -> None:
     )
 
 
-def run_dask(ctx: StageContext) -> None:
-    """The same checks partition by partition on the cluster (row numbers stay global); the
-    checks of the whole table run on the totals. A check that compares rows with each other
-    (pandera's ``unique``) sees one partition at a time."""
-    import numpy as np
-
-    from pipespec.stages import cluster
-
-    settings, schema = _settings(ctx)
-    dataset = ctx.params["dataset"]
-    target = str(dataset["target"])
-    files = cluster.part_files(ctx.input("data"))
-    meta = cluster.table_meta(ctx.input("data"))
-    starts = cluster.offsets(cluster.part_rows(files))
-    options = {
-        "schema": schema,
-        "target": target,
-        "coerce": settings["coerce"],
-        "drop": tuple(dataset["drop"]),
-        "weight": meta.weight,
-        "classes": meta.task in CLASSIFICATION,
-    }
-    outputs = {"data": ctx.output("data"), "quarantine": ctx.output("quarantine")}
-    with cluster.connect(ctx) as client:
-        out = cluster.Parts(outputs)
-        try:
-            parts = cluster.run_parts(
-                client, files, _validate_part, starts, options, out, meta, what="validating"
-            )
-        except BaseException:
-            out.discard()
-            raise
-    failures: list[Failure] = []
-    labels: dict[Any, int] = {}
-    for found, _, _, counts in parts:
-        failures = _merge(failures, found)
-        for label, n in counts.items():
-            labels[label] = labels.get(label, 0) + n
-    rows = sum(n for _, n, _, _ in parts)
-    table = row_count_checks(rows, schema.rows if schema else RowBounds())
-    if options["classes"] and not any(f.whole_table for f in failures):
-        table += class_checks(target, sorted(labels.items(), key=lambda kv: -kv[1]))
-    failures = table + failures
-    result = Validation("failed", rows, failures, _bad_rows(failures), quarantine=None)
-    result.settings = settings
-    decide(
-        result,
-        settings["policy"],
-        settings["max_failure_fraction"],
-        settled=all(passed is not None for _, _, passed, _ in parts),
-    )
-    if result.outcome == "failed":
-        out.targets.pop("data")
-        shutil.rmtree(out.temps.pop("data"), ignore_errors=True)
-        if ctx.output("data").is_dir():
-            shutil.rmtree(ctx.output("data"))
-        else:
-            ctx.output("data").unlink(missing_ok=True)
-    else:
-        result.passed_rows = int(np.sum([p or 0 for _, _, p, _ in parts]))
-    out.commit()
-    _report(ctx, result, len(cluster.column_names(files[0])))
-
-
 def _validate_part(
     index: int, path: Path, starts: list[int], options: dict[str, Any], out: Any, meta: Any
 ) -> tuple[list[Failure], int, int | None, dict[Any, int]]:
-    """Validate one partition: (failures with global row numbers, rows, rows passed on or
-    None, label counts). Writes its part of the data and of the quarantine."""
-    from pipespec.stages.cluster import read_part
+    """Validate one part: (failures with global row numbers, rows, rows passed on or None,
+    label counts). Writes its part of the data and of the quarantine. Without a schema only
+    the basic checks run, on the target column alone; a part that passes is passed on as
+    the very same file (a link where the filesystem allows)."""
+    import pyarrow.parquet as pq
 
-    frame = read_part(path)
+    target, schema = options["target"], options["schema"]
+    if schema is None:
+        wanted = [target] if target in options["columns"] else []
+        frame = pq.read_table(path, columns=wanted).to_pandas()
+        if not wanted:  # the checks see a table without the target, of the right length
+            frame = frame.reindex(range(pq.ParquetFile(path).metadata.num_rows))
+    else:
+        frame = parquet.read_part(path)
     start = starts[index]
     result = validate(
         frame,
-        options["schema"],
-        target=options["target"],
+        schema,
+        target=target,
         policy="quarantine",
         max_failure_fraction=1.0,
         coerce=options["coerce"],
@@ -342,16 +284,23 @@ def _validate_part(
     )
     for failure in result.failures:
         failure.rows = failure.rows + start
-    quarantine = result.quarantine
-    quarantine[ROW_COLUMN] = quarantine[ROW_COLUMN] + start
+    if schema is None:
+        everything = pq.read_schema(path).empty_table().to_pandas()
+        quarantine = quarantine_table(everything, [f for f in result.failures if f.whole_table])
+    else:
+        quarantine = result.quarantine
+        quarantine[ROW_COLUMN] = quarantine[ROW_COLUMN] + start
     out.write("quarantine", index, quarantine, meta)
-    if result.data is not None:
-        out.write("data", index, result.data, meta)
-    counts: dict[Any, int] = {}
-    if options["classes"] and options["target"] in frame.columns:
-        values = frame[options["target"]].dropna().value_counts(sort=False)
-        counts = {k: int(v) for k, v in values.items()}
     passed = None if result.data is None else len(result.data)
+    if result.data is not None:
+        if schema is None:  # no failure: only checks of the whole table run without a schema
+            out.link("data", index, path)
+        else:
+            out.write("data", index, result.data, meta)
+    counts: dict[Any, int] = {}
+    if options["classes"] and target in frame.columns:
+        values = frame[target].dropna().value_counts(sort=False)
+        counts = {k: int(v) for k, v in values.items()}
     return result.failures, len(frame), passed, counts
 
 

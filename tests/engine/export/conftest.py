@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, copy_template_project
+from helpers import copy_template_project
+from helpers import tool as find_tool
 
 
 @pytest.fixture
@@ -32,12 +33,5 @@ def bundled_project(trained_project: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tool() -> Callable[[str], str]:
-    """The path of an outside tool of the dev environment (installed by `make install`)."""
-
-    def find(name: str) -> str:
-        path = BIN / name
-        found = str(path) if path.exists() else shutil.which(name)
-        assert found, f"{name} is not installed: `make install` installs the dev tools"
-        return found
-
-    return find
+    """The path of an outside tool (``helpers.tool``: a failure in CI when it is missing)."""
+    return find_tool

@@ -156,7 +156,7 @@ def test_docker_and_alerts_record_the_bundle(bundled_project: Path, tool: Tool) 
     assert "\nlightgbm==" in requirements
     assert "\nfastapi==" in requirements
     rules = root / "deploy/prometheus/pipespec-alerts.yml"
-    check = _run("promtool", "check", "rules", str(rules), cwd=root)
+    check = _run(tool("promtool"), "check", "rules", str(rules), cwd=root)
     assert check.returncode == 0, check.stdout + check.stderr
     # a new bundle makes both stale
     manifest = root / "models/bundle/manifest.json"
@@ -169,7 +169,7 @@ def test_docker_and_alerts_record_the_bundle(bundled_project: Path, tool: Tool) 
 
 @pytest.mark.slow
 def test_prediction_drift_alert_computes_the_monitors_psi(
-    bundled_project: Path, tmp_path: Path
+    bundled_project: Path, tmp_path: Path, tool: Tool
 ) -> None:
     """promtool evaluates the exported rules on counters: the PSI it computes from the bins
     equals pipespec monitor's PSI, the drift alert fires on drifted predictions only, and the
@@ -255,5 +255,5 @@ def test_prediction_drift_alert_computes_the_monitors_psi(
     }
     test_file = tmp_path / "alerts-test.yml"
     test_file.write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = _run("promtool", "test", "rules", str(test_file), cwd=tmp_path)
+    proc = _run(tool("promtool"), "test", "rules", str(test_file), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,291 @@
+"""Checks of config values that the typed schema (``core/config.py``) cannot express.
+
+The schema refuses an unknown key, a wrong type or a value outside an enum. What it cannot
+say (a fraction in a range, a size, a bound, a LightGBM parameter name, a strategy) is in
+one table here, ``RULES``: a key and the function that checks the value there (with the
+other keys it depends on, such as what ``compute=dask`` does not support).
+``check_values(params)`` runs every rule on a composed config (plain data, as in
+``params.yaml``) and returns every problem at once, so ``pipespec compose`` and ``pipespec
+run`` refuse a bad value before any stage starts; ``engine/compose.py`` names the file or
+override each key came from. Checks that need the data (a column's type, the class labels)
+stay in the stages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from pipespec.core.bounds import HINT as BOUND_HINT
+from pipespec.core.bounds import read_bound
+from pipespec.core.config import ModelConfig
+
+KeyPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A bad value: the keys at fault (as paths, since a key may hold a dot: a gate's
+    ``test.auc``), what is wrong, and how to fix it."""
+
+    paths: tuple[KeyPath, ...]
+    message: str
+    hint: str | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        return [".".join(path) for path in self.paths]
+
+
+Rule = Callable[[KeyPath, Any, Mapping[str, Any]], Iterator[Problem]]
+
+
+def _whole_number(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        yield Problem((path,), f"must be a whole number >= 1, got {value!r}")
+
+
+def _split(path: KeyPath, split: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    """Fractions of all rows; with ``dataset.test_path`` the test file is the test set and
+    ``split.test`` is not used (as in the split stage)."""
+    valid, test = split.get("valid"), split.get("test")
+    fixed_test = bool(_get(params, ("dataset", "test_path")))
+    if fixed_test:
+        test = 0.0
+    for name, fraction in (("valid", valid), ("test", test)):
+        if fraction < 0:
+            yield Problem(((*path, name),), f"must be >= 0, got {fraction}")
+    if valid >= 0 and test >= 0 and valid + test >= 1:
+        if fixed_test:
+            yield Problem(
+                ((*path, "valid"),),
+                f"must leave rows to train on, got {valid}",
+                hint="dataset.test_path is the test set: split.valid is the share of the "
+                "other rows to hold out for validation, below 1.",
+            )
+        else:
+            yield Problem(
+                ((*path, "valid"), (*path, "test")),
+                f"split.valid + split.test must leave rows to train on, got {valid} + {test}",
+                hint="They are shares of all rows: keep their sum below 1, e.g. 0.15 and 0.15.",
+            )
+
+
+def _sample(path: KeyPath, sample: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    fraction, rows = sample.get("fraction"), sample.get("rows")
+    if fraction is not None and rows is not None:
+        yield Problem(
+            ((*path, "fraction"), (*path, "rows")),
+            "set dataset.sample.fraction or dataset.sample.rows, not both",
+            hint="Set the other one to null.",
+        )
+    if fraction is not None and not 0 < fraction <= 1:
+        yield Problem(((*path, "fraction"),), f"must be in (0, 1], got {fraction}")
+    if rows is not None:
+        yield from _whole_number((*path, "rows"), rows, params)
+
+
+def byte_size(value: Any) -> int | None:
+    """The number of bytes in a size such as ``4GiB``, ``500 MB``, ``1e9`` or ``MB`` (the
+    grammar of ``dask.utils.parse_bytes``, which Dask reads ``compute.memory_limit`` with),
+    or None if ``value`` is not a size (or is negative). No Dask import."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    else:
+        text = str(value).replace(" ", "")
+        if not any(char.isdigit() for char in text):
+            text = "1" + text
+        cut = len(text)
+        while cut > 0 and text[cut - 1].isalpha():
+            cut -= 1
+        try:
+            number = float(text[:cut])
+        except ValueError:
+            return None
+        unit = text[cut:].lower()
+    if unit not in _BYTE_UNITS:
+        return None
+    size = number * _BYTE_UNITS[unit]
+    return int(size) if math.isfinite(size) and size >= 0 else None
+
+
+_BYTE_UNITS = {
+    **{"": 1, "b": 1},
+    **{p + s: 1000**i for i, p in enumerate("kmgtp", 1) for s in ("", "b")},
+    **{p + s: 1024**i for i, p in enumerate("kmgtp", 1) for s in ("i", "ib")},
+}
+
+
+def _memory_limit(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if value in (None, "", "auto"):
+        return
+    if byte_size(value) is None:
+        yield Problem(
+            (path,),
+            f"'{value}' is not a size",
+            hint="Write a size per worker such as 4GiB, 500MB or 2e9 (bytes), or auto.",
+        )
+
+
+def _gates(path: KeyPath, gates: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    for key, expr in _leaves(gates, path):
+        if read_bound(expr) is None:
+            yield Problem((key,), f"cannot read bound '{expr}'", hint=BOUND_HINT)
+
+
+_MODEL_KEYS = frozenset(f.name for f in fields(ModelConfig))
+
+
+def _lightgbm_names(path: KeyPath, model: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    """``model.params`` keys, and keys added to ``model`` with ``+model.KEY=...``, go to
+    LightGBM as parameters: each must be a name LightGBM knows."""
+    from pipespec.core import lightgbm_params
+
+    given = {name: (*path, "params", name) for name in model.get("params") or {}}
+    given.update({name: (*path, name) for name in model if name not in _MODEL_KEYS})
+    for name in lightgbm_params.unknown(list(given)):
+        close = lightgbm_params.close_names(name)
+        yield Problem(
+            (given[name],),
+            f"'{name}' is not a LightGBM parameter",
+            hint=(f"Did you mean {', '.join(close)}? " if close else "")
+            + f"See {lightgbm_params.DOCS}",
+        )
+
+
+def _class_weight(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if value is None:
+        return
+    task = _get(params, ("dataset", "task"))
+    if task == "regression":
+        yield Problem(
+            (path,),
+            "applies to classification tasks only (dataset.task is regression)",
+            hint="Set model.class_weight to null, or use dataset.weight for row weights.",
+        )
+    elif isinstance(value, Mapping):
+        for label, weight in value.items():
+            if _number(weight) is None:
+                yield Problem(((*path, str(label)),), f"must be a number, got {weight!r}")
+    elif value != "balanced":
+        yield Problem(
+            (path,),
+            f"must be null, 'balanced' or a mapping {{class label: weight}}, got {value!r}",
+        )
+
+
+def _impute(path: KeyPath, impute: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    for column, strategy in impute.items():
+        text = str(strategy)
+        if text in ("median", "most_frequent") or text.startswith("constant:"):
+            continue
+        if isinstance(strategy, int | float):
+            continue
+        yield Problem(
+            ((*path, str(column)),),
+            f"unknown strategy '{strategy}'",
+            hint="Use median, most_frequent, constant:VALUE or a number.",
+        )
+
+
+def _test_path(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if value and _get(params, ("dataset", "source")) == "embedded":
+        yield Problem(
+            (path, ("dataset", "source")),
+            "dataset.test_path needs a file source (csv or parquet), not embedded",
+            hint="Set dataset.test_path to null, or pick a file dataset (dataset=csv).",
+        )
+
+
+# What compute=dask does not do, as (key, whether the config asks for it, hint).
+_NOT_ON_DASK: tuple[tuple[KeyPath, Callable[[Any], bool], str], ...] = (
+    (
+        ("dataset", "weight_path"),
+        bool,
+        "Put the weights in a column of the data and name it in dataset.weight.",
+    ),
+    (
+        ("model", "cv_folds"),
+        lambda folds: int(folds or 0) >= 2,
+        "Run cross-validation with compute=local on a sample (dataset.sample).",
+    ),
+    (
+        ("features", "custom"),
+        bool,
+        "Fit the features with compute=local, or express them with the built-in options "
+        "(derived, transforms, impute): a custom transform's fit takes the whole training "
+        "table in memory.",
+    ),
+)
+
+
+def _dask_limits(path: KeyPath, backend: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if backend != "dask":
+        return
+    for key, asks, hint in _NOT_ON_DASK:
+        if asks(_get(params, key)):
+            yield Problem(
+                (key, path), f"{'.'.join(key)} is not supported with compute=dask", hint=hint
+            )
+
+
+RULES: dict[str, Rule] = {
+    "split": _split,
+    "dataset.sample": _sample,
+    "compute.workers": _whole_number,
+    "compute.threads_per_worker": _whole_number,
+    "compute.memory_limit": _memory_limit,
+    "evaluation.gates": _gates,
+    "model": _lightgbm_names,
+    "model.class_weight": _class_weight,
+    "features.impute": _impute,
+    "dataset.test_path": _test_path,
+    "compute.backend": _dask_limits,
+}
+"""Each key and its check. A key absent from the config (an empty optional group) is
+skipped; ``hparams_search.direction`` and ``.sampler`` are enums of the schema itself."""
+
+
+def check_values(params: Mapping[str, Any]) -> list[Problem]:
+    """Every problem with the values of a composed config, in ``RULES`` order."""
+    problems: list[Problem] = []
+    for key, rule in RULES.items():
+        path = tuple(key.split("."))
+        value = _get(params, path, default=_ABSENT)
+        if value is not _ABSENT:
+            problems.extend(rule(path, value, params))
+    return problems
+
+
+_ABSENT = object()
+
+
+def _get(params: Mapping[str, Any], path: KeyPath, default: Any = None) -> Any:
+    node: Any = params
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def _leaves(tree: Any, path: KeyPath) -> Iterator[tuple[KeyPath, Any]]:
+    """(path, value) of every non-mapping value under ``tree``."""
+    if not isinstance(tree, Mapping):
+        yield path, tree
+        return
+    for key, value in tree.items():
+        yield from _leaves(value, (*path, str(key)))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
