@@ -183,3 +183,106 @@ def test_compiled_order_respects_dependencies(
         for up in edges[i]:
             assert names.index(f"s{up}") < names.index(f"s{i}")
     assert names.index("load") == 0
+
+
+def _user_kind(project: Project, module: str, declarations: str) -> None:
+    (project.root / f"{module}.py").write_text(
+        f'{declarations}\n\ndef run(ctx):\n    """A user\'s stage."""\n'
+    )
+
+
+def test_user_kind_declares_plots_as_builtins_do(tmp_path: Path) -> None:
+    """A user's module declares plot properties and per-task outputs the way the built-in
+    modules do; the compiled stage carries them, and an output of another task is left out."""
+    project = _project(tmp_path)
+    _user_kind(
+        project,
+        "kinds_plots_user",
+        'READS = ("seed",)\nINPUTS = ("data",)\nOUTPUTS = {\n'
+        '    "curve": ("plots/{stage}/curve.csv", "plots",\n'
+        '              {"title": "Curve", "x": "a", "y": "b", "template": "linear",\n'
+        '               "tasks": ["binary"]}),\n'
+        '    "spread": ("plots/{stage}/spread.csv", "plots", {"tasks": ["regression"]}),\n'
+        "}\n",
+    )
+    with (project.pipelines / "train.yaml").open("a") as fh:
+        fh.write("  curves:\n    kind: kinds_plots_user:run\n    inputs:\n      data: load.data\n")
+    params = compose(project).params
+    assert params["dataset"]["task"] == "binary"
+    stage = compile_stages(project, load_pipeline(project, params), params)["stages"]["curves"]
+    assert stage["plots"] == [
+        {
+            "plots/curves/curve.csv": {
+                "cache": False,
+                "template": "linear",
+                "x": "a",
+                "y": "b",
+                "title": "Curve",
+            }
+        }
+    ]
+    assert stage["params"] == ["seed"]
+    assert "kinds_plots_user.py" in stage["deps"]
+
+
+@pytest.mark.parametrize(
+    ("declarations", "match"),
+    [
+        ('OUTPUTS = {"x": ("x.csv", "plot")}', r"output 'x' has an unknown type"),
+        ('OUTPUTS = {"x": "x.csv"}', r"OUTPUTS must map each output name to \(path, type\)"),
+        ('OUTPUTS = {"x": ("x.csv", "plots", {"colour": "red"})}', r"options take only tasks"),
+        ('READS = "seed"', r"READS must be a sequence of strings"),
+        ("INPUTS = 3", r"INPUTS must be a sequence of strings"),
+    ],
+)
+def test_bad_user_declarations_are_named(tmp_path: Path, declarations: str, match: str) -> None:
+    project = _project(tmp_path)
+    module = "kinds_" + tmp_path.name.replace("-", "_")  # one module per case
+    _user_kind(project, module, declarations)
+    with (project.pipelines / "train.yaml").open("a") as fh:
+        fh.write(f"  mine:\n    kind: {module}:run\n")
+    with pytest.raises(
+        PipelineError, match=rf"'stages\.mine\.kind' in pipelines/train\.yaml: .*{match}"
+    ):
+        load_pipeline(project)
+
+
+def test_builtin_declarations_are_read_without_running_the_modules() -> None:
+    """Reading every built-in kind's declarations (what compiling dvc.yaml does) runs none
+    of the stage modules, so it imports neither LightGBM nor pandas, scikit-learn or pyarrow;
+    and no built-in module is a dependency of its stages."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipespec.stages.kinds import BUILTIN, get_kind\n"
+        "kinds = [get_kind(k) for k in BUILTIN]\n"
+        "assert all(k.outputs and k.module_file is None for k in kinds), kinds\n"
+        "heavy = {'lightgbm', 'pandas', 'sklearn', 'pyarrow', 'numpy'}\n"
+        "print(sorted(m for m in sys.modules if m in heavy or m.startswith('pipespec.stages.')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "['pipespec.stages.kinds']"
+
+
+def test_literal_declarations_are_data_computed_ones_are_imported(tmp_path: Path) -> None:
+    """A user's module whose declarations are literals is not run to compile dvc.yaml (it
+    would leave a marker file); one that computes a declaration is imported for it."""
+    project = _project(tmp_path)
+    marker = tmp_path / "imported.txt"
+    body = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+    _user_kind(project, "kinds_literal_user", 'READS = ("seed",)\nINPUTS = ("data",)\n' + body)
+    _user_kind(project, "kinds_computed_user", 'READS = tuple(["seed", "split"])\n')
+    branch = 'import os\nif os.sep == "/":\n    READS = ("split",)\nelse:\n    READS = ("seed",)\n'
+    _user_kind(project, "kinds_branch_user", branch)
+    with (project.pipelines / "train.yaml").open("a") as fh:
+        fh.write("  lit:\n    kind: kinds_literal_user:run\n    inputs:\n      data: load.data\n")
+        fh.write("  comp:\n    kind: kinds_computed_user:run\n")
+        fh.write("  branch:\n    kind: kinds_branch_user:run\n")
+    pipeline = load_pipeline(project)
+    assert pipeline.get("lit").kind.reads == ("seed",)
+    assert pipeline.get("lit").kind.description == "A user's stage."
+    assert not marker.exists()
+    assert pipeline.get("comp").kind.reads == ("seed", "split")
+    assert pipeline.get("branch").kind.reads == ("split",)  # bound in an `if`: imported

@@ -243,7 +243,6 @@ def infer(
 ) -> InputSchema:
     """The input schema of the raw training rows ``frame`` for the fitted ``transforms``."""
     import numpy as np
-    import pandas as pd
 
     columns: list[Column] = []
     for spec in transforms.inputs:
@@ -265,19 +264,30 @@ def infer(
             nullable = bool(np.isnan(values).any())  # training turned unreadable text into NaN
             columns.append(Column(name, NUMERIC, dtype, nullable, lo, hi, low, high))
         elif kind == CATEGORICAL:
-            keys = pd.Series(to_objects(text_keys(values)), dtype=object)
-            present = keys.dropna()
-            seen = sorted(str(k) for k in present.unique())
+            seen, nullable = _categories(text_keys(values))
             cats = tuple(seen) if len(seen) <= MAX_CATEGORIES else None
-            columns.append(
-                Column(name, CATEGORICAL, dtype, len(present) < len(keys), categories=cats)
-            )
+            columns.append(Column(name, CATEGORICAL, dtype, nullable, categories=cats))
         elif kind == DATETIME:
             nullable = bool(np.isnat(values).any())
             columns.append(Column(name, DATETIME, dtype, nullable, format=probe.format))
         else:
             raise DataError(f"transforms.json: input '{name}' has an unknown type '{kind}'")
     return InputSchema(tuple(columns), tuple(ignored))
+
+
+def _categories(keys: Any) -> tuple[list[str], bool]:
+    """The sorted distinct category keys, and whether any is missing (Arrow text is read
+    by Arrow, without a Python object per row)."""
+    if is_arrow(keys):
+        import pyarrow.compute as pc
+
+        distinct = pc.unique(keys).drop_null().to_pylist()
+        return sorted(str(k) for k in distinct), keys.null_count > 0
+    import pandas as pd
+
+    series = pd.Series(keys, dtype=object)
+    present = series.dropna()
+    return sorted(str(k) for k in present.unique()), len(present) < len(series)
 
 
 def _date_format(transforms: Transforms, name: str) -> str | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipespec.bundle.inputs import CATEGORICAL, NUMERIC, Checked, InputSchema
+from pipespec.bundle.transforms import is_arrow, text_keys
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,8 +45,8 @@ def numeric_profile(values: np.ndarray, bins: int) -> dict[str, Any]:
     if not len(present):
         out.update(edges=[], counts=[0], cdf_x=[], cdf_counts=[], mean=None, std=None)
         return out
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
-    grid = np.unique(np.quantile(present, np.linspace(0.01, 0.99, 99)))
+    edges = np.unique(sorted_quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+    grid = np.unique(sorted_quantile(present, np.linspace(0.01, 0.99, 99)))
     out.update(
         edges=edges.tolist(),
         counts=_bin_counts(present, edges).tolist(),
@@ -59,22 +60,50 @@ def numeric_profile(values: np.ndarray, bins: int) -> dict[str, Any]:
     return out
 
 
-def categorical_profile(values: np.ndarray) -> dict[str, Any]:
-    """Counts of the most frequent categories (others together) and the missing count."""
-    import pandas as pd
+def sorted_quantile(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(ordered, q)`` (its default, linear method) of values already sorted,
+    bit for bit, without the partition numpy does first: the same neighbours, the same
+    interpolation (numpy's ``_lerp``)."""
+    import numpy as np
 
-    series = pd.Series(values, dtype=object)
-    counts = series.dropna().value_counts()
-    ordered = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    n = len(ordered)
+    virtual = (n - 1) * np.asarray(q, dtype="float64")
+    previous = np.floor(virtual)
+    following = previous + 1
+    above = virtual >= n - 1  # the largest value
+    previous[above] = -1
+    following[above] = -1
+    previous_i, following_i = previous.astype(np.intp), following.astype(np.intp)
+    a, b = ordered[previous_i], ordered[following_i]
+    gamma = np.asarray(virtual - previous_i, dtype=virtual.dtype)
+    diff = b - a
+    out = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
+def categorical_profile(values: Any) -> dict[str, Any]:
+    """Counts of the most frequent categories (others together) and the missing count of
+    category keys (text, None where missing; Arrow text is counted by Arrow)."""
+    if is_arrow(values):
+        import pyarrow.compute as pc
+
+        counted = pc.value_counts(values)
+        pairs = zip(
+            counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
+        )
+        found = [(str(k), int(v)) for k, v in pairs if k is not None]
+        rows, missing = len(values), int(values.null_count)
+    else:
+        import pandas as pd
+
+        series = pd.Series(values, dtype=object)
+        found = [(str(k), int(v)) for k, v in series.dropna().value_counts().items()]
+        rows, missing = len(series), int(series.isna().sum())
+    ordered = sorted(found, key=lambda kv: (-kv[1], kv[0]))
     top = dict(ordered[:TOP_CATEGORIES])
     other = sum(v for _, v in ordered[TOP_CATEGORIES:])
-    return {
-        "type": CATEGORICAL,
-        "rows": len(series),
-        "missing": int(series.isna().sum()),
-        "counts": top,
-        "other": other,
-    }
+    return {"type": CATEGORICAL, "rows": rows, "missing": missing, "counts": top, "other": other}
 
 
 def reference(
@@ -90,7 +119,7 @@ def reference(
     features: dict[str, Any] = {}
     for col in schema.columns:
         if col.type == CATEGORICAL:
-            features[col.name] = categorical_profile(checked.keys[col.name])
+            features[col.name] = categorical_profile(text_keys(checked.work[col.name]))
         elif col.type == NUMERIC:
             values = checked.work[col.name]
             features[col.name] = numeric_profile(values, bins)
@@ -361,11 +390,11 @@ def _chi2(ref: np.ndarray, cur: np.ndarray) -> tuple[float | None, float | None]
 
 
 def _bin_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Counts per bin (-inf, e0], (e0, e1], ..., (e_last, inf)."""
+    """Counts per bin (-inf, e0], (e0, e1], ..., (e_last, inf) of sorted values."""
     import numpy as np
 
-    idx = np.searchsorted(edges, sorted_values, side="left")
-    return np.bincount(idx, minlength=len(edges) + 1)
+    at_most = np.searchsorted(sorted_values, edges, side="right")  # values <= each edge
+    return np.diff(np.concatenate(([0], at_most, [len(sorted_values)])))
 
 
 def _rate(part: int, whole: int) -> float:

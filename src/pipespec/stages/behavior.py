@@ -15,6 +15,17 @@ from pipespec.core.console import console
 from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import read_table
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = ("behavior",)
+INPUTS = ("bundle", "data")
+OUTPUTS = {
+    "metrics": ("metrics/{stage}.json", "metrics"),
+    "report": ("reports/{stage}/report.json", "out"),
+    "html": ("reports/{stage}/report.html", "out"),
+    "card": ("reports/{stage}/card.md", "out"),
+}
+PATH_PARAMS = ("behavior.cases.path",)  # editing the cases re-runs the checks
+
 
 def run(ctx: StageContext) -> None:
     from pipespec.bundle import behavior

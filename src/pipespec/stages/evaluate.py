@@ -16,6 +16,64 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import read_table, write_table
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = ("evaluation.headline", "evaluation.plots_on", "compute")
+INPUTS = ("bundle",)
+ANY_INPUTS = True  # every further input is a split to score
+OUTPUTS = {
+    "metrics": ("metrics/{stage}.json", "metrics"),
+    "predictions": ("data/{stage}/predictions.parquet", "out"),
+    "roc": (
+        "plots/{stage}/roc.csv",
+        "plots",
+        {"tasks": ("binary",), "template": "simple", "x": "fpr", "y": "tpr", "title": "ROC"},
+    ),
+    "pr": (
+        "plots/{stage}/precision_recall.csv",
+        "plots",
+        {
+            "tasks": ("binary",),
+            "template": "simple",
+            "x": "recall",
+            "y": "precision",
+            "title": "Precision-recall",
+        },
+    ),
+    "calibration": (
+        "plots/{stage}/calibration.csv",
+        "plots",
+        {
+            "tasks": ("binary",),
+            "template": "linear",
+            "x": "predicted",
+            "y": "observed",
+            "title": "Calibration",
+        },
+    ),
+    "confusion": (
+        "plots/{stage}/confusion.csv",
+        "plots",
+        {
+            "tasks": ("binary", "multiclass"),
+            "template": "confusion",
+            "x": "actual",
+            "y": "predicted",
+            "title": "Confusion matrix",
+        },
+    ),
+    "residuals": (
+        "plots/{stage}/residuals.csv",
+        "plots",
+        {
+            "tasks": ("regression",),
+            "template": "scatter",
+            "x": "actual",
+            "y": "predicted",
+            "title": "Predicted vs actual",
+        },
+    ),
+}
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -131,16 +189,6 @@ def score(task: str, y: np.ndarray, pred: np.ndarray, threshold: float) -> dict[
         if np.all(y != 0):  # MAPE is undefined where the truth is zero
             out["mape"] = m.mean_absolute_percentage_error(y, pred)
     return {k: round(float(v), 6) for k, v in out.items()}
-
-
-def best_f1_threshold(y: np.ndarray, pred: np.ndarray) -> float:
-    """The probability threshold with the highest F1 (ties: the lowest threshold)."""
-    import numpy as np
-    from sklearn.metrics import precision_recall_curve
-
-    precision, recall, thresholds = precision_recall_curve(y, pred)
-    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
-    return float(thresholds[int(np.argmax(f1))])
 
 
 def write_plots(

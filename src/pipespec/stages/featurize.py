@@ -35,6 +35,17 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = ("features", "dataset.target", "dataset.task", "dataset.weight", "compute.backend")
+INPUTS = ("train",)
+ANY_INPUTS = True  # every further split is transformed too
+OUTPUTS = {
+    "transforms": ("models/{stage}/transforms.json", "out"),
+    "train": ("data/{stage}/train.parquet", "out"),
+    "valid": ("data/{stage}/valid.parquet", "out"),
+    "test": ("data/{stage}/test.parquet", "out"),
+}
+
 if TYPE_CHECKING:
     import pandas as pd
 

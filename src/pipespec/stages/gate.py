@@ -15,6 +15,12 @@ from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, StageError
 from pipespec.stages.context import StageContext
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = ("evaluation.gates",)
+INPUTS = ("metrics",)
+ANY_INPUTS = True  # every input is a metrics file the gates may name
+OUTPUTS = {"report": ("metrics/{stage}.json", "metrics")}
+
 
 def parse_gate(key: str, expr: Any) -> tuple[str, float]:
     """``">= 0.8"`` -> (">=", 0.8); a ConfigError naming ``evaluation.gates.KEY`` otherwise."""

@@ -1,21 +1,52 @@
 """Stage kinds as plain data: what each kind reads, takes and writes.
 
-The engine compiles ``dvc.yaml`` from these declarations without importing the heavy
-modules that implement them (LightGBM, scikit-learn, ...): ``entry`` names the function,
-imported only when the stage runs. A user's own kind is a dotted import path to a function
-whose module may declare ``READS``/``INPUTS``/``OUTPUTS`` (see ``docs/architecture.md``).
+Every kind, built-in or a user's, declares itself the same way: its module sets
+``READS``, ``INPUTS``, ``OUTPUTS``, ``ANY_INPUTS`` and ``PATH_PARAMS`` (see
+``docs/architecture.md``, "Stage kinds"), and ``get_kind`` is the one reader of those
+declarations. The built-in names are short for the import paths in ``BUILTIN``.
+
+Kinds are data: a stage module imports its heavy libraries (LightGBM, scikit-learn, pandas)
+inside its functions, so reading a declaration imports only pipespec's own light modules,
+and the engine compiles ``dvc.yaml`` without LightGBM. ``load_entry`` names the function the
+stage runs.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
-from collections.abc import Callable
+import importlib.util
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, get_args
 
 from pipespec.core.errors import PipelineError
 
 OutputType = Literal["out", "metrics", "plots"]
+OUTPUT_TYPES: tuple[str, ...] = get_args(OutputType)
+PLOT_PROPS = ("template", "x", "y", "title")  # DVC plot properties an output may set
+OUTPUT_OPTIONS = ("tasks", *PLOT_PROPS)
+DECLARATIONS = ("READS", "INPUTS", "OUTPUTS", "ANY_INPUTS", "PATH_PARAMS")
+
+# The built-in kinds: a name -> the function that implements it. Each module declares the
+# kind's contract itself, as a user's module does.
+BUILTIN: dict[str, str] = {
+    name: f"pipespec.stages.{name}:run"
+    for name in (
+        "load",
+        "validate",
+        "split",
+        "featurize",
+        "train",
+        "evaluate",
+        "gate",
+        "package",
+        "behavior",
+        "monitor",
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -39,13 +70,6 @@ class Output:
         return not self.tasks or task in self.tasks
 
 
-def _plot(
-    name: str, file: str, template: str, x: str, y: str, title: str, tasks: tuple[str, ...] = ()
-) -> Output:
-    props = (("template", template), ("x", x), ("y", y), ("title", title))
-    return Output(name, f"plots/{{stage}}/{file}", "plots", tasks, props)
-
-
 @dataclass(frozen=True)
 class StageKind:
     """A function the engine can run as a stage, and the contract it keeps."""
@@ -58,7 +82,7 @@ class StageKind:
     any_inputs: bool = False  # accepts further named inputs (e.g. evaluate: any split)
     path_params: tuple[str, ...] = ()  # params holding a path the stage reads (a dependency)
     description: str = ""
-    module_file: str | None = field(default=None, compare=False)
+    module_file: str | None = field(default=None, compare=False)  # a user's module (a dep)
 
     def output(self, name: str) -> Output:
         for out in self.outputs:
@@ -67,236 +91,154 @@ class StageKind:
         raise KeyError(name)
 
 
-_DATA = "data/{stage}"
-BUILTIN: dict[str, StageKind] = {
-    kind.name: kind
-    for kind in (
-        StageKind(
-            name="load",
-            entry="pipespec.stages.load:run",
-            reads=("seed", "dataset", "compute.backend", "compute.partition_rows"),
-            outputs=(Output("data", f"{_DATA}/data.parquet"),),
-            path_params=("dataset.path",),
-            description="read the dataset (file or embedded), sample it, write Parquet",
-        ),
-        StageKind(
-            name="validate",
-            entry="pipespec.stages.validate:run",
-            reads=("schema", "dataset.target", "dataset.drop", "compute.backend"),
-            inputs=("data",),
-            outputs=(
-                Output("data", f"{_DATA}/data.parquet"),
-                Output("report", f"{_DATA}/report.json"),
-                Output("quarantine", f"{_DATA}/quarantine.parquet"),
-            ),
-            path_params=("schema.path",),  # editing the schema file re-runs validation
-            description="check the table against schema.path (pandera YAML); fail or quarantine",
-        ),
-        StageKind(
-            name="split",
-            entry="pipespec.stages.split:run",
-            reads=("seed", "split", "dataset.target", "dataset.task", "compute.backend"),
-            inputs=("data",),
-            outputs=(
-                Output("train", f"{_DATA}/train.parquet"),
-                Output("valid", f"{_DATA}/valid.parquet"),
-                Output("test", f"{_DATA}/test.parquet"),
-            ),
-            description="seeded train/valid/test split, stratified for classification",
-        ),
-        StageKind(
-            name="featurize",
-            entry="pipespec.stages.featurize:run",
-            reads=(
-                "features",
-                "dataset.target",
-                "dataset.task",
-                "dataset.weight",
-                "compute.backend",
-            ),
-            inputs=("train",),
-            any_inputs=True,
-            outputs=(
-                Output("transforms", "models/{stage}/transforms.json"),
-                Output("train", f"{_DATA}/train.parquet"),
-                Output("valid", f"{_DATA}/valid.parquet"),
-                Output("test", f"{_DATA}/test.parquet"),
-            ),
-            description="fit feature transforms on train (saved as JSON), apply to every split",
-        ),
-        StageKind(
-            name="train",
-            entry="pipespec.stages.train:run",
-            reads=("seed", "dataset.target", "dataset.task", "dataset.weight", "model", "compute"),
-            inputs=("train",),
-            any_inputs=True,
-            outputs=(
-                Output("model", "models/{stage}/model.txt"),
-                Output("metrics", "metrics/{stage}.json", "metrics"),
-                _plot(
-                    "importance",
-                    "importance.csv",
-                    "bar_horizontal_sorted",
-                    "gain",
-                    "feature",
-                    "Feature importance (gain)",
-                ),
-            ),
-            description="fit a LightGBM model, early stopping on the valid input",
-        ),
-        StageKind(
-            name="evaluate",
-            entry="pipespec.stages.evaluate:run",
-            reads=("evaluation.headline", "evaluation.plots_on", "compute"),
-            inputs=("bundle",),
-            any_inputs=True,
-            outputs=(
-                Output("metrics", "metrics/{stage}.json", "metrics"),
-                Output("predictions", f"{_DATA}/predictions.parquet"),
-                _plot("roc", "roc.csv", "simple", "fpr", "tpr", "ROC", ("binary",)),
-                _plot(
-                    "pr",
-                    "precision_recall.csv",
-                    "simple",
-                    "recall",
-                    "precision",
-                    "Precision-recall",
-                    ("binary",),
-                ),
-                _plot(
-                    "calibration",
-                    "calibration.csv",
-                    "linear",
-                    "predicted",
-                    "observed",
-                    "Calibration",
-                    ("binary",),
-                ),
-                _plot(
-                    "confusion",
-                    "confusion.csv",
-                    "confusion",
-                    "actual",
-                    "predicted",
-                    "Confusion matrix",
-                    ("binary", "multiclass"),
-                ),
-                _plot(
-                    "residuals",
-                    "residuals.csv",
-                    "scatter",
-                    "actual",
-                    "predicted",
-                    "Predicted vs actual",
-                    ("regression",),
-                ),
-            ),
-            description="score the raw rows of every other input through the bundle's own "
-            "predict path; the task's metrics, curves for dvc plots",
-        ),
-        StageKind(
-            name="gate",
-            entry="pipespec.stages.gate:run",
-            reads=("evaluation.gates",),
-            inputs=("metrics",),
-            any_inputs=True,
-            outputs=(Output("report", "metrics/{stage}.json", "metrics"),),
-            description="check evaluation.gates against metrics files; a failed gate fails the run",
-        ),
-        StageKind(
-            name="package",
-            entry="pipespec.stages.package:run",
-            reads=(
-                "seed",
-                "dataset",
-                "split",
-                "features",
-                "model",
-                "evaluation",
-                "env",
-                "compute",
-                "production",
-            ),
-            inputs=("model", "transforms", "train"),
-            # optional 'valid' (evaluation.optimize_threshold picks the threshold on it) and
-            # 'metrics' (the train stage's, into the card); any input is hashed into the card
-            any_inputs=True,
-            outputs=(Output("bundle", "models/bundle"),),
-            description="the production bundle: model, transforms, input schema, drift "
-            "reference profile, model card, hashes",
-        ),
-        StageKind(
-            name="behavior",
-            entry="pipespec.stages.behavior:run",
-            reads=("behavior",),
-            inputs=("bundle", "data"),
-            outputs=(
-                Output("metrics", "metrics/{stage}.json", "metrics"),
-                Output("report", "reports/{stage}/report.json"),
-                Output("html", "reports/{stage}/report.html"),
-                Output("card", "reports/{stage}/card.md"),
-            ),
-            path_params=("behavior.cases.path",),  # editing the cases re-runs the checks
-            description="behaviour checks of the bundle: slices, weakest segments, invariance, "
-            "directional, minimum-functionality cases, latency",
-        ),
-        StageKind(
-            name="monitor",
-            entry="pipespec.stages.monitor:run",
-            reads=("production.monitor",),
-            inputs=("bundle", "current"),
-            outputs=(
-                Output("metrics", "metrics/{stage}.json", "metrics"),
-                Output("report", "reports/{stage}/report.json"),
-                Output("html", "reports/{stage}/report.html"),
-            ),
-            description="drift of current data against a bundle's reference profile",
-        ),
-    )
-}
-
-
 def get_kind(name: str) -> StageKind:
-    """A built-in kind by name, or a user's kind by import path ``pkg.module:function``."""
-    if name in BUILTIN:
-        return BUILTIN[name]
-    if ":" not in name:
+    """A built-in kind by name, or a user's kind by import path ``pkg.module:function``,
+    read from the declarations of the function's module."""
+    builtin = name in BUILTIN
+    entry = BUILTIN.get(name, name)
+    if ":" not in entry:
         raise PipelineError(
             f"unknown stage kind '{name}'",
             hint=f"Built-in kinds: {', '.join(BUILTIN)}; or give a function as "
             "'package.module:function'.",
         )
-    module_name, _, func = name.partition(":")
+    module_name, _, func = entry.partition(":")
+    found = _from_source(name, module_name, func)
+    if found is None:
+        found = _from_module(name, module_name, func)
+    declared, doc, module_file = found
+    return StageKind(
+        name=name,
+        entry=entry,
+        reads=_names(name, declared, "READS"),
+        inputs=_names(name, declared, "INPUTS"),
+        outputs=_outputs(name, declared.get("OUTPUTS", {})),
+        any_inputs=bool(declared.get("ANY_INPUTS", False)),
+        path_params=_names(name, declared, "PATH_PARAMS"),
+        description=doc.strip().splitlines()[0] if doc.strip() else "",
+        # pipespec's own code is not a dependency of the stages (nor hashed into bundles)
+        module_file=None if builtin else module_file,
+    )
+
+
+Found = tuple[dict[str, Any], str, str | None]  # declarations, docstring, module file
+_TOP = re.compile(r"^(?:async\s+def|def|class|@)\b", re.MULTILINE)
+
+
+def _from_source(kind: str, module_name: str, func: str) -> Found | None:
+    """The declarations read from the module's source without running it: the literal
+    assignments before its first function or class (where every built-in module has them).
+    None when they cannot be read that way (a computed value, a declaration assigned again
+    further down, no source file, a function not defined by ``def``): then the module is
+    imported."""
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as exc:
+        raise PipelineError(f"cannot import stage kind '{kind}': {exc}") from None
+    if spec is None:
+        raise PipelineError(f"cannot import stage kind '{kind}': No module named '{module_name}'")
+    if not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        text = Path(spec.origin).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    first = _TOP.search(text)
+    head, rest = (text[: first.start()], text[first.start() :]) if first else (text, "")
+    definition = re.search(
+        rf"^def {re.escape(func)}\b.*?(?=^\S|\Z)", rest, re.MULTILINE | re.DOTALL
+    )
+    again = re.search(rf"^(?:{'|'.join(DECLARATIONS)})\b", rest, re.MULTILINE)
+    if definition is None or again is not None:
+        return None
+    try:
+        tree = ast.parse(head)
+        function = ast.parse(definition.group(0)).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    declared: dict[str, Any] = {}
+    read: set[ast.AST] = set()  # the names that the top-level assignments read here bind
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        names = [t for t in targets if isinstance(t, ast.Name) and t.id in DECLARATIONS]
+        if not names:
+            continue
+        try:
+            value = ast.literal_eval(node.value)  # type: ignore[attr-defined]
+        except ValueError:
+            return None
+        declared.update(dict.fromkeys((t.id for t in names), value))
+        read.update(names)
+    if not isinstance(function, ast.FunctionDef) or any(
+        node not in read for node in _bindings(tree)
+    ):
+        return None  # a declaration bound some other way (in an `if`, imported, `+=`)
+    doc = ast.get_docstring(function) or ast.get_docstring(tree) or ""
+    return declared, doc, spec.origin
+
+
+def _bindings(tree: ast.AST) -> list[ast.AST]:
+    """Every place in ``tree`` that binds a declaration's name."""
+    found: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            if node.id in DECLARATIONS:
+                found.append(node)
+        elif isinstance(node, ast.alias) and (node.asname or node.name) in DECLARATIONS:
+            found.append(node)
+    return found
+
+
+def _from_module(kind: str, module_name: str, func: str) -> Found:
+    """The declarations as attributes of the imported module."""
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise PipelineError(f"cannot import stage kind '{name}': {exc}") from None
-    if not callable(getattr(module, func, None)):
-        raise PipelineError(f"stage kind '{name}': module '{module_name}' has no function '{func}'")
-    try:
-        outputs = tuple(
-            Output(n, str(p), t) for n, (p, t) in dict(getattr(module, "OUTPUTS", {})).items()
-        )
-    except (TypeError, ValueError, AttributeError):
-        raise PipelineError(
-            f"stage kind '{name}': OUTPUTS must map each output name to (path, type), "
-            "type one of out, metrics, plots"
-        ) from None
-    bad = [o.name for o in outputs if o.type not in ("out", "metrics", "plots")]
-    if bad:
-        raise PipelineError(f"stage kind '{name}': output '{bad[0]}' has an unknown type")
-    doc = (getattr(module, func).__doc__ or "").strip()
-    return StageKind(
-        name=name,
-        entry=name,
-        reads=tuple(getattr(module, "READS", ())),
-        inputs=tuple(getattr(module, "INPUTS", ())),
-        outputs=outputs,
-        any_inputs=bool(getattr(module, "ANY_INPUTS", False)),
-        path_params=tuple(getattr(module, "PATH_PARAMS", ())),
-        description=doc.splitlines()[0] if doc else "",
-        module_file=getattr(module, "__file__", None),
+        raise PipelineError(f"cannot import stage kind '{kind}': {exc}") from None
+    function = getattr(module, func, None)
+    if not callable(function):
+        raise PipelineError(f"stage kind '{kind}': module '{module_name}' has no function '{func}'")
+    declared = {k: getattr(module, k) for k in DECLARATIONS if hasattr(module, k)}
+    doc = function.__doc__ or module.__doc__ or ""
+    return declared, doc, getattr(module, "__file__", None)
+
+
+def _names(kind: str, declared: Mapping[str, Any], attribute: str) -> tuple[str, ...]:
+    value = declared.get(attribute, ())
+    if not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value):
+        raise PipelineError(f"stage kind '{kind}': {attribute} must be a sequence of strings")
+    return tuple(value)
+
+
+def _outputs(kind: str, declared: Any) -> tuple[Output, ...]:
+    """``OUTPUTS``: name -> (path, type) or (path, type, options); the options are ``tasks``
+    (the ``dataset.task`` values the output exists for) and DVC plot properties."""
+    form = (
+        f"stage kind '{kind}': OUTPUTS must map each output name to (path, type) or "
+        f"(path, type, options), type one of {', '.join(OUTPUT_TYPES)}"
     )
+    if not isinstance(declared, Mapping):
+        raise PipelineError(form)
+    outputs = []
+    for out_name, spec in declared.items():
+        if isinstance(spec, str) or not isinstance(spec, tuple | list) or len(spec) not in (2, 3):
+            raise PipelineError(form)
+        path, type_, *rest = spec
+        options = rest[0] if rest else {}
+        if type_ not in OUTPUT_TYPES:
+            raise PipelineError(f"stage kind '{kind}': output '{out_name}' has an unknown type")
+        unknown = set(options) - set(OUTPUT_OPTIONS) if isinstance(options, Mapping) else {0}
+        if unknown:
+            raise PipelineError(
+                f"stage kind '{kind}': output '{out_name}': options take only "
+                f"{', '.join(OUTPUT_OPTIONS)}"
+            )
+        props = tuple((k, str(options[k])) for k in PLOT_PROPS if k in options)
+        tasks = tuple(str(t) for t in options.get("tasks", ()))
+        outputs.append(Output(str(out_name), str(path), type_, tasks, props))
+    return tuple(outputs)
 
 
 def load_entry(kind: StageKind) -> Callable[[Any], None]:

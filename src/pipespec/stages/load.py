@@ -24,6 +24,12 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = ("seed", "dataset", "compute.backend", "compute.partition_rows")
+INPUTS = ()
+OUTPUTS = {"data": ("data/{stage}/data.parquet", "out")}
+PATH_PARAMS = ("dataset.path",)
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd

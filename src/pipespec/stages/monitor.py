@@ -1,7 +1,7 @@
 """The ``monitor`` stage: drift of a data file against a bundle, for a ``pipelines/monitor.yaml``.
 
-Use it by import path (``kind: pipespec.stages.monitor:run``) with two inputs, the bundle
-(``package.bundle``) and the current data file. It writes a DVC metrics file (drift status,
+Use it as ``kind: monitor`` (short for ``pipespec.stages.monitor:run``) with two inputs, the
+bundle (``package.bundle``) and the current data file. It writes a DVC metrics file (drift status,
 PSI per feature, violation rate), the full JSON report and an HTML report, then fails with
 exit code 8 when a ``production.monitor`` threshold is crossed, so ``dvc repro`` run by a
 scheduler alerts.
@@ -17,6 +17,7 @@ from pipespec.core.console import console
 from pipespec.core.errors import DriftError
 from pipespec.stages.context import StageContext
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("production.monitor",)
 INPUTS = ("bundle", "current")
 ANY_INPUTS = False

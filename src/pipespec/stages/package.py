@@ -1,11 +1,9 @@
 """The ``package`` stage: the production bundle in ``models/bundle/``, one DVC output.
 
-It holds the trained model (LightGBM text), the fitted transforms (JSON), the train/serve
-contract (``schema.json``: the input schema inferred from the raw training rows, the dataset's
-reading options, the output and the serving policy), a reference profile of the training rows
-and of the model's predictions on them (for drift monitoring), a model card (JSON and
-Markdown) and a manifest of SHA-256 hashes. Written atomically; no timestamps and no hash of
-pipespec's own code, so the same inputs and versions give the same bytes.
+It reads its inputs (the trained model, the fitted transforms, the raw training rows, and
+optionally the raw valid rows and the train stage's metrics) and the configuration, and hands
+them to ``pipespec.bundle.assemble``, which builds and writes the bundle: model, transforms,
+the train/serve contract, the drift reference profile, the model card and the manifest.
 """
 
 from __future__ import annotations
@@ -16,182 +14,125 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from pipespec import __version__
-from pipespec.bundle import bundle as files
-from pipespec.bundle.bundle import invalid_rows_error
-from pipespec.bundle.card import markdown, versions
-from pipespec.bundle.inputs import infer
-from pipespec.bundle.profile import THRESHOLD_KEYS, reference
 from pipespec.core.console import console
-from pipespec.core.documents import (
-    Card,
-    CardModel,
-    Contract,
-    Output,
-    ReadOptions,
-    ServingPolicy,
-    Strictness,
-    TrainingData,
-    dumps,
-    to_json,
-)
-from pipespec.core.errors import ConfigError, DataError, StageError
+from pipespec.core.errors import ConfigError, StageError
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import read_table
+from pipespec.stages.parquet import read_table, table_columns
 
-REQUIRED = ("model", "transforms", "train")
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = (
+    "seed",
+    "dataset",
+    "split",
+    "features",
+    "model",
+    "evaluation",
+    "env",
+    "compute",
+    "production",
+)
+INPUTS = ("model", "transforms", "train")
+# optional 'valid' (evaluation.optimize_threshold picks the threshold on it) and 'metrics'
+# (the train stage's, into the card); any input is hashed into the card
+ANY_INPUTS = True
+OUTPUTS = {"bundle": ("models/bundle", "out")}
+
 SCHEMA_ROWS = 1_000_000  # training rows drawn from a partitioned table (compute=dask)
-PROFILE_ROWS = 200_000  # training rows (seeded sample) the drift reference profile describes
 
 
 def run(ctx: StageContext) -> None:
-    import lightgbm as lgb
+    from concurrent.futures import ThreadPoolExecutor
 
-    from pipespec.bundle.bundle import Bundle
-    from pipespec.bundle.transforms import load
+    from pipespec.bundle.assemble import Settings, Sources, assemble
+    from pipespec.core.documents import ReadOptions, ServingPolicy, Strictness
 
     prod = ctx.params["production"].to_dict()
     dataset = ctx.params["dataset"]
     evaluation = ctx.params["evaluation"]
     seed = int(ctx.params["seed"])
-    threads = int(ctx.params["compute"]["num_threads"])
-    model_bytes = ctx.input("model").read_bytes()
-    transforms_bytes = ctx.input("transforms").read_bytes()
-    transforms = load(json.loads(transforms_bytes), str(ctx.input("transforms")))
-    train, total_rows = _training_rows(ctx.input("train"), seed=seed)
-    metrics: dict[str, Any] = {}
-    if "metrics" in ctx.inputs:
-        metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
-    label = transforms.target
-    task, classes = label.task, label.classes
-    missing = [c.name for c in transforms.inputs if c.name not in train.columns]
-    if missing:
-        raise DataError(
-            f"input 'train' ({ctx.input('train')}) lacks feature column(s) {', '.join(missing)}: "
-            "give the package stage the raw training split (split.train), not the featurized one"
-        )
-
-    ignored = sorted(
-        {*dataset["drop"], *transforms.dropped, dataset.get("weight")} - {None, label.name}
-    )
-    schema = infer(train, transforms, range_margin=prod["range_margin"], ignored=ignored)
-    policy = ServingPolicy(
-        on_invalid=str(prod["on_invalid"]),
-        max_records=int(prod["max_records"]),
-        max_body_bytes=int(prod["max_body_bytes"]),
-        range_margin=prod["range_margin"],
-        strict=Strictness(**prod["strict"]),
-        num_threads=threads,
-    )
-    output = Output(
-        task=task,
-        target=label.name,
-        classes=classes,
-        threshold=float(evaluation["threshold"]) if task == "binary" else None,
-    )
-    contract = Contract(schema, ReadOptions.from_dataset(dataset), output, policy)
-    bundle = Bundle(
-        path=ctx.output("bundle"),
-        sha="",
-        manifest={},
-        transforms=transforms,
-        contract=contract,
-        profile={},
-        card={},
-        model_text=model_bytes.decode("utf-8"),
-    )
-    if task == "binary" and evaluation["optimize_threshold"]:
-        contract = _optimized(ctx, bundle, contract, threads)
-        bundle.contract = contract
-
-    profiled = train
-    if len(train) > PROFILE_ROWS:  # the schema sees every row; the profile needs a sample
-        profiled = train.sample(n=PROFILE_ROWS, random_state=seed).sort_index()
-    checked = bundle.check(profiled)
-    scores = bundle.score(checked, threads=threads)
-    bins = int(prod["profile_bins"])
-    profile = reference(schema, checked, scores, task, classes or [], bins)
-    profile["thresholds"] = {k: prod["monitor"][k] for k in THRESHOLD_KEYS}
-
-    booster: lgb.Booster = bundle.booster
-    hashes = {k: _sha(p) for k, p in sorted(ctx.inputs.items())}
-    card = Card(
-        name=f"{dataset['name']}-{ctx.params['model']['name']}",
-        bundle_format=files.FORMAT_VERSION,
-        env=ctx.params["env"]["name"],
-        pipespec=__version__,
-        model=CardModel(
-            task=task,
-            target=label.name,
-            classes=classes,
-            threshold=output.threshold,
-            trees=booster.num_trees(),
-            objective=_objective(model_bytes),
-            feature_names=booster.feature_name(),
-        ),
-        features=[
-            {
-                **to_json(c),
-                "categories": None if c.categories is None else len(c.categories),
-            }
-            for c in schema.columns
-        ],
-        ignored=list(schema.ignored),
-        metrics=metrics,
-        params=to_json(ctx.params.to_dict()),
-        data={
-            "train": TrainingData(
-                sha256=hashes["train"],
-                rows=total_rows,
-                profiled_rows=len(profiled),
-                columns=len(train.columns),
-            )
-        },
-        inputs=hashes,
-        versions=versions(),
-        git=git_commit(ctx.root) if prod["git_commit"] else None,
-    )
-    contents = {
-        files.MODEL: model_bytes,
-        files.TRANSFORMS: transforms_bytes,
-        files.SCHEMA: dumps(contract),
-        files.PROFILE: dumps(profile),
-        files.CARD: dumps(card),
-        files.CARD_MD: markdown(to_json(card)).encode("utf-8"),
-    }
-    target = ctx.output("bundle")
-    sha = files.write(target, contents)
-    console().print(
-        f"  bundle {sha[:12]}: {len(schema.columns)} input columns, {booster.num_trees()} trees, "
-        f"profile of {len(profiled):,} training rows -> {target}"
-    )
-
-
-def _optimized(ctx: StageContext, bundle: Any, contract: Contract, threads: int) -> Contract:
-    """The contract with the F1-best threshold on the raw valid rows, scored through the
-    bundle's own path (``evaluation.optimize_threshold``)."""
-    import dataclasses
-
-    from pipespec.bundle.transforms import encode_target
-    from pipespec.stages.evaluate import best_f1_threshold
-
-    if "valid" not in ctx.inputs:
+    optimize = bool(evaluation["optimize_threshold"])
+    if optimize and "valid" not in ctx.inputs:
         raise ConfigError(
             f"stage '{ctx.name}': evaluation.optimize_threshold needs a 'valid' input "
             "(the raw valid split, split.valid)"
         )
-    valid, _ = read_table(ctx.input("valid"))
-    if valid.empty:
-        raise ConfigError("evaluation.optimize_threshold needs a non-empty 'valid' input")
-    checked = bundle.check(valid)
-    if checked.n_invalid:
-        raise invalid_rows_error(checked, f"input 'valid' ({ctx.input('valid')})")
-    scores = bundle.score(checked, threads=threads)
-    y = encode_target(bundle.transforms.target, valid[bundle.output.target])
-    threshold = round(best_f1_threshold(y, scores), 6)
-    return dataclasses.replace(
-        contract, output=dataclasses.replace(contract.output, threshold=threshold)
+    settings = Settings(
+        name=f"{dataset['name']}-{ctx.params['model']['name']}",
+        env=ctx.params["env"]["name"],
+        reading=ReadOptions.from_dataset(dataset),
+        policy=ServingPolicy(
+            on_invalid=str(prod["on_invalid"]),
+            max_records=int(prod["max_records"]),
+            max_body_bytes=int(prod["max_body_bytes"]),
+            range_margin=prod["range_margin"],
+            strict=Strictness(**prod["strict"]),
+            num_threads=int(ctx.params["compute"]["num_threads"]),
+        ),
+        threshold=float(evaluation["threshold"]),
+        optimize_threshold=optimize,
+        ignored=tuple(c for c in (*dataset["drop"], dataset.get("weight")) if c is not None),
+        profile_bins=int(prod["profile_bins"]),
+        monitor=prod["monitor"],
+        seed=seed,
+        params=ctx.params.to_dict(),
+        git=git_commit(ctx.root) if prod["git_commit"] else None,
     )
+    # LightGBM is imported and the inputs hashed (for the card) while the rows are read:
+    # Parquet decoding and hashlib work without the GIL
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        imported = pool.submit(_import_lightgbm)
+        hashing = {k: pool.submit(_sha, p) for k, p in sorted(ctx.inputs.items())}
+        model_text = ctx.input("model").read_bytes()
+        transforms_text = ctx.input("transforms").read_bytes()
+        needed = _input_names(transforms_text)
+        train, total_rows, columns = _training_rows(ctx.input("train"), seed=seed, needed=needed)
+        valid = read_table(ctx.input("valid"))[0] if optimize else None
+        metrics: dict[str, Any] = {}
+        if "metrics" in ctx.inputs:
+            metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
+        hashes = {k: future.result() for k, future in hashing.items()}
+        imported.result()
+    sources = Sources(
+        train=f"input 'train' ({ctx.input('train')})",
+        valid=f"input 'valid' ({ctx.inputs.get('valid')})",
+        transforms=str(ctx.input("transforms")),
+        hashes=hashes,
+        train_rows=total_rows,
+        train_columns=columns,
+    )
+    bundle = assemble(
+        ctx.output("bundle"),
+        model_text=model_text,
+        transforms_text=transforms_text,
+        train=train,
+        settings=settings,
+        valid=valid,
+        metrics=metrics,
+        sources=sources,
+    )
+    console().print(
+        f"  bundle {bundle.sha[:12]}: {len(bundle.schema.columns)} input columns, "
+        f"{bundle.card['model']['trees']} trees, profile of "
+        f"{bundle.card['data']['train']['profiled_rows']:,} training rows -> {bundle.path}"
+    )
+
+
+def _import_lightgbm() -> None:
+    """Import LightGBM without its scikit-learn API, which this stage does not use: it only
+    predicts with a ``Booster``. LightGBM imports scikit-learn when it is installed, and that
+    is about 60% of the time ``import lightgbm`` takes (1.2 of 2 s). Nothing is patched:
+    scikit-learn is marked absent while LightGBM's own optional import runs, then unmarked,
+    so a later ``import sklearn`` (``evaluation.optimize_threshold``) works. A process that
+    already imported either keeps them as they are."""
+    import sys
+
+    if "lightgbm" in sys.modules or "sklearn" in sys.modules:
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # its import raises ImportError
+    try:
+        import lightgbm  # noqa: F401
+    finally:
+        del sys.modules["sklearn"]
 
 
 def git_commit(root: Path) -> dict[str, Any] | None:
@@ -213,23 +154,28 @@ def git_commit(root: Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status)}
 
 
-def _objective(model_text: bytes) -> str | None:
-    for line in model_text.decode("utf-8", errors="replace").splitlines()[:30]:
-        if line.startswith("objective="):
-            return line.split("=", 1)[1]
-    return None
+def _input_names(transforms_text: bytes) -> list[str] | None:
+    """The raw input columns the transforms document names (None if it cannot be read:
+    ``assemble`` then says what is wrong with it)."""
+    try:
+        return [str(c["name"]) for c in json.loads(transforms_text)["inputs"]]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
-def _training_rows(path: Path, *, seed: int) -> tuple[Any, int]:
-    """The training rows the schema and the drift profile are built from, and the count of
-    all of them: every row of a single-file table; of a partitioned one (compute=dask) at
-    most SCHEMA_ROWS, drawn with a seeded generator part by part."""
+def _training_rows(path: Path, *, seed: int, needed: list[str] | None) -> tuple[Any, int, int]:
+    """The training rows the schema and the drift profile are built from, the count of all
+    of them and of their columns: every row of a single-file table, only the ``needed``
+    columns read; of a partitioned one (compute=dask) at most SCHEMA_ROWS, drawn with a
+    seeded generator part by part."""
     import numpy as np
     import pandas as pd
 
     if not path.is_dir():
-        train, _ = read_table(path)
-        return train, len(train)
+        available, _ = table_columns(path)
+        wanted = None if needed is None else [c for c in available if c in set(needed)]
+        train, _ = read_table(path, columns=wanted)
+        return train, len(train), len(available)
     from pipespec.stages import parquet
 
     parts = parquet.part_files(path)
@@ -243,7 +189,8 @@ def _training_rows(path: Path, *, seed: int) -> tuple[Any, int]:
             rng = np.random.default_rng([seed, index])
             frame = frame[rng.random(len(frame)) < share]
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True), total
+    train = pd.concat(frames, ignore_index=True)
+    return train, total, len(train.columns)
 
 
 def _sha(path: Path) -> str:

@@ -16,6 +16,15 @@ from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
 from pipespec.stages.load import SPLIT_COLUMN
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = ("seed", "split", "dataset.target", "dataset.task", "compute.backend")
+INPUTS = ("data",)
+OUTPUTS = {
+    "train": ("data/{stage}/train.parquet", "out"),
+    "valid": ("data/{stage}/valid.parquet", "out"),
+    "test": ("data/{stage}/test.parquet", "out"),
+}
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa

@@ -18,6 +18,25 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import read_table, table_columns
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = ("seed", "dataset.target", "dataset.task", "dataset.weight", "model", "compute")
+INPUTS = ("train",)
+ANY_INPUTS = True  # 'valid' for early stopping
+OUTPUTS = {
+    "model": ("models/{stage}/model.txt", "out"),
+    "metrics": ("metrics/{stage}.json", "metrics"),
+    "importance": (
+        "plots/{stage}/importance.csv",
+        "plots",
+        {
+            "template": "bar_horizontal_sorted",
+            "x": "gain",
+            "y": "feature",
+            "title": "Feature importance (gain)",
+        },
+    ),
+}
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd

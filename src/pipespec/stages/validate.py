@@ -36,6 +36,16 @@ from pipespec.stages.context import StageContext
 from pipespec.stages.dataschema import DataSchema, RowBounds, load
 from pipespec.stages.load import SPLIT_COLUMN
 
+# The kind's contract (docs/architecture.md, "Stage kinds")
+READS = ("schema", "dataset.target", "dataset.drop", "compute.backend")
+INPUTS = ("data",)
+OUTPUTS = {
+    "data": ("data/{stage}/data.parquet", "out"),
+    "report": ("data/{stage}/report.json", "out"),
+    "quarantine": ("data/{stage}/quarantine.parquet", "out"),
+}
+PATH_PARAMS = ("schema.path",)  # editing the schema file re-runs validation
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd

@@ -1,0 +1,135 @@
+"""The package stage alone: `pipespec stage package` against a hand-written minimal package
+script, on the splits of a synthetic table. Prints the median wall time of each, the ratio,
+and the issue's target (at most 1.5 s at 1M rows).
+
+Data and project as `bench/pipeline.py` builds them (`make_data`, `pipespec init`, the same
+overrides: dataset=parquet, env=prod, every numeric column median-imputed, 2 threads), then
+the stages before package run once (`pipespec stage load` ... `train`, not timed). Timed, in
+turn: `pipespec stage package` (the bundle: input schema, drift profile of the training rows
+and of the model's scores on them, card, manifest) and the hand-written script (copy the
+model, the transforms and the train metrics into a folder with a SHA-256 manifest: what
+`bench/pipeline.py`'s hand-written package does). The machine is shared: runs alternate,
+medians are shown.
+
+`--keep DIR` keeps the prepared project in DIR and reuses it when it is there (only the
+timed part runs again). `--profile` runs the stage once more under cProfile and prints the
+functions with the most cumulative time.
+
+    python bench/package.py [--rows 1000000] [--numeric 50] [--categorical 5] [--rounds 100]
+                            [--repeat 3] [--keep DIR] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from data_layer import run_stage
+from pipeline import INPUT, SCRIPTS, make_data, pipespec_overrides, run_cmd
+
+BIN = Path(sys.executable).parent
+TARGET = 1.5  # seconds at 1M rows (issue 12)
+BEFORE = ("load", "validate", "split", "featurize", "train")
+
+# bench/pipeline.py's hand-written package script, on this project's paths
+HAND_PATHS = {
+    "models/model.txt": "models/train/model.txt",
+    "models/features.json": "models/featurize/transforms.json",
+    "metrics/evaluate.json": "metrics/train.json",
+    "models/bundle": "hand/bundle",
+}
+
+
+def hand_script() -> str:
+    text = textwrap.dedent(SCRIPTS["package.py"]).lstrip()
+    for theirs, ours in HAND_PATHS.items():
+        if theirs not in text:
+            raise SystemExit(f"bench/pipeline.py's package script no longer reads {theirs}")
+        text = text.replace(theirs, ours)
+    return text
+
+
+def prepare(root: Path, args: argparse.Namespace) -> None:
+    """A pipespec project with every stage before package run once."""
+    if (root / "models" / "train" / "model.txt").exists():
+        return
+    root.parent.mkdir(parents=True, exist_ok=True)
+    run_cmd([str(BIN / "pipespec"), "init", str(root)], root.parent)
+    make_data(args.rows, args.numeric, args.categorical).to_parquet(root / INPUT, index=False)
+    overrides = pipespec_overrides(args.numeric, args.rounds, "all")
+    run_cmd([str(BIN / "pipespec"), "compose", *overrides], root)
+    (root / "hand_package.py").write_text(hand_script())
+    for name in BEFORE:
+        wall, _ = run_stage(root, name)
+        print(f"  prepared {name}: {wall:.1f} s", flush=True)
+
+
+def cpu_of(run: Callable[[], float]) -> tuple[float, float]:
+    """Wall seconds of ``run`` (a child process) and the CPU seconds (user + system) the
+    child used: on a shared machine the CPU time holds better than the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = run()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def hand(root: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "hand_package.py"], cwd=root, check=True)
+    return time.perf_counter() - start
+
+
+def profile(root: Path) -> None:
+    code = (
+        "import cProfile, pstats, sys\n"
+        "from pipespec.cli.main import main\n"
+        "cProfile.run('main([\"stage\", \"package\"])', 'package.prof')\n"
+        "pstats.Stats('package.prof').sort_stats('cumulative').print_stats(40)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--numeric", type=int, default=50)
+    parser.add_argument("--categorical", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per side")
+    parser.add_argument("--keep", type=Path, help="prepare the project here, or reuse it")
+    parser.add_argument("--profile", action="store_true", help="cProfile one more run")
+    args = parser.parse_args()
+    os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
+    with tempfile.TemporaryDirectory() as tmp:
+        root = (args.keep or Path(tmp) / "project").resolve()
+        prepare(root, args)
+        ours: list[tuple[float, float]] = []
+        theirs: list[tuple[float, float]] = []
+        for _ in range(args.repeat):
+            ours.append(cpu_of(lambda: run_stage(root, "package")[0]))
+            theirs.append(cpu_of(lambda: hand(root)))
+        if args.profile:
+            profile(root)
+    o, h = statistics.median(w for w, _ in ours), statistics.median(w for w, _ in theirs)
+    o_cpu, h_cpu = statistics.median(c for _, c in ours), statistics.median(c for _, c in theirs)
+    print(
+        f"package at {args.rows:,} rows x {args.numeric + args.categorical} columns: "
+        f"pipespec {o:.2f} s wall, {o_cpu:.2f} s CPU (runs {', '.join(f'{w:.2f}' for w, _ in ours)}"
+        f"); hand-written {h:.2f} s wall, {h_cpu:.2f} s CPU; ratio {o / h:.1f}x; "
+        f"target <= {TARGET} s at 1M rows: "
+        + ("met" if o <= TARGET else "not met")
+        + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Assembling a bundle: the files of ``models/bundle/`` from a trained model, its fitted
+transforms and the raw training rows, written atomically.
+
+``assemble`` infers the input schema from the raw training rows, puts it with the reading
+options, the output and the serving policy into the train/serve contract (``schema.json``),
+profiles the training rows and the model's scores on them for drift monitoring, writes the
+model card (JSON and Markdown) and the manifest. The package stage reads its inputs and
+calls it; tests and other commands can build a bundle the same way without a pipeline.
+Nothing here reads ``params.yaml``: the configuration arrives as a typed ``Settings``. No
+timestamps and no hash of pipespec's own code go in, so the same inputs and versions give
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipespec import __version__
+from pipespec.bundle import bundle as files
+from pipespec.bundle.bundle import Bundle, invalid_rows_error
+from pipespec.bundle.card import markdown, versions
+from pipespec.bundle.inputs import infer
+from pipespec.bundle.profile import THRESHOLD_KEYS, reference
+from pipespec.bundle.transforms import encode_target
+from pipespec.bundle.transforms import load as load_transforms
+from pipespec.core.documents import (
+    Card,
+    CardModel,
+    Contract,
+    Output,
+    ReadOptions,
+    ServingPolicy,
+    TrainingData,
+    dumps,
+    to_json,
+)
+from pipespec.core.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+PROFILE_ROWS = 200_000  # training rows (seeded sample) the drift reference profile describes
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the configuration decides about a bundle. The package stage fills it from
+    ``dataset``, ``evaluation``, ``production``, ``env``, ``compute`` and ``seed``."""
+
+    name: str  # the card's name: DATASET-MODEL
+    env: str
+    reading: ReadOptions = field(default_factory=ReadOptions)
+    policy: ServingPolicy = field(default_factory=ServingPolicy)
+    threshold: float = 0.5  # the binary decision threshold (evaluation.threshold)
+    optimize_threshold: bool = False  # binary: the F1-best threshold on the valid rows instead
+    ignored: tuple[str, ...] = ()  # raw columns the model does not read (dataset.drop, weight)
+    profile_bins: int = 10
+    monitor: Mapping[str, Any] = field(default_factory=dict)  # drift thresholds, into the profile
+    seed: int = 0  # of the profile's sample of the training rows
+    params: Mapping[str, Any] = field(default_factory=dict)  # recorded in the card
+    git: Mapping[str, Any] | None = None  # HEAD and dirty, recorded in the card
+
+
+@dataclass(frozen=True)
+class Sources:
+    """How messages and the card name the inputs: a description of the training and valid
+    rows, the SHA-256 of each input file, and the count of all training rows and columns
+    when ``train`` holds a sample of the rows or only the columns the model reads."""
+
+    train: str = "the training rows"
+    valid: str = "the valid rows"
+    transforms: str = "transforms.json"
+    hashes: Mapping[str, str] = field(default_factory=dict)  # input name -> SHA-256
+    train_rows: int | None = None
+    train_columns: int | None = None  # when ``train`` holds only the columns the model reads
+
+
+def assemble(
+    target: str | Path,
+    *,
+    model_text: bytes,
+    transforms_text: bytes,
+    train: pd.DataFrame,
+    settings: Settings,
+    valid: pd.DataFrame | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    sources: Sources | None = None,
+) -> Bundle:
+    """Build the bundle of ``model_text`` (LightGBM's text format) and ``transforms_text``
+    (the fitted transforms document) for the raw training rows ``train``, and write it to
+    ``target`` atomically. Returns the bundle as written (its ``sha`` names it)."""
+    sources = sources or Sources()
+    transforms = load_transforms(json.loads(transforms_text), sources.transforms)
+    label = transforms.target
+    missing = [c.name for c in transforms.inputs if c.name not in train.columns]
+    if missing:
+        raise DataError(
+            f"{sources.train} lack feature column(s) {', '.join(missing)}: a bundle describes "
+            "the raw training rows (the split stage's train output), not featurized ones"
+        )
+    ignored = sorted({*settings.ignored, *transforms.dropped} - {label.name})
+    schema = infer(
+        train, transforms, range_margin=settings.policy.range_margin, ignored=list(ignored)
+    )
+    output = Output(
+        task=label.task,
+        target=label.name,
+        classes=label.classes,
+        threshold=float(settings.threshold) if label.task == "binary" else None,
+    )
+    bundle = Bundle(
+        path=Path(target),
+        sha="",
+        manifest={},
+        transforms=transforms,
+        contract=Contract(schema, settings.reading, output, settings.policy),
+        profile={},
+        card={},
+        model_text=model_text.decode("utf-8"),
+    )
+    if label.task == "binary" and settings.optimize_threshold:
+        if valid is None or valid.empty:
+            raise ConfigError(f"evaluation.optimize_threshold needs rows: {sources.valid} has none")
+        threshold = round(_best_threshold(bundle, valid, sources.valid), 6)
+        output = dataclasses.replace(output, threshold=threshold)
+        bundle.contract = dataclasses.replace(bundle.contract, output=output)
+
+    profiled = _sample(train, PROFILE_ROWS, settings.seed)
+    threads = settings.policy.num_threads
+    checked = bundle.check(profiled)
+    scores = bundle.score(checked, threads=threads)
+    classes = label.classes or []
+    profile = reference(schema, checked, scores, label.task, classes, settings.profile_bins)
+    profile["thresholds"] = {
+        k: settings.monitor[k] for k in THRESHOLD_KEYS if k in settings.monitor
+    }
+
+    booster = bundle.booster
+    card = Card(
+        name=settings.name,
+        bundle_format=files.FORMAT_VERSION,
+        env=settings.env,
+        pipespec=__version__,
+        model=CardModel(
+            task=label.task,
+            target=label.name,
+            classes=label.classes,
+            threshold=output.threshold,
+            trees=booster.num_trees(),
+            objective=_objective(model_text),
+            feature_names=booster.feature_name(),
+        ),
+        features=[
+            {**to_json(c), "categories": None if c.categories is None else len(c.categories)}
+            for c in schema.columns
+        ],
+        ignored=list(schema.ignored),
+        metrics=dict(metrics or {}),
+        params=to_json(dict(settings.params)),
+        data={
+            "train": TrainingData(
+                sha256=sources.hashes.get("train", ""),
+                rows=len(train) if sources.train_rows is None else sources.train_rows,
+                profiled_rows=len(profiled),
+                columns=len(train.columns)
+                if sources.train_columns is None
+                else sources.train_columns,
+            )
+        },
+        inputs=dict(sources.hashes),
+        versions=versions(),
+        git=None if settings.git is None else dict(settings.git),
+    )
+    contents = {
+        files.MODEL: model_text,
+        files.TRANSFORMS: transforms_text,
+        files.SCHEMA: dumps(bundle.contract),
+        files.PROFILE: dumps(profile),
+        files.CARD: dumps(card),
+        files.CARD_MD: markdown(to_json(card)).encode("utf-8"),
+    }
+    bundle.sha = files.write(target, contents)
+    bundle.manifest = files.manifest_for(contents)
+    bundle.profile = profile
+    bundle.card = to_json(card)
+    return bundle
+
+
+def _sample(train: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """At most ``rows`` of ``train``, drawn with ``seed``, in their order: the schema sees
+    every row, the profile a sample. ``train.sample(n, random_state=seed).sort_index()``,
+    drawn on the row numbers alone so that only the sampled rows are copied, once."""
+    import numpy as np
+    import pandas as pd
+
+    if len(train) <= rows:
+        return train
+    if not train.index.is_monotonic_increasing or not train.index.is_unique:
+        return train.sample(n=rows, random_state=seed).sort_index()
+    drawn = pd.RangeIndex(len(train)).to_series().sample(n=rows, random_state=seed)
+    return train.take(np.sort(drawn.to_numpy()))
+
+
+def _best_threshold(bundle: Bundle, valid: pd.DataFrame, where: str) -> float:
+    """The F1-best threshold on the raw valid rows, scored through the bundle's own path."""
+    checked = bundle.check(valid)
+    if checked.n_invalid:
+        raise invalid_rows_error(checked, where)
+    scores = bundle.score(checked, threads=bundle.policy.num_threads)
+    y = encode_target(bundle.transforms.target, valid[bundle.output.target])
+    return best_f1_threshold(y, scores)
+
+
+def best_f1_threshold(y: np.ndarray, pred: np.ndarray) -> float:
+    """The probability threshold with the highest F1 (ties: the lowest threshold)."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y, pred)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def _objective(model_text: bytes) -> str | None:
+    for line in model_text.decode("utf-8", errors="replace").splitlines()[:30]:
+        if line.startswith("objective="):
+            return line.split("=", 1)[1]
+    return None
