@@ -48,8 +48,13 @@ def test_template_pipeline_compiles_with_exact_params(tmp_path: Path) -> None:
     assert stages["evaluate"]["params"] == [
         "evaluation.headline",
         "evaluation.plots_on",
-        "compute",
+        "compute.backend",
+        "compute.num_threads",
     ]
+    # where a cluster is, or how much memory it has, is no param: it changes no result
+    for name in ("train", "evaluate", "package"):
+        assert "compute" not in stages[name]["params"]
+        assert "compute.address" not in stages[name]["params"]
     assert stages["evaluate"]["deps"] == [
         "models/bundle",
         "data/split/valid.parquet",

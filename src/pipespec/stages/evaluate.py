@@ -17,7 +17,7 @@ from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import read_table, write_table
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
-READS = ("evaluation.headline", "evaluation.plots_on", "compute")
+READS = ("evaluation.headline", "evaluation.plots_on", "compute.backend", "compute.num_threads")
 INPUTS = ("bundle",)
 ANY_INPUTS = True  # every further input is a split to score
 OUTPUTS = {

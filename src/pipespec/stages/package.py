@@ -28,7 +28,8 @@ READS = (
     "model",
     "evaluation",
     "env",
-    "compute",
+    "compute.backend",
+    "compute.num_threads",
     "production",
 )
 INPUTS = ("model", "transforms", "train")

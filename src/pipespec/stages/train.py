@@ -19,7 +19,12 @@ from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import read_table, table_columns
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
-READS = ("seed", "dataset.target", "dataset.task", "dataset.weight", "model", "compute")
+# compute: the thread count and, on Dask, the number of workers change the model; where the
+# cluster is (compute.address, memory) does not, so it is not a param of the stage
+READS = (
+    "seed", "dataset.target", "dataset.task", "dataset.weight", "model",
+    "compute.backend", "compute.num_threads", "compute.workers",
+)  # fmt: skip
 INPUTS = ("train",)
 ANY_INPUTS = True  # 'valid' for early stopping
 OUTPUTS = {
