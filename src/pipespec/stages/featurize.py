@@ -38,12 +38,11 @@ from pipespec.stages.context import StageContext
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("features", "dataset.target", "dataset.task", "dataset.weight", "compute.backend")
 INPUTS = ("train",)
-ANY_INPUTS = True  # every further split is transformed too
+ANY_INPUTS = True  # valid: transformed too (the test rows are scored raw, through the bundle)
 OUTPUTS = {
     "transforms": ("models/{stage}/transforms.json", "out"),
     "train": ("data/{stage}/train.parquet", "out"),
     "valid": ("data/{stage}/valid.parquet", "out"),
-    "test": ("data/{stage}/test.parquet", "out"),
 }
 
 if TYPE_CHECKING:
