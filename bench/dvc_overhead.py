@@ -4,13 +4,15 @@ The two projects are `bench/pipeline.py`'s: the default pipeline under pipespec,
 hand-written `dvc.yaml` of small scripts doing the same work, on the same seeded table. Each
 run is `dvc repro -f` (what `pipespec run -f` runs in-process after composing) with an empty
 DVC cache, as a first run of new data finds it, under DVC's own profiler
-(`--cprofile-dump`). From the profile of the `dvc` process:
+(`--cprofile-dump`). From the profile of the `dvc` process (the profiler slows DVC's
+pure-Python code, not the stage processes: compare the sides, not the seconds):
 
 - commands: waiting for the stage processes (`dvc/stage/run.py:_run`);
 - DVC outside them: the rest of the wall time, and of it
-  - hashing: reading outputs (and deps) to compute their MD5s (`dvc_data` `hash_file`),
-  - commit: moving outputs into the cache and linking or copying them back
-    (`Stage.commit`, the hashing aside),
+  - hashing: reading outputs (and deps) to compute their MD5s (`dvc_data` `hash_file`,
+    wherever it is called),
+  - commit: putting outputs into the cache and linking or copying them back
+    (`Stage.commit`; it includes any hashing it does itself),
   - run cache: recording each stage's run for later restores (`StageCache.save`),
   - lock: rewriting `dvc.lock` after each stage (`ProjectFile.dump`).
 
@@ -57,7 +59,7 @@ class Figures:
     wall: float
     commands: float
     hashing: float
-    commit: float  # hashing inside it left out
+    commit: float
     run_cache: float
     lock: float
     cached_mib: float  # bytes DVC's cache holds after the run
@@ -74,29 +76,6 @@ def _cumulative(stats: pstats.Stats, where: tuple[str, str]) -> float:
     return sum(
         entry[3] for (path, _, func), entry in raw.items() if path.endswith(suffix) and func == name
     )
-
-
-def _inner(stats: pstats.Stats, outer: tuple[str, str], inner: tuple[str, str]) -> float:
-    """Time ``inner`` took when called, at any depth, under ``outer``: the callers' tree is
-    walked up from ``inner``'s entries."""
-    raw = stats.stats  # type: ignore[attr-defined]
-    total = 0.0
-    for (path, _line, func), entry in raw.items():
-        if not (path.endswith(inner[0]) and func == inner[1]):
-            continue
-        for caller, caller_entry in entry[4].items():
-            if _reaches(raw, caller, outer, set()):
-                total += caller_entry[3]
-    return total
-
-
-def _reaches(raw: dict, key: tuple, outer: tuple[str, str], seen: set) -> bool:
-    if key in seen:
-        return False
-    seen.add(key)
-    if key[0].endswith(outer[0]) and key[2] == outer[1]:
-        return True
-    return any(_reaches(raw, caller, outer, seen) for caller in raw.get(key, (0,) * 5)[4])
 
 
 # `dvc` with ruamel.yaml's pure-Python parser, as without ruamel.yaml.clib installed.
@@ -124,14 +103,13 @@ def measure(root: Path, variant: str) -> Figures:
     run_cmd([*dvc_argv(variant), "repro", "-f", "--cprofile-dump", str(dump)], root)
     wall = time.perf_counter() - start
     stats = pstats.Stats(str(dump))
-    commit = _cumulative(stats, COMMIT) - _inner(stats, COMMIT, HASH)
     cache = root / ".dvc" / "cache" / "files"
     cached = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
     return Figures(
         wall=wall,
         commands=_cumulative(stats, COMMANDS),
         hashing=_cumulative(stats, HASH),
-        commit=commit,
+        commit=_cumulative(stats, COMMIT),
         run_cache=_cumulative(stats, RUN_CACHE),
         lock=_cumulative(stats, LOCK),
         cached_mib=cached / 2**20,
