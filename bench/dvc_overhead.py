@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from noop_run import PURE_DVC
 from pipeline import (
     BIN,
     INPUT,
@@ -76,13 +77,6 @@ def _cumulative(stats: pstats.Stats, where: tuple[str, str]) -> float:
     return sum(
         entry[3] for (path, _, func), entry in raw.items() if path.endswith(suffix) and func == name
     )
-
-
-# `dvc` with ruamel.yaml's pure-Python parser, as without ruamel.yaml.clib installed.
-PURE_DVC = (
-    "import sys, ruamel.yaml.main as m; m.CParser = None; "
-    "from dvc.cli import main; sys.exit(main())"
-)
 
 
 def dvc_argv(variant: str) -> list[str]:
@@ -151,6 +145,22 @@ def main() -> None:
                 for side, root in order:
                     results.setdefault((side, cache_type), []).append(measure(root, cache_type))
         report(results, types, args)
+        for side, root in sides.items():
+            print(f"{side}: outputs, largest first (MiB): {largest_outputs(root)}")
+
+
+def largest_outputs(root: Path, count: int = 8) -> str:
+    """The ``count`` largest outputs in ``root``'s dvc.lock."""
+    import yaml
+
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    sizes = {
+        out["path"]: out.get("size", 0)
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+    }
+    top = sorted(sizes.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{path} {size / 2**20:.0f}" for path, size in top)
 
 
 def report(

@@ -15,7 +15,6 @@ from pipespec.engine.generate import generate, is_fresh_fast, write
 from pipespec.engine.pipeline import Pipeline, load_pipeline
 from pipespec.engine.project import Project
 from pipespec.engine.stage_process import ran_since
-from pipespec.stages.cluster import ENV_ADDRESS
 
 
 @dataclass
@@ -80,11 +79,14 @@ def _dask_cluster(project: Project, compute: dict[str, Any]) -> Iterator[None]:
     run (its address goes to the stages in PIPESPEC_DASK_ADDRESS) instead of one per stage."""
     import os
 
-    if compute.get("backend") != "dask" or compute.get("address") or ENV_ADDRESS in os.environ:
+    if compute.get("backend") != "dask" or compute.get("address"):
+        yield  # the local backend: the Dask helpers are not even imported
+        return
+    from pipespec.stages.cluster import ENV_ADDRESS, local_cluster
+
+    if ENV_ADDRESS in os.environ:
         yield
         return
-    from pipespec.stages.cluster import local_cluster
-
     with local_cluster(compute, project.root) as cluster:
         os.environ[ENV_ADDRESS] = cluster.scheduler_address
         try:
