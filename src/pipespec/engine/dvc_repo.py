@@ -119,17 +119,24 @@ def diff(project: Project, a_rev: str, b_rev: str) -> tuple[dict[str, Any], dict
     return dict(params), dict(metrics)
 
 
-def lock_entries(project: Project) -> dict[str, Any]:
-    """The stages of ``dvc.lock`` as written ({} when there is none or it cannot be read).
+def lock_text(project: Project) -> str:
+    """``dvc.lock`` as it is on disk ("" when there is none)."""
+    try:
+        return (project.root / LOCK_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def lock_entries(text: str) -> dict[str, Any]:
+    """The stages of a ``dvc.lock`` text ({} when it has none or cannot be read).
 
     Read as YAML, not through DVC: a run compares the lock before and after, and DVC's loader
     costs a ``Repo``."""
     import yaml
 
     try:
-        text = (project.root / LOCK_FILE).read_text(encoding="utf-8")
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, ValueError):
+    except ValueError:
         return {}
     stages = (data or {}).get("stages") if isinstance(data, dict) else None
     return dict(stages) if isinstance(stages, dict) else {}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipespec.core.errors import ReproError
-from pipespec.engine.dvc_repo import lock_entries, repro
+from pipespec.engine.dvc_repo import lock_entries, lock_text, repro
 from pipespec.engine.generate import generate, is_fresh_fast, write
 from pipespec.engine.pipeline import Pipeline, load_pipeline
 from pipespec.engine.project import Project
@@ -48,7 +48,7 @@ def run(
     start = time.time()
     pipeline, changed = prepare(project, overrides)
     checked, params = _check_input_files(project)
-    lock_before = lock_entries(project)
+    lock_before = lock_text(project)
     with _dask_cluster(project, params.get("compute") or {}):
         code = repro(project, force=force, args=dvc_args)
     if code != 0:
@@ -58,12 +58,19 @@ def run(
         )
     pipeline = pipeline or checked
     ran = ran_since(project, start)
-    lock_after = lock_entries(project)
+    lock_after = lock_text(project)
+    # a stage restored from the run cache changed its lock entry without running; an
+    # unchanged lock (a no-op run) needs no parsing
+    before, after = (
+        (lock_entries(lock_before), lock_entries(lock_after))
+        if lock_after != lock_before
+        else ({}, {})
+    )
     result = RunResult(changed_files=changed, seconds=time.time() - start)
     for stage in pipeline.stages:
         if stage.name in ran:
             result.ran.append(stage.name)
-        elif lock_before.get(stage.name) != lock_after.get(stage.name):
+        elif before.get(stage.name) != after.get(stage.name):
             result.restored.append(stage.name)
         else:
             result.skipped.append(stage.name)
