@@ -1,13 +1,14 @@
 """The one place pipespec talks to DVC.
 
 Every other module calls the functions here; none imports ``dvc`` or starts a ``dvc`` process
-(an import-linter contract and a test in ``tests/test_repository.py`` check it). Each
+(the import-linter contract "Only engine.dvc_repo imports DVC" and
+``tests/engine/test_dvc_repo.py`` check it). Each
 operation has one way of reaching DVC, picked for what it needs:
 
 - in-process, through DVC's Python API (``dvc.repo.Repo``) or its command-line entry point:
-  ``repro``, ``status``, ``diff``, ``init``, ``set_config``, ``fetch_artifact``. No interpreter
-  start-up (about 0.3-0.6 s each), and DVC's errors arrive as exceptions, turned here into
-  ``ReproError``.
+  ``repro``, ``status``, ``diff``, ``init``, ``set_config``, ``open_remote`` (and its
+  ``download``). No interpreter start-up (about 0.3-0.6 s each), and DVC's errors arrive as
+  exceptions, turned here into ``ReproError``.
 - in a subprocess: the experiment commands (``exp run --queue``, ``exp run --run-all``,
   ``queue start``, ``queue logs``, ``exp show``, ``exp remove``, ``exp apply``). DVC's queue
   runs experiments in celery workers that are separate processes and outlive the command that

@@ -67,10 +67,11 @@ def init(target: Path) -> Project:
         )
     if not (target / ".git").exists():
         _call(["git", "init", "-q"], target)
-    if not dvc_repo.is_initialized(target):
+    if dvc_repo.is_initialized(target):
+        dvc_repo.set_config(target, DVC_HYDRA)
+    else:
         dvc_repo.init(target)
-        dvc_repo.set_config(target, DVC_CACHE)
-    dvc_repo.set_config(target, DVC_HYDRA)
+        dvc_repo.set_config(target, {**DVC_CACHE, **DVC_HYDRA})
     project = Project(target)
     write(project, generate(project))
     return project
