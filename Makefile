@@ -39,6 +39,7 @@ format: install
 
 bench: install ## benchmarks: pipespec against hand-written equivalents, as ratios (docs/benchmarks.md)
 	python bench/noop_run.py
+	python bench/dvc_overhead.py
 	python bench/train.py
 	python bench/data_layer.py
 	python bench/validate.py

@@ -8,13 +8,13 @@ upstream stage changes).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from pipespec.core.errors import ReproError
+from pipespec.engine import dvc_repo
 from pipespec.engine.compile import CHECK_STAGE, DEPS, METRICS, OUTS, PARAMS, PLOTS
 from pipespec.engine.project import DVC_FILE, Project
 
@@ -81,19 +81,7 @@ class DiffResult:
 
 def diff(project: Project, a_rev: str = "HEAD", b_rev: str = WORKSPACE) -> DiffResult:
     """Compare two revisions of ``project`` (``workspace`` is the working tree)."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    cwd = os.getcwd()
-    os.chdir(project.root)
-    try:
-        with Repo(str(project.root)) as repo:
-            params = repo.params.diff(a_rev=a_rev, b_rev=b_rev, all=False)
-            metrics = repo.metrics.diff(a_rev=a_rev, b_rev=b_rev, all=False)
-    except DvcException as exc:
-        raise ReproError(f"cannot compare {a_rev} and {b_rev}: {exc}") from None
-    finally:
-        os.chdir(cwd)
+    params, metrics = dvc_repo.diff(project, a_rev, b_rev)
     result = DiffResult(a_rev, b_rev)
     for file_changes in params.get("diff", {}).values():
         for key, change in sorted(file_changes.items()):

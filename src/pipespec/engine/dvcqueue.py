@@ -19,13 +19,13 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from pipespec.core.errors import ReproError
-from pipespec.engine.project import Project, tool_path
+from pipespec.engine import dvc_repo
+from pipespec.engine.project import Project
 
 _POLL = 1.0  # seconds between looks at a running queue
 _RESTARTS = 3  # worker restarts before a run is given up
@@ -79,8 +79,7 @@ def run_all(project: Project, jobs: int, *, grace: float = 20.0) -> None:
     start one) before pipespec starts them again.
     """
     stop_workers(project)
-    cmd = _argv(["exp", "run", "--run-all", "--jobs", str(jobs)])
-    proc = subprocess.Popen(cmd, cwd=project.root, env=_env())
+    proc = dvc_repo.start_run_all(project, jobs)
     restarts = 0
     last_seen = time.monotonic()
     try:
@@ -105,7 +104,7 @@ def run_all(project: Project, jobs: int, *, grace: float = 20.0) -> None:
                     "`dvc queue remove --queued` clears the queue.",
                 )
             restarts += 1
-            _start_workers(project, jobs)
+            dvc_repo.start_queue(project, jobs)
             last_seen = time.monotonic()
     finally:
         if proc.poll() is None:
@@ -118,12 +117,6 @@ def run_all(project: Project, jobs: int, *, grace: float = 20.0) -> None:
         stop_workers(project)
 
 
-def _start_workers(project: Project, jobs: int) -> None:
-    """``dvc queue start``. Not captured: the workers it leaves behind would hold the pipes
-    open, and reading them would wait for the workers to end."""
-    dvc(project, ["queue", "start", "--jobs", str(jobs)], capture=False)
-
-
 def _wait(done: Callable[[], bool], timeout: float) -> bool:
     end = time.monotonic() + timeout
     while not done():
@@ -131,23 +124,3 @@ def _wait(done: Callable[[], bool], timeout: float) -> bool:
             return False
         time.sleep(0.2)
     return True
-
-
-def dvc(
-    project: Project, argv: Sequence[str], *, capture: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """A DVC command in a subprocess (DVC's queue wants its own process), its output captured,
-    or discarded with ``capture=False``."""
-    out = subprocess.PIPE if capture else subprocess.DEVNULL
-    return subprocess.run(
-        _argv(argv), cwd=project.root, env=_env(), stdout=out, stderr=out, text=True, check=False
-    )
-
-
-def _argv(argv: Sequence[str]) -> list[str]:
-    return [sys.executable, "-m", "dvc", *argv]
-
-
-def _env() -> dict[str, str]:
-    """DVC starts its workers as plain ``dvc``: with none on PATH, no worker ever starts."""
-    return {**os.environ, "PATH": tool_path()}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipespec.core.errors import ConfigError, PipespecError, ReproError
-from pipespec.engine.dvcqueue import dvc as _dvc
+from pipespec.engine import dvc_repo
 from pipespec.engine.dvcqueue import run_all
 from pipespec.engine.generate import generate, save_state, write
 from pipespec.engine.project import Project
@@ -86,7 +86,7 @@ def queue(project: Project, trials: list[Trial]) -> None:
     original = read_overrides(project.params_file.read_text(encoding="utf-8")) if saved else ()
     clashing = sorted({t.name for t in trials} & {r.name for r in list_experiments(project)})
     if clashing:  # a re-run of the same combination replaces its earlier experiment
-        _dvc(project, ["exp", "remove", *clashing])
+        dvc_repo.remove_experiments(project, clashing)
     try:
         for trial in trials:
             try:
@@ -94,7 +94,7 @@ def queue(project: Project, trials: list[Trial]) -> None:
             except PipespecError as exc:
                 trial.status, trial.reason = "invalid", str(exc)
                 continue
-            proc = _dvc(project, ["exp", "run", "--queue", "--no-hydra", "--name", trial.name])
+            proc = dvc_repo.queue_experiment(project, trial.name)
             if proc.returncode != 0:
                 trial.status, trial.reason = "invalid", _last_error(proc.stdout + proc.stderr)
     finally:
@@ -110,11 +110,7 @@ def run_queue(project: Project, jobs: int) -> None:
 
 def collect(project: Project, trials: list[Trial]) -> None:
     """Fill in each trial's status, metrics and (if it failed) the reason from its log."""
-    proc = _dvc(project, ["exp", "show", "--json", "--no-fetch"])
-    try:
-        rows = json.loads(proc.stdout)
-    except ValueError:
-        raise ReproError(f"cannot read `dvc exp show --json`: {proc.stderr.strip()}") from None
+    rows = dvc_repo.show_experiments(project)
     found: dict[str, dict[str, Any]] = {}
     for baseline in rows:
         for exp in baseline.get("experiments") or []:
@@ -132,8 +128,8 @@ def collect(project: Project, trials: list[Trial]) -> None:
             trial.status, trial.metrics = "success", info["metrics"]
         else:
             trial.status = "failed"
-            logs = _dvc(project, ["queue", "logs", trial.name])
-            trial.reason = _last_error(logs.stdout + logs.stderr) or "failed (see `dvc queue logs`)"
+            logs = dvc_repo.queue_logs(project, trial.name)
+            trial.reason = _last_error(logs) or "failed (see `dvc queue logs`)"
 
 
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -195,11 +191,7 @@ class ExperimentRow:
 
 def list_experiments(project: Project) -> list[ExperimentRow]:
     """The baseline and its experiments, from ``dvc exp show --json``."""
-    proc = _dvc(project, ["exp", "show", "--json", "--no-fetch"])
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError:
-        raise ReproError(f"cannot read `dvc exp show --json`: {proc.stderr.strip()}") from None
+    data = dvc_repo.show_experiments(project)
     rows: list[ExperimentRow] = []
     for baseline in data:
         if baseline.get("rev") == "workspace":
@@ -244,7 +236,7 @@ def apply_experiment(project: Project, name: str) -> tuple[str, ...]:
             hint=(f"Did you mean '{close[0]}'? " if close else "")
             + "List them with `pipespec exp show`.",
         )
-    proc = _dvc(project, ["exp", "apply", name])
+    proc = dvc_repo.apply_experiment(project, name)
     if proc.returncode != 0:
         raise ReproError(f"dvc exp apply {name} failed: {_last_error(proc.stdout + proc.stderr)}")
     overrides = read_overrides(project.params_file.read_text(encoding="utf-8")) or ()

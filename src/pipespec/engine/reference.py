@@ -56,21 +56,19 @@ def resolve(ref: str, repo: str | None = None) -> Iterator[Resolved]:
 
 def fetch(artifact: str, version: str | None, stage: str | None, repo: str, out: Path) -> Resolved:
     """Download a released version (or the one in ``stage``) of ``artifact`` with DVC."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
     from pipespec.bundle.bundle import Bundle
+    from pipespec.engine.dvc_repo import open_remote
 
     try:
-        with Repo.open(url=repo, subrepos=True, uninitialized=True) as dvc_repo:
-            registry: Registry = read_registry(dvc_repo.scm)
+        with open_remote(repo) as remote:
+            registry: Registry = read_registry(remote.git)
             chosen: Version = (
                 registry.in_stage(artifact, stage)
                 if stage
                 else registry.version(artifact, normalize_version(version or ""))
             )
-            dvc_repo.artifacts.download(artifact, version=chosen.version, out=str(out))
-    except (DvcException, OSError) as exc:  # OSError: no storage (remote, cache) holds it
+            remote.download(artifact, chosen.version, out)
+    except (ReproError, OSError) as exc:  # OSError: no storage (remote, cache) holds it
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
         ref = f"{artifact}#{stage}" if stage else f"{artifact}@{version}"
         raise ReproError(

@@ -342,14 +342,9 @@ def ensure_clean(project: Project) -> None:
 def ensure_outputs_match(project: Project) -> None:
     """An OutdatedOutputsError naming the stages when ``dvc status`` is not clean (the
     ``configs`` check stage aside: its stamp is local state, ``check`` covers it)."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
+    from pipespec.engine.dvc_repo import status as dvc_status
 
-    try:
-        with Repo(str(project.root)) as repo:
-            status = repo.status()
-    except DvcException as exc:
-        raise ReproError(f"dvc status failed: {exc}") from None
+    status = dvc_status(project)
     stale = [name for name, changes in status.items() if _real_changes(name, changes)]
     if stale:
         raise OutdatedOutputsError(

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipespec.core.errors import ReproError
-from pipespec.engine.compile import CHECK_STAGE
+from pipespec.engine.dvc_repo import lock_entries, lock_text, repro
 from pipespec.engine.generate import generate, is_fresh_fast, write
 from pipespec.engine.pipeline import Pipeline, load_pipeline
-from pipespec.engine.project import Project, tool_path
+from pipespec.engine.project import Project
 from pipespec.engine.stage_process import ran_since
-from pipespec.stages.cluster import ENV_ADDRESS
 
 
 @dataclass
@@ -49,10 +48,9 @@ def run(
     start = time.time()
     pipeline, changed = prepare(project, overrides)
     checked, params = _check_input_files(project)
-    lock_before = _lock_entries(project)
-    argv = ["repro", *(["--force"] if force else []), *dvc_args]
+    lock_before = lock_text(project)
     with _dask_cluster(project, params.get("compute") or {}):
-        code = _dvc(project, argv)
+        code = repro(project, force=force, args=dvc_args)
     if code != 0:
         raise ReproError(
             f"dvc repro failed (exit {code}); the failing stage's message is above",
@@ -60,12 +58,19 @@ def run(
         )
     pipeline = pipeline or checked
     ran = ran_since(project, start)
-    lock_after = _lock_entries(project)
+    lock_after = lock_text(project)
+    # a stage restored from the run cache changed its lock entry without running; an
+    # unchanged lock (a no-op run) needs no parsing
+    before, after = (
+        (lock_entries(lock_before), lock_entries(lock_after))
+        if lock_after != lock_before
+        else ({}, {})
+    )
     result = RunResult(changed_files=changed, seconds=time.time() - start)
     for stage in pipeline.stages:
         if stage.name in ran:
             result.ran.append(stage.name)
-        elif lock_before.get(stage.name) != lock_after.get(stage.name):
+        elif before.get(stage.name) != after.get(stage.name):
             result.restored.append(stage.name)
         else:
             result.skipped.append(stage.name)
@@ -81,50 +86,20 @@ def _dask_cluster(project: Project, compute: dict[str, Any]) -> Iterator[None]:
     run (its address goes to the stages in PIPESPEC_DASK_ADDRESS) instead of one per stage."""
     import os
 
-    if compute.get("backend") != "dask" or compute.get("address") or ENV_ADDRESS in os.environ:
+    if compute.get("backend") != "dask" or compute.get("address"):
+        yield  # the local backend: the Dask helpers are not even imported
+        return
+    from pipespec.stages.cluster import ENV_ADDRESS, local_cluster
+
+    if ENV_ADDRESS in os.environ:
         yield
         return
-    from pipespec.stages.cluster import local_cluster
-
     with local_cluster(compute, project.root) as cluster:
         os.environ[ENV_ADDRESS] = cluster.scheduler_address
         try:
             yield
         finally:
             del os.environ[ENV_ADDRESS]
-
-
-def _dvc(project: Project, argv: list[str]) -> int:
-    """Run a DVC command in-process (saves a Python start-up) from the project root."""
-    import os
-
-    from dvc.cli import main as dvc_main
-
-    cwd, path = os.getcwd(), os.environ.get("PATH")
-    os.chdir(project.root)
-    os.environ["PATH"] = tool_path(path)  # stage commands run `pipespec`: this one
-    try:
-        return int(dvc_main(argv) or 0)
-    finally:
-        os.chdir(cwd)
-        if path is None:
-            del os.environ["PATH"]
-        else:
-            os.environ["PATH"] = path
-
-
-def _lock_entries(project: Project) -> dict[str, Any]:
-    import yaml
-
-    path = project.root / "dvc.lock"
-    try:
-        data = yaml.load(
-            path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        )
-    except (OSError, ValueError):
-        return {}
-    stages = (data or {}).get("stages", {})
-    return {k: v for k, v in stages.items() if k != CHECK_STAGE}
 
 
 def _check_input_files(project: Project) -> tuple[Pipeline, dict[str, Any]]:

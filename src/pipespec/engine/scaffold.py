@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipespec.core.atomic import write_text
 from pipespec.core.errors import ConfigError, ReproError
+from pipespec.engine import dvc_repo
 from pipespec.engine.generate import generate, write
 from pipespec.engine.project import CONFIGS_DIR, PIPELINES_DIR, Project
 
@@ -23,6 +24,16 @@ GITIGNORE = """\
 __pycache__/
 /.venv/
 """
+# DVC's Hydra composition pointed at configs/, so `dvc exp run -S key=value` works.
+DVC_HYDRA = {
+    "hydra.enabled": "true",
+    "hydra.config_dir": CONFIGS_DIR,
+    "hydra.config_name": "config",
+}
+# How outputs go into DVC's cache (see dvc_repo.CACHE_TYPES: copy-on-write where the filesystem
+# can, else a copy; never a link a hand edit could write through). Set only in a repository
+# pipespec initialises: an existing one keeps its own.
+DVC_CACHE = {"cache.type": dvc_repo.CACHE_TYPES}
 
 
 def template_root() -> Path:
@@ -56,29 +67,17 @@ def init(target: Path) -> Project:
         )
     if not (target / ".git").exists():
         _call(["git", "init", "-q"], target)
-    if not (target / ".dvc").exists():
-        _call(["dvc", "init", "-q"], target)
-    enable_dvc_hydra(target)
+    if dvc_repo.is_initialized(target):
+        dvc_repo.set_config(target, DVC_HYDRA)
+    else:
+        dvc_repo.init(target)
+        dvc_repo.set_config(target, {**DVC_CACHE, **DVC_HYDRA})
     project = Project(target)
     write(project, generate(project))
     return project
 
 
-def enable_dvc_hydra(root: Path) -> None:
-    """Point DVC's Hydra composition at configs/, so `dvc exp run -S key=value` works."""
-    for key, value in (
-        ("hydra.enabled", "true"),
-        ("hydra.config_dir", CONFIGS_DIR),
-        ("hydra.config_name", "config"),
-    ):
-        _call(["dvc", "config", key, value], root)
-
-
 def _call(argv: list[str], cwd: Path) -> None:
-    import sys
-
-    if argv[0] == "dvc":  # the DVC of this environment, whatever PATH says
-        argv = [sys.executable, "-m", "dvc", *argv[1:]]
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ReproError(f"`{' '.join(argv)}` failed in {cwd}: {proc.stderr.strip()}")

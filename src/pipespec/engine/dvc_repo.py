@@ -1,0 +1,283 @@
+"""The one place pipespec talks to DVC.
+
+Every other module calls the functions here; none imports ``dvc`` or starts a ``dvc`` process
+(the import-linter contract "Only engine.dvc_repo imports DVC" and
+``tests/engine/test_dvc_repo.py`` check it). Each
+operation has one way of reaching DVC, picked for what it needs:
+
+- in-process, through DVC's Python API (``dvc.repo.Repo``) or its command-line entry point:
+  ``repro``, ``status``, ``diff``, ``init``, ``set_config``, ``open_remote`` (and its
+  ``download``). No interpreter start-up (about 0.3-0.6 s each), and DVC's errors arrive as
+  exceptions, turned here into ``ReproError``.
+- in a subprocess: the experiment commands (``exp run --queue``, ``exp run --run-all``,
+  ``queue start``, ``queue logs``, ``exp show``, ``exp remove``, ``exp apply``). DVC's queue
+  runs experiments in celery workers that are separate processes and outlive the command that
+  starts them; the run-all command must be a process of its own that pipespec can watch and
+  stop (``engine/dvcqueue.py``), and the commands that read or change the queue's state share
+  it with those workers through files and a broker, so they run as the workers do, as ``dvc``
+  commands of this environment. ``exp show --json`` is DVC's documented machine-readable
+  form; the Python objects behind it are not a public API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipespec.core.errors import ReproError
+from pipespec.engine.project import Project, tool_path
+
+LOCK_FILE = "dvc.lock"
+DVC_DIR = ".dvc"
+
+# DVC's cache link types, best first (`dvc config cache.type`). A reflink is a copy-on-write
+# clone: no second copy of the bytes, and an edit of the output never reaches the cache. Where
+# the filesystem has none (ext4), DVC copies. Hard links and symlinks are left out on purpose:
+# DVC makes the cache file read-only, but root (CI containers), or an editor's forced write
+# (`:w!`), writes through the link into the cache and corrupts it
+# (tests/engine/test_dvc_repo.py shows it). Set in the repository, so a user's global
+# `cache.type` cannot weaken a project.
+CACHE_TYPES = "reflink,copy"
+
+
+@contextlib.contextmanager
+def _in_project(root: Path, *, tools: bool = False) -> Iterator[None]:
+    """The working directory at ``root`` (DVC resolves paths from it) for the duration; with
+    ``tools``, this environment's scripts first on PATH (stage commands run ``pipespec``)."""
+    cwd, path = os.getcwd(), os.environ.get("PATH")
+    os.chdir(root)
+    if tools:
+        os.environ["PATH"] = tool_path(path)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        if tools:
+            if path is None:
+                del os.environ["PATH"]
+            else:
+                os.environ["PATH"] = path
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """DVC's info messages off for the duration (its warnings and errors stay)."""
+    import logging
+
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def repro(project: Project, *, force: bool = False, args: Sequence[str] = ()) -> int:
+    """``dvc repro`` in this process, with DVC's own terminal output; the exit code.
+
+    In-process through DVC's command-line entry point (not ``Repo.reproduce``) so that the
+    user sees exactly what plain ``dvc repro`` prints and any ``dvc repro`` option passes
+    through; it saves the interpreter start-up of a subprocess."""
+    from dvc.cli import main as dvc_main
+
+    argv = ["repro", *(["--force"] if force else []), *args]
+    with _in_project(project.root, tools=True):
+        return int(dvc_main(argv) or 0)
+
+
+def status(project: Project) -> dict[str, Any]:
+    """``dvc status`` as data: stage name -> its changes (empty when up to date)."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with _in_project(project.root), Repo(str(project.root)) as repo:
+            return dict(repo.status())
+    except DvcException as exc:
+        raise ReproError(f"dvc status failed: {exc}") from None
+
+
+def diff(project: Project, a_rev: str, b_rev: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``dvc params diff`` and ``dvc metrics diff`` of two revisions (``workspace`` is the
+    working tree): ``{"diff": {file: {key: {"old", "new"}}}}`` each."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with _in_project(project.root), Repo(str(project.root)) as repo:
+            params = repo.params.diff(a_rev=a_rev, b_rev=b_rev, all=False)
+            metrics = repo.metrics.diff(a_rev=a_rev, b_rev=b_rev, all=False)
+    except DvcException as exc:
+        raise ReproError(f"cannot compare {a_rev} and {b_rev}: {exc}") from None
+    return dict(params), dict(metrics)
+
+
+def lock_text(project: Project) -> str:
+    """``dvc.lock`` as it is on disk ("" when there is none)."""
+    try:
+        return (project.root / LOCK_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def lock_entries(text: str) -> dict[str, Any]:
+    """The stages of a ``dvc.lock`` text ({} when it has none or cannot be read).
+
+    Read as YAML, not through DVC: a run compares the lock before and after, and DVC's loader
+    costs a ``Repo``."""
+    import yaml
+
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except ValueError:
+        return {}
+    stages = (data or {}).get("stages") if isinstance(data, dict) else None
+    return dict(stages) if isinstance(stages, dict) else {}
+
+
+def is_initialized(root: Path) -> bool:
+    """Whether ``root`` holds a DVC repository (``.dvc/``)."""
+    return (root / DVC_DIR).is_dir()
+
+
+def init(root: Path) -> None:
+    """``dvc init`` in ``root`` (a git repository), in-process."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with _quiet():  # as `dvc init -q`: DVC's greeting is not pipespec's output
+            Repo.init(str(root)).close()
+    except DvcException as exc:
+        raise ReproError(f"dvc init failed in {root}: {exc}") from None
+
+
+def set_config(root: Path, values: Mapping[str, str]) -> None:
+    """``dvc config SECTION.KEY VALUE`` for each item, into the repository's ``.dvc/config``
+    (DVC validates the values: an unknown key or a bad value is a ``ReproError``)."""
+    from dvc.config import ConfigError as DvcConfigError
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(root)) as repo, repo.config.edit("repo") as conf:
+            for key, value in values.items():
+                section, _, option = key.partition(".")
+                conf.setdefault(section, {})[option] = value
+    except (DvcException, DvcConfigError) as exc:
+        raise ReproError(f"cannot set DVC config in {root}: {exc}") from None
+
+
+@dataclass
+class RemoteRepo:
+    """A repository opened by URL or path: its git tags (an scmrepo ``Git``, what
+    ``registry.read_registry`` reads) and its DVC-tracked artifacts."""
+
+    git: Any
+    _repo: Any
+
+    def download(self, artifact: str, version: str, out: Path) -> None:
+        """``dvc artifacts get`` of ``artifact``'s ``version`` into ``out``."""
+        from dvc.exceptions import DvcException
+
+        try:
+            self._repo.artifacts.download(artifact, version=version, out=str(out))
+        except DvcException as exc:
+            raise ReproError(_message(exc)) from None
+
+
+@contextlib.contextmanager
+def open_remote(url: str) -> Iterator[RemoteRepo]:
+    """The repository at ``url`` (a git URL or a path), cloned by DVC if need be, for the
+    duration of the context. DVC's errors in opening it are ``ReproError``s."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    with contextlib.ExitStack() as stack:
+        try:
+            repo = stack.enter_context(Repo.open(url=url, subrepos=True, uninitialized=True))
+        except DvcException as exc:
+            raise ReproError(_message(exc)) from None
+        yield RemoteRepo(repo.scm, repo)
+
+
+# Experiments and the queue: subprocesses (see the module's docstring).
+
+
+def run_dvc(
+    project: Project, argv: Sequence[str], *, capture: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """A DVC command of this environment in a subprocess, from the project root, its output
+    captured (or discarded with ``capture=False``: a command that leaves workers behind would
+    keep captured pipes open)."""
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.run(
+        _argv(argv), cwd=project.root, env=_env(), stdout=out, stderr=out, text=True, check=False
+    )
+
+
+def start_run_all(project: Project, jobs: int) -> subprocess.Popen[bytes]:
+    """``dvc exp run --run-all --jobs N``, started, not waited for: ``dvcqueue`` watches it."""
+    return subprocess.Popen(
+        _argv(["exp", "run", "--run-all", "--jobs", str(jobs)]), cwd=project.root, env=_env()
+    )
+
+
+def start_queue(project: Project, jobs: int) -> None:
+    """``dvc queue start --jobs N``: start the queue's workers again."""
+    run_dvc(project, ["queue", "start", "--jobs", str(jobs)], capture=False)
+
+
+def queue_experiment(project: Project, name: str) -> subprocess.CompletedProcess[str]:
+    """``dvc exp run --queue --no-hydra --name NAME`` of the workspace as it is (pipespec has
+    composed params.yaml; DVC's own composition would recompose it without the overrides)."""
+    return run_dvc(project, ["exp", "run", "--queue", "--no-hydra", "--name", name])
+
+
+def remove_experiments(project: Project, names: Sequence[str]) -> None:
+    """``dvc exp remove NAMES``."""
+    run_dvc(project, ["exp", "remove", *names])
+
+
+def apply_experiment(project: Project, name: str) -> subprocess.CompletedProcess[str]:
+    """``dvc exp apply NAME``: the experiment's files into the workspace."""
+    return run_dvc(project, ["exp", "apply", name])
+
+
+def queue_logs(project: Project, name: str) -> str:
+    """``dvc queue logs NAME``: an experiment's output, stdout and stderr together."""
+    proc = run_dvc(project, ["queue", "logs", name])
+    return proc.stdout + proc.stderr
+
+
+def show_experiments(project: Project) -> list[dict[str, Any]]:
+    """``dvc exp show --json --no-fetch``: the baselines and their experiments."""
+    proc = run_dvc(project, ["exp", "show", "--json", "--no-fetch"])
+    try:
+        rows = json.loads(proc.stdout)
+    except ValueError:
+        raise ReproError(f"cannot read `dvc exp show --json`: {proc.stderr.strip()}") from None
+    return list(rows)
+
+
+def _message(exc: BaseException) -> str:
+    """DVC's message, with the cause it wraps (a missing remote, a git error)."""
+    return f"{exc} ({exc.__cause__})" if exc.__cause__ else str(exc)
+
+
+def _argv(argv: Sequence[str]) -> list[str]:
+    """The DVC of this environment, whatever PATH says."""
+    return [sys.executable, "-m", "dvc", *argv]
+
+
+def _env() -> dict[str, str]:
+    """DVC starts its workers as plain ``dvc``: with none on PATH, no worker ever starts."""
+    return {**os.environ, "PATH": tool_path()}

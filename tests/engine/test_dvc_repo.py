@@ -1,0 +1,114 @@
+"""engine/dvc_repo.py: the one module that talks to DVC, and the cache it sets up."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import clone_trained, read_yaml, run_tool
+from pipespec.core.errors import ReproError
+from pipespec.engine import dvc_repo
+from pipespec.engine.project import Project
+
+PACKAGE = Path(dvc_repo.__file__).resolve().parents[1]
+
+
+def _starts_dvc(node: ast.AST) -> bool:
+    """A list or tuple that is a ``dvc`` command line: ``["dvc", ...]``, ``[.., "-m", "dvc"]``."""
+    if not isinstance(node, ast.List | ast.Tuple):
+        return False
+    items = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+    return bool(items) and (items[0] == "dvc" or ("-m", "dvc") in itertools.pairwise(items))
+
+
+def test_only_dvc_repo_starts_dvc_commands() -> None:
+    """import-linter checks the imports ("Only engine.dvc_repo imports DVC"); this checks the
+    other way of reaching DVC, a ``dvc`` command line in a subprocess."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == Path(dvc_repo.__file__).resolve():
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        offenders += [
+            f"{path.relative_to(PACKAGE)}:{n.lineno}" for n in ast.walk(tree) if _starts_dvc(n)
+        ]
+    assert offenders == []
+    # the check itself finds what it looks for
+    module = ast.parse(Path(dvc_repo.__file__).read_text(encoding="utf-8"))
+    assert any(_starts_dvc(n) for n in ast.walk(module))
+
+
+def _git_repo(root: Path) -> Path:
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    return root
+
+
+def _cache_file(root: Path, lock_stage: str, out: str, cache: Path | None = None) -> Path:
+    lock = read_yaml(root / "dvc.lock")["stages"][lock_stage]
+    md5 = next(o["md5"] for o in lock["outs"] if o["path"] == out)
+    return (cache or root / ".dvc" / "cache") / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def _edit_by_hand(path: Path) -> None:
+    """What root, or an editor's forced write (`:w!`), does: make it writable, write in place."""
+    path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    with open(path, "r+b") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.write(b"edited by hand\n")
+
+
+def test_a_hand_edit_writes_through_a_hard_link_into_the_cache(tmp_path: Path) -> None:
+    """Why pipespec does not set hard (or sym) links: DVC's read-only cache file does not stop
+    a forced write, and the cache then holds bytes that no longer match their hash."""
+    root = _git_repo(tmp_path / "linked")
+    dvc_repo.init(root)
+    dvc_repo.set_config(root, {"cache.type": "hardlink"})
+    (root / "dvc.yaml").write_text(
+        "stages:\n  make:\n    cmd: python -c \"open('out.txt', 'w').write('made\\n')\"\n"
+        "    outs: [out.txt]\n"
+    )
+    assert dvc_repo.repro(Project(root)) == 0
+    cached = _cache_file(root, "make", "out.txt")
+    _edit_by_hand(root / "out.txt")
+    assert cached.read_bytes() == b"made\nedited by hand\n"  # the cache is corrupted
+
+
+def test_set_config_refuses_a_value_dvc_does_not_know(tmp_path: Path) -> None:
+    root = _git_repo(tmp_path / "proj")
+    dvc_repo.init(root)
+    with pytest.raises(ReproError, match="cannot set DVC config"):
+        dvc_repo.set_config(root, {"cache.type": "teleport"})
+    assert "teleport" not in (root / ".dvc" / "config").read_text()
+
+
+@pytest.mark.slow
+def test_a_hand_edit_of_an_output_leaves_the_cache_intact(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    """`pipespec init`'s cache type: an output edited by hand, even by root or with a forced
+    write, changes only the workspace; DVC reports it modified, and checkout restores it."""
+    config = (trained_project / ".dvc" / "config").read_text()
+    assert f'type = "{dvc_repo.CACHE_TYPES}"' in config
+    clone = clone_trained(trained_project, tmp_path / "clone")
+    model = clone / "models" / "train" / "model.txt"
+    cached = _cache_file(
+        clone, "train", "models/train/model.txt", trained_project / ".dvc" / "cache"
+    )
+    before = cached.read_bytes()
+    assert model.read_bytes() == before
+
+    _edit_by_hand(model)
+
+    assert cached.read_bytes() == before
+    status = dvc_repo.status(Project(clone))
+    assert "train" in status, status
+    run_tool("dvc", "checkout", "-q", "--force", "models/train/model.txt", cwd=clone)
+    assert model.read_bytes() == before
+    assert "train" not in dvc_repo.status(Project(clone))
