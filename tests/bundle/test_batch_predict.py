@@ -58,12 +58,13 @@ def test_predict_serve_and_evaluate_agree_exactly(
     assert "rows/s" in proc.stderr
     out = pd.read_parquet(tmp_path / "out.parquet")
     rejects = pd.read_csv(tmp_path / "rejects.csv")
-    # The embedded data has a few values the training split never showed (e.g. a missing
-    # total_charges): unusual, not malformed. They are predicted, as LightGBM treats them,
-    # and flagged; nothing is refused.
+    # The test split may hold a few values the training split never showed (e.g. a missing
+    # total_charges, depending on the split): unusual, not malformed. They are predicted, as
+    # LightGBM treats them, and flagged; nothing is refused. (Unusual rows made on purpose:
+    # test_malformed_rows_fail_the_run_and_unusual_rows_are_flagged.)
     assert set(rejects["kind"]) <= {"warning"}
     flagged = set(rejects["row"])
-    assert 0 < len(flagged) <= 0.03 * len(rows)
+    assert len(flagged) <= 0.03 * len(rows)
     assert out["row"].tolist() == list(range(len(rows)))
     assert set(out.loc[out["warnings"].notna(), "row"]) == flagged
     valid = out["row"].to_numpy()
