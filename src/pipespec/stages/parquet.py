@@ -82,7 +82,19 @@ def read_table(path: Path, columns: list[str] | None = None) -> tuple[pd.DataFra
     # self_destruct: Arrow frees each column once pandas has it, so the two copies of the
     # table never coexist whole (the peak of a stage that reads a large table). The table
     # must not be touched afterwards.
-    return table.to_pandas(self_destruct=True, split_blocks=True), meta
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table
+    _give_back()
+    return frame, meta
+
+
+def _give_back() -> None:
+    """Return the memory Arrow freed to the system. Arrow's allocator keeps it for reuse
+    otherwise, and a stage that goes on in pandas (featurize's fit) would start from the
+    peak of the read: 930 MiB against 485 MiB for 700k rows x 55."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def read_part(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
