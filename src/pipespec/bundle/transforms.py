@@ -410,7 +410,10 @@ def _impute(work: dict[str, Any], step: dict[str, Any]) -> None:
         filled = values
     else:
         missing = np.isnan(values)
-        filled = values if fill is None else np.where(missing, float(fill), values)
+        # no copy when nothing is missing: a fit imputes every column of a wide table
+        filled = (
+            values if fill is None or not missing.any() else np.where(missing, float(fill), values)
+        )
     if step.get("indicator"):
         work[f"{col}_missing"] = missing.astype("float64")
     work[col] = filled
