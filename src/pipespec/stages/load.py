@@ -314,9 +314,9 @@ def kept(ds: Any, frame: pd.DataFrame, key: str, root: Path) -> pd.DataFrame:
     labeled = table[ds["target"]].is_valid().to_numpy(zero_copy_only=False)
     table, numbers = table.filter(labeled), numbers[labeled]
     if ds.get("dedupe"):
-        _, first = np.unique(_row_hashes(table), return_index=True)
-        first.sort()
-        table, numbers = table.take(first), numbers[first]
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[_duplicates([_row_hashes(table)], [key]).get(0, [])] = False
+        table, numbers = table.filter(keep), numbers[keep]
     out = table.to_pandas()
     out.index = frame.index[numbers]
     return out

@@ -192,18 +192,6 @@ def options(schema: pa.Schema) -> dict[str, Any]:
     }
 
 
-def copy_table(source: Path, target: Path) -> None:
-    """Pass a table on unchanged: the file's bytes, copied atomically."""
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
-
-
-def _read_all(path: Path) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(path)
-
-
 class Parts:
     """Output tables written part by part, by a stage's body on each partition.
 
@@ -262,7 +250,7 @@ class Parts:
         """Part ``index`` of output ``name`` is the file ``source`` unchanged: a hard link
         where the filesystem allows (no bytes copied), else a copy."""
         if self.single and (name in self.writers or self.temps[name].exists()):
-            self.write(name, index, _read_all(source), None)  # not the first part: append
+            self.write(name, index, read_arrow(source), None)  # not the first part: append
             return
         temp = self.temps[name] / PART.format(index) if not self.single else self.temps[name]
         try:
