@@ -26,12 +26,13 @@ from pipespec.bundle.bundle import Bundle, invalid_rows_error
 from pipespec.bundle.card import markdown, versions
 from pipespec.bundle.inputs import infer
 from pipespec.bundle.profile import THRESHOLD_KEYS, reference
-from pipespec.bundle.transforms import encode_target
+from pipespec.bundle.transforms import encode_target, load_custom
 from pipespec.bundle.transforms import load as load_transforms
 from pipespec.core.documents import (
     Card,
     CardModel,
     Contract,
+    CustomStep,
     Output,
     ReadOptions,
     ServingPolicy,
@@ -97,6 +98,13 @@ def assemble(
     ``target`` atomically. Returns the bundle as written (its ``sha`` names it)."""
     sources = sources or Sources()
     transforms = load_transforms(json.loads(transforms_text), sources.transforms)
+    # the project's own custom transforms (features.custom): their sources are hashed into
+    # the manifest before they are imported, so a host can check them before it imports them
+    modules = {s.module for s in transforms.steps if isinstance(s, CustomStep)}
+    custom_hashes = files.source_hashes(modules)
+    custom = {
+        s.fn: load_custom(s.fn) for s in transforms.steps if isinstance(s, CustomStep)
+    }
     label = transforms.target
     missing = [c.name for c in transforms.inputs if c.name not in train.columns]
     if missing:
@@ -123,6 +131,7 @@ def assemble(
         profile={},
         card={},
         model_text=model_text.decode("utf-8"),
+        custom=custom,
     )
     if label.task == "binary" and settings.optimize_threshold:
         if valid is None or valid.empty:
@@ -185,8 +194,8 @@ def assemble(
         files.CARD: dumps(card),
         files.CARD_MD: markdown(to_json(card)).encode("utf-8"),
     }
-    bundle.sha = files.write(target, contents)
-    bundle.manifest = files.manifest_for(contents)
+    bundle.sha = files.write(target, contents, custom_hashes)
+    bundle.manifest = files.manifest_for(contents, custom_hashes)
     bundle.profile = profile
     bundle.card = to_json(card)
     return bundle

@@ -5,6 +5,13 @@
 half-written bundle. ``Bundle.load`` checks the format version and every file's hash before
 it parses anything, and parses exactly the bytes it hashed; a tampered, truncated or
 incompatible bundle is refused with the file at fault named.
+
+A bundle is data: loading it runs no code its files name. Every file must be a regular file
+directly in the bundle directory (no symbolic link, no other file type, no odd name); the
+derive expressions are parsed into a fixed grammar (``pipespec.core.expression``); a custom
+transform's module is imported only when the caller allows it by name and its source
+matches the SHA-256 the manifest recorded when the bundle was packaged (``admit_custom``);
+and ``expect_sha256`` ties a host to one exact bundle (the manifest's hash).
 """
 
 from __future__ import annotations
@@ -12,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +33,7 @@ from pipespec.bundle.inputs import Checked, check
 from pipespec.bundle.transforms import load as load_transforms
 from pipespec.core.documents import (
     Contract,
+    CustomStep,
     InputSchema,
     Output,
     ReadOptions,
@@ -51,21 +61,36 @@ CARD = "card.json"
 CARD_MD = "card.md"
 FILES = (MODEL, TRANSFORMS, SCHEMA, PROFILE, CARD, CARD_MD)
 DEFAULT_DIR = "models/bundle"
+CUSTOM = "custom"  # manifest key: {module: SHA-256 of its source} of the custom transforms
+EXPECT_ENV = "PIPESPEC_EXPECT_SHA256"  # the server's --expect-sha256, from the environment
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def manifest_for(files: dict[str, bytes]) -> dict[str, Any]:
-    return {
+def manifest_for(
+    files: dict[str, bytes], custom: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The manifest of ``files``; ``custom``: the recorded source hashes of the custom
+    transforms' modules (the key is left out when there are none, as before it existed)."""
+    manifest: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "files": {name: sha256(data) for name, data in sorted(files.items())},
     }
+    if custom:
+        manifest[CUSTOM] = dict(sorted(custom.items()))
+    return manifest
 
 
-def write(target: str | os.PathLike[str], files: dict[str, bytes]) -> str:
+def write(
+    target: str | os.PathLike[str],
+    files: dict[str, bytes],
+    custom: Mapping[str, str] | None = None,
+) -> str:
     """Write ``files`` and their manifest as the directory ``target``, atomically.
 
     The directory is built beside ``target`` and renamed into place; a previous bundle is
@@ -75,9 +100,12 @@ def write(target: str | os.PathLike[str], files: dict[str, bytes]) -> str:
     missing = [name for name in FILES if name not in files]
     if missing:
         raise BundleError(f"cannot write a bundle without {', '.join(missing)}")
+    bad = [name for name in files if not _FILE_NAME.fullmatch(name) or name == MANIFEST]
+    if bad:
+        raise BundleError(f"cannot write a bundle file named {bad[0]!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(target)
-    manifest = dumps(manifest_for(files))
+    manifest = dumps(manifest_for(files, custom))
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
     try:
         for name, data in sorted(files.items()):
@@ -106,26 +134,48 @@ def clean_leftovers(target: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def read_verified(path: Path) -> tuple[dict[str, Any], dict[str, bytes], str]:
-    """The manifest, every file's verified bytes, and the manifest's SHA-256."""
+def read_verified(
+    path: Path, expect_sha256: str | None = None
+) -> tuple[dict[str, Any], dict[str, bytes], str]:
+    """The manifest, every file's verified bytes, and the manifest's SHA-256.
+
+    ``expect_sha256``: the manifest's hash the caller trusts; any other bundle is refused
+    before anything but the manifest's bytes is read."""
     where = str(path)
+    if path.is_symlink():
+        raise BundleError(
+            f"bundle {where} is a symbolic link: a bundle is read only from a real directory",
+            hint=f"Point --bundle at the directory itself ({os.path.realpath(path)}), after "
+            "checking it is the bundle you mean.",
+        )
     if not path.is_dir():
         raise BundleError(
             f"no bundle at {where}: not a directory",
             hint="Build one with `pipespec run` (the package stage writes models/bundle/), "
             "or fetch one with `dvc get REPO models/bundle --rev REV`.",
         )
-    try:
-        raw = (path / MANIFEST).read_bytes()
-    except FileNotFoundError:
+    entries = _entries(path)
+    if MANIFEST not in entries:
         raise BundleError(
             f"{where} is not a pipespec bundle: {MANIFEST} is missing",
             hint="Point --bundle at the directory the package stage writes (models/bundle).",
-        ) from None
-    try:
-        manifest = json.loads(raw)
-    except ValueError as exc:
-        raise BundleError(f"{where}/{MANIFEST} is not valid JSON: {exc}") from None
+        )
+    raw = _read_regular(path, MANIFEST)
+    digest = sha256(raw)
+    if expect_sha256 is not None:
+        expected = expect_sha256.strip().lower()
+        if not _SHA256.fullmatch(expected):
+            raise BundleError(
+                f"--expect-sha256 '{expect_sha256}' is not a SHA-256 (64 hexadecimal digits)"
+            )
+        if digest != expected:
+            raise BundleError(
+                f"bundle {where} is not the expected one: its {MANIFEST} has SHA-256 "
+                f"{digest}, not {expected}",
+                hint="Refusing to load it. Fetch the bundle you expect, or check the hash "
+                f"(--expect-sha256 / {EXPECT_ENV}).",
+            )
+    manifest = _json(raw, f"{where}/{MANIFEST}")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{where}/{MANIFEST}: 'format' is not '{FORMAT}'")
     version = manifest.get("format_version")
@@ -143,31 +193,44 @@ def read_verified(path: Path) -> tuple[dict[str, Any], dict[str, bytes], str]:
             f"(it reads {FORMAT_VERSION})",
             hint="Rebuild it: `pipespec run -f` re-runs the package stage.",
         )
+    unknown = sorted(set(manifest) - {"format", "format_version", "files", CUSTOM})
+    if unknown:
+        raise BundleError(f"{where}/{MANIFEST}: unknown key {unknown[0]!r}")
     listed = manifest.get("files")
     if not isinstance(listed, dict):
         raise BundleError(f"{where}/{MANIFEST}: 'files' must map file names to SHA-256 hashes")
+    for name, expected in listed.items():
+        if not _FILE_NAME.fullmatch(name) or name == MANIFEST:
+            raise BundleError(
+                f"{where}/{MANIFEST} lists an invalid file name {name!r}: a bundle file is a "
+                "plain name (letters, digits, '.', '_', '-'), directly in the bundle directory"
+            )
+        if not isinstance(expected, str) or not _SHA256.fullmatch(expected):
+            raise BundleError(f"{where}/{MANIFEST}: the hash of {name} is not a SHA-256")
+    recorded = manifest.get(CUSTOM, {})
+    if not isinstance(recorded, dict) or not all(
+        isinstance(k, str) and _is_module_name(k) and isinstance(v, str) and _SHA256.fullmatch(v)
+        for k, v in recorded.items()
+    ):
+        raise BundleError(f"{where}/{MANIFEST}: '{CUSTOM}' must map module names to SHA-256s")
     for name in FILES:
         if name not in listed:
             raise BundleError(f"{where}/{MANIFEST} does not list {name}: the bundle is incomplete")
-    on_disk = {p.name for p in path.iterdir()} - {MANIFEST}
-    extra = sorted(on_disk - set(listed))
+    extra = sorted(set(entries) - set(listed) - {MANIFEST})
     if extra:
         raise BundleError(
-            f"bundle {where} holds {extra[0]}, which {MANIFEST} does not list: it was modified "
-            "after it was built",
+            f"bundle {where} holds {extra[0]!r}, which {MANIFEST} does not list: it was "
+            "modified after it was built",
             hint="Fetch or rebuild the bundle; do not add files to it.",
         )
     contents: dict[str, bytes] = {}
     for name, expected in sorted(listed.items()):
-        if "/" in name or name.startswith("."):
-            raise BundleError(f"{where}/{MANIFEST} lists an invalid file name '{name}'")
-        try:
-            data = (path / name).read_bytes()
-        except FileNotFoundError:
+        if name not in entries:
             raise BundleError(
                 f"bundle {where} is missing {name}, which {MANIFEST} lists",
                 hint="Fetch or rebuild the bundle.",
-            ) from None
+            )
+        data = _read_regular(path, name)
         if sha256(data) != expected:
             raise BundleError(
                 f"bundle {where}: {name} does not match its SHA-256 in {MANIFEST}: the file was "
@@ -176,7 +239,185 @@ def read_verified(path: Path) -> tuple[dict[str, Any], dict[str, bytes], str]:
                 "(`dvc get REPO models/bundle --rev REV`, or `pipespec run`).",
             )
         contents[name] = data
-    return manifest, contents, sha256(raw)
+    return manifest, contents, digest
+
+
+def _entries(path: Path) -> set[str]:
+    """The names in the bundle directory, each a regular file with a plain name (not
+    followed if it is a link); anything else is refused, named."""
+    names: set[str] = set()
+    try:
+        scanned = list(os.scandir(path))
+    except OSError as exc:
+        raise BundleError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
+    for entry in scanned:
+        shown = repr(entry.name)
+        if not _FILE_NAME.fullmatch(entry.name):
+            raise BundleError(
+                f"bundle {path} holds a file with an odd name {shown}: a bundle holds only "
+                "plain names (letters, digits, '.', '_', '-')",
+                hint="Fetch or rebuild the bundle; do not add files to it.",
+            )
+        if entry.is_symlink():
+            raise BundleError(
+                f"bundle {path}: {entry.name} is a symbolic link; a bundle holds regular files "
+                "only",
+                hint="Fetch or rebuild the bundle (DVC outputs must be copies, not links).",
+            )
+        if not entry.is_file(follow_symlinks=False):
+            raise BundleError(
+                f"bundle {path}: {entry.name} is not a regular file; a bundle holds regular "
+                "files only"
+            )
+        names.add(entry.name)
+    return names
+
+
+def _read_regular(path: Path, name: str) -> bytes:
+    """The bytes of the regular file ``path/name``, opened without following a link and
+    without blocking on a FIFO (a file swapped after the directory was listed is refused)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path / name, flags | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BundleError(
+            f"bundle {path}: cannot open {name} as a regular file: {exc.strerror or exc}"
+        ) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BundleError(f"bundle {path}: {name} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    except OSError as exc:
+        raise BundleError(f"bundle {path}: cannot read {name}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _json(data: bytes, where: str) -> Any:
+    """Parsed JSON; malformed or too deeply nested text is a BundleError naming the file."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise BundleError(f"{where} is nested too deeply to be a bundle document") from None
+    except ValueError as exc:
+        raise BundleError(f"{where} is not valid JSON: {exc}") from None
+
+
+def _is_module_name(name: str) -> bool:
+    parts = name.split(".")
+    return all(p.isidentifier() and not p.startswith("__") for p in parts)
+
+
+# --- custom transforms -------------------------------------------------------------------
+
+
+def module_files(module: str) -> list[tuple[str, Path | None]]:
+    """The files that importing ``module`` runs: each package on the way, then the module
+    (None for a namespace package, which has none). Found on ``sys.path`` by the import
+    system's path finder alone: nothing is imported or run."""
+    from importlib.machinery import PathFinder
+
+    found: list[tuple[str, Path | None]] = []
+    search: Any = None  # sys.path
+    parts = module.split(".")
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        try:
+            spec = PathFinder.find_spec(name, search)
+        except (ImportError, ValueError, OSError):
+            spec = None
+        if spec is None:
+            raise BundleError(f"custom transform module '{module}': cannot find '{name}'")
+        origin = spec.origin if spec.has_location else None
+        found.append((name, Path(origin) if origin else None))
+        search = spec.submodule_search_locations
+        if search is None and i < len(parts) - 1:
+            raise BundleError(f"custom transform module '{module}': '{name}' is not a package")
+    return found
+
+
+def source_hashes(modules: Collection[str]) -> dict[str, str]:
+    """``{module: SHA-256 of its source}`` for ``modules`` and the packages they are in:
+    what the package stage records in the manifest. Nothing is imported."""
+    hashes: dict[str, str] = {}
+    for module in sorted(modules):
+        for name, file in module_files(module):
+            if file is not None:
+                hashes[name] = _file_hash(file, module)
+    return hashes
+
+
+def _file_hash(file: Path, module: str) -> str:
+    try:
+        return sha256(file.read_bytes())
+    except OSError as exc:
+        raise BundleError(
+            f"custom transform module '{module}': cannot read {file}: {exc.strerror or exc}"
+        ) from None
+
+
+def _allowed(module: str, allow: Collection[str]) -> bool:
+    """``module`` or a package it is in is named in ``allow``."""
+    parts = module.split(".")
+    return any(".".join(parts[: i + 1]) in allow for i in range(len(parts)))
+
+
+def admit_custom(
+    where: str,
+    transforms: Transforms,
+    recorded: Mapping[str, str],
+    allow: Collection[str] = (),
+    project: Path | None = None,
+) -> dict[str, Any]:
+    """The classes of ``transforms``' custom steps, imported only once each module is
+    allowed (named in ``allow``, or, for a pipeline stage, a file inside its ``project``) and
+    every file the import runs matches the SHA-256 in ``recorded`` (the manifest's). The
+    name is checked before anything is looked up, the hashes before anything is imported."""
+    from pipespec.bundle.transforms import load_custom
+
+    steps = [s for s in transforms.steps if isinstance(s, CustomStep)]
+    for step in steps:
+        if _allowed(step.module, allow):
+            continue
+        inside = False
+        if project is not None:
+            root = project.resolve()
+            files = [f for _, f in module_files(step.module) if f is not None]
+            inside = bool(files) and all(f.resolve().is_relative_to(root) for f in files)
+        if not inside:
+            raise BundleError(
+                f"bundle {where}: {TRANSFORMS} has a custom transform '{step.fn}' from module "
+                f"'{step.module}', which this host does not allow: nothing was imported",
+                hint=f"If you trust that module, allow it: --allow-custom {step.module} (or "
+                "production.allow_custom in the config the exports carry).",
+            )
+    for step in steps:
+        for name, file in module_files(step.module):
+            if file is None:
+                continue
+            expected = recorded.get(name)
+            if expected is None:
+                raise BundleError(
+                    f"bundle {where}: {MANIFEST} records no SHA-256 for module '{name}' of "
+                    f"custom transform '{step.fn}': refusing to import it",
+                    hint="Rebuild the bundle with this pipespec (the package stage records it).",
+                )
+            if _file_hash(file, step.module) != expected:
+                raise BundleError(
+                    f"bundle {where}: the source of module '{name}' ({file}) does not match "
+                    f"the SHA-256 {MANIFEST} recorded for custom transform '{step.fn}': it "
+                    "changed since the bundle was packaged; nothing was imported",
+                    hint="Install the module's version the bundle was built with, or rebuild "
+                    "the bundle.",
+                )
+    classes: dict[str, Any] = {}
+    for step in steps:
+        try:
+            classes[step.fn] = load_custom(step.fn)
+        except DataError as exc:
+            raise BundleError(f"bundle {where}: {exc.message}") from None
+    return classes
 
 
 @dataclass
@@ -196,28 +437,42 @@ class Bundle:
     profile: dict[str, Any]
     card: dict[str, Any]
     model_text: str
+    custom: dict[str, Any] = field(default_factory=dict)  # admitted custom transform classes
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Bundle:
-        """Load the bundle at ``path``, refusing it unless every file matches the manifest."""
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        allow_custom: Collection[str] = (),
+        project: str | os.PathLike[str] | None = None,
+        expect_sha256: str | None = None,
+    ) -> Bundle:
+        """Load the bundle at ``path``, refusing it unless every file matches the manifest.
+
+        ``expect_sha256``: the manifest's SHA-256 this host trusts (any other bundle is
+        refused). ``allow_custom``: the modules whose custom transforms may be imported (a
+        bundle with others is refused); ``project``: a pipeline stage's project root, whose
+        own modules are allowed too."""
         root = Path(path)
-        manifest, files, sha = read_verified(root)
+        manifest, files, sha = read_verified(root, expect_sha256)
         docs: dict[str, Any] = {}
         for name in (TRANSFORMS, SCHEMA, PROFILE, CARD):
-            try:
-                docs[name] = json.loads(files[name])
-            except ValueError as exc:
-                raise BundleError(f"bundle {root}: {name} is not valid JSON: {exc}") from None
+            docs[name] = _json(files[name], f"bundle {root}: {name}")
             if not isinstance(docs[name], dict):
                 raise BundleError(f"bundle {root}: {name} must hold a JSON object")
         try:
             contract = from_json(Contract, docs[SCHEMA], SCHEMA)
         except DocumentError as exc:
             raise BundleError(f"bundle {root}: {exc}") from None
+        except RecursionError:
+            raise BundleError(f"bundle {root}: {SCHEMA} is nested too deeply") from None
         try:
             transforms = load_transforms(docs[TRANSFORMS], f"bundle {root}: {TRANSFORMS}")
         except DataError as exc:
             raise BundleError(exc.message) from None
+        except RecursionError:
+            raise BundleError(f"bundle {root}: {TRANSFORMS} is nested too deeply") from None
         if [c.name for c in transforms.inputs] != contract.schema.names:
             raise BundleError(
                 f"bundle {root}: {SCHEMA} and {TRANSFORMS} disagree on the input columns"
@@ -225,6 +480,13 @@ class Bundle:
         model_text = files[MODEL].decode("utf-8", errors="replace")
         if not any(line.startswith("version=v") for line in model_text.splitlines()[:5]):
             raise BundleError(f"bundle {root}: {MODEL} is not a LightGBM text model")
+        custom = admit_custom(
+            str(root),
+            transforms,
+            manifest.get(CUSTOM, {}),
+            allow_custom,
+            None if project is None else Path(project),
+        )
         return cls(
             path=root,
             sha=sha,
@@ -234,6 +496,7 @@ class Bundle:
             profile=docs[PROFILE],
             card=docs[CARD],
             model_text=model_text,
+            custom=custom,
         )
 
     @property
@@ -297,7 +560,7 @@ class Bundle:
         if n == 0:
             width = len(self.classes) if self.task == "multiclass" else 0
             return np.zeros((0, width)) if width else np.zeros(0)
-        features = matrix(self.transforms, work, self.feature_names)
+        features = matrix(self.transforms, work, self.feature_names, self.custom)
         return np.asarray(self.booster.predict(features, num_threads=threads))
 
     @cached_property

@@ -41,6 +41,7 @@ from pipespec.core.documents import (
     DATETIME,
     NUMERIC,
     Column,
+    DatePartsStep,
     InputSchema,
     Strictness,
     Transforms,
@@ -292,8 +293,8 @@ def _categories(keys: Any) -> tuple[list[str], bool]:
 
 def _date_format(transforms: Transforms, name: str) -> str | None:
     for step in transforms.steps:
-        if step.get("op") == "date_parts" and step.get("column") == name:
-            return step.get("format")
+        if isinstance(step, DatePartsStep) and step.column == name:
+            return step.format
     return None
 
 

@@ -25,17 +25,36 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipespec.core.documents import TargetSpec, Transforms, from_json, plain
+from pipespec.core.documents import (
+    BinStep,
+    CategoricalStep,
+    ClipStep,
+    CustomStep,
+    DatePartsStep,
+    DeriveStep,
+    ImputeStep,
+    Log1pStep,
+    OnehotStep,
+    RenameStep,
+    Step,
+    TargetSpec,
+    ToNumericStep,
+    Transforms,
+    from_json,
+    plain,
+)
 from pipespec.core.errors import DataError, DocumentError
+from pipespec.core.expression import evaluate
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 FORMAT_VERSION = 2
+Custom = Mapping[str, Any]  # a custom step's fn -> the class its caller admitted
 DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour", "minute")
 SMALL = 64  # up to this many rows, lookups go value by value (cheaper than a hash table)
 
@@ -220,19 +239,28 @@ def load(data: Any, where: str = "transforms.json") -> Transforms:
         raise DataError(f"{where} is not a transforms document: {exc}") from None
 
 
-def run(work: dict[str, np.ndarray], steps: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Apply ``steps`` in order to ``work`` (in place; also returned)."""
+def run(
+    work: dict[str, np.ndarray], steps: Sequence[Step], custom: Custom | None = None
+) -> dict[str, np.ndarray]:
+    """Apply ``steps`` in order to ``work`` (in place; also returned). ``custom`` maps a
+    custom step's ``fn`` to the class its caller admitted."""
+    admitted = custom or {}
     for step in steps:
-        OPS[step["op"]](work, step)
+        OPS[type(step)](work, step, admitted)
     return work
 
 
-def matrix(transforms: Transforms, work: dict[str, np.ndarray], names: list[str]) -> Any:
+def matrix(
+    transforms: Transforms,
+    work: dict[str, np.ndarray],
+    names: list[str],
+    custom: Custom | None = None,
+) -> Any:
     """The model's input matrix (float64, rows x features in ``names`` order) for conformed
     input columns ``work``: what featurize wrote for the same rows."""
     import numpy as np
 
-    run(work, transforms.steps)
+    run(work, transforms.steps, custom)
     n = len(next(iter(work.values()))) if work else 0
     out = np.empty((n, len(names)), dtype="float64", order="F")
     for j, name in enumerate(names):
@@ -240,9 +268,14 @@ def matrix(transforms: Transforms, work: dict[str, np.ndarray], names: list[str]
     return out
 
 
-def apply(transforms: Transforms | Mapping[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+def apply(
+    transforms: Transforms | Mapping[str, Any],
+    frame: pd.DataFrame,
+    custom: Custom | None = None,
+) -> pd.DataFrame:
     """The model's feature table for raw training rows ``frame`` (and the encoded target if
-    the frame has it): the featurize stage's output. ``transforms`` may be the parsed JSON."""
+    the frame has it): the featurize stage's output. ``transforms`` may be the parsed JSON;
+    ``custom``: the classes of its custom steps (see ``run``)."""
     import pandas as pd
 
     if not isinstance(transforms, Transforms):
@@ -251,7 +284,7 @@ def apply(transforms: Transforms | Mapping[str, Any], frame: pd.DataFrame) -> pd
     if missing:
         raise DataError(f"column(s) missing from the input: {', '.join(missing)}")
     work = {c.name: as_array(frame[c.name]) for c in transforms.inputs}
-    run(work, transforms.steps)
+    run(work, transforms.steps, custom)
     out = pd.DataFrame({f.name: work[f.name] for f in transforms.features})
     label = transforms.target
     if label.name in frame.columns:
@@ -324,53 +357,52 @@ def _floats(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype="float64")
 
 
-def _rename(work: dict[str, Any], step: dict[str, Any]) -> None:
-    for old, new in step["map"].items():
+def _rename(work: dict[str, Any], step: RenameStep, custom: Custom) -> None:
+    for old, new in step.map.items():
         work[new] = work.pop(old)
 
 
-def _to_numeric(work: dict[str, Any], step: dict[str, Any]) -> None:
-    col = step["column"]
-    work[col] = _floats(work[col])
+def _to_numeric(work: dict[str, Any], step: ToNumericStep, custom: Custom) -> None:
+    work[step.column] = _floats(work[step.column])
 
 
-def _date_parts(work: dict[str, Any], step: dict[str, Any]) -> None:
+def _date_parts(work: dict[str, Any], step: DatePartsStep, custom: Custom) -> None:
     import numpy as np
     import pandas as pd
 
-    col = step["column"]
-    dates = pd.Series(parse_dates(work[col], step.get("format")))
-    for part in step["parts"]:
+    col = step.column
+    dates = pd.Series(parse_dates(work[col], step.format))
+    for part in step.parts:
         attr = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}.get(part, part)
         work[f"{col}_{part}"] = np.asarray(getattr(dates.dt, attr), dtype="float64")
 
 
-def _derive(work: dict[str, Any], step: dict[str, Any]) -> None:
-    import numpy as np
-    import pandas as pd
-
-    frame = pd.DataFrame({c: _floats(work[c]) for c in step["uses"]})
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.asarray(frame.eval(step["expr"], engine="python"), dtype="float64")
-    work[step["column"]] = np.where(np.isfinite(values), values, np.nan)
-
-
-def _log1p(work: dict[str, Any], step: dict[str, Any]) -> None:
+def _derive(work: dict[str, Any], step: DeriveStep, custom: Custom) -> None:
+    """The expression's grammar and evaluator: ``pipespec.core.expression`` (numpy only)."""
     import numpy as np
 
-    col = step["column"]
+    columns = {c: _floats(work[c]) for c in step.uses}
+    rows = len(next(iter(work.values()))) if work else 0
+    values = evaluate(step.expression, columns, rows)
+    work[step.column] = np.where(np.isfinite(values), values, np.nan)
+
+
+def _log1p(work: dict[str, Any], step: Log1pStep, custom: Custom) -> None:
+    import numpy as np
+
+    col = step.column
     values = _floats(work[col])
     with np.errstate(invalid="ignore"):
         work[col] = np.log1p(np.where(values > -1, values, np.nan))
 
 
-def _clip(work: dict[str, Any], step: dict[str, Any]) -> None:
+def _clip(work: dict[str, Any], step: ClipStep, custom: Custom) -> None:
     """Scalar bounds (swapped if reversed); NaN stays NaN."""
     import numpy as np
 
-    col = step["column"]
+    col = step.column
     values = _floats(work[col])
-    lower, upper = step.get("lower"), step.get("upper")
+    lower, upper = step.lower, step.upper
     if lower is not None and upper is not None:
         lower, upper = min(lower, upper), max(lower, upper)
     missing = np.isnan(values)
@@ -382,21 +414,21 @@ def _clip(work: dict[str, Any], step: dict[str, Any]) -> None:
     work[col] = result
 
 
-def _bin(work: dict[str, Any], step: dict[str, Any]) -> None:
+def _bin(work: dict[str, Any], step: BinStep, custom: Custom) -> None:
     import numpy as np
 
-    col = step["column"]
+    col = step.column
     values = _floats(work[col])
-    codes = np.searchsorted(np.asarray(step["edges"], dtype="float64"), values, side="right")
+    codes = np.searchsorted(np.asarray(step.edges, dtype="float64"), values, side="right")
     work[col] = np.where(np.isnan(values), values, codes.astype("float64"))
 
 
-def _impute(work: dict[str, Any], step: dict[str, Any]) -> None:
+def _impute(work: dict[str, Any], step: ImputeStep, custom: Custom) -> None:
     import numpy as np
 
-    col = step["column"]
+    col = step.column
     values = work[col]
-    fill = step["value"]
+    fill = step.value
     if is_arrow(values):
         values = to_objects(values)
     if values.dtype.kind == "f" and isinstance(fill, str):  # a text fill in numeric categories
@@ -414,20 +446,20 @@ def _impute(work: dict[str, Any], step: dict[str, Any]) -> None:
         filled = (
             values if fill is None or not missing.any() else np.where(missing, float(fill), values)
         )
-    if step.get("indicator"):
+    if step.indicator:
         work[f"{col}_missing"] = missing.astype("float64")
     work[col] = filled
 
 
-def _categorical(work: dict[str, Any], step: dict[str, Any]) -> None:
+def _categorical(work: dict[str, Any], step: CategoricalStep, custom: Custom) -> None:
     """Codes 0..K-1 in the fitted order; unseen or rare values -> the 'other' bucket (code K)
     when the step has one, else missing."""
     import numpy as np
 
-    col = step["column"]
+    col = step.column
     keys = text_keys(work[col])
-    cats = step["categories"]
-    unseen = float(len(cats)) if step.get("other") else math.nan
+    cats = step.categories
+    unseen = float(len(cats)) if step.other else math.nan
     if len(keys) <= SMALL:
         keys = to_objects(keys)
         index = _index(cats)
@@ -479,24 +511,36 @@ def _index(categories: list[str] | tuple[str, ...]) -> dict[str, float]:
     return found[1]
 
 
-def _onehot(work: dict[str, Any], step: dict[str, Any]) -> None:
-    col = step["column"]
+def _onehot(work: dict[str, Any], step: OnehotStep, custom: Custom) -> None:
+    col = step.column
     keys = to_objects(text_keys(work.pop(col)))
-    for category in step["categories"]:
+    for category in step.categories:
         work[f"{col}={category}"] = (keys == category).astype("float64")
 
 
-def _custom(work: dict[str, Any], step: dict[str, Any]) -> None:
+def _custom(work: dict[str, Any], step: CustomStep, custom: Custom) -> None:
+    """A user's transform: the class its caller resolved and admitted (a bundle admits it
+    when it is loaded; the featurize stage from the config). The interpreter imports nothing."""
     import pandas as pd
 
+    cls = custom.get(step.fn)
+    if cls is None:
+        raise DataError(
+            f"custom transform '{step.fn}' was not admitted: nothing imports a module a "
+            "transforms document names",
+            hint="Load the bundle with --allow-custom "
+            f"{step.module} (or production.allow_custom).",
+        )
     frame = pd.DataFrame({k: to_objects(v) for k, v in work.items()})
-    result = load_custom(step["fn"])().transform(frame, step["state"])
+    result = cls().transform(frame, step.state)
     work.clear()
     work.update({c: as_array(result[c]) for c in result.columns})
 
 
 def load_custom(path: str) -> Any:
-    """A user's transform class from ``package.module:Class``."""
+    """A user's transform class from ``package.module:Class``, named by the project's own
+    configuration (``features.custom``): only the featurize stage and a bundle whose module
+    was admitted (``pipespec.bundle.bundle``) call it."""
     module_name, _, name = path.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), name)
@@ -507,16 +551,16 @@ def load_custom(path: str) -> Any:
     return cls
 
 
-OPS: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
-    "rename": _rename,
-    "to_numeric": _to_numeric,
-    "date_parts": _date_parts,
-    "derive": _derive,
-    "log1p": _log1p,
-    "clip": _clip,
-    "bin": _bin,
-    "impute": _impute,
-    "categorical": _categorical,
-    "onehot": _onehot,
-    "custom": _custom,
+OPS: dict[type, Callable[[dict[str, Any], Any, Custom], None]] = {
+    RenameStep: _rename,
+    ToNumericStep: _to_numeric,
+    DatePartsStep: _date_parts,
+    DeriveStep: _derive,
+    Log1pStep: _log1p,
+    ClipStep: _clip,
+    BinStep: _bin,
+    ImputeStep: _impute,
+    CategoricalStep: _categorical,
+    OnehotStep: _onehot,
+    CustomStep: _custom,
 }

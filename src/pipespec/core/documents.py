@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import sys
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pipespec.core.errors import DocumentError
 
@@ -112,8 +113,23 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
     if tp is Any:
         return data
     origin = typing.get_origin(tp)
+    if origin is Literal:
+        if data in typing.get_args(tp) and isinstance(data, str):
+            return data
+        allowed = ", ".join(str(a) for a in typing.get_args(tp))
+        raise DocumentError(f"{where}: expected {allowed}, not {_shown(data)}")
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)
+        tags = _tags(options)
+        if tags:  # a tagged union: the class is the one its tag names
+            if not isinstance(data, dict):
+                raise DocumentError(f"{where}: expected an object, not {_kind(data)}")
+            tag = data.get(TAG)
+            if not isinstance(tag, str) or tag not in tags:
+                raise DocumentError(
+                    f"{where}: unknown {TAG} {_shown(tag)}; {TAG}s: {', '.join(sorted(tags))}"
+                )
+            return _convert(tags[tag], data, f"{where} ({TAG} {tag})")
         if data is None and type(None) in options:
             return None
         errors = []
@@ -141,7 +157,10 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
                     raise DocumentError(f"{where}: field '{key}' is missing")
                 continue
             kwargs[f.name] = _convert(hints[f.name], data[key], f"{where}.{key}")
-        return tp(**kwargs)
+        try:
+            return tp(**kwargs)
+        except DocumentError as exc:  # a document's own check (``__post_init__``)
+            raise DocumentError(f"{where}: {exc.message}") from None
     if origin in (list, tuple):
         if not isinstance(data, list):
             raise DocumentError(f"{where}: expected a list, not {_kind(data)}")
@@ -174,6 +193,30 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
             return data
         raise DocumentError(f"{where}: expected {tp.__name__}, not {_kind(data)}")
     raise DocumentError(f"{where}: cannot read a value of type {tp}")
+
+
+TAG = "op"  # the field that names the class in a tagged union of documents
+
+
+@functools.lru_cache(maxsize=64)
+def _tags(options: tuple[Any, ...]) -> dict[str, type] | None:
+    """``{tag: class}`` when every option is a document class whose ``op`` is a Literal."""
+    found: dict[str, type] = {}
+    for option in options:
+        if not (dataclasses.is_dataclass(option) and isinstance(option, type)):
+            return None
+        hint = _hints(option).get(TAG)
+        if typing.get_origin(hint) is not Literal:
+            return None
+        for value in typing.get_args(hint):
+            found[value] = option
+    return found
+
+
+def _shown(data: Any) -> str:
+    """A value for a message: short, and without control characters."""
+    text = repr(data)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _kind(data: Any) -> str:
@@ -396,16 +439,177 @@ class FeatureSpec:
     categories: list[str] | None = field(default=None, metadata={"omit_none": True})
 
 
+# The steps of the transforms document: one class per op, told apart by their ``op`` field
+# (a tagged union: ``from_json`` picks the class by it, so an unknown op or a field an op
+# does not take is refused naming the step). The interpreter is
+# ``pipespec.bundle.transforms``; ``OPS`` there maps each class to its function.
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameStep:
+    """Rename columns ``{old: new}``."""
+
+    op: Literal["rename"] = "rename"
+    map: dict[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToNumericStep:
+    """A column as numbers (text parsed, booleans 0/1)."""
+
+    op: Literal["to_numeric"] = "to_numeric"
+    column: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatePartsStep:
+    """A date column as numeric parts ``COLUMN_PART``; the column itself goes."""
+
+    op: Literal["date_parts"] = "date_parts"
+    column: str
+    parts: list[str]
+    format: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeriveStep:
+    """A new numeric column computed from others: ``expr`` in the grammar of
+    ``pipespec.core.expression`` (parsed, and checked, when the document is read)."""
+
+    op: Literal["derive"] = "derive"
+    column: str
+    expr: str
+    uses: list[str]
+
+    def __post_init__(self) -> None:
+        from pipespec.core.expression import parse
+
+        found = parse(self.expr)  # ExpressionError (a DocumentError) names the token
+        unlisted = sorted(set(found.columns) - set(self.uses))
+        if unlisted:
+            raise DocumentError(
+                f"derive step '{self.column}': '{self.expr}' reads column(s) "
+                f"{', '.join(unlisted)} that 'uses' does not list"
+            )
+
+    @property
+    def expression(self) -> Any:
+        from pipespec.core.expression import parse
+
+        return parse(self.expr)  # cached
+
+
+@dataclass(frozen=True, kw_only=True)
+class Log1pStep:
+    """``log(1 + x)``; values at or below -1 become missing."""
+
+    op: Literal["log1p"] = "log1p"
+    column: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClipStep:
+    """Values outside ``[lower, upper]`` set to the bound (a null bound: that side is open)."""
+
+    op: Literal["clip"] = "clip"
+    column: str
+    lower: float | None = None
+    upper: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BinStep:
+    """Quantile bins: the code of the bin each value falls in, by the fitted ``edges``."""
+
+    op: Literal["bin"] = "bin"
+    column: str
+    edges: list[float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImputeStep:
+    """Missing values of a column filled with ``value`` (and a ``COLUMN_missing`` 0/1 column
+    with ``indicator``)."""
+
+    op: Literal["impute"] = "impute"
+    column: str
+    value: Any = None
+    indicator: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoricalStep:
+    """Text keys as codes 0..K-1 in the fitted order; unseen ones the 'other' code K."""
+
+    op: Literal["categorical"] = "categorical"
+    column: str
+    categories: list[str]
+    other: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnehotStep:
+    """One 0/1 column ``COLUMN=CATEGORY`` per fitted category; the column itself goes."""
+
+    op: Literal["onehot"] = "onehot"
+    column: str
+    categories: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomStep:
+    """A user's transform, ``package.module:Class`` with its fitted ``state``. Loaded only
+    when the host allows the module by name and its source matches the hash the bundle's
+    manifest recorded (``pipespec.bundle.bundle``)."""
+
+    op: Literal["custom"] = "custom"
+    fn: str
+    state: Any = None
+
+    def __post_init__(self) -> None:
+        module, sep, name = self.fn.partition(":")
+        parts = module.split(".")
+        if not sep or not name.isidentifier() or not all(p.isidentifier() for p in parts):
+            raise DocumentError(
+                f"custom step: '{self.fn}' is not an import path 'package.module:Class'"
+            )
+        if any(p.startswith("__") for p in (*parts, name)):
+            raise DocumentError(f"custom step: '{self.fn}' names a dunder")
+
+    @property
+    def module(self) -> str:
+        return self.fn.partition(":")[0]
+
+
+Step = (
+    RenameStep
+    | ToNumericStep
+    | DatePartsStep
+    | DeriveStep
+    | Log1pStep
+    | ClipStep
+    | BinStep
+    | ImputeStep
+    | CategoricalStep
+    | OnehotStep
+    | CustomStep
+)
+
+
+def step_from(data: Any, where: str = "step") -> Step:
+    """One step from plain data (``{"op": NAME, ...}``), typed; ``DocumentError`` otherwise."""
+    return from_json(Step, data, where)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Transforms:
     """The fitted transforms (``transforms.json``), written by featurize and interpreted by
-    ``pipespec.bundle.transforms``. Each step is ``{"op": NAME, ...}``; the interpreter's
-    ``OPS`` table says which fields each op takes."""
+    ``pipespec.bundle.transforms``: typed steps, one class per op."""
 
     version: int
     target: TargetSpec
     inputs: list[InputSpec]
-    steps: list[dict[str, Any]]
+    steps: list[Step]
     features: list[FeatureSpec]
     dropped: list[str] = field(default_factory=list)
 

@@ -12,7 +12,6 @@ the user's own transforms by import path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +29,19 @@ from pipespec.bundle.transforms import load as load_transforms
 from pipespec.bundle.transforms import run as run_steps
 from pipespec.core.atomic import write_json
 from pipespec.core.console import console
-from pipespec.core.documents import TableMeta, TargetSpec, Transforms, from_json, to_json
+from pipespec.core.documents import (
+    CustomStep,
+    Step,
+    TableMeta,
+    TargetSpec,
+    Transforms,
+    from_json,
+    step_from,
+    to_json,
+)
 from pipespec.core.errors import ConfigError, DataError
+from pipespec.core.expression import ExpressionError
+from pipespec.core.expression import parse as parse_expression
 from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
 
@@ -52,8 +62,6 @@ NUMERIC, CATEGORICAL, DATETIME = "numeric", "categorical", "datetime"
 DEFAULT_DATE_PARTS = ["year", "month", "day", "dayofweek"]
 INFER_ROWS = 20_000  # types are inferred from the first rows (identifiers from all)
 NUMBER_SHARE = 0.95  # a text column is numeric when this share of its values parse as numbers
-MATH_FUNCTIONS = {"log", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan", "arctan"}
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def run(ctx: StageContext) -> None:
@@ -77,6 +85,7 @@ def run(ctx: StageContext) -> None:
                           weight=weight)  # fmt: skip
         del data  # the fit's working columns: freed before the tables are featurized
         write_json(ctx.output("transforms"), to_json(transforms))
+        custom = custom_classes(transforms)
         meta = table_meta(transforms, weight)
         rows = {}
         for name, path in ctx.inputs.items():
@@ -85,7 +94,7 @@ def run(ctx: StageContext) -> None:
             with parquet.Parts({name: ctx.output(name)}, single=not backend.dask) as out:
                 counts = backend.map(
                     parts.get(name) or parquet.part_files(path), _featurize_part, transforms,
-                    weight, out, name, meta, what=f"featurizing {name}",
+                    weight, out, name, meta, custom, what=f"featurizing {name}",
                 )  # fmt: skip
             rows[name] = sum(counts)
     n_cat = sum(1 for f in transforms.features if f.type == CATEGORICAL)
@@ -93,6 +102,12 @@ def run(ctx: StageContext) -> None:
         f"  {len(transforms.features)} features ({n_cat} categorical) from "
         f"{len(transforms.inputs)} input columns, fitted on {rows.get('train', 0):,} training rows"
     )
+
+
+def custom_classes(transforms: Transforms) -> dict[str, Any]:
+    """The classes of the custom steps of a document this stage fitted from the project's
+    own configuration (``features.custom``): imported by the import path the config names."""
+    return {s.fn: load_custom(s.fn) for s in transforms.steps if isinstance(s, CustomStep)}
 
 
 def fit(
@@ -112,7 +127,7 @@ def _fit(data: Columns, spec: Any, *, target: str, task: str, weight: str | None
     work = data.work  # the current columns (names; values for the in-memory table)
 
     def add(step: dict[str, Any]) -> None:
-        data.add(step)
+        data.add(step_from(step, "the fitted step"))
         steps.append(step)
 
     inputs = []
@@ -146,7 +161,10 @@ def _fit(data: Columns, spec: Any, *, target: str, task: str, weight: str | None
         types = {renames.get(k, k): v for k, v in types.items()}
 
     for name, expr in (spec.get("derived") or {}).items():
-        names = set(_NAME.findall(str(expr))) - MATH_FUNCTIONS
+        try:
+            names = set(parse_expression(str(expr)).columns)
+        except ExpressionError as exc:  # checked at composition too (core.value_checks)
+            raise ConfigError(f"features.derived.{name}: {exc.message}") from None
         uses = sorted(names & set(work))
         unknown = sorted(names - set(work))
         if unknown or not uses:
@@ -158,7 +176,7 @@ def _fit(data: Columns, spec: Any, *, target: str, task: str, weight: str | None
             )
         try:
             add({"op": "derive", "column": name, "expr": str(expr), "uses": uses})
-        except Exception as exc:  # pandas' expression errors are many and unrelated
+        except (ValueError, TypeError) as exc:
             raise ConfigError(f"features.derived.{name}: cannot compute '{expr}': {exc}") from None
         types[name] = NUMERIC
 
@@ -187,6 +205,7 @@ def _fit(data: Columns, spec: Any, *, target: str, task: str, weight: str | None
 
     for path in spec.get("custom") or []:
         cls = load_custom(str(path))
+        data.custom[str(path)] = cls
         state = cls().fit(data.frame(f"features.custom ({path})"))
         add({"op": "custom", "fn": str(path), "state": state})
         types = {c: types.get(c, NUMERIC) for c in work}
@@ -445,11 +464,12 @@ class Columns:
 
     raw: list[str]
     work: dict[str, Any]
+    custom: dict[str, Any]  # the classes of features.custom, by import path
 
     def keep(self, columns: list[str]) -> None:
         raise NotImplementedError
 
-    def add(self, step: dict[str, Any]) -> None:
+    def add(self, step: Step) -> None:
         raise NotImplementedError
 
     def drop(self, column: str) -> None:
@@ -489,17 +509,18 @@ class InMemory(Columns):
     def __init__(self, frame: pd.DataFrame, columns: list[str]) -> None:
         self._frame = frame
         self.raw = list(frame.columns)
+        self.custom = {}
         self.keep(columns)
 
     def keep(self, columns: list[str]) -> None:
         self.work = {c: as_array(self._frame[c]) for c in columns}
         self._touched: set[str] = set()
 
-    def add(self, step: dict[str, Any]) -> None:
+    def add(self, step: Step) -> None:
         before = {k: id(v) for k, v in self.work.items()}
-        run_steps(self.work, [step])
+        run_steps(self.work, [step], self.custom)
         self._touched |= {k for k, v in self.work.items() if before.get(k) != id(v)}
-        self._touched |= set((step.get("map") or {}).values())
+        self._touched |= set(getattr(step, "map", {}).values())
 
     def drop(self, column: str) -> None:
         del self.work[column]
@@ -551,11 +572,12 @@ class Partitioned(Columns):
         self.raw = list(frame.columns)
         self._sample = frame.head(INFER_ROWS, npartitions=-1)
         self._inputs = list(columns)
-        self._steps: list[dict[str, Any]] = []
+        self._steps: list[Step] = []
         self._head: dict[str, Any] = {}
         self._counts: dict[str, pd.Series] = {}
         self._rows: int | None = None
         self.work = {}
+        self.custom = {}
         self.keep(columns)
 
     def keep(self, columns: list[str]) -> None:
@@ -567,19 +589,16 @@ class Partitioned(Columns):
         self.work.clear()
         self.work.update(dict.fromkeys(self._head))
 
-    def add(self, step: dict[str, Any]) -> None:
+    def add(self, step: Step) -> None:
         import pandas as pd
 
-        work = run_steps({k: as_array(v) for k, v in self._head.items()}, [step])
+        work = run_steps({k: as_array(v) for k, v in self._head.items()}, [step], self.custom)
         self._head = {k: pd.Series(to_objects(v)) for k, v in work.items()}
         self._steps.append(step)
-        if step["op"] == "custom":
+        if isinstance(step, CustomStep):
             self._counts.clear()
-        for name in {
-            step.get("column"),
-            *(step.get("map") or {}),
-            *(step.get("map") or {}).values(),
-        }:
+        renamed = getattr(step, "map", {})
+        for name in {getattr(step, "column", None), *renamed, *renamed.values()}:
             self._counts.pop(name, None)
         self._sync()
 
@@ -652,9 +671,7 @@ class Partitioned(Columns):
         return pd.Series(self._frame[target].dropna().unique().compute())
 
 
-def _apply_steps(
-    frame: pd.DataFrame, inputs: list[str], steps: list[dict[str, Any]]
-) -> pd.DataFrame:
+def _apply_steps(frame: pd.DataFrame, inputs: list[str], steps: list[Step]) -> pd.DataFrame:
     import pandas as pd
 
     work = run_steps({c: as_array(frame[c]) for c in inputs}, steps)
@@ -682,6 +699,7 @@ def _featurize_part(
     out: Any,
     name: str,
     meta: TableMeta,
+    custom: dict[str, Any] | None = None,
 ) -> int:
     """Apply the transforms to one part (a file, or the table already in memory). Into one
     file (the local backend), a chunk of rows at a time, each written as a row group as it
@@ -698,7 +716,7 @@ def _featurize_part(
         chunks = (t.to_pandas() for t in parquet.chunks(path, whole=whole))
     rows = 0
     for frame in chunks:
-        features = apply(transforms, frame)
+        features = apply(transforms, frame, custom)
         if weight is not None and weight in frame.columns:
             features[weight] = frame[weight].astype("float64").to_numpy()
         out.write(name, index, features, meta)
