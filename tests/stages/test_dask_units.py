@@ -69,7 +69,7 @@ def test_fitting_on_dask_partitions_gives_the_in_memory_transforms() -> None:
     columns = [c for c in train.columns if c != "churned"]
     spec = {**FEATURES, "impute": {**FEATURES["impute"], "monthly_charges": "median"}}
     expected = fit(train, spec, target="churned", task="binary")
-    assert any(s.get("column") == "monthly_charges" for s in expected.steps if s["op"] == "impute")
+    assert any(s.op == "impute" and s.column == "monthly_charges" for s in expected.steps)
     with dask.config.set(scheduler="synchronous"):
         frame = dd.from_pandas(train, npartitions=4, sort=False)
         got = _fit(Partitioned(frame, columns), spec, target="churned", task="binary", weight=None)
@@ -91,7 +91,7 @@ def test_custom_transforms_are_refused_on_dask_naming_the_key() -> None:
 
     train = generate(500, seed=3)
     spec = {**FEATURES, "custom": [f"{__name__}:Centered"]}
-    assert fit(train, spec, target="churned", task="binary").steps[-1]["op"] == "custom"
+    assert fit(train, spec, target="churned", task="binary").steps[-1].op == "custom"
     with dask.config.set(scheduler="synchronous"):
         frame = dd.from_pandas(train, npartitions=2, sort=False)
         columns = [c for c in train.columns if c != "churned"]

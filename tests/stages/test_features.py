@@ -134,7 +134,11 @@ def test_custom_transform_by_import_path(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.syspath_prepend(str(tmp_path))
     frame = _frame()
     doc = _fit(frame, custom=["mytransforms:Centre"])
-    out = apply(json.loads(json.dumps(doc)), frame)
+    with pytest.raises(DataError, match=r"custom transform 'mytransforms:Centre' was not admitted"):
+        apply(json.loads(json.dumps(doc)), frame)  # the interpreter imports nothing itself
+    from mytransforms import Centre  # type: ignore[import-not-found]
+
+    out = apply(json.loads(json.dumps(doc)), frame, {"mytransforms:Centre": Centre})
     assert out["amount_centred"].mean() == pytest.approx(0.0, abs=1e-9)
     assert doc["steps"][-1] == {
         "op": "custom",

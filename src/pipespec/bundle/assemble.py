@@ -102,9 +102,7 @@ def assemble(
     # the manifest before they are imported, so a host can check them before it imports them
     modules = {s.module for s in transforms.steps if isinstance(s, CustomStep)}
     custom_hashes = files.source_hashes(modules)
-    custom = {
-        s.fn: load_custom(s.fn) for s in transforms.steps if isinstance(s, CustomStep)
-    }
+    custom = {s.fn: load_custom(s.fn) for s in transforms.steps if isinstance(s, CustomStep)}
     label = transforms.target
     missing = [c.name for c in transforms.inputs if c.name not in train.columns]
     if missing:

@@ -528,8 +528,7 @@ def _custom(work: dict[str, Any], step: CustomStep, custom: Custom) -> None:
         raise DataError(
             f"custom transform '{step.fn}' was not admitted: nothing imports a module a "
             "transforms document names",
-            hint="Load the bundle with --allow-custom "
-            f"{step.module} (or production.allow_custom).",
+            hint=f"Load the bundle with --allow-custom {step.module} (or production.allow_custom).",
         )
     frame = pd.DataFrame({k: to_objects(v) for k, v in work.items()})
     result = cls().transform(frame, step.state)

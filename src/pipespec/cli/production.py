@@ -180,6 +180,23 @@ def _bundle_arg(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the git repository whose tags resolve a --bundle reference (default: this one)",
     )
+    p.add_argument(
+        "--allow-custom",
+        metavar="MODULE",
+        action="append",
+        default=[],
+        help="allow the bundle's custom transforms from MODULE (and its submodules) to be "
+        "imported, once its source matches the hash the bundle recorded (repeat for several); "
+        "a bundle with custom transforms from any other module is refused",
+    )
+    p.add_argument(
+        "--expect-sha256",
+        metavar="SHA",
+        default=None,
+        help="refuse any bundle but the one whose manifest.json has this SHA-256 (the bundle "
+        "id `pipespec serve` and /health show)"
+        + ("; default: $PIPESPEC_EXPECT_SHA256" if p.prog.endswith(" serve") else ""),
+    )
 
 
 def _chunk_args(p: argparse.ArgumentParser) -> None:
@@ -216,14 +233,33 @@ def _port(text: str) -> int:
 
 
 @contextmanager
-def _loaded(ref: str, repo: str | None) -> Iterator[tuple[Bundle, dict[str, Any] | None]]:
+def _loaded(
+    ref: str, repo: str | None, args: argparse.Namespace | None = None
+) -> Iterator[tuple[Bundle, dict[str, Any] | None]]:
     """The bundle a --bundle names and, for a registry reference, its release: a directory
     loads directly; a reference is fetched by the engine (DVC) into a temporary directory
-    that lives as long as the context."""
+    that lives as long as the context. ``args``: --allow-custom and --expect-sha256."""
     from pipespec.bundle.bundle import Bundle
 
+    allow, expect = _trust(args)
     with _resolved(ref, repo) as (path, release):
-        yield Bundle.load(path), release
+        yield Bundle.load(path, allow_custom=allow, expect_sha256=expect), release
+
+
+def _trust(args: argparse.Namespace | None) -> tuple[list[str], str | None]:
+    """(--allow-custom modules, --expect-sha256); serve takes the hash from the environment
+    (``PIPESPEC_EXPECT_SHA256``, which the Docker export sets) when the flag is absent."""
+    import os
+
+    from pipespec.bundle.bundle import EXPECT_ENV
+
+    if args is None:
+        return [], None
+    allow = [m.strip() for item in args.allow_custom for m in item.split(",") if m.strip()]
+    expect = args.expect_sha256
+    if expect is None and args.command == "serve":
+        expect = os.environ.get(EXPECT_ENV) or None
+    return allow, expect
 
 
 @contextmanager
@@ -281,7 +317,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from pipespec.bundle.predict import predict_file
 
     keep = [c.strip() for item in args.keep for c in item.split(",") if c.strip()]
-    with _loaded(args.bundle, args.repo) as (bundle, _), _progress("predicting") as progress:
+    with (
+        _loaded(args.bundle, args.repo, args) as (bundle, _),
+        _progress("predicting") as progress,
+    ):
         result = predict_file(
             bundle,
             args.input,
@@ -328,14 +367,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        bundle, release = stack.enter_context(_loaded(args.bundle, args.repo))
+        bundle, release = stack.enter_context(_loaded(args.bundle, args.repo, args))
         shadow = None
         if args.shadow:
             from pipespec.bundle.bundle import Bundle
             from pipespec.bundle.shadow import Shadow
 
             path, _ = stack.enter_context(_resolved(args.shadow, args.repo))
-            shadow_sha = Bundle.load(path).sha  # verified before serving starts
+            shadow_sha = Bundle.load(path, allow_custom=_trust(args)[0]).sha  # verified first
             shadow = Shadow(path, args.shadow_log, primary=bundle.sha)
             stack.callback(_close_shadow, shadow)
             console().print(
@@ -361,6 +400,8 @@ def _serve(
     import os
     import signal
 
+    from rich.markup import escape
+
     from pipespec.bundle.metrics import MULTIPROC_ENV
 
     if args.workers > 1:
@@ -379,7 +420,8 @@ def _serve(
         served = f"{release['artifact']}#{release['stage']} = {served}"
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     console().print(
-        f"serving [bold]{bundle.card.get('name')}[/] ({served}bundle {bundle.sha[:12]}) on "
+        f"serving [bold]{escape(str(bundle.card.get('name')))}[/] "
+        f"({escape(served)}bundle {bundle.sha[:12]}) on "
         f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata, GET /metrics"
         f"{workers})"
     )
@@ -459,7 +501,7 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    with _loaded(args.bundle, args.repo) as (bundle, _):
+    with _loaded(args.bundle, args.repo, args) as (bundle, _):
         return _monitor(args, bundle)
 
 
@@ -518,7 +560,7 @@ def _notify(url: str, report: dict[str, Any]) -> None:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    with _loaded(args.bundle, args.repo) as (bundle, _):
+    with _loaded(args.bundle, args.repo, args) as (bundle, _):
         return _test(args, bundle)
 
 

@@ -233,6 +233,9 @@ class ProductionConfig:
     max_body_bytes: int = 1048576  # serve: request body size
     git_commit: bool = False  # record git HEAD in the card (then bundles differ per commit)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    # modules whose custom transforms a host may import from a bundle (predict, serve,
+    # monitor, test; as --allow-custom): a bundle naming any other module is refused
+    allow_custom: list[str] = field(default_factory=list)
 
 
 class Evidence(Enum):

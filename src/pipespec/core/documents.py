@@ -544,7 +544,7 @@ class CategoricalStep:
     op: Literal["categorical"] = "categorical"
     column: str
     categories: list[str]
-    other: bool = True
+    other: bool = False  # featurize writes it always (features.other_bucket)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -233,7 +233,38 @@ def _dask_limits(path: KeyPath, backend: Any, params: Mapping[str, Any]) -> Iter
             )
 
 
+def _derived(path: KeyPath, derived: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    """Each expression in the grammar of ``core.expression`` (data, never code)."""
+    from pipespec.core.expression import FUNCTIONS, ExpressionError, parse
+
+    for name, expr in derived.items():
+        try:
+            parse(str(expr))
+        except ExpressionError as exc:
+            yield Problem(
+                ((*path, str(name)),),
+                exc.message,
+                hint="An expression holds column names, numbers, + - * / // % **, "
+                "comparisons, and/or/not (& | ~) and the functions "
+                + ", ".join(sorted(FUNCTIONS))
+                + ".",
+            )
+
+
+def _module_names(path: KeyPath, names: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    for i, name in enumerate(names):
+        parts = str(name).split(".")
+        if not all(p.isidentifier() and not p.startswith("__") for p in parts):
+            yield Problem(
+                ((*path, str(i)),),
+                f"'{name}' is not a module name",
+                hint="Name the module (package.module), not a file or a class.",
+            )
+
+
 RULES: dict[str, Rule] = {
+    "features.derived": _derived,
+    "production.allow_custom": _module_names,
     "split": _split,
     "dataset.sample": _sample,
     "compute.workers": _whole_number,

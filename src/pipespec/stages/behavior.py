@@ -32,7 +32,7 @@ def run(ctx: StageContext) -> None:
     from pipespec.bundle.bundle import Bundle
     from pipespec.bundle.card import markdown, with_behavior
 
-    bundle = Bundle.load(ctx.input("bundle"))
+    bundle = Bundle.load(ctx.input("bundle"), project=ctx.root)  # its own custom modules
     spec = behavior.spec_from(ctx.params["behavior"].to_dict(), where="params.yaml")
     frame, _ = read_table(ctx.input("data"))
     source = ctx.input("data").relative_to(ctx.root).as_posix()

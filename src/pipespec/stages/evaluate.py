@@ -93,7 +93,7 @@ def run(ctx: StageContext) -> None:
 
     spec = ctx.params["evaluation"]
     threads = ctx.params["compute"]["num_threads"]
-    bundle = Bundle.load(ctx.input("bundle"))
+    bundle = Bundle.load(ctx.input("bundle"), project=ctx.root)  # its own custom modules
     task, target = bundle.task, bundle.output.target
     scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     warned: dict[str, int] = {}

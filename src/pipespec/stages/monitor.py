@@ -34,7 +34,7 @@ def run(ctx: StageContext) -> None:
     from pipespec.bundle.monitor import monitor, thresholds_for, write_reports
     from pipespec.bundle.profile import THRESHOLD_KEYS
 
-    bundle = Bundle.load(ctx.input("bundle"))
+    bundle = Bundle.load(ctx.input("bundle"), project=ctx.root)  # its own custom modules
     configured = ctx.params["production"]["monitor"]
     thresholds = thresholds_for(bundle, {k: configured[k] for k in THRESHOLD_KEYS})
     report = monitor(bundle, ctx.input("current"), thresholds=thresholds)

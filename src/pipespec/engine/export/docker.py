@@ -90,6 +90,7 @@ def dockerfile(ctx: ExportContext) -> str:
         + f"FROM python:{deploy['python']}-slim\n"
         + f"LABEL {label_lines}\n"
         + "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
+        + f'ENV PIPESPEC_EXPECT_SHA256="{ctx.bundle_sha256()}"\n'  # serve refuses any other bundle
         + f"RUN useradd --no-log-init --create-home --uid {UID} pipespec\n"
         + "WORKDIR /app\n"
         + "COPY deploy/docker/ /app/docker/\n"
