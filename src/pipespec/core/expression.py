@@ -174,17 +174,21 @@ def parse(text: str) -> Expression:
     try:
         node = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse '{text}': {exc.msg}") from None
+        raise ExpressionError(f"cannot parse '{_short(text)}': {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError):
-        raise ExpressionError(f"cannot parse '{text}': nested too deeply") from None
+        raise ExpressionError(f"cannot parse '{_short(text)}': nested too deeply") from None
     columns: set[str] = set()
     tree = _build(node.body, columns, 0)
     return Expression(text=text, tree=tree, columns=tuple(sorted(columns)))
 
 
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _segment(node: ast.AST) -> str:
     try:
-        return ast.unparse(node)
+        return _short(ast.unparse(node))
     except Exception:  # only for the message
         return type(node).__name__
 
@@ -239,8 +243,8 @@ def _build(node: ast.AST, columns: set[str], depth: int) -> Node:
         name = node.func.id
         if name not in FUNCTIONS:
             raise ExpressionError(
-                f"function '{name}' is not allowed in an expression; functions: "
-                + ", ".join(sorted(FUNCTIONS)),
+                f"function '{name}' is not allowed in an expression (not in its table of "
+                "numpy functions)",
                 token=name,
             )
         if node.keywords:
