@@ -107,7 +107,10 @@ def test_functions_beyond_pandas_eval(housing: pd.DataFrame) -> None:
     np.testing.assert_array_equal(got, np.clip(income, 2, 8))
     got = evaluate(parse("where(isnull(total_bedrooms), -1, total_bedrooms)"), columns, rows)
     np.testing.assert_array_equal(got, np.where(np.isnan(bedrooms), -1, bedrooms))
-    assert evaluate(parse("notnull(total_bedrooms)"), columns, rows).sum() == (~np.isnan(bedrooms)).sum()
+    assert (
+        evaluate(parse("notnull(total_bedrooms)"), columns, rows).sum()
+        == (~np.isnan(bedrooms)).sum()
+    )
     got = evaluate(parse("maximum(median_income, 3) + minimum(total_bedrooms, 10)"), columns, rows)
     np.testing.assert_array_equal(got, np.fmax(income, 3) + np.fmin(bedrooms, 10))
     got = evaluate(parse("not (median_income > 3) and total_bedrooms > 0"), columns, rows)
