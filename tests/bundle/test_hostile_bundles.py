@@ -409,3 +409,41 @@ def test_rich_markup_in_the_card_is_shown_escaped(copy: Path, tmp_path: Path, se
     server = serve(copy)
     assert "serving [/evil][bold red]x (bundle" in server.stderr()
     assert server.client.get("/health").json()["model"] == "[/evil][bold red]x"
+
+
+def test_packaging_records_the_custom_modules_source_and_loading_checks_it(
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``assemble`` (the package stage) hashes a custom module's source into the manifest
+    before importing it; a host then needs to allow the module, or be the project it lives in
+    (a pipeline stage), and the source must still match."""
+    from pipespec.bundle.assemble import Settings, assemble
+    from pipespec.stages.parquet import read_table
+
+    name = "bundledata_packaged_mod"
+    mods = tmp_path / "project"
+    mods.mkdir()
+    (mods / f"{name}.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(mods))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))  # the import is undone after
+    doc = json.loads((trained_project / "models" / "featurize" / "transforms.json").read_text())
+    doc["steps"].append({"op": "custom", "fn": f"{name}:Same", "state": {}})
+    target = tmp_path / "bundle"
+    assemble(
+        target,
+        model_text=(trained_project / "models" / "train" / "model.txt").read_bytes(),
+        transforms_text=json.dumps(doc).encode(),
+        train=read_table(trained_project / "data" / "split" / "train.parquet")[0],
+        settings=Settings(name="custom", env="dev"),
+    )
+    manifest = json.loads((target / files.MANIFEST).read_text())
+    assert manifest[files.CUSTOM] == {name: _sha((mods / f"{name}.py").read_bytes())}
+    with pytest.raises(BundleError, match=rf"from module '{name}', which this host does not"):
+        Bundle.load(target)
+    with pytest.raises(BundleError, match=r"which this host does not allow"):
+        Bundle.load(target, project=tmp_path / "elsewhere")
+    assert Bundle.load(target, allow_custom=[name]).custom[f"{name}:Same"].__name__ == "Same"
+    assert Bundle.load(target, project=mods).custom  # a stage of the project it lives in
+    (mods / f"{name}.py").write_text(MODULE + "\n# edited\n")
+    with pytest.raises(BundleError, match=rf"the source of module '{name}' .* does not match"):
+        Bundle.load(target, allow_custom=[name])
