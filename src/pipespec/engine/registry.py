@@ -309,7 +309,7 @@ def release(
             f"{artifact}@{new} exists already",
             hint=f"Released: {', '.join(v.version for v in versions)}; use --bump.",
         )
-    bundle = Bundle.load(project.root / str(config["path"]))
+    bundle = Bundle.load(project.root / str(config["path"]), project=project.root)
     evidence = {
         "bundle": {"path": str(config["path"]), "sha256": bundle.sha},
         "commit": commit,
