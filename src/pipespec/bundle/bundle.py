@@ -219,7 +219,7 @@ def read_verified(
     extra = sorted(set(entries) - set(listed) - {MANIFEST})
     if extra:
         raise BundleError(
-            f"bundle {where} holds {extra[0]!r}, which {MANIFEST} does not list: it was "
+            f"bundle {where} holds {extra[0]}, which {MANIFEST} does not list: it was "
             "modified after it was built",
             hint="Fetch or rebuild the bundle; do not add files to it.",
         )
