@@ -20,7 +20,7 @@ import pytest
 
 from helpers import BIN
 from pipespec.bundle import bundle as files
-from pipespec.bundle.bundle import EXPECT_ENV, Bundle
+from pipespec.bundle.bundle import ALLOW_ENV, EXPECT_ENV, Bundle
 from pipespec.core.errors import BundleError
 
 pytestmark = pytest.mark.slow  # the trained project is a whole run (shared by the session)
@@ -360,6 +360,8 @@ def test_a_custom_module_whose_source_changed_is_refused_before_import(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(mods), *sys.path])}
     stderr = serve_refuses(bundle, tmp_path, "--allow-custom", "hostile_mod", env=env)
     assert "does not match the SHA-256" in stderr
+    env[ALLOW_ENV] = "other,hostile_mod"  # as the Docker export sets it: allowed, then checked
+    assert "does not match the SHA-256" in serve_refuses(bundle, tmp_path, env=env)
     assert not (mods / "imported.marker").exists()
 
 

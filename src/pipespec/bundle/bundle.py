@@ -63,6 +63,7 @@ FILES = (MODEL, TRANSFORMS, SCHEMA, PROFILE, CARD, CARD_MD)
 DEFAULT_DIR = "models/bundle"
 CUSTOM = "custom"  # manifest key: {module: SHA-256 of its source} of the custom transforms
 EXPECT_ENV = "PIPESPEC_EXPECT_SHA256"  # the server's --expect-sha256, from the environment
+ALLOW_ENV = "PIPESPEC_ALLOW_CUSTOM"  # the server's --allow-custom modules, comma-separated
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

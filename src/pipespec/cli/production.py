@@ -187,7 +187,8 @@ def _bundle_arg(p: argparse.ArgumentParser) -> None:
         default=[],
         help="allow the bundle's custom transforms from MODULE (and its submodules) to be "
         "imported, once its source matches the hash the bundle recorded (repeat for several); "
-        "a bundle with custom transforms from any other module is refused",
+        "a bundle with custom transforms from any other module is refused"
+        + ("; serve adds those of $PIPESPEC_ALLOW_CUSTOM" if p.prog.endswith(" serve") else ""),
     )
     p.add_argument(
         "--expect-sha256",
@@ -247,18 +248,22 @@ def _loaded(
 
 
 def _trust(args: argparse.Namespace | None) -> tuple[list[str], str | None]:
-    """(--allow-custom modules, --expect-sha256); serve takes the hash from the environment
-    (``PIPESPEC_EXPECT_SHA256``, which the Docker export sets) when the flag is absent."""
+    """(--allow-custom modules, --expect-sha256); serve also allows the modules of
+    ``PIPESPEC_ALLOW_CUSTOM`` and takes the hash from ``PIPESPEC_EXPECT_SHA256`` when the flag
+    is absent (the Docker export sets both from the config and the bundle)."""
     import os
 
-    from pipespec.bundle.bundle import EXPECT_ENV
+    from pipespec.bundle.bundle import ALLOW_ENV, EXPECT_ENV
 
     if args is None:
         return [], None
-    allow = [m.strip() for item in args.allow_custom for m in item.split(",") if m.strip()]
+    items = list(args.allow_custom)
     expect = args.expect_sha256
-    if expect is None and args.command == "serve":
-        expect = os.environ.get(EXPECT_ENV) or None
+    if args.command == "serve":
+        items.append(os.environ.get(ALLOW_ENV, ""))
+        if expect is None:
+            expect = os.environ.get(EXPECT_ENV) or None
+    allow = [m.strip() for item in items for m in item.split(",") if m.strip()]
     return allow, expect
 
 

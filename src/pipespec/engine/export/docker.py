@@ -14,6 +14,7 @@ import re
 from importlib import metadata
 
 from pipespec import __version__
+from pipespec.core.errors import ConfigError
 from pipespec.engine.export.base import ExportContext, header
 
 DOCKERFILE = "deploy/docker/Dockerfile"
@@ -90,7 +91,8 @@ def dockerfile(ctx: ExportContext) -> str:
         + f"FROM python:{deploy['python']}-slim\n"
         + f"LABEL {label_lines}\n"
         + "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
-        + f'ENV PIPESPEC_EXPECT_SHA256="{ctx.bundle_sha256()}"\n'  # serve refuses any other bundle
+        + f'ENV PIPESPEC_EXPECT_SHA256="{ctx.bundle_sha256()}" '  # serve refuses other bundles
+        + f'PIPESPEC_ALLOW_CUSTOM="{_allow_custom(ctx)}"\n'
         + f"RUN useradd --no-log-init --create-home --uid {UID} pipespec\n"
         + "WORKDIR /app\n"
         + "COPY deploy/docker/ /app/docker/\n"
@@ -104,6 +106,15 @@ def dockerfile(ctx: ExportContext) -> str:
         + 'CMD ["pipespec", "serve", "--bundle", "/app/bundle", "--host", "0.0.0.0", '
         + f'"--port", "{port}"]\n'
     )
+
+
+def _allow_custom(ctx: ExportContext) -> str:
+    """``production.allow_custom`` for the image's server: module names, comma-separated."""
+    names = [str(m) for m in ctx.group("production").get("allow_custom") or []]
+    bad = [m for m in names if not all(p.isidentifier() for p in m.split("."))]
+    if bad:
+        raise ConfigError(f"production.allow_custom: '{bad[0]}' is not a module name")
+    return ",".join(names)
 
 
 def export(ctx: ExportContext) -> dict[str, str]:
