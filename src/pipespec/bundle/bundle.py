@@ -364,6 +364,22 @@ def _allowed(module: str, allow: Collection[str]) -> bool:
     return any(".".join(parts[: i + 1]) in allow for i in range(len(parts)))
 
 
+def _project_module(module: str, project: Path) -> bool:
+    """Every file importing ``module`` runs is the project's own: inside ``project`` and not
+    in an environment installed there (a ``.venv`` in the project holds others' code)."""
+    import sys
+
+    root = project.resolve()
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.exec_prefix, sys.base_prefix)}
+    files = [f.resolve() for _, f in module_files(module) if f is not None]
+    return bool(files) and all(
+        f.is_relative_to(root)
+        and not any(f.is_relative_to(env) for env in installed)
+        and "site-packages" not in f.parts
+        for f in files
+    )
+
+
 def admit_custom(
     where: str,
     transforms: Transforms,
@@ -383,9 +399,7 @@ def admit_custom(
             continue
         inside = False
         if project is not None:
-            root = project.resolve()
-            files = [f for _, f in module_files(step.module) if f is not None]
-            inside = bool(files) and all(f.resolve().is_relative_to(root) for f in files)
+            inside = _project_module(step.module, project)
         if not inside:
             raise BundleError(
                 f"bundle {where}: {TRANSFORMS} has a custom transform '{step.fn}' from module "
