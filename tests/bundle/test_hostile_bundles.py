@@ -414,7 +414,10 @@ def test_rich_markup_in_the_card_is_shown_escaped(copy: Path, tmp_path: Path, se
 
 
 def test_packaging_records_the_custom_modules_source_and_loading_checks_it(
-    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trained_project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     """``assemble`` (the package stage) hashes a custom module's source into the manifest
     before importing it; a host then needs to allow the module, or be the project it lives in
@@ -427,7 +430,7 @@ def test_packaging_records_the_custom_modules_source_and_loading_checks_it(
     mods.mkdir()
     (mods / f"{name}.py").write_text(MODULE)
     monkeypatch.syspath_prepend(str(mods))
-    monkeypatch.setattr(sys, "modules", dict(sys.modules))  # the import is undone after
+    request.addfinalizer(lambda: sys.modules.pop(name, None))  # the import is undone after
     doc = json.loads((trained_project / "models" / "featurize" / "transforms.json").read_text())
     doc["steps"].append({"op": "custom", "fn": f"{name}:Same", "state": {}})
     target = tmp_path / "bundle"
