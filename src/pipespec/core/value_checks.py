@@ -325,10 +325,10 @@ def _branches(path: KeyPath, branches: Any, params: Mapping[str, Any]) -> Iterat
     for i, branch in enumerate(branches or []):
         problem = grammar.single_line(str(branch))
         if problem:
-            yield Problem(((*path, str(i)),), problem)
+            yield Problem((path,), f"item {i}: {problem}")
 
 
-_WORD = "a name (letters, digits, '_', '.', '+', '-'; not starting with '-')"
+_WORD = "(letters, digits, '_', '.', '+', '-'; not starting with '-')"
 GENERATED: dict[str, Rule] = {
     "deploy.image": _image,
     "deploy.version": _pattern(
@@ -355,8 +355,8 @@ GENERATED: dict[str, Rule] = {
         "It names the DAG and its file dags/DAG_ID.py.",
     ),
     "orchestrator.env": _env_names,
-    "orchestrator.remote": _pattern(grammar.WORD, f"a DVC remote {_WORD}"),
-    "ci.remote": _pattern(grammar.WORD, f"a DVC remote {_WORD}"),
+    "orchestrator.remote": _pattern(grammar.WORD, f"a DVC remote name {_WORD}"),
+    "ci.remote": _pattern(grammar.WORD, f"a DVC remote name {_WORD}"),
     "ci.runner": _pattern(grammar.WORD, f"a runner label {_WORD}"),
     "ci.image": _pattern(grammar.IMAGE_REFERENCE, "an image reference such as python:3.11-slim"),
     "ci.python": _pattern(grammar.WORD, f"a Python version {_WORD}"),
