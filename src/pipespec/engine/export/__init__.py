@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -222,7 +223,9 @@ def check(project: Project) -> list[str]:
 def command(target: str, options: dict[str, Any]) -> str:
     """The command line that exports ``target`` with ``options``."""
     flags = [
-        f"--{key.replace('_', '-')} {value}" for key, value in options.items() if value is not None
+        f"--{shlex.quote(key.replace('_', '-'))} {shlex.quote(str(value))}"
+        for key, value in options.items()
+        if value is not None
     ]
     return " ".join(["pipespec export", target, *flags])
 
