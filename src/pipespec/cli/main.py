@@ -4,7 +4,8 @@ Exit codes: 0 success; 1 unexpected error; 2 bad config, pipeline or usage; 3 st
 generated files (``compose --check``); 4 bad data; 5 a stage failed; 6 DVC or git failed;
 7 bad bundle (missing, tampered, incompatible); 8 drift beyond a monitor threshold;
 9 the registry refused a release or promotion (no tag was created); 10 a
-behaviour check failed (``pipespec test``, the behavior stage).
+behaviour check failed (``pipespec test``, the behavior stage); 11 an output cannot be
+written (read-only, immutable, a file where a folder must be).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pipespec.core.errors import PipespecError
 EPILOG = """\
 exit codes: 0 ok, 2 bad config/pipeline/usage, 3 stale params.yaml/dvc.yaml,
             4 bad data, 5 stage failed, 6 dvc/git failed, 7 bad bundle, 8 drift,
-            9 release/promotion refused, 10 behaviour check failed, 1 anything else
+            9 release/promotion refused, 10 behaviour check failed,
+            11 output not writable, 1 anything else
 
 Overrides use Hydra's grammar: key=value, group=option, +new_key=value, ~key.
 Examples:

@@ -45,6 +45,13 @@ class DataError(PipespecError):
     exit_code = 4
 
 
+class OutputError(PipespecError):
+    """A file or folder pipespec must write or remove cannot be: read-only, immutable, or a
+    file where a folder must be. Nothing was half-written."""
+
+    exit_code = 11
+
+
 class StageError(PipespecError):
     """A stage failed while running."""
 

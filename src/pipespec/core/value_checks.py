@@ -14,10 +14,12 @@ stay in the stages.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from pipespec.core import grammar
 from pipespec.core.bounds import HINT as BOUND_HINT
 from pipespec.core.bounds import read_bound
 from pipespec.core.config import ModelConfig
@@ -281,10 +283,127 @@ RULES: dict[str, Rule] = {
 skipped; ``hparams_search.direction`` and ``.sampler`` are enums of the schema itself."""
 
 
+def _grammar(check: Callable[[str], str | None], hint: str | None = None) -> Rule:
+    """A rule from a ``core/grammar.py`` check of one text value (null is left to the schema)."""
+
+    def rule(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+        if value is None:
+            return
+        problem = check(str(value))
+        if problem:
+            yield Problem((path,), problem, hint=hint)
+
+    return rule
+
+
+def _pattern(pattern: re.Pattern[str], what: str, max_length: int = 0, hint: str = "") -> Rule:
+    return _grammar(lambda v: grammar.match(pattern, v, what, max_length), hint or None)
+
+
+def _image(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    """An image name without tag; its last part names the Kubernetes objects."""
+    text = str(value)
+    problem = grammar.match(
+        grammar.IMAGE_NAME, text, "an image name (lower-case [host/]path, no tag)", 255
+    )
+    if problem is None:
+        problem = grammar.dns_label(text.rsplit("/", 1)[-1])
+        if problem:
+            problem = f"its last part names the Kubernetes objects: {problem}"
+    if problem:
+        yield Problem((path,), problem, hint="For example 'registry.example.com/churn-model'.")
+
+
+def _env_names(path: KeyPath, env: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    for name in env or {}:
+        problem = grammar.match(grammar.ENV_NAME, str(name), "an environment variable name")
+        if problem:
+            yield Problem(((*path, str(name)),), problem, hint="Use letters, digits and '_'.")
+
+
+def _port(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        yield Problem((path,), f"must be a port number in 1..65535, got {value!r}")
+
+
+def _at_least_zero(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        yield Problem((path,), f"must be a whole number >= 0, got {value!r}")
+
+
+def _quantities(path: KeyPath, resources: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    for key, value in (resources or {}).items():
+        problem = grammar.match(grammar.QUANTITY, str(value), "a Kubernetes quantity")
+        if problem:
+            yield Problem(((*path, str(key)),), problem, hint="For example 250m, 1, 512Mi, 2Gi.")
+
+
+def _no_expressions(path: KeyPath, ci: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    """GitHub evaluates ``${{ }}`` anywhere in a workflow, before any shell or quoting."""
+    for key, value in _leaves(ci, path):
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, str) and grammar.GITHUB_EXPRESSION in item:
+                yield Problem(
+                    (key,),
+                    f"{item!r} holds a GitHub expression '${{{{': the workflow would evaluate it",
+                    hint="Write the value itself; pipespec's workflow passes event fields "
+                    "through env.",
+                )
+
+
+def _branches(path: KeyPath, branches: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    for i, branch in enumerate(branches or []):
+        problem = grammar.single_line(str(branch))
+        if problem:
+            yield Problem((path,), f"item {i}: {problem}")
+
+
+_WORD = "(letters, digits, '_', '.', '+', '-'; not starting with '-')"
+GENERATED: dict[str, Rule] = {
+    "deploy.image": _image,
+    "deploy.version": _pattern(
+        re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?"),
+        "a version that is both an image tag and a Kubernetes label value "
+        "(letters, digits, '.', '_', '-')",
+        63,
+        "For example 1.4.0.",
+    ),
+    "deploy.python": _pattern(
+        grammar.PYTHON_VERSION, "a Python version such as 3.11", 0, "For example 3.11 or 3.12.4."
+    ),
+    "deploy.bundle": _grammar(grammar.project_path),
+    "deploy.port": _port,
+    "deploy.replicas": _at_least_zero,
+    "deploy.resources": _quantities,
+    "deploy.alerts.window": _pattern(grammar.DURATION, "a Prometheus duration such as 10m"),
+    "deploy.alerts.hold": _pattern(grammar.DURATION, "a Prometheus duration such as 5m"),
+    "registry.path": _grammar(grammar.project_path),
+    "orchestrator.dag_id": _pattern(
+        grammar.IDENTIFIER,
+        "an identifier (letters, digits and '_', not starting with a digit)",
+        200,
+        "It names the DAG and its file dags/DAG_ID.py.",
+    ),
+    "orchestrator.env": _env_names,
+    "orchestrator.remote": _pattern(grammar.WORD, f"a DVC remote name {_WORD}"),
+    "ci.remote": _pattern(grammar.WORD, f"a DVC remote name {_WORD}"),
+    "ci.runner": _pattern(grammar.WORD, f"a runner label {_WORD}"),
+    "ci.image": _pattern(grammar.IMAGE_REFERENCE, "an image reference such as python:3.11-slim"),
+    "ci.python": _pattern(grammar.WORD, f"a Python version {_WORD}"),
+    "ci.branches": _branches,
+    "ci": _no_expressions,
+}
+"""The values that reach generated files (exports, ``dvc.yaml``): each checked against the
+grammar of what it stands for there (``core/grammar.py``), so none can add a line, an
+option or code to a file; the exporters write them through the target's own quoting too."""
+
+
 def check_values(params: Mapping[str, Any]) -> list[Problem]:
-    """Every problem with the values of a composed config, in ``RULES`` order."""
+    """Every problem with the values of a composed config, in ``RULES`` then ``GENERATED``
+    order."""
     problems: list[Problem] = []
-    for key, rule in RULES.items():
+    for key, rule in {**RULES, **GENERATED}.items():
         path = tuple(key.split("."))
         value = _get(params, path, default=_ABSENT)
         if value is not _ABSENT:

@@ -14,6 +14,7 @@ stale params.
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def compile_stages(project: Project, pipeline: Pipeline, params: dict[str, Any])
     }
     for stage in pipeline.stages:
         entry: dict[str, Any] = {
-            CMD: f"pipespec stage {stage.name}",
+            CMD: f"pipespec stage {shlex.quote(stage.name)}",  # a word (pipeline.STAGE_NAME)
             DEPS: stage_deps(project, stage, params),
             PARAMS: stage_params(stage, params),
             OUTS: stage.outputs_of("out"),

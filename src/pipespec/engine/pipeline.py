@@ -7,6 +7,7 @@ A pipeline names its stages, a kind each, and wires inputs to earlier outputs by
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,10 @@ from pipespec.engine.project import Project
 from pipespec.stages.kinds import BUILTIN, Output, StageKind, get_kind
 
 STAGE_KEYS = ("kind", "inputs", "outputs", "description")
+# A stage name reaches command lines, task ids and file names: nothing an option or a shell
+# could read as anything but a word.
+STAGE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+FILE_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 RESERVED = ("configs",)  # the freshness-check stage the compiler adds
 
 
@@ -74,6 +79,12 @@ def load_pipeline(project: Project, params: dict[str, Any] | None = None) -> Pip
     seen: dict[str, str] = {}
     for path in files:
         rel = project.rel(path)
+        if not FILE_STEM.fullmatch(path.stem):
+            raise PipelineError(
+                f"{rel}: a pipelines/ file name takes letters, digits, '_', '-' and '.', "
+                "starting with a letter, digit or '_'",
+                hint="The file's name becomes an Airflow task and DAG id (`export airflow`).",
+            )
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
@@ -87,8 +98,14 @@ def load_pipeline(project: Project, params: dict[str, Any] | None = None) -> Pip
             )
         for name, spec in doc["stages"].items():
             where = f"'stages.{name}' in {rel}"
-            if not isinstance(name, str) or not name.replace("_", "a").replace("-", "a").isalnum():
-                raise PipelineError(f"{where}: a stage name takes letters, digits, '_' and '-'")
+            if not isinstance(name, str) or not STAGE_NAME.fullmatch(name):
+                raise PipelineError(
+                    f"{where}: {name!r} is not a stage name: use lower-case letters, digits "
+                    "and '_', starting with a letter",
+                    hint="A stage name becomes a command argument (`pipespec stage NAME`, "
+                    "`dvc repro NAME`), a task id and a file name, so it cannot start with "
+                    "'-' or hold spaces, dots or quotes.",
+                )
             if name in RESERVED:
                 raise PipelineError(f"{where}: the stage name '{name}' is reserved by pipespec")
             if name in seen:

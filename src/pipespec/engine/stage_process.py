@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pipespec.core import atomic
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, PipespecError, StageError
 from pipespec.engine.pipeline import load_pipeline
@@ -45,13 +45,8 @@ def run_stage(project: Project, name: str) -> float:
         root=project.root,
         compute=dict(params.get("compute") or {}),
     )
-    for path in ctx.outputs.values():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # from a killed run
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
+    for path in ctx.outputs.values():  # its folder, and no temp file left by a killed run
+        atomic.prepare_output(path)
     _terminate_cleanly()
     console().print(f"[bold]stage[/] {name} [dim]({stage.kind.name})[/]")
     start = time.perf_counter()

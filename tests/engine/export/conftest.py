@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,3 +37,21 @@ def bundled_project(trained_project: Path, tmp_path: Path) -> Path:
 def tool() -> Callable[[str], str]:
     """The path of an outside tool (``helpers.tool``: a failure in CI when it is missing)."""
     return find_tool
+
+
+AIRFLOW = "apache-airflow==3.3.2"
+
+
+@pytest.fixture(scope="session")
+def airflow_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtual environment with Apache Airflow 3 (kept apart: it pins many packages),
+    installed once per session for every test that loads or runs an exported DAG."""
+    venv = tmp_path_factory.mktemp("airflow") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    proc = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "install", "--quiet",
+         "--disable-pip-version-check", "--no-compile", AIRFLOW],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return venv

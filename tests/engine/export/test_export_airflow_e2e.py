@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,6 @@ import pytest
 from helpers import BIN, SMALL, commit_all, read_yaml, run_cli, run_tool
 
 pytestmark = pytest.mark.slow
-AIRFLOW = "apache-airflow==3.3.2"
 MONITOR_PIPELINE = """\
 stages:
   monitor:
@@ -41,20 +39,6 @@ print(json.dumps({
     },
 }))
 """
-
-
-@pytest.fixture(scope="session")
-def airflow_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A virtual environment with Apache Airflow 3 (kept apart: it pins many packages)."""
-    venv = tmp_path_factory.mktemp("airflow") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    proc = subprocess.run(
-        [str(venv / "bin/python"), "-m", "pip", "install", "--quiet",
-         "--disable-pip-version-check", "--no-compile", AIRFLOW],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return venv
 
 
 def _airflow_env(home: Path, dags: Path) -> dict[str, str]:

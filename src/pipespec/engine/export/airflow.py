@@ -11,6 +11,7 @@ drift, which fails the task).
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -148,7 +149,7 @@ def dag_file(ctx: ExportContext, dag_id: str, schedule: str | None, task_list: l
         "    tags=['pipespec'],",
         "):",
     ]
-    ids = {t.task_id: f"t_{t.task_id.replace('-', '_')}" for t in task_list}
+    ids = _variables([t.task_id for t in task_list])
     for t in task_list:
         lines += [
             f"    {ids[t.task_id]} = BashOperator(",
@@ -163,6 +164,17 @@ def dag_file(ctx: ExportContext, dag_id: str, schedule: str | None, task_list: l
     if edges:
         lines += ["", *edges]
     return "\n".join(lines) + "\n"
+
+
+def _variables(task_ids: list[str]) -> dict[str, str]:
+    """A distinct Python variable name per task id (``t_`` and the id's word characters)."""
+    names: dict[str, str] = {}
+    for task_id in task_ids:
+        name = "t_" + re.sub(r"[^A-Za-z0-9_]", "_", task_id)
+        while name in names.values():
+            name += "_"
+        names[task_id] = name
+    return names
 
 
 def export(ctx: ExportContext) -> dict[str, str]:

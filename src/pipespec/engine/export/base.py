@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from pipespec.core.errors import BundleError
+from pipespec.core.errors import BundleError, ConfigError
 from pipespec.engine.pipeline import Pipeline
 from pipespec.engine.project import Project
 
@@ -30,8 +30,6 @@ class ExportContext:
         """A config group's composed values (``ci``, ``orchestrator``, ``deploy``)."""
         value = self.params.get(name)
         if not isinstance(value, dict):
-            from pipespec.core.errors import ConfigError
-
             raise ConfigError(
                 f"params.yaml has no '{name}' group",
                 hint=f"Add `- {name}: default` to configs/config.yaml's defaults, then "
@@ -41,10 +39,18 @@ class ExportContext:
 
     def bundle_file(self, name: str) -> bytes:
         """A file of the bundle at ``deploy.bundle``; BundleError when there is none yet."""
-        folder = self.project.root / str(self.group("deploy")["bundle"])
+        bundle = str(self.group("deploy")["bundle"])
+        folder = self.project.root / bundle
+        root = self.project.root.resolve()
+        if not (folder / name).resolve().is_relative_to(root):
+            raise ConfigError(
+                f"deploy.bundle: {bundle!r} resolves outside the project "
+                f"(to {(folder / name).resolve().parent})",
+                hint="The bundle copied into the image must lie inside the project.",
+            )
         try:
             return (folder / name).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise BundleError(
                 f"no bundle at {self.project.rel(folder)}: {name} is missing (deploy.bundle)",
                 hint="Run `pipespec run` (or `dvc pull`) first: this export records the bundle.",

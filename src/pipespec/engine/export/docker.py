@@ -10,10 +10,12 @@ Build it from the project root: ``docker build -f deploy/docker/Dockerfile .``.
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import metadata
 
 from pipespec import __version__
+from pipespec.core import grammar
 from pipespec.core.errors import ConfigError
 from pipespec.engine.export.base import ExportContext, header
 
@@ -67,28 +69,42 @@ def serving_requirements(python: str) -> list[str]:
     return [f"{name}=={version}" for name, version in sorted(pins.items())]
 
 
+def _value(deploy: dict[str, object], key: str) -> str:
+    """``deploy.KEY`` as text for a Dockerfile line: composition checked its grammar; a line
+    break (a new instruction) is refused here again, naming the key."""
+    value = str(deploy[key])
+    problem = grammar.single_line(value)
+    if problem:
+        raise ConfigError(f"deploy.{key}: {problem}", hint="A Dockerfile line holds one line.")
+    return value
+
+
 def dockerfile(ctx: ExportContext) -> str:
-    """The Dockerfile's text."""
+    """The Dockerfile's text. Config values reach it only as checked words (the Python
+    version, the bundle's project path) or quoted (labels, ``CMD`` and ``HEALTHCHECK`` in
+    JSON-array form)."""
     deploy = ctx.group("deploy")
     port = int(deploy["port"])
-    bundle = str(deploy["bundle"]).rstrip("/")
+    python = _value(deploy, "python")
+    bundle = _value(deploy, "bundle").rstrip("/")
     labels = {
-        "org.opencontainers.image.title": str(deploy["image"]),
-        "org.opencontainers.image.version": str(deploy["version"]),
+        "org.opencontainers.image.title": _value(deploy, "image"),
+        "org.opencontainers.image.version": _value(deploy, "version"),
         "dev.pipespec.version": __version__,
         "dev.pipespec.bundle.sha256": ctx.bundle_sha256(),
     }
-    label_lines = " \\\n      ".join(f'{k}="{v}"' for k, v in labels.items())
+    label_lines = " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in labels.items())
     health = (
         "import urllib.request; "
         f"urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=3)"
     )
+    serve = ["pipespec", "serve", "--bundle", "/app/bundle", "--host", "0.0.0.0"]
     return (
         header("docker")
         + "# Build from the project root: docker build -f deploy/docker/Dockerfile .\n"
         + "# pipespec comes from your index, or from a wheel put in deploy/docker/wheels/\n"
         + "# (`pip wheel --no-deps pipespec -w deploy/docker/wheels`).\n"
-        + f"FROM python:{deploy['python']}-slim\n"
+        + f"FROM python:{python}-slim\n"
         + f"LABEL {label_lines}\n"
         + "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
         + f'ENV PIPESPEC_EXPECT_SHA256="{ctx.bundle_sha256()}" '  # serve refuses other bundles
@@ -102,9 +118,8 @@ def dockerfile(ctx: ExportContext) -> str:
         + f"COPY --chown={UID}:{UID} {bundle}/ /app/bundle/\n"
         + f"USER {UID}\n"
         + f"EXPOSE {port}\n"
-        + f'HEALTHCHECK --interval=30s --timeout=5s CMD ["python", "-c", "{health}"]\n'
-        + 'CMD ["pipespec", "serve", "--bundle", "/app/bundle", "--host", "0.0.0.0", '
-        + f'"--port", "{port}"]\n'
+        + f"HEALTHCHECK --interval=30s --timeout=5s CMD {json.dumps(['python', '-c', health])}\n"
+        + f"CMD {json.dumps([*serve, '--port', str(port)])}\n"
     )
 
 
@@ -121,7 +136,7 @@ def export(ctx: ExportContext) -> dict[str, str]:
     requirements = (
         header("docker")
         + "# The serving path only: install pipespec itself with `pip install --no-deps`.\n"
-        + "\n".join(serving_requirements(str(ctx.group("deploy")["python"])))
+        + "\n".join(serving_requirements(_value(ctx.group("deploy"), "python")))
         + "\n"
     )
     return {DOCKERFILE: dockerfile(ctx), REQUIREMENTS: requirements}
