@@ -210,6 +210,11 @@ class ReadOptions:
     comment: str | None = None  # lines starting with it are skipped
     encoding: str = "utf-8"
     dtypes: dict[str, str] = field(default_factory=dict)  # {column: float|int|str|category|bool}
+    # true: in a column read as numbers, a token that is not a finite number is read as
+    # missing (``dataset.coerce_numeric``); ``numeric`` names those columns (the package
+    # stage fills it from the input schema). Both left out of the JSON while unset.
+    coerce_numeric: bool | None = field(default=None, metadata={"omit_none": True})
+    numeric: tuple[str, ...] | None = field(default=None, metadata={"omit_none": True})
 
     @classmethod
     def from_dataset(cls, ds: Any) -> ReadOptions:
@@ -227,6 +232,7 @@ class ReadOptions:
             comment=ds.get("comment"),
             encoding=str(ds.get("encoding") or "utf-8"),
             dtypes={str(k): str(v) for k, v in dict(ds.get("dtypes") or {}).items()},
+            coerce_numeric=True if ds.get("coerce_numeric") else None,
         )
 
     @property
