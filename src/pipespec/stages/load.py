@@ -327,25 +327,87 @@ def _checked(ds: dict[str, Any], table: Any, key: str, root: Path) -> pa.Table:
     where = _where(ds, key)
     target = ds["target"]
     if target not in table.column_names:
-        raise DataError(
-            f"target column '{target}' (dataset.target) is not in {where}",
-            hint=f"Columns: {', '.join(map(str, table.column_names))}",
-        )
+        raise not_found(f"target column '{target}' (dataset.target)", [target], table, where)
+    if key == "path":
+        _target_fits_task(ds, table[target], where)
     weight = ds.get("weight")
     if key == "path" and ds.get("weight_path"):
         weights = _read_weights(ds["weight_path"], root, table.num_rows)
         table = table.append_column(weight, pa.array(weights, pa.float64()))
     if weight is not None and key == "path":
         if weight not in table.column_names:
-            raise DataError(f"weight column '{weight}' (dataset.weight) is not in {where}")
+            raise not_found(f"weight column '{weight}' (dataset.weight)", [weight], table, where)
         column = table[weight]
         numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
         if not numeric or (pc.min(column).as_py() or 0) < 0:
             raise DataError(f"weight column '{weight}' must hold non-negative numbers")
     missing = [c for c in ds["drop"] if c not in table.column_names]
     if missing:
-        raise DataError(f"dataset.drop names column(s) not in {where}: {', '.join(missing)}")
+        raise not_found(f"dataset.drop names column(s) {', '.join(missing)}", missing, table,
+                        where)  # fmt: skip
     return table.drop_columns(list(ds["drop"]))
+
+
+SEPARATOR_HINTS = {";": "\"dataset.sep=';'\"", "\t": "dataset.sep=tab", "|": "\"dataset.sep='|'\""}
+MANY_CLASSES = 50  # a numeric multiclass target with more distinct values is a quantity
+
+
+def not_found(what: str, names: list[str], table: Any, where: str) -> DataError:
+    """A column the config names is not in the file: the close names (difflib, ignoring
+    case), and, when the header is one column holding ';', a tab or '|', the separator."""
+    import difflib
+
+    columns = [str(c) for c in table.column_names]
+    hints = []
+    if len(columns) <= 2:
+        header = " ".join(columns)
+        for char, override in SEPARATOR_HINTS.items():
+            if char in header:
+                shown = "tab" if char == "\t" else char
+                hints.append(
+                    f"The header reads as one column holding '{shown}': the file looks "
+                    f"'{shown}'-separated. Set `sep: {'tab' if char == chr(9) else repr(char)}`"
+                    f" in the dataset's YAML, or {override} on the command line."
+                )
+                break
+    lowered = {c.lower(): c for c in columns}
+    for name in names:
+        close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
+        close += [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3)
+                  if lowered[m] not in close]  # fmt: skip
+        if close:
+            hints.append(f"Did you mean {' or '.join(repr(c) for c in close[:3])} for '{name}'?")
+    shown = ", ".join(columns[:40]) + (f", ... ({len(columns)} in all)" if len(columns) > 40 else "")
+    hints.append(f"Columns: {shown}")
+    return DataError(f"{what} not in {where}", hint="\n".join(hints))
+
+
+def _target_fits_task(ds: dict[str, Any], column: Any, where: str) -> None:
+    """A numeric target with many values under a classification task is a quantity."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    task = ds["task"]
+    if task == "regression":
+        return
+    numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    if not numeric:
+        return
+    values = pc.unique(pc.drop_null(column))
+    count = len(values)
+    whole = pa.types.is_integer(column.type) or bool(
+        pc.all(pc.equal(values, pc.round(values))).as_py()
+    )
+    if (task == "binary" and count > 2) or (
+        task == "multiclass" and (count > MANY_CLASSES or not whole)
+    ):
+        raise DataError(
+            f"target '{ds['target']}' of {where} holds {count:,} distinct numbers, "
+            f"under dataset.task={task}"
+            + (" (a binary task needs 2 classes)" if task == "binary" else ""),
+            hint="If it is a quantity to predict, set dataset.task=regression. If it holds "
+            "classes, map them with features.target_map.",
+        )
 
 
 def _labeled(table: pa.Table, target: str) -> tuple[pa.Table, int]:
