@@ -149,7 +149,7 @@ def test_marker_file_fails_at_load_without_na_values_and_trains_and_serves_with_
         assert body[5]["Age"] == "?"
         answer = server.client.post("/predict", json=body)
         assert answer.status_code == 200, answer.text
-        got = [p["prediction"] for p in answer.json()["predictions"]]
+        got = [p["probability"] for p in answer.json()["predictions"]]
         np.testing.assert_allclose(got, scored["prediction"].iloc[:6], rtol=1e-12)
     finally:
         server.stop()
