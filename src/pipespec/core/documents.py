@@ -339,6 +339,14 @@ class Output:
     threshold: float | None = None  # binary: probability at which the label is the second class
 
 
+def class_columns(classes: list[Any]) -> list[str]:
+    """The output columns of a multiclass model's class probabilities, named after the class
+    labels (``p_A``, ``p_B``, ...: ``p_`` keeps them apart from ``label``, ``row`` and the
+    input columns), in class-code order; ``p_0..p_k`` when two labels read the same."""
+    names = [f"p_{c}" for c in classes]
+    return names if len(set(names)) == len(names) else [f"p_{k}" for k in range(len(classes))]
+
+
 @dataclass(frozen=True)
 class Strictness:
     """Which kinds of unusual input are refused instead of predicted with a warning."""
