@@ -54,7 +54,8 @@ def _recorded(script: str) -> list[list[str]]:
         check=False,
         timeout=30,
     )
-    assert proc.returncode == 0 and not proc.stderr, f"bash:\n{script}\n{proc.stderr}"
+    assert proc.returncode == 0, f"bash:\n{script}\n{proc.stderr}"
+    assert not proc.stderr, f"bash:\n{script}\n{proc.stderr}"
     return [line.split("\0")[:-1] for line in proc.stdout.splitlines() if line]
 
 

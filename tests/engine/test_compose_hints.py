@@ -30,7 +30,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 def test_malformed_override_names_the_quoting(project, override, fixed):
     with pytest.raises(ConfigError, match="malformed override") as info:
         compose(project, [override])
-    assert override in str(info.value) and fixed in str(info.value)
+    assert override in str(info.value)
+    assert fixed in str(info.value)
     assert quoting_hint(override) == fixed
     # the hint, typed in bash, composes
     [word] = subprocess.run(["/bin/bash", "-c", f"printf '%s\\n' {fixed}"], capture_output=True,

@@ -104,7 +104,8 @@ def test_column_not_found_suggests_close_names_and_the_separator(tmp_path):
     path = _titanic_with_markers(tmp_path / "raw.csv")
     one = read_arrow_rows(path, ReadOptions(), where="raw.csv")  # ',' read: one column
     error = not_found("target column 'Survived' (dataset.target)", ["Survived"], one, "raw.csv")
-    assert "holding ';'" in str(error) and "\"dataset.sep=';'\"" in str(error)
+    assert "holding ';'" in str(error)
+    assert "\"dataset.sep=';'\"" in str(error)
     table = read_arrow_rows(path, ReadOptions(sep=";"), where="raw.csv")
     error = not_found("target column 'survived' (dataset.target)", ["survived"], table, "raw.csv")
     assert "Did you mean 'Survived' for 'survived'?" in str(error)
@@ -124,8 +125,15 @@ def test_marker_file_fails_at_load_without_na_values_and_trains_and_serves_with_
 
     root = new_project()
     _titanic_with_markers(root / "raw.csv")
-    args = ("dataset=csv", "dataset.path=raw.csv", "dataset.target=Survived",
-            "dataset.task=binary", "dataset.sep=';'", "dataset.drop=[PassengerId]", SMALL[1])  # fmt: skip
+    args = (
+        "dataset=csv",
+        "dataset.path=raw.csv",
+        "dataset.target=Survived",
+        "dataset.task=binary",
+        "dataset.sep=';'",
+        "dataset.drop=[PassengerId]",
+        SMALL[1],
+    )
     proc = run_cli("run", *args, cwd=root, check=False)
     assert proc.returncode != 0
     assert "stage 'load': column 'Age' of raw.csv (dataset.path)" in proc.stderr
@@ -136,7 +144,8 @@ def test_marker_file_fails_at_load_without_na_values_and_trains_and_serves_with_
     out = root / "scored.csv"
     run_cli("predict", "--bundle", "models/bundle", "raw.csv", str(out), cwd=root)
     scored = pd.read_csv(out)
-    assert len(scored) == 891 and scored["prediction"].between(0, 1).all()
+    assert len(scored) == 891
+    assert scored["prediction"].between(0, 1).all()
     raw = pd.read_csv(root / "raw.csv", sep=";", dtype=str, keep_default_na=False)
     server = start_server(root / "models" / "bundle", root)
     try:

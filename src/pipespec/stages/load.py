@@ -242,9 +242,7 @@ def _holds_numbers(ds: dict[str, Any], table: pa.Table, column: str) -> bool:
     return share >= MARKED_SHARE and all(marker_like(t) for t in others)
 
 
-def _read_as_numbers(
-    ds: dict[str, Any], table: pa.Table, columns: list[str], key: str
-) -> pa.Table:
+def _read_as_numbers(ds: dict[str, Any], table: pa.Table, columns: list[str], key: str) -> pa.Table:
     """``columns`` of ``table`` as float64, by the reader that serves (``read_numbers``)."""
     import pyarrow as pa
 
@@ -377,7 +375,9 @@ def not_found(what: str, names: list[str], table: Any, where: str) -> DataError:
                   if lowered[m] not in close]  # fmt: skip
         if close:
             hints.append(f"Did you mean {' or '.join(repr(c) for c in close[:3])} for '{name}'?")
-    shown = ", ".join(columns[:40]) + (f", ... ({len(columns)} in all)" if len(columns) > 40 else "")
+    shown = ", ".join(columns[:40]) + (
+        f", ... ({len(columns)} in all)" if len(columns) > 40 else ""
+    )
     hints.append(f"Columns: {shown}")
     return DataError(f"{what} not in {where}", hint="\n".join(hints))
 
