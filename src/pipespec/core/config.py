@@ -352,7 +352,7 @@ class DirectionalConfig:
     column: str = MISSING
     shift: float = MISSING
     direction: Direction = MISSING
-    output: str | None = None  # null: prediction; multiclass: p_K, the probability of class K
+    output: str | None = None  # null: prediction; multiclass: p_<label>, a class's probability
     tolerance: float = 0.0  # a move the wrong way up to this size is not a violation
     max_violation_rate: float = 0.0
 
