@@ -22,7 +22,11 @@ def test_multiclass_outputs_are_named_after_the_classes(new_project):
     root = new_project()
     raw = pd.read_csv(shared("titanic", "train.csv"))
     raw.to_csv(root / "raw.csv", index=False)
-    check = "{column: Fare, shift: 20, direction: up, output: p_S, tolerance: 1.0}"
+    (root / "configs" / "experiment" / "fare.yaml").write_text(
+        "# @package _global_\nbehavior:\n  directional:\n    fare: {column: Fare, shift: 20, "
+        "direction: up, output: p_S, tolerance: 1.0}\n",
+        encoding="utf-8",
+    )
     proc = run_cli(
         "run",
         "dataset=csv",
@@ -31,7 +35,7 @@ def test_multiclass_outputs_are_named_after_the_classes(new_project):
         "dataset.task=multiclass",
         "dataset.drop=[PassengerId]",
         "model.num_boost_round=30",
-        f"+behavior.directional.fare={check}",
+        "experiment=fare",
         cwd=root,
     )
     rounds = re.search(r"(\d+) trees \((\d+) boosting rounds x 3 classes\)", proc.stderr)
