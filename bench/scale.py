@@ -107,6 +107,7 @@ def main() -> None:
             "dataset.target=y",
             "dataset.task=binary",
             "dataset.sample.fraction=null",
+            "dataset.sample.rows=null",
             "compute=dask",
             f"compute.workers={args.workers}",
             f"compute.memory_limit={args.memory_limit}",

@@ -6,8 +6,8 @@ attributes the difference with `python -X importtime`: the modules the stage pro
 that the floor does not.
 
 The project is a fresh `pipespec init` in a temp dir, run once on the embedded data with
-`dataset.rows=ROWS` (env=dev samples half), 10 boosting rounds and one thread. Every process
-is measured alternately with its floor, in one run (the machine is shared and noisy:
+`dataset.rows=ROWS` (env=dev keeps at most 10,000 rows), 10 boosting rounds and one thread.
+Every process is measured alternately with its floor, in one run (the machine is shared and noisy:
 absolute times drift, ratios measured side by side hold).
 
 "to entry" is the time from spawning the stage process to the call of the kind's function

@@ -138,10 +138,10 @@ BAD_FILES = [
     ("config.yaml", "valid: 0.15", "valid: 0.9", (), r"'split\.valid' in configs/config\.yaml"),
     (
         "env/dev.yaml",
-        "fraction: 0.5",
-        "fraction: 2.0",
+        "rows: 10000",
+        "rows: -5",
         (),
-        r"'dataset\.sample\.fraction' in configs/env/dev\.yaml: must be in \(0, 1\]",
+        r"'dataset\.sample\.rows' in configs/env/dev\.yaml: must be a whole number",
     ),
     (
         "compute/dask.yaml",
@@ -223,12 +223,12 @@ def test_every_bad_value_is_reported_at_once(project: Project) -> None:
 
 
 def test_two_keys_that_clash_name_both_sources(project: Project) -> None:
-    """env=dev sets a sample fraction in its file; rows on the command line clashes with it."""
+    """env=dev caps the rows in its file; a fraction on the command line clashes with it."""
     with pytest.raises(ConfigError) as info:
-        compose(project, ("dataset.sample.rows=500",))
+        compose(project, ("dataset.sample.fraction=0.5",))
     assert (
-        "'dataset.sample.fraction' in configs/env/dev.yaml and 'dataset.sample.rows' in "
-        "command-line override 'dataset.sample.rows=500': set dataset.sample.fraction or "
+        "'dataset.sample.fraction' in command-line override 'dataset.sample.fraction=0.5' and "
+        "'dataset.sample.rows' in configs/env/dev.yaml: set dataset.sample.fraction or "
         "dataset.sample.rows, not both"
     ) in str(info.value)
 
@@ -245,6 +245,7 @@ def test_good_values_at_the_edges_compose(project: Project) -> None:
             "split.valid=0",
             "split.test=0.999",
             "dataset.sample.fraction=1",
+            "dataset.sample.rows=null",
             "compute.memory_limit=500 MB",
             "compute.workers=1",
             "compute.threads_per_worker=1",

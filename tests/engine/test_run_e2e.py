@@ -163,7 +163,7 @@ def test_env_switch_is_a_params_diff(new_project) -> None:
         if line.startswith("params.yaml")
     ]
     changed = {row[1] for row in rows if row[2] != row[3]}
-    assert changed == {"env.name", "dataset.sample.fraction", "model.num_boost_round"}, diff
+    assert changed == {"env.name", "dataset.sample.rows", "model.num_boost_round"}, diff
     prod = read_yaml(root / "params.yaml")
     assert prod["env"]["name"] == "prod"
     assert prod["dataset"]["sample"]["fraction"] is None

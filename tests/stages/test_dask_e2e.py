@@ -43,7 +43,8 @@ def _table(path: Path) -> pd.DataFrame:
 def test_adult_on_dask_matches_local_and_bundles_alike(new_project, tmp_path: Path) -> None:
     shared(*ADULT)
     root = new_project()
-    args = ("dataset=adult", "dataset.sample.fraction=0.6", "model.num_boost_round=60")
+    args = ("dataset=adult", "dataset.sample.fraction=0.6", "dataset.sample.rows=null",
+            "model.num_boost_round=60")  # fmt: skip
     run_cli("run", *args, cwd=root)
     local = _metrics(root)
     local_transforms = (root / "models" / "featurize" / "transforms.json").read_text()

@@ -61,8 +61,7 @@ def test_dataset_runs_by_config_alone(new_project, option, needs, metric, split,
 def _prediction(frame: pd.DataFrame) -> np.ndarray:
     if "prediction" in frame.columns:
         return frame[["prediction"]].to_numpy()
-    k = sum(1 for c in frame.columns if c.startswith("p_"))
-    return frame[[f"p_{i}" for i in range(k)]].to_numpy()
+    return frame[[c for c in frame.columns if c.startswith("p_")]].to_numpy()
 
 
 def _predicts_its_own_files(root: Path, option: str, metrics: dict) -> None:

@@ -34,6 +34,7 @@ from pipespec.core.config import (
     InvarianceConfig,
     SliceConfig,
 )
+from pipespec.core.documents import class_columns
 from pipespec.core.errors import BehaviorError, ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -289,7 +290,7 @@ class _Runner:
         new = self.predict(perturbed)
         rows = self.base.index.intersection(new.index)
         if self.bundle.task == "multiclass" and output is None:
-            cols = [c for c in self.base.columns if c.startswith("p_")]
+            cols = class_columns(list(self.bundle.classes))
             diff = (new.loc[rows, cols] - self.base.loc[rows, cols]).abs()
             return diff.max(axis=1)
         return self.output_of(new, output).loc[rows] - self.output_of(self.base, output).loc[rows]
@@ -332,7 +333,7 @@ class _Runner:
 
     def scores(self) -> np.ndarray:
         if self.bundle.task == "multiclass":
-            cols = [f"p_{k}" for k in range(len(self.bundle.classes))]
+            cols = class_columns(list(self.bundle.classes))
             return self.base[cols].to_numpy(dtype=float)
         return self.base["prediction"].to_numpy(dtype=float)
 
@@ -536,7 +537,7 @@ class _Runner:
             way = cfg.direction.value
             wrong = change < -cfg.tolerance if way == "up" else change > cfg.tolerance
             subject = (
-                f"{column} {cfg.shift:+g}: {cfg.output or 'prediction'} must not go "
+                f"{column} {cfg.shift:+g}: {self._output_named(cfg.output)} must not go "
                 f"{'down' if way == 'up' else 'up'}" + (" (monotone constraint)" if derived else "")
             )
             result = self.violations(
@@ -544,6 +545,17 @@ class _Runner:
             )
             result.update({"derived": derived, "shift": cfg.shift, "direction": way})
             self.report.directional[name] = result
+
+    def _output_named(self, output: str | None) -> str:
+        """The output a directional check watches, in words: a multiclass model's is a
+        class's probability, named with its class."""
+        if self.bundle.task != "multiclass":
+            return output or "prediction"
+        names = dict(zip(class_columns(list(self.bundle.classes)), self.bundle.classes,
+                         strict=True))  # fmt: skip
+        if output in names:
+            return f"the probability of class {names[output]!r} ({output})"
+        return f"{output}" if output else "no class's probability (the largest change)"
 
     def derived(self) -> list[tuple[str, DirectionalConfig]]:
         """A directional check for every feature with a monotone constraint in the model's

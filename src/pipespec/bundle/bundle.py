@@ -587,7 +587,8 @@ class Bundle:
 
     def columns(self, scores: np.ndarray) -> dict[str, np.ndarray]:
         """Output columns for a table: ``prediction`` (probability of the second class, or
-        the value), ``p_0..p_k`` for multiclass, and ``label`` for classification."""
+        the value), ``p_<class label>`` for multiclass (``class_columns``), and ``label`` for
+        classification."""
         import numpy as np
 
         if self.task == "regression":
@@ -595,7 +596,9 @@ class Bundle:
         labels = np.asarray(self.classes)
         if self.task == "binary":
             return {"prediction": scores, "label": labels[(scores >= self.threshold).astype(int)]}
-        out = {f"p_{k}": scores[:, k] for k in range(scores.shape[1])}
+        from pipespec.core.documents import class_columns
+
+        out = dict(zip(class_columns(list(self.classes)), scores.T, strict=True))
         out["label"] = labels[scores.argmax(axis=1)] if len(scores) else labels[:0]
         return out
 

@@ -105,7 +105,8 @@ def clean(
     frame: pd.DataFrame, options: ReadOptions, where: str, *, some_columns: bool = False
 ) -> pd.DataFrame:
     """Column names as text, spaces stripped (``strip``), then the missing-value markers
-    that stood next to those spaces, then ``dtypes`` applied. ``some_columns``: the frame
+    that stood next to those spaces, then ``dtypes`` applied, then (``coerce_numeric``) what
+    is not a number in the ``numeric`` columns read as missing. ``some_columns``: the frame
     holds only the columns a reader wanted, so a ``dtypes`` column it lacks is no error."""
     import pandas as pd
 
@@ -117,14 +118,23 @@ def clean(
                 frame[column] = frame[column].str.strip()
         if options.na_values:
             frame = frame.replace(list(options.na_values), None)
-    return _apply_dtypes(frame, options, where, some_columns=some_columns)
+    frame = _apply_dtypes(frame, options, where, some_columns=some_columns)
+    if options.coerce_numeric and options.numeric:
+        for column in options.numeric:
+            if column in frame.columns and column not in options.dtypes:
+                numbers = read_numbers(frame[column])
+                frame[column] = numbers.values.where(~numbers.refused, None)
+    return frame
 
 
 def clean_records(records: list[dict[str, Any]], options: ReadOptions) -> list[dict[str, Any]]:
     """``clean`` for JSON records: text stripped and missing-value markers made null, as
-    training read its files. Records are returned as given when the options change nothing."""
+    training read its files; with ``coerce_numeric``, a value of a ``numeric`` column that
+    is not a finite number (text, ``Infinity``, beyond ``MAX_MAGNITUDE``) made null, as load
+    read it. Records are returned as given when the options change nothing."""
     markers = set(options.na_values)
-    if not options.strip and not markers:
+    numeric = set(options.numeric or ()) if options.coerce_numeric else set()
+    if not options.strip and not markers and not numeric:
         return records
     out = []
     for record in records:
@@ -135,9 +145,104 @@ def clean_records(records: list[dict[str, Any]], options: ReadOptions) -> list[d
                     value = value.strip()
                 if value in markers:
                     value = None
+            if key in numeric and value is not None and not _finite_number(value):
+                value = None
             fixed[key] = value
         out.append(fixed)
     return out
+
+
+# --- numbers -----------------------------------------------------------------------------
+
+# Tokens that stand for "missing" in files found in the wild (UCI's '?', '-', 'n/a', ...).
+# ``load`` tells them from data when it refuses a column; ``schema infer`` proposes them
+# as ``dataset.na_values``.
+MARKER_WORDS = frozenset(
+    {"?", "-", "--", "---", ".", "*", "na", "n/a", "n.a.", "nan", "null", "none", "nil",
+     "missing", "unknown", "#n/a", "#na", "empty", "void", "not available"}
+)  # fmt: skip
+
+
+def marker_like(token: str) -> bool:
+    """``token`` looks like a missing-value marker: a known word, or only punctuation."""
+    text = token.strip()
+    return text.lower() in MARKER_WORDS or (bool(text) and not any(c.isalnum() for c in text))
+
+
+# A number's magnitude beyond this is refused like infinity: the arithmetic that follows
+# (the input schema's usual range, derived features) would overflow (1e308 - -1e308 = inf).
+MAX_MAGNITUDE = 1e300
+
+
+@dataclass
+class Numbers:
+    """A column read as numbers: the values (float64, NaN where missing or refused), which
+    entries are not numbers (text such as ``'?'``), which are numbers but not finite or
+    beyond ``MAX_MAGNITUDE`` (``inf``, ``1e309``, ``1e308``); ``refused`` is either."""
+
+    values: pd.Series
+    text: Any  # numpy bool array
+    nonfinite: Any
+
+    @property
+    def refused(self) -> Any:
+        return self.text | self.nonfinite
+
+
+def read_numbers(series: pd.Series) -> Numbers:
+    """``series`` read as numbers the way every reader of the contract reads them: text is
+    parsed by Arrow (as serving parses numeric text), blank text is missing. ``load`` decides
+    with it whether a column's tokens are numbers; ``clean`` (``coerce_numeric``) applies it
+    to the columns load read as numbers."""
+    import numpy as np
+    import pandas as pd
+
+    from pipespec.bundle.transforms import parse_floats
+
+    n = len(series)
+    text = np.zeros(n, dtype=bool)
+    if pd.api.types.is_bool_dtype(series):
+        values = series.astype("float64").to_numpy()
+    elif pd.api.types.is_numeric_dtype(series):
+        values = series.astype("float64").to_numpy(na_value=np.nan)
+    else:
+        raw = series.astype(object).to_numpy()
+        values = np.full(n, np.nan)
+        present = np.flatnonzero(pd.notna(series).to_numpy())
+        strings = [i for i in present if isinstance(raw[i], str)]
+        others = [i for i in present if not isinstance(raw[i], str)]
+        if strings:
+            where = np.asarray(strings)
+            parsed, bad, _ = parse_floats(raw[where])
+            values[where], text[where] = parsed, bad
+        for i in others:
+            try:
+                values[i] = float(raw[i])
+            except (TypeError, ValueError, OverflowError):
+                text[i] = True
+    with np.errstate(invalid="ignore"):
+        nonfinite = ~np.isnan(values) & ~(np.abs(values) <= MAX_MAGNITUDE)
+    values = np.where(text | nonfinite, np.nan, values)
+    return Numbers(pd.Series(values, index=series.index, dtype="float64"), text, nonfinite)
+
+
+def _finite_number(value: Any) -> bool:
+    """A JSON value that reads as a finite number within ``MAX_MAGNITUDE`` (a boolean is
+    left for the input schema to judge)."""
+    import math
+
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int | float):
+        try:
+            return math.isfinite(float(value)) and abs(float(value)) <= MAX_MAGNITUDE
+        except OverflowError:
+            return False
+    if isinstance(value, str):
+        import pandas as pd
+
+        return not bool(read_numbers(pd.Series([value], dtype=object)).refused[0])
+    return True
 
 
 def _apply_dtypes(
@@ -161,16 +266,17 @@ def _apply_dtypes(
             if not pd.api.types.is_numeric_dtype(series):  # 'NA', '' ... mean missing here
                 text = series.astype("str").str.strip()
                 series = series.where(~text.isin(markers) & series.notna(), None)
-            numbers = pd.to_numeric(series, errors="coerce")
-            bad = series[numbers.isna() & series.notna()]
-            if len(bad):
+            numbers = read_numbers(series)
+            if numbers.refused.any() and not options.coerce_numeric:
+                bad = series[numbers.refused]
                 examples = ", ".join(repr(v) for v in bad.unique()[:3])
                 raise DataError(
                     f"column '{column}' (dataset.dtypes.{column}={dtype}) in {where}: "
-                    f"{len(bad)} value(s) are not numbers, e.g. {examples}",
-                    hint="Add them to dataset.na_values if they mean 'missing'.",
+                    f"{len(bad)} value(s) are not finite numbers, e.g. {examples}",
+                    hint="Add them to dataset.na_values if they mean 'missing' "
+                    "(or set dataset.coerce_numeric: true to read them as missing).",
                 )
-            series = numbers
+            series = numbers.values
         frame[column] = series.astype(DTYPES[dtype])
     return frame
 

@@ -79,7 +79,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
         )
     if not data.exists():
         raise DataError(f"data file not found: {data}")
-    frame = read_rows(data, _read_options(args), where=str(data))
+    options = _read_options(args)
+    frame = read_rows(data, options, where=str(data))
+    _propose_na_values(frame, options)
     doc = infer(frame, max_categories=args.max_categories)
     text = dump(doc, source=data.name, rows=len(frame))
     if target is None:
@@ -95,6 +97,32 @@ def cmd_schema(args: argparse.Namespace) -> int:
     )
     console().print(f"next: review it, then `pipespec run schema.path={args.out}`")
     return 0
+
+
+def _propose_na_values(frame: Any, options: ReadOptions) -> None:
+    """Name the marker-like tokens ('?', '-', 'n/a', ...) the data holds as values, and the
+    ``dataset.na_values`` that would read them as missing."""
+    import shlex
+
+    from pipespec.core.console import console
+    from pipespec.stages.dataschema import marker_tokens
+
+    found = marker_tokens(frame, options.missing_markers)
+    if not found:
+        return
+    where = "; ".join(
+        f"'{token}' in " + ", ".join(f"{c} ({n:,})" for c, n in columns.items())
+        for token, columns in found.items()
+    )
+    listed = ", ".join(f"'{t}'" for t in found)
+    typed = shlex.quote("dataset.na_values=[" + ",".join(f'"{t}"' for t in found) + "]")
+    console().print(
+        f"[yellow]note[/]: the data holds tokens that look like missing-value markers: {where}. "
+        f"If they mean 'missing', add `na_values: [{listed}]` to the dataset's YAML (or "
+        f"{typed} on the command line, or --na-values here), then infer the schema again.",
+        markup=True,
+        highlight=False,
+    )
 
 
 def _read_options(args: argparse.Namespace) -> ReadOptions:

@@ -39,7 +39,7 @@ def add_parsers(sub: Any) -> None:
         "predicted as training treats them and named in the `warnings` column, unless "
         "production.strict refuses them. OUTPUT has `row` (0-based input row), any --keep "
         "columns, then `prediction` (probability of the second class, or the value), "
-        "`p_0..p_k` (multiclass), `label` (classification) and `warnings`.",
+        "`p_<class>` per class label (multiclass), `label` (classification) and `warnings`.",
     )
     _bundle_arg(p)
     p.add_argument("input", metavar="INPUT", help="CSV, Parquet or JSON-lines file")

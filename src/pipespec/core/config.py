@@ -75,6 +75,9 @@ class DatasetConfig:
     comment: str | None = None  # lines starting with it are skipped (Adult test's '|1x3 ...')
     encoding: str = "utf-8"
     dtypes: dict[str, str] = field(default_factory=dict)  # {column: float|int|str|category|bool}
+    # a token that is not a number in a column read as numbers: false stops load naming it
+    # (declare it in na_values); true reads it as missing, counted (docs: One reading contract)
+    coerce_numeric: bool = False
     drop: list[str] = field(default_factory=list)  # id or leakage columns never used as features
     dedupe: bool = False  # drop exact duplicate rows
     weight: str | None = None  # column of sample weights (not a feature)
@@ -352,7 +355,7 @@ class DirectionalConfig:
     column: str = MISSING
     shift: float = MISSING
     direction: Direction = MISSING
-    output: str | None = None  # null: prediction; multiclass: p_K, the probability of class K
+    output: str | None = None  # null: prediction; multiclass: p_<label>, a class's probability
     tolerance: float = 0.0  # a move the wrong way up to this size is not a violation
     max_violation_rate: float = 0.0
 

@@ -253,6 +253,11 @@ class ReadOptions:
     comment: str | None = None  # lines starting with it are skipped
     encoding: str = "utf-8"
     dtypes: dict[str, str] = field(default_factory=dict)  # {column: float|int|str|category|bool}
+    # true: in a column read as numbers, a token that is not a finite number is read as
+    # missing (``dataset.coerce_numeric``); ``numeric`` names those columns (the package
+    # stage fills it from the input schema). Both left out of the JSON while unset.
+    coerce_numeric: bool | None = field(default=None, metadata={"omit_none": True})
+    numeric: tuple[str, ...] | None = field(default=None, metadata={"omit_none": True})
 
     @classmethod
     def from_dataset(cls, ds: Any) -> ReadOptions:
@@ -270,6 +275,7 @@ class ReadOptions:
             comment=ds.get("comment"),
             encoding=str(ds.get("encoding") or "utf-8"),
             dtypes={str(k): str(v) for k, v in dict(ds.get("dtypes") or {}).items()},
+            coerce_numeric=True if ds.get("coerce_numeric") else None,
         )
 
     @property
@@ -374,6 +380,14 @@ class Output:
     target: str
     classes: list[Any] | None = None  # labels, in class-code order (classification)
     threshold: float | None = None  # binary: probability at which the label is the second class
+
+
+def class_columns(classes: list[Any]) -> list[str]:
+    """The output columns of a multiclass model's class probabilities, named after the class
+    labels (``p_A``, ``p_B``, ...: ``p_`` keeps them apart from ``label``, ``row`` and the
+    input columns), in class-code order; ``p_0..p_k`` when two labels read the same."""
+    names = [f"p_{c}" for c in classes]
+    return names if len(set(names)) == len(names) else [f"p_{k}" for k in range(len(classes))]
 
 
 @dataclass(frozen=True)

@@ -167,18 +167,62 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
 
 
+def _unparsable(overrides: tuple[str, ...]) -> str | None:
+    """The first override Hydra's grammar cannot parse."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except OverrideParseException:
+            return override
+    return None
+
+
+def quoting_hint(override: str) -> str | None:
+    """``override`` with its value in Hydra's quotes and the whole in the shell's, as it
+    is typed in bash (``'+evaluation.gates.test.auc=">= 0.80"'``), if that parses."""
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    key, sep, value = override.partition("=")
+    if not sep or not key:
+        return None
+    quote = '"' if "'" in value or '"' not in value else "'"
+    if quote in value:
+        return None
+    fixed = f"{key}={quote}{value}{quote}"
+    try:
+        OverridesParser.create().parse_overrides([fixed])
+    except OverrideParseException:
+        return None
+    return shlex.quote(fixed)
+
+
 def _translate(project: Project, overrides: tuple[str, ...], exc: Exception) -> ConfigError:
     """Turn a Hydra/OmegaConf exception into a ConfigError naming the key and the file."""
     from hydra.errors import MissingConfigException, OverrideParseException
 
     text = str(exc)
     if isinstance(exc, OverrideParseException):
-        bad = re.search(r"Error parsing override '([^']*)'", text)
-        detail = text.splitlines()[1] if len(text.splitlines()) > 1 else ""
+        found = re.search(r"Error parsing override '([^']*)'", text)
+        bad = found.group(1) if found else _unparsable(overrides)
+        lines = [line for line in text.splitlines() if line.strip() and "^" not in line]
+        detail = lines[0].split(":")[0] if lines else ""
+        fixed = quoting_hint(bad) if bad else None
+        hint = "Overrides use Hydra's grammar: key=value, group=option, +new_key=value, ~key. "
+        if fixed:
+            hint = (
+                f"Quote the value for Hydra, and the whole override for the shell: {fixed} "
+                "(characters such as ; > < = spaces and brackets need Hydra's quotes). " + hint
+            )
         return ConfigError(
-            f"malformed override '{bad.group(1) if bad else text}' (command line): {detail}",
-            hint="Overrides use Hydra's grammar: key=value, group=option, +new_key=value, ~key. "
-            "See https://hydra.cc/docs/advanced/override_grammar/basic/",
+            f"malformed override '{bad or text}' (command line): {detail}",
+            hint=hint + "See https://hydra.cc/docs/advanced/override_grammar/basic/",
         )
     if isinstance(exc, MissingConfigException):
         missing = re.search(r"Could not find '([^']+)'", text)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -58,8 +59,35 @@ def write(project: Project, generated: Generated) -> list[str]:
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             atomic.write_text(path, text)
             changed.append(project.rel(path))
+    if project.dvc_file.name in {Path(c).name for c in changed}:
+        remove_unused_outputs(project, generated.pipeline)
     save_state(project, generated.composition.overrides)
     return changed
+
+
+def remove_unused_outputs(project: Project, pipeline: Pipeline) -> list[str]:
+    """Delete the plot and metric files a stage declares but no longer writes for the
+    composed task (a regression model has no ROC curve): left behind, they would show in
+    ``git status`` and ``dvc plots show``. Only regular files inside the project that the
+    pipeline's own declarations name are removed; DVC-cached outputs are DVC's to manage."""
+    every = load_pipeline(project)
+    kept = {path for stage in pipeline.stages for _, path in stage.declared_outputs()}
+    root = project.root.resolve()
+    removed = []
+    for stage in every.stages:
+        for output, rel in stage.declared_outputs():
+            if output.type == "out" or rel in kept:
+                continue
+            path = project.root / rel
+            if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:
+                continue
+            path.unlink()
+            removed.append(rel)
+    if removed:
+        from pipespec.core.console import console
+
+        console().print(f"removed outputs that no longer apply: {', '.join(sorted(removed))}")
+    return removed
 
 
 def sources_digest(project: Project) -> str:

@@ -319,6 +319,26 @@ def infer(frame: pd.DataFrame, *, max_categories: int = 20) -> dict[str, Any]:
     return {"schema_type": "dataframe", "columns": columns, "coerce": False, "strict": False}
 
 
+def marker_tokens(frame: pd.DataFrame, known: Iterable[str] = ()) -> dict[str, dict[str, int]]:
+    """Tokens of the text columns that look like missing-value markers ('?', '-', 'n/a',
+    ...; ``pipespec.bundle.reader.marker_like``) and are not among ``known`` (the reading
+    options' markers): {token: {column: count}}, so ``schema infer`` can propose them as
+    ``dataset.na_values``."""
+    from pipespec.bundle.reader import marker_like
+
+    skip = set(known)
+    found: dict[str, dict[str, int]] = {}
+    for column in frame.columns:
+        series = frame[column]
+        if not _is_text(series):
+            continue
+        counts = series.dropna().astype(str).value_counts()
+        for token, count in counts.items():
+            if token not in skip and token.strip() not in skip and marker_like(str(token)):
+                found.setdefault(str(token).strip(), {})[str(column)] = int(count)
+    return dict(sorted(found.items()))
+
+
 def dump(doc: Mapping[str, Any], *, source: str, rows: int) -> str:
     """The YAML text of an inferred schema, with a header that says how to use it.
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
+from pipespec.core.documents import class_columns
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import read_table, write_table
@@ -138,8 +139,8 @@ def run(ctx: StageContext) -> None:
     for name, (y, pred) in scored.items():
         part = pd.DataFrame({"split": name, "row": np.arange(len(y)), "label": y})
         if pred.ndim == 2:
-            for k in range(pred.shape[1]):
-                part[f"p_{k}"] = pred[:, k]
+            for k, column in enumerate(class_columns(list(bundle.classes))):
+                part[column] = pred[:, k]
         else:
             part["prediction"] = pred
         parts.append(part)

@@ -49,6 +49,8 @@ def run(ctx: StageContext) -> None:
     with cluster.backend(ctx) as backend:
         sources = {key: _source(ds, key, seed=seed, root=ctx.root, ctx=ctx) for key in keys}
         _same_columns(ds, sources)
+        if not backend.dask:  # the whole table: its reading is decided here, once
+            sources = decide_reading(ds, sources)
         parts = [(key, part) for key in keys for part in _parts(sources[key], backend.dask)]
         plan: dict[str, Any] = {"drop": {}, "fraction": fraction, "cut": None, "seed": seed}
         if ds.get("dedupe") or rows is not None:
@@ -58,6 +60,11 @@ def run(ctx: StageContext) -> None:
                 plan["drop"] = _duplicates(hashes, [key for key, _ in parts])
             if rows is not None:
                 plan["cut"] = _sample_cut(hashes, parts, plan["drop"], rows, seed)
+                plan["before"] = sum(
+                    len(hashes[i]) - len(plan["drop"].get(i, []))
+                    for i, (key, _) in enumerate(parts)
+                    if key == "path"
+                )
         with parquet.Parts({"data": ctx.output("data")}, single=not backend.dask) as out:
             done = _reading(ds, backend.map, parts, _load_part, ds, ctx.root, plan, out, meta,
                             what="loading")  # fmt: skip
@@ -75,6 +82,17 @@ def run(ctx: StageContext) -> None:
         console().print(
             f"  dropped {unlabeled} rows of {where} without a value in '{ds['target']}'"
         )
+    if rows is not None:
+        kept_rows = sum(n for key, n, _, _ in done if key == "path")
+        why = f"dataset.sample.rows={rows:,}"
+        if plan["before"] > kept_rows:
+            console().print(
+                f"  sampled {kept_rows:,} of {plan['before']:,} rows of {where} (at most {why})"
+            )
+        else:
+            console().print(f"  kept all {kept_rows:,} rows of {where}: no more than {why}")
+    elif fraction is not None:
+        console().print(f"  sampled {fraction:g} of the rows of {where} (dataset.sample.fraction)")
     width = len(done[0][3])
     more = f" in {len(parts)} partitions" if backend.dask else ""
     console().print(f"  {total:,} rows x {width} columns{more} -> {ctx.output('data')}")
@@ -161,6 +179,136 @@ def _same_columns(ds: dict[str, Any], sources: dict[str, Any]) -> None:
         )
 
 
+# --- the reading contract, decided once ---------------------------------------------------
+
+# A text column is read as numbers when this share of its values are numbers (featurize's
+# own rule for numeric text), or when at least half are and every other token looks like a
+# missing-value marker ('?', '-', 'n/a', ...): a numeric column with many markers.
+MARKED_SHARE = 0.5
+SHOWN = 5  # rows and tokens an error shows
+
+
+def decide_reading(ds: dict[str, Any], sources: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """The training file decides, once, how every file is read: the columns it leaves
+    entirely empty are dropped (with a notice; they are no input), and the text columns that
+    hold numbers are read as numbers, in every file. A token there that is not a finite
+    number stops load, naming the column, rows, tokens and the fix, unless
+    ``dataset.coerce_numeric`` reads it as missing (counted)."""
+    train = sources["path"]
+    target, weight = ds["target"], ds.get("weight")
+    empty = [
+        c for c in train.column_names
+        if c not in (target, weight) and train.num_rows and train[c].null_count == train.num_rows
+    ]  # fmt: skip
+    if empty:
+        shown = ", ".join(f"'{c}'" for c in empty)
+        console().print(
+            f"  dropped {len(empty)} column(s) without a single value in {_where(ds, 'path')}: "
+            f"{shown} (not an input of the model)"
+        )
+    numeric = [c for c in train.column_names if c not in empty and _holds_numbers(ds, train, c)]
+    out = {}
+    for key, table in sources.items():
+        table = table.drop_columns([c for c in empty if c in table.column_names])
+        out[key] = _read_as_numbers(ds, table, [c for c in numeric if c in table.column_names],
+                                    key)  # fmt: skip
+    return out
+
+
+def _holds_numbers(ds: dict[str, Any], table: pa.Table, column: str) -> bool:
+    """A text column that training reads as numeric (declared ``dtypes`` decide alone)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipespec.bundle.reader import marker_like, read_numbers
+    from pipespec.stages.featurize import INFER_ROWS, NUMBER_SHARE
+
+    if column in ds["dtypes"] or column == ds.get("weight"):
+        return False
+    values = table[column]
+    if pa.types.is_floating(values.type):
+        return True  # already numbers: only non-finite values to look for
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return False
+    text = pc.utf8_trim_whitespace(pc.drop_null(values)).to_pandas()
+    text = text[text != ""].iloc[:INFER_ROWS]
+    if not len(text):
+        return False
+    numbers = read_numbers(text)
+    share = 1 - float(numbers.text.mean())
+    if share >= NUMBER_SHARE:
+        return True
+    others = set(text[numbers.text].unique())
+    return share >= MARKED_SHARE and all(marker_like(t) for t in others)
+
+
+def _read_as_numbers(ds: dict[str, Any], table: pa.Table, columns: list[str], key: str) -> pa.Table:
+    """``columns`` of ``table`` as float64, by the reader that serves (``read_numbers``)."""
+    import pyarrow as pa
+
+    from pipespec.bundle.reader import read_numbers
+
+    coerce = bool(ds.get("coerce_numeric"))
+    where = _where(ds, key)
+    for column in columns:
+        series = table[column].to_pandas()
+        numbers = read_numbers(series)
+        refused = numbers.refused
+        if refused.any():
+            if not coerce:
+                raise _not_numbers(ds, column, series, numbers, where)
+            console().print(
+                f"  read {int(refused.sum()):,} value(s) of '{column}' in {where} that are not "
+                "finite numbers as missing (dataset.coerce_numeric)"
+            )
+        if pa.types.is_floating(table[column].type) and not refused.any():
+            continue
+        index = table.column_names.index(column)
+        table = table.set_column(index, column, pa.array(numbers.values, pa.float64(),
+                                                         from_pandas=True))  # fmt: skip
+    return table
+
+
+def _not_numbers(
+    ds: dict[str, Any], column: str, series: pd.Series, numbers: Any, where: str
+) -> DataError:
+    """The error of a numeric column holding tokens that are not finite numbers."""
+    import numpy as np
+
+    from pipespec.bundle.reader import MAX_MAGNITUDE, marker_like
+
+    rows = np.flatnonzero(numbers.refused)
+    shown = ", ".join(f"row {i + 1}: {str(series.iloc[i])!r}" for i in rows[:SHOWN])
+    counts = series.iloc[rows].astype(str).value_counts()
+    tokens = ", ".join(f"{t!r} x{n}" for t, n in counts.iloc[:SHOWN].items())
+    texts = list(series[numbers.text].astype(str).value_counts().index)
+    message = (
+        f"column '{column}' of {where} holds numbers, and {len(rows):,} value(s) that are not "
+        f"finite numbers (rows counted from 1, after the header): {shown}"
+        f"{', ...' if len(rows) > SHOWN else ''}; tokens: {tokens}"
+    )
+    if texts:
+        import shlex
+
+        listed = ", ".join(f"'{t}'" for t in texts[:SHOWN])
+        typed = shlex.quote("dataset.na_values=[" + ",".join(f'"{t}"' for t in texts[:SHOWN]) + "]")
+        kind = "markers of a missing value" if all(marker_like(t) for t in texts) else "text"
+        hint = (
+            f"These look like {kind}. If they mean 'missing', declare them in the dataset's "
+            f"YAML: `na_values: [{listed}]` under `dataset:` (on the command line: "
+            f"{typed}). Or `dataset.coerce_numeric: true` reads every "
+            f"non-number there as missing, counted; or `dataset.dtypes.{column}: str` keeps "
+            "the column as text."
+        )
+    else:
+        hint = (
+            f"Infinity and numbers beyond +-{MAX_MAGNITUDE:g} are refused (the usual range and "
+            "derived features would overflow). Clean them, or set `dataset.coerce_numeric: "
+            "true` to read them as missing, counted."
+        )
+    return DataError(message, hint=hint)
+
+
 # --- the body, on one part ---------------------------------------------------------------
 
 
@@ -177,25 +325,89 @@ def _checked(ds: dict[str, Any], table: Any, key: str, root: Path) -> pa.Table:
     where = _where(ds, key)
     target = ds["target"]
     if target not in table.column_names:
-        raise DataError(
-            f"target column '{target}' (dataset.target) is not in {where}",
-            hint=f"Columns: {', '.join(map(str, table.column_names))}",
-        )
+        raise not_found(f"target column '{target}' (dataset.target)", [target], table, where)
+    if key == "path":
+        _target_fits_task(ds, table[target], where)
     weight = ds.get("weight")
     if key == "path" and ds.get("weight_path"):
         weights = _read_weights(ds["weight_path"], root, table.num_rows)
         table = table.append_column(weight, pa.array(weights, pa.float64()))
     if weight is not None and key == "path":
         if weight not in table.column_names:
-            raise DataError(f"weight column '{weight}' (dataset.weight) is not in {where}")
+            raise not_found(f"weight column '{weight}' (dataset.weight)", [weight], table, where)
         column = table[weight]
         numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
         if not numeric or (pc.min(column).as_py() or 0) < 0:
             raise DataError(f"weight column '{weight}' must hold non-negative numbers")
     missing = [c for c in ds["drop"] if c not in table.column_names]
     if missing:
-        raise DataError(f"dataset.drop names column(s) not in {where}: {', '.join(missing)}")
+        raise not_found(f"dataset.drop names column(s) {', '.join(missing)}", missing, table,
+                        where)  # fmt: skip
     return table.drop_columns(list(ds["drop"]))
+
+
+SEPARATOR_HINTS = {";": "\"dataset.sep=';'\"", "\t": "dataset.sep=tab", "|": "\"dataset.sep='|'\""}
+MANY_CLASSES = 50  # a numeric multiclass target with more distinct values is a quantity
+
+
+def not_found(what: str, names: list[str], table: Any, where: str) -> DataError:
+    """A column the config names is not in the file: the close names (difflib, ignoring
+    case), and, when the header is one column holding ';', a tab or '|', the separator."""
+    import difflib
+
+    columns = [str(c) for c in table.column_names]
+    hints = []
+    if len(columns) <= 2:
+        header = " ".join(columns)
+        for char, override in SEPARATOR_HINTS.items():
+            if char in header:
+                shown = "tab" if char == "\t" else char
+                hints.append(
+                    f"The header reads as one column holding '{shown}': the file looks "
+                    f"'{shown}'-separated. Set `sep: {'tab' if char == chr(9) else repr(char)}`"
+                    f" in the dataset's YAML, or {override} on the command line."
+                )
+                break
+    lowered = {c.lower(): c for c in columns}
+    for name in names:
+        close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
+        close += [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3)
+                  if lowered[m] not in close]  # fmt: skip
+        if close:
+            hints.append(f"Did you mean {' or '.join(repr(c) for c in close[:3])} for '{name}'?")
+    shown = ", ".join(columns[:40]) + (
+        f", ... ({len(columns)} in all)" if len(columns) > 40 else ""
+    )
+    hints.append(f"Columns: {shown}")
+    return DataError(f"{what} not in {where}", hint="\n".join(hints))
+
+
+def _target_fits_task(ds: dict[str, Any], column: Any, where: str) -> None:
+    """A numeric target with many values under a classification task is a quantity."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    task = ds["task"]
+    if task == "regression":
+        return
+    numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+    if not numeric:
+        return
+    values = pc.unique(pc.drop_null(column))
+    count = len(values)
+    whole = pa.types.is_integer(column.type) or bool(
+        pc.all(pc.equal(values, pc.round(values))).as_py()
+    )
+    if (task == "binary" and count > 2) or (
+        task == "multiclass" and (count > MANY_CLASSES or not whole)
+    ):
+        raise DataError(
+            f"target '{ds['target']}' of {where} holds {count:,} distinct numbers, "
+            f"under dataset.task={task}"
+            + (" (a binary task needs 2 classes)" if task == "binary" else ""),
+            hint="If it is a quantity to predict, set dataset.task=regression. If it holds "
+            "classes, map them with features.target_map.",
+        )
 
 
 def _labeled(table: pa.Table, target: str) -> tuple[pa.Table, int]:

@@ -8,6 +8,7 @@ the train/serve contract, the drift reference profile, the model card and the ma
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -93,6 +94,8 @@ def run(ctx: StageContext) -> None:
             metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
         hashes = {k: future.result() for k, future in hashing.items()}
         imported.result()
+    if settings.reading.coerce_numeric:  # the columns load read as numbers, for serving
+        settings = dataclasses.replace(settings, reading=numeric_reading(settings.reading, train))
     sources = Sources(
         train=f"input 'train' ({ctx.input('train')})",
         valid=f"input 'valid' ({ctx.inputs.get('valid')})",
@@ -116,6 +119,18 @@ def run(ctx: StageContext) -> None:
         f"{bundle.card['model']['trees']} trees, profile of "
         f"{bundle.card['data']['train']['profiled_rows']:,} training rows -> {bundle.path}"
     )
+
+
+def numeric_reading(reading: Any, train: Any) -> Any:
+    """``reading`` naming the numeric columns of the raw training rows: with
+    ``coerce_numeric``, serving reads what is not a number there as missing, as load did."""
+    import pandas as pd
+
+    numeric = tuple(
+        str(c) for c in train.columns
+        if pd.api.types.is_numeric_dtype(train[c]) and not pd.api.types.is_bool_dtype(train[c])
+    )  # fmt: skip
+    return dataclasses.replace(reading, numeric=numeric)
 
 
 def _import_lightgbm() -> None:

@@ -209,7 +209,16 @@ def run(ctx: StageContext) -> None:
     write_json(ctx.output("metrics"), summary)
     _write_importance(booster, best, ctx.output("importance"))
     shown = [f"{k}={v}" for k, v in summary.items() if k.endswith(params["metric"])]
-    console().print(f"  {best} trees (of {rounds} max) " + ", ".join(shown))
+    console().print(f"  {tree_count(best, booster.num_model_per_iteration())} (of {rounds} "
+                    "rounds max) " + ", ".join(shown))  # fmt: skip
+
+
+def tree_count(rounds: int, per_round: int) -> str:
+    """Trees reported one way, as the bundle's card counts them: a multiclass model grows
+    one tree per class in each boosting round."""
+    if per_round <= 1:
+        return f"{rounds} trees ({rounds} boosting rounds)"
+    return f"{rounds * per_round} trees ({rounds} boosting rounds x {per_round} classes)"
 
 
 def feature_frame(path: Any, names: list[str]) -> pd.DataFrame:

@@ -1,0 +1,27 @@
+"""`pipespec schema infer` proposes `dataset.na_values` for marker-like tokens it sees."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from helpers import run_cli, shared
+from pipespec.stages.dataschema import marker_tokens
+
+
+def test_marker_tokens_are_found_in_text_columns_only():
+    frame = pd.DataFrame(
+        {"age": ["1", "?", "3", "n/a"], "job": ["-", "a", "b", "-"], "n": [1.0, 2.0, 3.0, 4.0]}
+    )
+    assert marker_tokens(frame) == {"-": {"job": 2}, "?": {"age": 1}, "n/a": {"age": 1}}
+    assert marker_tokens(frame, known=["?", "n/a"]) == {"-": {"job": 2}}
+
+
+def test_schema_infer_proposes_na_values(tmp_path):
+    raw = tmp_path / "raw.csv"
+    pd.read_csv(shared("titanic", "train.csv")).to_csv(raw, sep=";", index=False, na_rep="?")
+    proc = run_cli("schema", "infer", "--sep", ";", str(raw), cwd=tmp_path)
+    assert "'?' in Age (177), Cabin (687), Embarked (2)" in proc.stderr
+    assert "`na_values: ['?']`" in proc.stderr
+    assert proc.stdout.startswith("# pandera YAML schema")
+    proc = run_cli("schema", "infer", "--sep", ";", "--na-values", "?", str(raw), cwd=tmp_path)
+    assert "missing-value markers" not in proc.stderr
