@@ -47,7 +47,7 @@ ENV_TOKEN = "PIPESPEC_RUNNER_TOKEN"
 SOCKET_NAME = "runner.sock"
 # what may differ between the runner's environment and a stage's: DVC and `pipespec run`
 # set these; nothing the runner imported reads them at import
-ENV_ALLOWED = ("PATH", "PWD", "OLDPWD", "SHLVL", "_")
+ENV_ALLOWED = ("PATH", "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES")
 ENV_ALLOWED_PREFIXES = ("DVC_",)
 # imported once by the runner: what the built-in stage kinds import
 WARM_MODULES = (
@@ -185,26 +185,37 @@ def _terminate(pid: int, wait: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def warm_runner(state_dir: Path) -> Iterator[None]:
-    """A runner for the duration, named to the stage processes in the environment."""
-    if ENV_SOCKET in os.environ:  # an outer run's runner serves this one too
-        yield
+def warm_runner(state_dir: Path) -> Iterator[subprocess.Popen[bytes] | None]:
+    """A runner for the duration, named to the stage processes in the environment (its
+    process, or None when an outer run's runner serves this one too)."""
+    if ENV_SOCKET in os.environ:
+        yield None
         return
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / SOCKET_NAME
+    path = state_dir.resolve() / SOCKET_NAME
     path.unlink(missing_ok=True)
     token = secrets.token_hex(16)
     env = {**os.environ, ENV_SOCKET: str(path), ENV_TOKEN: token}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipespec.engine.runner", str(path)],
-        env=env,
-        cwd=state_dir,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # the terminal's Ctrl-C reaches the stages through DVC
-    )
+    # bound here, so a stage that starts before the runner is ready waits in the backlog
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o077)  # the socket: this user only
+    try:
+        listener.bind(_short(str(path)))
+    finally:
+        os.umask(old_umask)
+    listener.listen(16)
+    with listener:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipespec.engine.runner", str(path), str(listener.fileno())],
+            env=env,
+            cwd=state_dir,
+            stdin=subprocess.DEVNULL,
+            pass_fds=[listener.fileno()],
+            start_new_session=True,  # the terminal's Ctrl-C reaches the stages through DVC
+        )
     os.environ[ENV_SOCKET], os.environ[ENV_TOKEN] = str(path), token
     try:
-        yield
+        yield proc
     finally:
         del os.environ[ENV_SOCKET], os.environ[ENV_TOKEN]
         proc.terminate()
@@ -219,8 +230,9 @@ def warm_runner(state_dir: Path) -> Iterator[None]:
 # --- the runner ---------------------------------------------------------------------------
 
 
-def serve(path: str) -> None:
-    """Listen on ``path``, import the stage kinds' libraries, then fork a child per stage."""
+def serve(path: str, fd: int) -> None:
+    """Accept on the listening socket ``fd`` (bound at ``path``) once the stage kinds'
+    libraries are imported; fork a child per stage."""
     import importlib
     import selectors
 
@@ -228,14 +240,9 @@ def serve(path: str) -> None:
     token = os.environ[ENV_TOKEN]
     expected = _comparable(dict(os.environ))
     parent = os.getppid()
-    old_umask = os.umask(0o077)  # the socket: this user only
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(_short(path))
-    os.umask(old_umask)
-    listener.listen(16)  # stages that connect during the imports wait in the backlog
-    for module in WARM_MODULES:
-        with contextlib.suppress(Exception):  # an optional one missing: the child imports it
-            importlib.import_module(module)
+    listener = socket.socket(fileno=fd)
+    pending = list(WARM_MODULES)  # imported one at a time between requests: a stage that
+    # comes early does not wait for all of them, its child imports what is still missing
     running: dict[int, socket.socket] = {}  # child pid -> its stage process's connection
     stopping = False
 
@@ -249,7 +256,7 @@ def serve(path: str) -> None:
     selector.register(listener, selectors.EVENT_READ)
     try:
         while not stopping and os.getppid() == parent:
-            for key, _ in selector.select(timeout=0.05):
+            for key, _ in selector.select(timeout=0 if pending else 0.05):
                 if key.fileobj is listener:
                     pid, conn = _accept(listener, token, expected)
                     if pid:
@@ -260,6 +267,9 @@ def serve(path: str) -> None:
                         os.kill(key.data, signal.SIGTERM)
                     selector.unregister(key.fileobj)
             _reap(running, selector)
+            if pending:
+                with contextlib.suppress(Exception):  # an optional one missing: the child
+                    importlib.import_module(pending.pop(0))  # imports it, or says so
     finally:
         for pid in running:
             with contextlib.suppress(OSError):
@@ -305,8 +315,10 @@ def _accept(
         if request.get("token") != token:
             raise ValueError("wrong token")
         env = request["env"]
-        if _comparable(env) != expected:
-            raise ValueError("the environment differs from the runner's")
+        theirs = _comparable(env)
+        if theirs != expected:
+            keys = sorted(k for k in {*theirs, *expected} if theirs.get(k) != expected.get(k))
+            raise ValueError(f"the environment differs from the runner's in {', '.join(keys)}")
         if request["path"][1:] != sys.path[1:]:  # [0]: the script's folder
             raise ValueError("sys.path differs from the runner's")
         conn.settimeout(None)
@@ -361,11 +373,14 @@ def _child(stage: str, cwd: str, env: dict[str, str], fds: list[int]) -> None:
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
-        for sig in (signal.SIGTERM, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)  # as run_stage's own handler does
         _reseed()
         code = run_in_process(stage)
+    except KeyboardInterrupt:  # before the stage began: nothing written
+        sys.stderr.write("error: interrupted\n")
+        code = 130
     except BaseException:  # noqa: BLE001  # the exit code says it failed; nothing escapes
         import traceback
 
@@ -375,6 +390,10 @@ def _child(stage: str, cwd: str, env: dict[str, str], fds: list[int]) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _reseed() -> None:
@@ -409,4 +428,4 @@ def run_in_process(stage: str) -> int:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], int(sys.argv[2]))
