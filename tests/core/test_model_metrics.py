@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as m
+from tests.helpers import shared
 
 from pipespec.core import model_metrics as mm
-from tests.helpers import shared
 
 TOL = 1e-12
 

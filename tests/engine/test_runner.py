@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.helpers import BIN, clone_trained, run_cli
 
 from pipespec.core.errors import ConfigError
 from pipespec.engine.runner import ENV_SOCKET, ENV_TOKEN, warm_runner
-from tests.helpers import BIN, clone_trained, run_cli
 
 DELEGATE = "import sys; from pipespec.engine.runner import delegate; print(delegate(sys.argv[1]))"
 

@@ -68,9 +68,7 @@ def roc_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     collinear points dropped); labels ``y`` in {0, 1}."""
     fps, tps, thresholds = _thresholds(_binary(y), np.asarray(s, dtype=np.float64))
     if len(fps) > 2:
-        keep = np.flatnonzero(
-            np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
-        )
+        keep = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
         fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
     fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
     fpr = fps / fps[-1] if fps[-1] > 0 else np.full(fps.shape, np.nan)

@@ -60,11 +60,7 @@ class MetricChange:
             return ""
         if delta == 0:
             return "same"
-        lower = (
-            name in FEWER_IS_BETTER
-            or name.startswith("gap_")
-            or lower_is_better(name)
-        )
+        lower = name in FEWER_IS_BETTER or name.startswith("gap_") or lower_is_better(name)
         return "better" if (delta < 0) == lower else "worse"
 
 

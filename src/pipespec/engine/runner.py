@@ -381,7 +381,7 @@ def _child(stage: str, cwd: str, env: dict[str, str], fds: list[int]) -> None:
     except KeyboardInterrupt:  # before the stage began: nothing written
         sys.stderr.write("error: interrupted\n")
         code = 130
-    except BaseException:  # noqa: BLE001  # the exit code says it failed; nothing escapes
+    except BaseException:  # the exit code says it failed; nothing escapes
         import traceback
 
         traceback.print_exc()

@@ -2,8 +2,8 @@
 through exactly the code path ``Bundle.predict`` runs (the input schema's check, the
 transforms' interpreter, the model), so the numbers are those of the model that ships and a
 reading or transform difference between training and serving cannot hide. The task's
-metrics per input (``core/model_metrics``, numpy) go to a DVC metrics file, and curves for ``dvc plots``
-computed on one input (``evaluation.plots_on``, default ``test``)."""
+metrics per input (``core/model_metrics``, numpy) go to a DVC metrics file, and curves for
+``dvc plots`` computed on one input (``evaluation.plots_on``, default ``test``)."""
 
 from __future__ import annotations
 
