@@ -47,6 +47,7 @@ bench: install ## benchmarks: pipespec against hand-written equivalents, as rati
 	python bench/http.py
 	python bench/sweep.py
 	python bench/pipeline.py
+	python bench/iteration.py
 	python bench/startup.py
 
 bench-scale: install ## 10M rows x 50 features end to end with compute=dask (about 15 minutes)

@@ -227,7 +227,8 @@ def _best_threshold(bundle: Bundle, valid: pd.DataFrame, where: str) -> float:
 def best_f1_threshold(y: np.ndarray, pred: np.ndarray) -> float:
     """The probability threshold with the highest F1 (ties: the lowest threshold)."""
     import numpy as np
-    from sklearn.metrics import precision_recall_curve
+
+    from pipespec.core.model_metrics import precision_recall_curve
 
     precision, recall, thresholds = precision_recall_curve(y, pred)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)

@@ -36,6 +36,7 @@ from pipespec.core.config import (
 )
 from pipespec.core.documents import class_columns
 from pipespec.core.errors import BehaviorError, ConfigError, DataError
+from pipespec.core.model_metrics import BEHAVIOR, NEUTRAL, lower_is_better, task_metrics
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,14 +45,9 @@ if TYPE_CHECKING:
     from pipespec.bundle.bundle import Bundle
 
 SECTION = "behavior"
-# Metrics by task; the first is the search's default. Higher is better unless listed in LOWER.
-METRICS = {
-    "binary": ("auc", "accuracy", "logloss", "precision", "recall", "f1", "mean_prediction"),
-    "multiclass": ("accuracy", "logloss", "macro_f1"),
-    "regression": ("rmse", "mae", "r2", "mean_prediction"),
-}
-LOWER = {"logloss", "rmse", "mae"}
-NEUTRAL = {"mean_prediction"}  # a gap is the distance either way
+# Metrics by task (the first is the search's default) and their directions:
+# core/model_metrics, shared with evaluation and `pipespec diff`.
+METRICS = BEHAVIOR
 CASE_COLUMNS = ("case", "expected_label", "expected_min", "expected_max")
 PAIR_COLUMNS = 8  # the search pairs up the columns with the 8 weakest single-column segments
 MIN_CLASS_ROWS = 10  # the search's AUC needs this many rows of each class in a segment
@@ -725,48 +721,15 @@ def metrics(
     bundle: Bundle, y: np.ndarray, s: np.ndarray, *, only: str | None = None
 ) -> dict[str, float | None]:
     """The task's metrics on labels ``y`` and scores ``s``; None where undefined."""
-    import numpy as np
-
     task = bundle.task
     wanted = [only] if only else list(METRICS[task])
-    out: dict[str, float | None] = {}
     if not len(y):
         return dict.fromkeys(wanted)
-    if task == "regression":
-        err = s - y
-        calc = {
-            "rmse": lambda: float(np.sqrt(np.mean(err**2))),
-            "mae": lambda: float(np.mean(np.abs(err))),
-            "r2": lambda: _r2(y, err),
-            "mean_prediction": lambda: float(np.mean(s)),
-        }
-    elif task == "binary":
-        threshold = bundle.threshold
-        label = s >= threshold
-        pos = y == 1
-        tp = float((label & pos).sum())
-        calc = {
-            "auc": lambda: _auc(pos, s),
-            "accuracy": lambda: float(np.mean(label == pos)),
-            "logloss": lambda: _logloss(np.column_stack([1 - s, s]), y.astype(int)),
-            "precision": lambda: tp / label.sum() if label.sum() else None,
-            "recall": lambda: tp / pos.sum() if pos.sum() else None,
-            "f1": lambda: 2 * tp / (label.sum() + pos.sum()) if label.sum() + pos.sum() else None,
-            "mean_prediction": lambda: float(np.mean(s)),
-        }
-    else:
-        k = s.shape[1]
-        predicted = s.argmax(axis=1)
-        yi = y.astype(int)
-        calc = {
-            "accuracy": lambda: float(np.mean(predicted == yi)),
-            "logloss": lambda: _logloss(s, yi),
-            "macro_f1": lambda: _macro_f1(yi, predicted, k),
-        }
-    for name in wanted:
-        value = calc[name]()
-        out[name] = None if value is None or not math.isfinite(value) else round(float(value), 6)
-    return out
+    values = task_metrics(task, y, s, wanted, threshold=bundle.threshold)
+    return {
+        name: round(float(v), 6) if v is not None and math.isfinite(v) else None
+        for name, v in values.items()
+    }
 
 
 def _minority(y: np.ndarray) -> int:
@@ -774,45 +737,11 @@ def _minority(y: np.ndarray) -> int:
     return min(positives, len(y) - positives)
 
 
-def _auc(pos: np.ndarray, s: np.ndarray) -> float | None:
-    from scipy.stats import rankdata
-
-    n1 = int(pos.sum())
-    n0 = len(pos) - n1
-    if not n1 or not n0:
-        return None
-    ranks = rankdata(s)
-    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def _logloss(p: np.ndarray, y: np.ndarray) -> float:
-    import numpy as np
-
-    chosen = np.clip(p[np.arange(len(y)), y], 1e-15, 1.0)
-    return float(-np.mean(np.log(chosen)))
-
-
-def _macro_f1(y: np.ndarray, predicted: np.ndarray, k: int) -> float:
-    scores = []
-    for c in range(k):
-        tp = float(((predicted == c) & (y == c)).sum())
-        denominator = float((predicted == c).sum() + (y == c).sum())
-        scores.append(2 * tp / denominator if denominator else 0.0)
-    return sum(scores) / k
-
-
-def _r2(y: np.ndarray, err: np.ndarray) -> float | None:
-    import numpy as np
-
-    total = float(np.sum((y - y.mean()) ** 2))
-    return 1 - float(np.sum(err**2)) / total if total else None
-
-
 def _gap(metric: str, overall: float, value: float) -> float:
     """How much worse the slice is than all rows (negative: better)."""
     if metric in NEUTRAL:
         return round(abs(value - overall), 6)
-    return round(value - overall if metric in LOWER else overall - value, 6)
+    return round(value - overall if lower_is_better(metric) else overall - value, 6)
 
 
 def monotone_constraints(bundle: Bundle) -> dict[str, int]:

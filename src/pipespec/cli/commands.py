@@ -59,6 +59,12 @@ def cmd_dag(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
+    from pipespec.engine.runner import delegate
+
+    if args.project is None:  # run by DVC under `pipespec run`: the warm runner, if any
+        code = delegate(args.name)
+        if code is not None:
+            return code
     from pipespec.engine.stage_process import run_stage
 
     run_stage(_project(args), args.name)

@@ -14,13 +14,12 @@ from typing import Any
 import yaml
 
 from pipespec.core.errors import ReproError
+from pipespec.core.model_metrics import lower_is_better
 from pipespec.engine import dvc_repo
 from pipespec.engine.compile import CHECK_STAGE, DEPS, METRICS, OUTS, PARAMS, PLOTS
 from pipespec.engine.project import DVC_FILE, Project
 
 WORKSPACE = "workspace"
-# Metric names (last path component) for which a smaller value is better.
-LOWER_IS_BETTER = ("logloss", "rmse", "mae", "mape", "brier", "l2", "l1", "error")
 # metrics/behavior.json: counts and settings that are not scores, and scores where less is better
 NOT_SCORES = ("rows", "total", "checks", "derived", "shift", "segments_tried", "mean_prediction")
 FEWER_IS_BETTER = ("violation_rate", "violations", "failure_rate", "failed", "max_change",
@@ -61,11 +60,7 @@ class MetricChange:
             return ""
         if delta == 0:
             return "same"
-        lower = (
-            name in FEWER_IS_BETTER
-            or name.startswith("gap_")
-            or any(name == m or name.endswith("_" + m) for m in LOWER_IS_BETTER)
-        )
+        lower = name in FEWER_IS_BETTER or name.startswith("gap_") or lower_is_better(name)
         return "better" if (delta < 0) == lower else "worse"
 
 

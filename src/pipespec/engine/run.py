@@ -49,7 +49,8 @@ def run(
     pipeline, changed = prepare(project, overrides)
     checked, params = _check_input_files(project)
     lock_before = lock_text(project)
-    with _dask_cluster(project, params.get("compute") or {}):
+    compute = params.get("compute") or {}
+    with _dask_cluster(project, compute), _runner(project, compute):
         code = repro(project, force=force, args=dvc_args)
     if code != 0:
         raise ReproError(
@@ -100,6 +101,22 @@ def _dask_cluster(project: Project, compute: dict[str, Any]) -> Iterator[None]:
             yield
         finally:
             del os.environ[ENV_ADDRESS]
+
+
+@contextlib.contextmanager
+def _runner(project: Project, compute: dict[str, Any]) -> Iterator[None]:
+    """The warm stage runner (engine/runner.py) for the local backend: stages fork from one
+    process with their libraries imported instead of importing them each. PIPESPEC_RUNNER=0
+    turns it off (every stage in its own process, as plain `dvc repro` runs them)."""
+    import os
+
+    if compute.get("backend", "local") != "local" or os.environ.get("PIPESPEC_RUNNER") == "0":
+        yield
+        return
+    from pipespec.engine.runner import warm_runner
+
+    with warm_runner(project.state_dir):
+        yield
 
 
 def _check_input_files(project: Project) -> tuple[Pipeline, dict[str, Any]]:

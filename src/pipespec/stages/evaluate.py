@@ -2,8 +2,8 @@
 through exactly the code path ``Bundle.predict`` runs (the input schema's check, the
 transforms' interpreter, the model), so the numbers are those of the model that ships and a
 reading or transform difference between training and serving cannot hide. The task's
-metrics per input (scikit-learn) go to a DVC metrics file, and curves for ``dvc plots``
-computed on one input (``evaluation.plots_on``, default ``test``)."""
+metrics per input (``core/model_metrics``, numpy) go to a DVC metrics file, and curves for
+``dvc plots`` computed on one input (``evaluation.plots_on``, default ``test``)."""
 
 from __future__ import annotations
 
@@ -162,34 +162,21 @@ def run(ctx: StageContext) -> None:
 
 
 def score(task: str, y: np.ndarray, pred: np.ndarray, threshold: float) -> dict[str, float]:
-    """The task's metrics, rounded to 6 decimals so the JSON is readable and stable."""
-    import numpy as np
-    from sklearn import metrics as m
+    """The task's metrics (core/model_metrics, scikit-learn's definitions), rounded to 6
+    decimals so the JSON is readable and stable. AUC and average precision need both
+    classes, MAPE a truth without zeros, R² a target that varies: otherwise they are left
+    out."""
+    import math
 
-    out: dict[str, float] = {}
-    if task == "binary":
-        label = (pred >= threshold).astype(int)
-        if len(np.unique(y)) == 2:
-            out["auc"] = m.roc_auc_score(y, pred)
-            out["pr_auc"] = m.average_precision_score(y, pred)
-        out["logloss"] = m.log_loss(y, pred, labels=[0, 1])
-        out["brier"] = m.brier_score_loss(y, pred)
-        out["accuracy"] = m.accuracy_score(y, label)
-        out["precision"] = m.precision_score(y, label, zero_division=0)
-        out["recall"] = m.recall_score(y, label, zero_division=0)
-        out["f1"] = m.f1_score(y, label, zero_division=0)
-    elif task == "multiclass":
-        label = pred.argmax(axis=1)
-        out["logloss"] = m.log_loss(y, pred, labels=list(range(pred.shape[1])))
-        out["accuracy"] = m.accuracy_score(y, label)
-        out["macro_f1"] = m.f1_score(y, label, average="macro", zero_division=0)
-    else:
-        out["rmse"] = float(np.sqrt(m.mean_squared_error(y, pred)))
-        out["mae"] = m.mean_absolute_error(y, pred)
-        out["r2"] = m.r2_score(y, pred)
-        if np.all(y != 0):  # MAPE is undefined where the truth is zero
-            out["mape"] = m.mean_absolute_percentage_error(y, pred)
-    return {k: round(float(v), 6) for k, v in out.items()}
+    import numpy as np
+
+    from pipespec.core.model_metrics import EVALUATION, task_metrics
+
+    names = list(EVALUATION[task])
+    if task == "regression" and not np.all(y != 0):  # MAPE is undefined where the truth is 0
+        names.remove("mape")
+    values = task_metrics(task, y, pred, names, threshold=threshold, zero_division=0.0)
+    return {k: round(float(v), 6) for k, v in values.items() if math.isfinite(v)}
 
 
 def write_plots(
@@ -198,14 +185,15 @@ def write_plots(
     """CSV files that the plot templates declared in dvc.yaml render."""
     import numpy as np
     import pandas as pd
-    from sklearn import metrics as m
+
+    from pipespec.core.model_metrics import precision_recall_curve, roc_curve
 
     tables: dict[str, pd.DataFrame] = {}
     if task == "binary":
-        fpr, tpr, _ = m.roc_curve(y, pred)
+        fpr, tpr, _ = roc_curve(y, pred)
         keep = _thin(len(fpr))
         tables["roc"] = pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
-        precision, recall, _ = m.precision_recall_curve(y, pred)
+        precision, recall, _ = precision_recall_curve(y, pred)
         keep = _thin(len(recall))
         tables["pr"] = pd.DataFrame({"recall": recall[keep], "precision": precision[keep]})
         bins = np.clip((pred * 10).astype(int), 0, 9)

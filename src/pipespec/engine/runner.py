@@ -1,0 +1,431 @@
+"""The warm stage runner: one process with the stage kinds' libraries imported, that
+``pipespec run`` starts for the length of its ``dvc repro``; each ``pipespec stage NAME`` that
+DVC starts hands its work to it, and the runner forks a child that runs the stage.
+
+Why (docs/architecture.md, "Warm stage runner"): every DVC stage is a new process, and on a
+small table a stage spends more time importing pandas, pyarrow and LightGBM (which imports
+scikit-learn) than working. A fork starts with all of that imported.
+
+The contract it keeps:
+
+- Same results. The child adopts the stage process's working directory, environment and
+  stdin/stdout/stderr (their file descriptors travel over the socket), starts from the
+  runner's state right after its imports (the runner never runs a stage itself, so no cache
+  holds a project's values), reseeds the global random generators as a fresh process would
+  draw them, and starts no thread before the fork. The runner refuses a stage whose
+  environment differs from its own other than in what DVC and ``pipespec run`` set (PATH,
+  ``DVC_*``): the libraries it imported read theirs (``OMP_*``, ``PYTHON*``) at import.
+- Interrupts. A SIGTERM or SIGINT to the stage process is passed on to the child, which
+  removes its temp files as an in-process stage does (``stage_process._terminate_cleanly``);
+  a stage process that disappears gets its child terminated.
+- Fallback. No runner (plain ``dvc repro``, ``pipespec stage`` by hand), a runner that
+  refuses or is dead: the stage runs in its own process as before. A runner that dies while
+  a child runs: the child is terminated and the stage runs in-process from the start.
+
+Only the standard library is imported here, so handing a stage over costs an interpreter's
+start-up and this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ENV_SOCKET = "PIPESPEC_RUNNER"
+ENV_TOKEN = "PIPESPEC_RUNNER_TOKEN"
+SOCKET_NAME = "runner.sock"
+# what may differ between the runner's environment and a stage's: DVC and `pipespec run`
+# set these; nothing the runner imported reads them at import
+ENV_ALLOWED = ("PATH", "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES")
+ENV_ALLOWED_PREFIXES = ("DVC_",)
+# imported once by the runner: what the built-in stage kinds import
+WARM_MODULES = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pyarrow.parquet",
+    "pyarrow.dataset",
+    "pyarrow.compute",
+    "yaml",
+    "rich.console",
+    "lightgbm",
+    "pipespec.engine.stage_process",
+    "pipespec.stages.load",
+    "pipespec.stages.validate",
+    "pipespec.stages.split",
+    "pipespec.stages.featurize",
+    "pipespec.stages.train",
+    "pipespec.stages.package",
+    "pipespec.stages.evaluate",
+    "pipespec.stages.behavior",
+    "pipespec.stages.gate",
+    "pipespec.bundle.bundle",
+    "pipespec.bundle.assemble",
+    "pipespec.bundle.behavior",
+    "pipespec.bundle.profile",
+)
+_HEADER = struct.Struct("!I")
+_MAX_REQUEST = 1 << 20
+
+
+# --- the stage process's side ------------------------------------------------------------
+
+
+def delegate(name: str) -> int | None:
+    """Run stage ``name`` in the runner named by ``PIPESPEC_RUNNER``; its exit code, or None
+    when there is no runner to hand it to (the caller then runs it in-process)."""
+    path, token = os.environ.get(ENV_SOCKET), os.environ.get(ENV_TOKEN)
+    if not path or not token:
+        return None
+    try:
+        conn = _connect(path)
+    except OSError:
+        return None  # absent or dead
+    with conn:
+        request = json.dumps(
+            {
+                "token": token,
+                "stage": name,
+                "cwd": os.getcwd(),
+                "env": dict(os.environ),
+                "path": sys.path,
+                "argv": sys.argv,
+            }
+        ).encode()
+        try:
+            socket.send_fds(conn, [_HEADER.pack(len(request))], [0, 1, 2])
+            conn.sendall(request)
+            reader = conn.makefile("rb")
+            first = _message(reader)
+        except OSError:
+            return None
+        if first is None or "pid" not in first:
+            return None  # refused, or died before forking
+        child = int(first["pid"])
+        forward = _forwarding(child)
+        try:
+            last = _message(reader)
+        except OSError:
+            last = None
+        finally:
+            _restore(forward)
+    if last is None or "exit" not in last:  # the runner died under the child
+        _terminate(child)
+        return None
+    return int(last["exit"])
+
+
+def _connect(path: str) -> socket.socket:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(_short(path))
+    except OSError:
+        conn.close()
+        raise
+    return conn
+
+
+def _short(path: str) -> str:
+    """A socket path short enough for sun_path (108 bytes): relative when that is shorter."""
+    if len(path.encode()) < 100:
+        return path
+    return os.path.relpath(path)
+
+
+def _message(reader: Any) -> dict[str, Any] | None:
+    line = reader.readline(_MAX_REQUEST)
+    if not line:
+        return None
+    data = json.loads(line)
+    return data if isinstance(data, dict) else None
+
+
+def _forwarding(child: int) -> dict[int, Any]:
+    """Pass SIGTERM and SIGINT on to the child while it runs."""
+
+    def handler(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(child, signum)
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _terminate(pid: int, wait: float = 30.0) -> None:
+    """SIGTERM a process that is not our child, and wait until it is gone."""
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+
+
+# --- `pipespec run`'s side ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def warm_runner(state_dir: Path) -> Iterator[subprocess.Popen[bytes] | None]:
+    """A runner for the duration, named to the stage processes in the environment (its
+    process, or None when an outer run's runner serves this one too)."""
+    if ENV_SOCKET in os.environ:
+        yield None
+        return
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir.resolve() / SOCKET_NAME
+    path.unlink(missing_ok=True)
+    token = secrets.token_hex(16)
+    env = {**os.environ, ENV_SOCKET: str(path), ENV_TOKEN: token}
+    # bound here, so a stage that starts before the runner is ready waits in the backlog
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o077)  # the socket: this user only
+    try:
+        listener.bind(_short(str(path)))
+    finally:
+        os.umask(old_umask)
+    listener.listen(16)
+    with listener:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipespec.engine.runner", str(path), str(listener.fileno())],
+            env=env,
+            cwd=state_dir,
+            stdin=subprocess.DEVNULL,
+            pass_fds=[listener.fileno()],
+            start_new_session=True,  # the terminal's Ctrl-C reaches the stages through DVC
+        )
+    os.environ[ENV_SOCKET], os.environ[ENV_TOKEN] = str(path), token
+    try:
+        yield proc
+    finally:
+        del os.environ[ENV_SOCKET], os.environ[ENV_TOKEN]
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        path.unlink(missing_ok=True)
+
+
+# --- the runner ---------------------------------------------------------------------------
+
+
+def serve(path: str, fd: int) -> None:
+    """Accept on the listening socket ``fd`` (bound at ``path``) once the stage kinds'
+    libraries are imported; fork a child per stage."""
+    import importlib
+    import selectors
+
+    sys.path[0] = os.path.dirname(sys.executable)  # not the folder -m ran from
+    token = os.environ[ENV_TOKEN]
+    expected = _comparable(dict(os.environ))
+    parent = os.getppid()
+    listener = socket.socket(fileno=fd)
+    pending = list(WARM_MODULES)  # imported one at a time between requests: a stage that
+    # comes early does not wait for all of them, its child imports what is still missing
+    running: dict[int, socket.socket] = {}  # child pid -> its stage process's connection
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    try:
+        while not stopping and os.getppid() == parent:
+            for key, _ in selector.select(timeout=0 if pending else 0.05):
+                if key.fileobj is listener:
+                    pid, conn = _accept(listener, token, expected)
+                    if pid:
+                        running[pid] = conn
+                        selector.register(conn, selectors.EVENT_READ, pid)
+                else:  # the stage process closed its end: it is gone, stop its child
+                    with contextlib.suppress(OSError):
+                        os.kill(key.data, signal.SIGTERM)
+                    selector.unregister(key.fileobj)
+            _reap(running, selector)
+            if pending:
+                with contextlib.suppress(Exception):  # an optional one missing: the child
+                    importlib.import_module(pending.pop(0))  # imports it, or says so
+    finally:
+        for pid in running:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while running and time.monotonic() < deadline:
+            _reap(running, selector)
+            time.sleep(0.05)
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _comparable(env: dict[str, str]) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in env.items()
+        if k not in ENV_ALLOWED and not k.startswith(ENV_ALLOWED_PREFIXES)
+    }
+
+
+def _accept(
+    listener: socket.socket, token: str, expected: dict[str, str]
+) -> tuple[int, socket.socket]:
+    """Read one request; fork its child, or refuse it. (pid, connection) or (0, closed)."""
+    conn, _ = listener.accept()
+    fds: list[int] = []
+    try:
+        conn.settimeout(10)
+        header, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
+        if len(header) != _HEADER.size or len(fds) != 3:
+            raise ValueError("short request")
+        (size,) = _HEADER.unpack(header)
+        if size > _MAX_REQUEST:
+            raise ValueError("request too large")
+        body = b""
+        while len(body) < size:
+            chunk = conn.recv(size - len(body))
+            if not chunk:
+                raise ValueError("short request")
+            body += chunk
+        request = json.loads(body)
+        if request.get("token") != token:
+            raise ValueError("wrong token")
+        env = request["env"]
+        theirs = _comparable(env)
+        if theirs != expected:
+            keys = sorted(k for k in {*theirs, *expected} if theirs.get(k) != expected.get(k))
+            raise ValueError(f"the environment differs from the runner's in {', '.join(keys)}")
+        if request["path"][1:] != sys.path[1:]:  # [0]: the script's folder
+            raise ValueError("sys.path differs from the runner's")
+        conn.settimeout(None)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"refused": str(exc)}).encode() + b"\n")
+        conn.close()
+        for fd in fds:
+            os.close(fd)
+        return 0, conn
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        listener.close()
+        conn.close()
+        sys.path[:], sys.argv[:] = request["path"], request["argv"]
+        _child(request["stage"], request["cwd"], env, fds)
+    for fd in fds:
+        os.close(fd)
+    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    return pid, conn
+
+
+def _reap(running: dict[int, socket.socket], selector: Any) -> None:
+    while running:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not pid:
+            return
+        conn = running.pop(pid, None)
+        if conn is None:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"exit": code if code >= 0 else 128 - code}).encode() + b"\n")
+        with contextlib.suppress(KeyError, ValueError):
+            selector.unregister(conn)
+        conn.close()
+
+
+def _child(stage: str, cwd: str, env: dict[str, str], fds: list[int]) -> None:
+    """Become the stage process: its descriptors, directory and environment, fresh seeds."""
+    code = 1
+    try:
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.setpgid(0, 0)  # not in the runner's group: a signal to the runner spares it
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)  # as run_stage's own handler does
+        _reseed()
+        code = run_in_process(stage)
+    except KeyboardInterrupt:  # before the stage began: nothing written
+        sys.stderr.write("error: interrupted\n")
+        code = 130
+    except BaseException:  # the exit code says it failed; nothing escapes
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _reseed() -> None:
+    """The global random generators drawn afresh, as a new process draws them."""
+    import random
+
+    random.seed()
+    if "numpy" in sys.modules:
+        import numpy as np
+
+        np.random.seed(int.from_bytes(os.urandom(4), "little"))
+
+
+def run_in_process(stage: str) -> int:
+    """``pipespec stage NAME`` without the runner: run it here; its exit code."""
+    from pipespec.core import console as console_module
+    from pipespec.core.errors import PipespecError
+    from pipespec.engine.project import Project
+    from pipespec.engine.stage_process import run_stage
+
+    console_module.console.cache_clear()  # bound to this process's stderr and environment
+    console_module.out.cache_clear()
+    try:
+        run_stage(Project.find(None), stage)
+    except PipespecError as exc:
+        console_module.error(exc.message, exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console_module.error("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))

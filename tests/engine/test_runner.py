@@ -1,0 +1,120 @@
+"""The warm stage runner (engine/runner.py): stages handed to it give the bytes an in-process
+stage gives, an interrupt leaves nothing half-written, and without a usable runner a stage
+runs in its own process."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.helpers import BIN, clone_trained, run_cli
+
+from pipespec.core.errors import ConfigError
+from pipespec.engine.runner import ENV_SOCKET, ENV_TOKEN, warm_runner
+
+DELEGATE = "import sys; from pipespec.engine.runner import delegate; print(delegate(sys.argv[1]))"
+
+
+@pytest.fixture
+def project(trained_project: Path, tmp_path: Path) -> Path:
+    return clone_trained(trained_project, tmp_path / "proj")
+
+
+def _delegate(root: Path, stage: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", DELEGATE, stage],
+        cwd=root,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_stage_run_by_the_runner_writes_the_in_process_bytes(project: Path) -> None:
+    outputs = [project / "metrics", project / "plots", project / "data" / "evaluate"]
+    with warm_runner(project / ".pipespec") as proc:
+        assert proc is not None
+        handed = _delegate(project, "evaluate")
+        assert handed.returncode == 0, handed.stderr
+        assert handed.stdout.strip() == "0"  # the runner ran it: delegate gave its exit code
+        assert "stage evaluate (evaluate)" in handed.stderr  # the child wrote to our stderr
+        by_runner = [_digests(folder) for folder in outputs]
+        failed = _delegate(project, "no_such_stage")
+        assert failed.stdout.strip() == str(ConfigError.exit_code), failed.stderr
+        assert "no_such_stage" in failed.stderr
+    assert not (project / ".pipespec" / "runner.sock").exists()
+    assert proc.poll() is not None
+    run_cli("stage", "evaluate", cwd=project)  # its own process
+    assert [_digests(folder) for folder in outputs] == by_runner
+
+
+def test_without_a_usable_runner_the_stage_runs_in_process(project: Path) -> None:
+    dead = {ENV_SOCKET: str(project / ".pipespec" / "runner.sock"), ENV_TOKEN: "x"}
+    assert _delegate(project, "gate", **dead).stdout.strip() == "None"
+    proc = subprocess.run(
+        [str(BIN / "pipespec"), "stage", "gate"],
+        cwd=project,
+        env={**os.environ, **dead},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "stage gate (gate)" in proc.stderr
+    with warm_runner(project / ".pipespec"):
+        # an environment the runner's imports did not see: refused, run in-process instead
+        refused = _delegate(project, "gate", OMP_NUM_THREADS="1")
+        assert refused.stdout.strip() == "None"
+        assert refused.returncode == 0
+        wrong_token = _delegate(project, "gate", **{ENV_TOKEN: "wrong"})
+        assert wrong_token.stdout.strip() == "None"
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as fh:
+            found.extend(int(c) for c in fh.read().split())
+    return found
+
+
+def test_an_interrupted_stage_leaves_nothing_half_written(project: Path) -> None:
+    model = project / "models" / "train"
+    before = _digests(model)
+    with warm_runner(project / ".pipespec") as runner:
+        assert runner is not None
+        client = subprocess.Popen(
+            [sys.executable, "-c", DELEGATE, "train"],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not _children(runner.pid) and time.monotonic() < deadline:
+            assert client.poll() is None, client.communicate()
+            time.sleep(0.05)
+        (child,) = _children(runner.pid)
+        time.sleep(0.5)  # into the stage's work
+        client.send_signal(signal.SIGTERM)
+        out, err = client.communicate(timeout=120)
+        assert out.strip() == "130", err  # the child's KeyboardInterrupt exit code
+        assert "interrupted" in err
+        assert not Path(f"/proc/{child}").exists() or child not in _children(runner.pid)
+    assert not list(project.rglob(".*.tmp"))
+    assert _digests(model) == before  # the old model, whole: not a half-written new one
