@@ -597,6 +597,7 @@ def _monitor_table(report: dict[str, Any]) -> Any:
         ("p", "right"),
         ("missing", "right"),
         ("bad", "right"),
+        ("unusual (ref)", "right"),
         ("", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -610,6 +611,11 @@ def _monitor_table(report: dict[str, Any]) -> Any:
             num(f.get("pvalue")),
             f"{f['missing_reference']:.1%}→{f['missing_current']:.1%}",
             f"{f['violations']:,}",
+            "; ".join(
+                f"{u['rate']:.1%} ({u['reference_rate']:.1%})"
+                for u in (f.get("unusual") or {}).values()
+            )
+            or "-",
             Text("DRIFT", style="bold red") if f["drift"] else Text("ok", style="green"),
         )
     pred = report["prediction"]
@@ -623,9 +629,24 @@ def _monitor_table(report: dict[str, Any]) -> Any:
         ),
         Text.assemble(
             ("schema violations: ", "bold"),
-            f"{report['violations']['rows']:,} rows ({report['violations']['rate']:.2%})",
+            f"{report['violations']['rows']:,} malformed rows "
+            f"({report['violations']['rate']:.2%})",
         ),
     ]
+    unusual = report.get("unusual")
+    if unusual:
+        reference = unusual.get("reference") or {}
+        lines.append(
+            Text.assemble(
+                ("unusual values: ", "bold"),
+                f"{unusual['rows']:,} rows ({unusual['rate']:.2%}), against "
+                + (
+                    f"{reference['rows']:,} held-out reference rows"
+                    if reference.get("rows")
+                    else "no reference rows (rates compared with zero)"
+                ),
+            )
+        )
     if report.get("missing_columns"):
         lines.append(Text(f"missing columns: {', '.join(report['missing_columns'])}", "red"))
     for alert in report["alerts"]:
