@@ -349,9 +349,7 @@ def compare(summary: Summary, thresholds: dict[str, Any]) -> dict[str, Any]:
             "rows": summary.unusual_rows,
             "rate": unusual_rate,
             "reference": {"source": calib.get("source"), "rows": ref_rows},
-            "by_column": {
-                f["name"]: f["unusual"] for f in features if f["unusual"]
-            },
+            "by_column": {f["name"]: f["unusual"] for f in features if f["unusual"]},
         },
         "features": features,
         "prediction": prediction,

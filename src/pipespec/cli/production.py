@@ -629,8 +629,7 @@ def _monitor_table(report: dict[str, Any]) -> Any:
         ),
         Text.assemble(
             ("schema violations: ", "bold"),
-            f"{report['violations']['rows']:,} malformed rows "
-            f"({report['violations']['rate']:.2%})",
+            f"{report['violations']['rows']:,} malformed rows ({report['violations']['rate']:.2%})",
         ),
     ]
     unusual = report.get("unusual")
