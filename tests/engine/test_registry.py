@@ -17,12 +17,12 @@ from pipespec.engine.project import Project
 from pipespec.engine.registry import (
     TAG,
     Version,
+    behavior_evidence,
     behavior_passed,
     bump,
-    failed_checks,
-    behavior_evidence,
     contract_changes,
     contract_line,
+    failed_checks,
     normalize_version,
     parse_message,
 )
