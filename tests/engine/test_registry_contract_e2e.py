@@ -67,7 +67,7 @@ def test_evidence_survives_the_message_and_promotion_guards_the_contract(
         "model@v2.0.0 changes the output contract of stage 'staging' (now model@v1.0.0): "
         "task 'binary' -> 'regression'" in stderr
     )
-    assert "outputs ['label', 'probability', 'probabilities'] -> ['value']" in stderr
+    assert "outputs ['label', 'probabilities', 'probability'] -> ['value']" in stderr
     assert "new required inputs: Column_1 (numeric)" in stderr
     assert "--allow-contract-change" in stderr
     run_cli("promote", "model", "v2.0.0", "--to", "staging", "--allow-contract-change", cwd=repo)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PROFILE_ROWS = 200_000  # training rows (seeded sample) the drift reference profile describes
+CALIBRATION_ROWS = 50_000  # valid rows (seeded sample) the monitor's calibration is measured on
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def assemble(
     }
     if valid is not None and not valid.empty:
         # the monitor's checks on held-out rows: what unchanged data shows (monitor.py)
-        held = _sample(valid, PROFILE_ROWS, settings.seed)
+        held = _sample(valid, CALIBRATION_ROWS, settings.seed)
         held_checked = bundle.check(held)
         held_scores = bundle.score(held_checked, threads=threads)
         profile[CALIBRATION] = calibration(
