@@ -109,8 +109,9 @@ def add_parsers(sub: Any) -> None:
         help="drift of current data against a bundle's reference profile",
         description="Compare DATA (CSV, Parquet, or the JSON lines `pipespec serve --log` "
         "writes) with the bundle's profile of its training data: PSI for every feature, KS "
-        "(numeric) or chi-square (categorical), change of missing rate, schema-violation "
-        "rate, and drift of the predictions. Exits 8 when a threshold is crossed "
+        "(numeric) or chi-square (categorical), change of missing rate, malformed-row "
+        "(violation) rate, unusual-value rates against the reference's own, and drift of the "
+        "predictions. Exits 8 when a threshold is crossed "
         "(production.monitor.*, or --threshold), so a scheduler can alert.",
     )
     _bundle_arg(p)
@@ -126,7 +127,7 @@ def add_parsers(sub: Any) -> None:
         action="append",
         default=[],
         help="override a threshold: psi, pvalue, missing_rate, violation_rate, "
-        "prediction_psi (VALUE 'null' turns pvalue off)",
+        "unusual_margin, prediction_psi (VALUE 'null' turns pvalue off)",
     )
     p.add_argument(
         "--notify",
