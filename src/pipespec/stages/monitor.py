@@ -3,8 +3,8 @@
 Use it as ``kind: monitor`` (short for ``pipespec.stages.monitor:run``) with two inputs, the
 bundle (``package.bundle``) and the current data file. It writes a DVC metrics file (drift
 status, PSI per feature, violation rate, unusual-value rate), the full JSON report and an HTML
-report, then fails with exit code 8 when a ``production.monitor`` threshold is crossed, so ``dvc repro`` run by a
-scheduler alerts.
+report, then fails with exit code 8 when a ``production.monitor`` threshold is crossed, so
+``dvc repro`` run by a scheduler alerts.
 """
 
 from __future__ import annotations
