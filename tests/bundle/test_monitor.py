@@ -73,7 +73,11 @@ def test_winter_drifts_from_summer(bike: Path) -> None:
     assert by_name["temp"]["test"] == "ks"
     assert by_name["temp"]["pvalue"] < 1e-6
     assert by_name["season"]["test"] == "chi2"
-    assert "season" in report["violations"]["by_column"]  # winter seasons were never seen
+    # winter seasons were never seen: unusual values, not violations, and well above the
+    # reference's own rate
+    assert "season" not in report["violations"]["by_column"]
+    assert report["unusual"]["by_column"]["season"]["unseen_category"]["alert"]
+    assert any("unseen category" in a and "unusual_margin" in a for a in report["alerts"])
     assert report["prediction"]["psi"] is not None
     assert any("feature 'temp': PSI" in a for a in report["alerts"])
     html = (bike.parent / "winter.html").read_text()

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from helpers import copy_template_project
-from pipespec.core.errors import ConfigError
+from pipespec.core.errors import ConfigError, EvidenceError
 from pipespec.engine.compile import compile_stages, render
 from pipespec.engine.compose import compose
 from pipespec.engine.pipeline import load_pipeline
@@ -17,11 +17,14 @@ from pipespec.engine.project import Project
 from pipespec.engine.registry import (
     TAG,
     Version,
+    behavior_evidence,
     behavior_passed,
     bump,
+    contract_changes,
+    contract_line,
     failed_checks,
     normalize_version,
-    split_message,
+    parse_message,
 )
 
 
@@ -86,10 +89,97 @@ def test_tag_grammar_is_gtos() -> None:
     assert TAG.match("v1.2.3") is None
 
 
+SHA = "ab" * 32
+MARKER = "pipespec evidence (JSON):"
+
+
 def test_evidence_round_trips_through_the_message() -> None:
-    text, evidence = split_message('Registering\n\nnotes\n\npipespec evidence (JSON):\n{"a": 1}\n')
-    assert (text, evidence) == ("Registering\n\nnotes", {"a": 1})
-    assert split_message("made by gto") == ("made by gto", {})
+    message = f'Registering\n\nnotes\n\n{MARKER}\n{{"bundle": {{"sha256": "{SHA}"}}}}\n'
+    text, evidence = parse_message("model@v1.0.0", message)
+    assert (text, evidence) == ("Registering\n\nnotes", {"bundle": {"sha256": SHA}})
+    assert parse_message("model@v1.0.0", "made by gto") == ("made by gto", {})
+
+
+def test_a_message_cannot_forge_or_hide_the_evidence() -> None:
+    """The human text comes first; the evidence is the block after the LAST marker."""
+    real = f'{MARKER}\n{{"bundle": {{"sha256": "{SHA}"}}, "commit": "{"c" * 40}"}}\n'
+    for human in (
+        f'{MARKER}\n{{"bundle": {{"sha256": "{"0" * 64}"}}}}',  # forged evidence
+        f"{MARKER}\nnot json at all",  # would have made the old parser fall back to {{}}
+        f"{MARKER}",
+        '{"gate": null}',
+    ):
+        text, evidence = parse_message("model@v1.0.0", f"Registering\n\n{human}\n\n{real}")
+        assert evidence["bundle"]["sha256"] == SHA
+        assert text == f"Registering\n\n{human}"
+
+
+def test_evidence_that_does_not_parse_is_an_error_naming_the_tag() -> None:
+    with pytest.raises(
+        EvidenceError, match=r"release tag model@v1\.0\.0: its evidence .* does not parse"
+    ):
+        parse_message("model@v1.0.0", f"x\n{MARKER}\n{{broken")
+    with pytest.raises(EvidenceError, match=r"model@v1\.0\.0: its evidence is not a JSON object"):
+        parse_message("model@v1.0.0", f"x\n{MARKER}\n[1, 2]")
+    with pytest.raises(
+        EvidenceError, match=r"model@v1\.0\.0: its evidence lacks the bundle's SHA-256"
+    ):
+        parse_message("model@v1.0.0", f'x\n{MARKER}\n{{"gate": {{}}}}')
+    with pytest.raises(
+        EvidenceError, match=r"names commit cccccccccccc, but the tag points to dddd"
+    ):
+        parse_message(
+            "model@v1.0.0",
+            f'x\n{MARKER}\n{{"bundle": {{"sha256": "{SHA}"}}, "commit": "{"c" * 40}"}}',
+            "d" * 40,
+        )
+    # a version without evidence (a tag GTO made) is refused where evidence is needed
+    with pytest.raises(
+        EvidenceError, match=r"release tag model@v1\.0\.0 carries no pipespec evidence"
+    ):
+        _v("v1.0.0").checked_evidence()
+
+
+def test_contract_differences_are_named() -> None:
+    binary = {
+        "task": "binary",
+        "classes": ["no", "yes"],
+        "outputs": ["label", "probability", "probabilities"],
+        "inputs": {"age": "numeric", "plan": "categorical"},
+    }
+    regression = {
+        "task": "regression",
+        "classes": [],
+        "outputs": ["value"],
+        "inputs": {"age": "categorical", "income": "numeric"},
+    }
+    assert contract_changes(binary, dict(binary)) == []
+    assert contract_changes(binary, regression) == [
+        "task 'binary' -> 'regression'",
+        "classes ['no', 'yes'] -> []",
+        "outputs ['label', 'probability', 'probabilities'] -> ['value']",
+        "new required inputs: income (numeric)",
+        "inputs no longer read: plan",
+        "input types changed: age numeric -> categorical",
+    ]
+    assert (
+        contract_line(binary) == "binary [no, yes] -> label, probability, probabilities; 2 inputs"
+    )
+    assert contract_line(None) == "-"
+
+
+def test_behavior_evidence_counts_are_true() -> None:
+    """metrics/behavior.json's 'passed' is a 0/1 verdict; the evidence counts checks."""
+    summary = behavior_evidence({"behavior": {"passed": 1, "checks": 2, "failed": 0}})
+    assert summary is not None
+    assert (summary["checks"], summary["passed"], summary["failed"]) == (2, 2, 0)
+    assert summary["all_passed"] is True
+    failed = behavior_evidence({"behavior": {"passed": 0, "checks": 8, "failed": 2}})
+    assert failed is not None
+    assert (failed["passed"], failed["failed"], failed["all_passed"]) == (6, 2, False)
+    assert not behavior_passed(failed)
+    assert failed_checks(failed) == ["2 of 8 checks"]
+    assert behavior_evidence(None) is None
 
 
 def test_behavior_reports() -> None:

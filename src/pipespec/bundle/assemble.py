@@ -25,7 +25,7 @@ from pipespec.bundle import bundle as files
 from pipespec.bundle.bundle import Bundle, invalid_rows_error
 from pipespec.bundle.card import markdown, versions
 from pipespec.bundle.inputs import infer
-from pipespec.bundle.profile import THRESHOLD_KEYS, reference
+from pipespec.bundle.profile import CALIBRATION, THRESHOLD_KEYS, calibration, reference
 from pipespec.bundle.transforms import encode_target, load_custom
 from pipespec.bundle.transforms import load as load_transforms
 from pipespec.core.documents import (
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PROFILE_ROWS = 200_000  # training rows (seeded sample) the drift reference profile describes
+CALIBRATION_ROWS = 50_000  # valid rows (seeded sample) the monitor's calibration is measured on
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,14 @@ def assemble(
     profile["thresholds"] = {
         k: settings.monitor[k] for k in THRESHOLD_KEYS if k in settings.monitor
     }
+    if valid is not None and not valid.empty:
+        # the monitor's checks on held-out rows: what unchanged data shows (monitor.py)
+        held = _sample(valid, CALIBRATION_ROWS, settings.seed)
+        held_checked = bundle.check(held)
+        held_scores = bundle.score(held_checked, threads=threads)
+        profile[CALIBRATION] = calibration(
+            profile, held_checked, held_scores, label.task, classes, "valid"
+        )
 
     booster = bundle.booster
     card = Card(

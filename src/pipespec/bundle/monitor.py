@@ -5,7 +5,10 @@ in chunks; each chunk is checked against the input schema, every row is predicte
 schema cannot read count as missing), and everything is summarised on the reference's bins
 (``pipespec.bundle.profile``). The report
 has per feature PSI, KS (numeric) or chi-square (categorical), the change in missing rate,
-the schema-violation rate, the drift of the predictions, and an alert per crossed threshold.
+the schema-violation rate (malformed rows: what serving refuses), the unusual-value rates
+(out of range, unseen category, unexpected null) beside the rates the bundle's held-out
+reference rows show, the drift of the predictions, and an alert per crossed threshold.
+Every alert but the violation rate is calibrated on the reference (``profile.compare``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from pipespec.bundle import histogram
 from pipespec.bundle.bundle import Bundle
-from pipespec.bundle.profile import THRESHOLD_KEYS, Summary, compare
+from pipespec.bundle.profile import THRESHOLD_DEFAULTS, THRESHOLD_KEYS, Summary, compare
 from pipespec.bundle.reader import DEFAULT_CHUNK_ROWS, RowReader
 from pipespec.core.atomic import write_text
 from pipespec.core.errors import ConfigError, DataError
@@ -29,7 +32,7 @@ Progress = Callable[[int, int, str], None]
 
 def thresholds_for(bundle: Bundle, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The bundle's thresholds (``production.monitor`` when it was built), then overrides."""
-    out = dict(bundle.profile.get("thresholds") or {})
+    out = {**THRESHOLD_DEFAULTS, **(bundle.profile.get("thresholds") or {})}
     for key, value in (overrides or {}).items():
         if key not in THRESHOLD_KEYS:
             raise ConfigError(
@@ -125,13 +128,27 @@ def render_html(report: dict[str, Any]) -> str:
             f"<td>{e(str(f.get('test') or ''))}</td><td>{_fmt(f.get('statistic'))}</td>"
             f"<td>{_fmt(f.get('pvalue'))}</td>"
             f"<td>{_fmt(f['missing_reference'])} → {_fmt(f['missing_current'])}</td>"
-            f"<td>{f['violations']}</td></tr>"
+            f"<td>{f['violations']}</td><td>{e(_unusual_cell(f))}</td></tr>"
         )
     pred = report["prediction"]
     violations = "".join(
         f"<tr><td>{e(col)}</td><td>{e(reason)}</td><td>{count}</td></tr>"
         for col, reasons in report["violations"]["by_column"].items()
         for reason, count in reasons.items()
+    )
+    unusual = report.get("unusual") or {"rows": 0, "rate": 0.0, "by_column": {}, "reference": {}}
+    unusual_rows = "".join(
+        f"<tr class='{'bad' if found.get('alert') else ''}'><td>{e(col)}</td>"
+        f"<td>{e(key.replace('_', ' '))}</td><td>{found['count']:,}</td>"
+        f"<td>{found['rate']:.2%}</td><td>{found['reference_rate']:.2%}</td></tr>"
+        for col, reasons in unusual["by_column"].items()
+        for key, found in reasons.items()
+    )
+    reference = unusual.get("reference") or {}
+    calibrated = (
+        f"reference: {reference['rows']:,} held-out {e(str(reference['source']))} rows"
+        if reference.get("rows")
+        else "no reference rows in this bundle: rates are compared with zero"
     )
     alerts = "".join(f"<li>{e(a)}</li>" for a in report["alerts"]) or "<li>none</li>"
     color = "#b91c1c" if status == "drift" else "#15803d"
@@ -159,7 +176,7 @@ reference: {report["reference_rows"]:,} training rows</p>
 <p><small>thresholds: {thresholds}</small></p>
 <h2>Features</h2>
 <table><tr><th>feature</th><th>type</th><th>PSI</th><th>test</th><th>statistic</th>
-<th>p-value</th><th>missing rate</th><th>violations</th></tr>
+<th>p-value</th><th>missing rate</th><th>violations</th><th>unusual (reference)</th></tr>
 {"".join(rows)}
 </table>
 {_charts(report)}
@@ -170,10 +187,24 @@ reference: {report["reference_rows"]:,} training rows</p>
 <td>{_fmt(pred.get("pvalue"))}</td></tr></table>
 {_chart("predictions", pred)}
 <h2>Schema violations</h2>
-<p>{report["violations"]["rows"]:,} rows ({report["violations"]["rate"]:.2%})</p>
+<p>malformed rows (what serving refuses): {report["violations"]["rows"]:,}
+({report["violations"]["rate"]:.2%})</p>
 <table><tr><th>column</th><th>reason</th><th>values</th></tr>{violations}</table>
+<h2>Unusual values</h2>
+<p>rows with an unusual value (predicted, with a warning): {unusual["rows"]:,}
+({unusual["rate"]:.2%}); {calibrated}</p>
+<table><tr><th>column</th><th>reason</th><th>values</th><th>rate</th>
+<th>reference rate</th></tr>{unusual_rows}</table>
 </body></html>
 """
+
+
+def _unusual_cell(feature: dict[str, Any]) -> str:
+    """Each unusual reason's rate now and in the reference: 'unseen category 3.1% (2.9%)'."""
+    return "; ".join(
+        f"{key.replace('_', ' ')} {found['rate']:.1%} ({found['reference_rate']:.1%})"
+        for key, found in (feature.get("unusual") or {}).items()
+    )
 
 
 def _charts(report: dict[str, Any]) -> str:

@@ -17,18 +17,29 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.inputs import CATEGORICAL, NUMERIC, Checked, InputSchema
+from pipespec.bundle.inputs import CATEGORICAL, MALFORMED, NUMERIC, UNUSUAL, Checked, InputSchema
 from pipespec.bundle.transforms import is_arrow, text_keys
 
 if TYPE_CHECKING:
     import numpy as np
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # 2: the reference's own check rates ("calibration")
 TOP_CATEGORIES = 200  # categories beyond the most frequent N are counted together as OTHER
 OTHER = "__other__"
 EPSILON = 1e-4  # floor of a bin's share in PSI, so an empty bin does not divide by zero
 PREDICTION = "prediction"
-THRESHOLD_KEYS = ("psi", "pvalue", "missing_rate", "violation_rate", "prediction_psi")
+THRESHOLD_KEYS = (
+    "psi",
+    "pvalue",
+    "missing_rate",
+    "violation_rate",
+    "unusual_margin",
+    "prediction_psi",
+)
+# Defaults of thresholds a bundle made before they existed does not record (core/config.py)
+THRESHOLD_DEFAULTS = {"unusual_margin": 0.05}
+Z_NOISE = 3.0  # a rate's rise must also exceed this many standard errors of its sampling noise
+CALIBRATION = "calibration"
 
 
 def numeric_profile(values: np.ndarray, bins: int) -> dict[str, Any]:
@@ -131,6 +142,42 @@ def reference(
     }
 
 
+def calibration(
+    profile: dict[str, Any],
+    checked: Checked,
+    scores: np.ndarray,
+    task: str,
+    classes: list[Any],
+    source: str,
+) -> dict[str, Any]:
+    """What the monitor's own checks give on reference data that is not the training rows
+    themselves (the held-out valid rows, checked against the training-fitted schema): per
+    feature its PSI against the profile, its missing count and its unusual values per reason;
+    the PSI of the predictions. ``compare`` alerts only on rises beyond these."""
+    summary = Summary(profile, task, classes)
+    summary.add(checked, scores)
+    features: dict[str, Any] = {}
+    for name, stats in summary.features.items():
+        found = summary.unusual.get(name, {})
+        features[name] = {
+            "psi": _round(_compare_column(stats, tests=False)["psi"]),
+            "missing": stats.missing,
+            "unusual": {key: found.get(key, 0) for key in UNUSUAL.values()},
+        }
+    prediction = _compare_column(summary.prediction, tests=False)
+    return {
+        "source": source,
+        "rows": summary.rows,
+        "malformed_rows": summary.malformed_rows,
+        "features": features,
+        PREDICTION: {"psi": _round(prediction["psi"])},
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 9)
+
+
 def prediction_profile(scores: np.ndarray, task: str, classes: list[Any], bins: int) -> Any:
     """Predictions as one column: probability (binary), value (regression), label (multiclass)."""
     return (
@@ -198,19 +245,32 @@ class Summary:
         self.features = {name: _Stats(ref) for name, ref in profile["features"].items()}
         self.prediction = _Stats(profile[PREDICTION])
         self.rows = 0
-        self.invalid_rows = 0
-        self.refused_rows = 0
-        self.violations: dict[str, dict[str, int]] = {}
+        self.malformed_rows = 0  # rows with a malformed value: violations
+        self.unusual_rows = 0  # rows with an unusual value (and none malformed)
+        self.refused_rows = 0  # rows serving refuses (malformed, or unusual under strict)
+        self.violations: dict[str, dict[str, int]] = {}  # column -> malformed reason -> values
+        self.unusual: dict[str, dict[str, int]] = {}  # column -> unusual key -> values
 
     def add(self, checked: Checked, scores: np.ndarray) -> None:
         """Add one chunk: its checked inputs and the scores of its rows."""
+        import numpy as np
+
         self.rows += checked.rows
-        # a violation is any refused or unusual value: both are drift to watch
-        self.invalid_rows += checked.n_invalid + checked.n_warned
+        malformed = np.zeros(checked.rows, dtype=bool)
+        unusual = np.zeros(checked.rows, dtype=bool)
+        for column, reason, rows, _ in checked.problems:
+            if reason in MALFORMED:
+                malformed[rows] = True
+                per = self.violations.setdefault(column, {})
+                per[reason] = per.get(reason, 0) + len(rows)
+            else:
+                unusual[rows] = True
+                key = UNUSUAL[reason]
+                found = self.unusual.setdefault(column, {})
+                found[key] = found.get(key, 0) + len(rows)
+        self.malformed_rows += int(malformed.sum())
+        self.unusual_rows += int((unusual & ~malformed).sum())
         self.refused_rows += checked.n_invalid
-        for (column, reason), count in checked.counts().items():
-            per = self.violations.setdefault(column, {})
-            per[reason] = per.get(reason, 0) + count
         for name, stats in self.features.items():
             if stats.ref["type"] == CATEGORICAL:
                 stats.add(checked.keys[name])
@@ -223,45 +283,73 @@ class Summary:
 
 
 def compare(summary: Summary, thresholds: dict[str, Any]) -> dict[str, Any]:
-    """Drift of every column and of the predictions, and the alerts the thresholds raise."""
+    """Drift of every column and of the predictions, and the alerts the thresholds raise.
+
+    Malformed rows (what serving refuses whatever the strictness) are violations: their
+    share alerts at ``violation_rate``. Every other signal is calibrated on the reference:
+    the profile's ``calibration`` holds what the same checks give on held-out reference rows,
+    and a signal alerts only when the current data rises beyond it by the configured margin
+    (and by more than its sampling noise, ``Z_NOISE`` standard errors)."""
+    calib = summary.profile.get(CALIBRATION) or {}
+    ref_rows = int(calib.get("rows") or 0)
+    ref_features = calib.get("features") or {}
     features = []
     alerts: list[str] = []
     for name, stats in summary.features.items():
         result = _compare_column(stats)
         result["name"] = name
         result["violations"] = sum(summary.violations.get(name, {}).values())
-        result["alerts"] = _column_alerts(f"feature '{name}'", result, thresholds)
+        result["unusual"] = _unusual(
+            summary.unusual.get(name, {}), summary.rows, ref_features.get(name), ref_rows
+        )
+        reference = ref_features.get(name) or {}
+        result["psi_reference"] = reference.get("psi")
+        result["psi_allowance"] = _psi_allowance(
+            reference.get("psi"), ref_rows, stats, summary.profile["rows"]
+        )
+        result["alerts"] = _column_alerts(f"feature '{name}'", result, stats, thresholds)
         result["drift"] = bool(result["alerts"])
         alerts.extend(result["alerts"])
         features.append(result)
     prediction = _compare_column(summary.prediction)
     prediction["alerts"] = []
     psi = prediction.get("psi")
-    if psi is not None and psi >= thresholds["prediction_psi"]:
+    prediction["psi_reference"] = (calib.get(PREDICTION) or {}).get("psi")
+    allowance = _psi_allowance(
+        prediction["psi_reference"], ref_rows, summary.prediction, summary.profile["rows"]
+    )
+    prediction["psi_allowance"] = allowance
+    if psi is not None and psi - allowance >= thresholds["prediction_psi"]:
         prediction["alerts"].append(
-            f"predictions: PSI {psi:.3f} >= {thresholds['prediction_psi']} "
-            "(production.monitor.prediction_psi)"
+            f"predictions: PSI {psi:.3f} >= {thresholds['prediction_psi']} over the "
+            f"reference's own {allowance:.3f} (production.monitor.prediction_psi)"
         )
     prediction["drift"] = bool(prediction["alerts"])
     alerts.extend(prediction["alerts"])
-    rate = summary.invalid_rows / summary.rows if summary.rows else 0.0
+    rate = _rate(summary.malformed_rows, summary.rows)
     if summary.rows and rate >= thresholds["violation_rate"]:
         alerts.append(
-            f"schema violations: {rate:.1%} of rows >= {thresholds['violation_rate']:.1%} "
-            "(production.monitor.violation_rate)"
+            f"schema violations: {rate:.1%} of rows malformed >= "
+            f"{thresholds['violation_rate']:.1%} (production.monitor.violation_rate)"
         )
+    unusual_rate = _rate(summary.unusual_rows, summary.rows)
     return {
         "rows": summary.rows,
         "reference_rows": summary.profile["rows"],
-        "valid_rows": summary.rows - summary.invalid_rows,
+        "valid_rows": summary.rows - summary.malformed_rows,
         "violations": {
-            "rows": summary.invalid_rows,
+            "rows": summary.malformed_rows,
             "refused_rows": summary.refused_rows,
-            "unusual_rows": summary.invalid_rows - summary.refused_rows,
             "rate": rate,
             "by_column": {
                 k: dict(sorted(v.items())) for k, v in sorted(summary.violations.items())
             },
+        },
+        "unusual": {
+            "rows": summary.unusual_rows,
+            "rate": unusual_rate,
+            "reference": {"source": calib.get("source"), "rows": ref_rows},
+            "by_column": {f["name"]: f["unusual"] for f in features if f["unusual"]},
         },
         "features": features,
         "prediction": prediction,
@@ -271,7 +359,54 @@ def compare(summary: Summary, thresholds: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _compare_column(stats: _Stats) -> dict[str, Any]:
+def _unusual(
+    current: dict[str, int], rows: int, reference: dict[str, Any] | None, ref_rows: int
+) -> dict[str, dict[str, Any]]:
+    """Per unusual reason seen in either: its rate now and in the reference."""
+    ref_counts = (reference or {}).get("unusual") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for key in UNUSUAL.values():
+        count, ref_count = current.get(key, 0), int(ref_counts.get(key, 0))
+        if not count and not ref_count:
+            continue
+        out[key] = {
+            "count": count,
+            "rate": _rate(count, rows),
+            "reference_count": ref_count,
+            "reference_rate": _rate(ref_count, ref_rows),
+            "reference_rows": ref_rows,
+        }
+    return out
+
+
+def _psi_allowance(ref_psi: float | None, ref_rows: int, stats: _Stats, train_rows: int) -> float:
+    """The PSI the reference rows themselves show against the training profile, scaled to the
+    current sample's size (sampling noise shrinks as 1/n_train + 1/n), with three standard
+    deviations of that noise on top (a PSI near chi-square/n with the bins' degrees of
+    freedom). 0 without a calibration."""
+    if not ref_psi or not ref_rows or not stats.rows:
+        return 0.0
+    noise = 1 / max(train_rows, 1)
+    scale = max(1.0, (noise + 1 / stats.rows) / (noise + 1 / ref_rows))
+    bins = len(stats.ref["counts"]) + (1 if stats.ref["type"] == CATEGORICAL else 0) + 1
+    dof = max(bins - 1, 1)
+    return float(ref_psi) * scale * (1 + Z_NOISE * math.sqrt(2 / dof))
+
+
+def _significant_rise(count: int, rows: int, ref_count: int, ref_rows: int) -> bool:
+    """Whether the rate count/rows is above ref_count/ref_rows by more than ``Z_NOISE``
+    standard errors (a two-proportion test, pooled)."""
+    if not rows:
+        return False
+    rate = count / rows
+    ref_rate = ref_count / ref_rows if ref_rows else 0.0
+    pooled = (count + ref_count) / (rows + ref_rows)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / rows + (1 / ref_rows if ref_rows else 0.0)))
+    return rate - ref_rate > Z_NOISE * se
+
+
+def _compare_column(stats: _Stats, *, tests: bool = True) -> dict[str, Any]:
+    """PSI, missing rates and (with ``tests``) the KS or chi-square test of one column."""
     import numpy as np
 
     ref = stats.ref
@@ -291,8 +426,10 @@ def _compare_column(stats: _Stats) -> dict[str, Any]:
         n_ref = ref["rows"] - ref["missing"]
         n_cur = stats.rows - stats.missing
         out["test"] = "ks"
-        out["statistic"], out["pvalue"] = _ks(
-            np.asarray(ref["cdf_counts"], dtype=float), n_ref, stats.cdf_counts, n_cur
+        out["statistic"], out["pvalue"] = (
+            _ks(np.asarray(ref["cdf_counts"], dtype=float), n_ref, stats.cdf_counts, n_cur)
+            if tests
+            else (None, None)
         )
         out["mean_reference"] = ref.get("mean")
         out["mean_current"] = stats.total / n_cur if n_cur else None
@@ -312,7 +449,9 @@ def _compare_column(stats: _Stats) -> dict[str, Any]:
         )
         out["psi"] = psi(ref_counts, cur_counts)
         out["test"] = "chi2"
-        out["statistic"], out["pvalue"] = _chi2(ref_counts[:-1], cur_counts[:-1])
+        out["statistic"], out["pvalue"] = (
+            _chi2(ref_counts[:-1], cur_counts[:-1]) if tests else (None, None)
+        )
         out["unseen_categories"] = sorted(k for k in stats.categories if k not in known)[:20]
         out["distribution"] = _distribution([*keys, OTHER, "missing"], ref_counts, cur_counts)
     return out
@@ -327,11 +466,15 @@ def _distribution(labels: list[str], ref: np.ndarray, cur: np.ndarray) -> dict[s
     }
 
 
-def _column_alerts(label: str, result: dict[str, Any], thresholds: dict[str, Any]) -> list[str]:
+def _column_alerts(
+    label: str, result: dict[str, Any], stats: _Stats, thresholds: dict[str, Any]
+) -> list[str]:
     alerts = []
-    if result.get("psi") is not None and result["psi"] >= thresholds["psi"]:
+    psi_now, allowance = result.get("psi"), result["psi_allowance"]
+    if psi_now is not None and psi_now - allowance >= thresholds["psi"]:
         alerts.append(
-            f"{label}: PSI {result['psi']:.3f} >= {thresholds['psi']} (production.monitor.psi)"
+            f"{label}: PSI {psi_now:.3f} >= {thresholds['psi']} over the reference's own "
+            f"{allowance:.3f} (production.monitor.psi)"
         )
     limit = thresholds.get("pvalue")
     if limit is not None and result.get("pvalue") is not None and result["pvalue"] < limit:
@@ -340,12 +483,29 @@ def _column_alerts(label: str, result: dict[str, Any], thresholds: dict[str, Any
             "(production.monitor.pvalue)"
         )
     change = result.get("missing_change")
+    ref = stats.ref
     if change is not None and abs(change) >= thresholds["missing_rate"]:
-        alerts.append(
-            f"{label}: missing rate {result['missing_reference']:.1%} -> "
-            f"{result['missing_current']:.1%} (change >= {thresholds['missing_rate']}, "
-            "production.monitor.missing_rate)"
+        up = change > 0
+        now, before = (stats.missing, ref["missing"]) if up else (ref["missing"], stats.missing)
+        rows_now, rows_before = (stats.rows, ref["rows"]) if up else (ref["rows"], stats.rows)
+        if _significant_rise(now, rows_now, before, rows_before):
+            alerts.append(
+                f"{label}: missing rate {result['missing_reference']:.1%} -> "
+                f"{result['missing_current']:.1%} (change >= {thresholds['missing_rate']}, "
+                "production.monitor.missing_rate)"
+            )
+    margin = thresholds["unusual_margin"]
+    for key, found in result["unusual"].items():
+        rise = found["rate"] - found["reference_rate"]
+        found["alert"] = rise > margin and _significant_rise(
+            found["count"], stats.rows, found["reference_count"], found["reference_rows"]
         )
+        if found["alert"]:
+            alerts.append(
+                f"{label}: {key.replace('_', ' ')} in {found['rate']:.1%} of rows, "
+                f"{found['reference_rate']:.1%} in the reference (rise > {margin:.1%}, "
+                "production.monitor.unusual_margin)"
+            )
     return alerts
 
 

@@ -109,8 +109,9 @@ def add_parsers(sub: Any) -> None:
         help="drift of current data against a bundle's reference profile",
         description="Compare DATA (CSV, Parquet, or the JSON lines `pipespec serve --log` "
         "writes) with the bundle's profile of its training data: PSI for every feature, KS "
-        "(numeric) or chi-square (categorical), change of missing rate, schema-violation "
-        "rate, and drift of the predictions. Exits 8 when a threshold is crossed "
+        "(numeric) or chi-square (categorical), change of missing rate, malformed-row "
+        "(violation) rate, unusual-value rates against the reference's own, and drift of the "
+        "predictions. Exits 8 when a threshold is crossed "
         "(production.monitor.*, or --threshold), so a scheduler can alert.",
     )
     _bundle_arg(p)
@@ -126,7 +127,7 @@ def add_parsers(sub: Any) -> None:
         action="append",
         default=[],
         help="override a threshold: psi, pvalue, missing_rate, violation_rate, "
-        "prediction_psi (VALUE 'null' turns pvalue off)",
+        "unusual_margin, prediction_psi (VALUE 'null' turns pvalue off)",
     )
     p.add_argument(
         "--notify",
@@ -644,6 +645,7 @@ def _monitor_table(report: dict[str, Any]) -> Any:
         ("p", "right"),
         ("missing", "right"),
         ("bad", "right"),
+        ("unusual (ref)", "right"),
         ("", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -657,6 +659,11 @@ def _monitor_table(report: dict[str, Any]) -> Any:
             num(f.get("pvalue")),
             f"{f['missing_reference']:.1%}→{f['missing_current']:.1%}",
             f"{f['violations']:,}",
+            "; ".join(
+                f"{u['rate']:.1%} ({u['reference_rate']:.1%})"
+                for u in (f.get("unusual") or {}).values()
+            )
+            or "-",
             Text("DRIFT", style="bold red") if f["drift"] else Text("ok", style="green"),
         )
     pred = report["prediction"]
@@ -670,9 +677,23 @@ def _monitor_table(report: dict[str, Any]) -> Any:
         ),
         Text.assemble(
             ("schema violations: ", "bold"),
-            f"{report['violations']['rows']:,} rows ({report['violations']['rate']:.2%})",
+            f"{report['violations']['rows']:,} malformed rows ({report['violations']['rate']:.2%})",
         ),
     ]
+    unusual = report.get("unusual")
+    if unusual:
+        reference = unusual.get("reference") or {}
+        lines.append(
+            Text.assemble(
+                ("unusual values: ", "bold"),
+                f"{unusual['rows']:,} rows ({unusual['rate']:.2%}), against "
+                + (
+                    f"{reference['rows']:,} held-out reference rows"
+                    if reference.get("rows")
+                    else "no reference rows (rates compared with zero)"
+                ),
+            )
+        )
     if report.get("missing_columns"):
         lines.append(Text(f"missing columns: {', '.join(report['missing_columns'])}", "red"))
     for alert in report["alerts"]:

@@ -38,11 +38,18 @@ def add_parsers(sub: Any) -> None:
         description="Promote VERSION of artifact NAME to STAGE with GTO's stage-assignment "
         "tag. registry.stages sets the order (from_stage) and the evidence each stage "
         "requires (gate, behavior). Refuses (exit 9, no tag) out of order, without the "
-        "evidence, or for an unknown version.",
+        "evidence, for an unknown version, or when the version's output contract differs "
+        "from the stage's current holder (unless --allow-contract-change).",
     )
     p.add_argument("name", metavar="NAME", help="the artifact (registry.artifact)")
     p.add_argument("version", metavar="VERSION", help="a released version, e.g. v1.2.0")
     p.add_argument("--to", required=True, metavar="STAGE", dest="stage", help="the stage")
+    p.add_argument(
+        "--allow-contract-change",
+        action="store_true",
+        help="promote even when the version's task, classes, output fields or required "
+        "inputs differ from the stage's current holder (the tag records the differences)",
+    )
 
     p = sub.add_parser(
         "registry",
@@ -74,7 +81,13 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_promote(args: argparse.Namespace) -> int:
     from pipespec.engine.registry import promote
 
-    done = promote(_project(args), args.name, args.version, args.stage)
+    done = promote(
+        _project(args),
+        args.name,
+        args.version,
+        args.stage,
+        allow_contract_change=args.allow_contract_change,
+    )
     console().print(
         f"[green]promoted[/] {done.artifact}@{done.version} to {done.stage} ({done.tag})\n"
         f"share it: git push origin {done.tag}"
@@ -90,6 +103,7 @@ def cmd_registry(args: argparse.Namespace) -> int:
         out().print_json(json.dumps(document))
         return 0
     from rich.table import Table
+    from rich.text import Text
 
     if not document["artifacts"]:
         console().print("no releases yet: `pipespec release` makes one")
@@ -101,20 +115,30 @@ def cmd_registry(args: argparse.Namespace) -> int:
             ("commit", "left"),
             ("bundle", "left"),
             ("gate", "left"),
+            ("behaviour", "left"),
             ("headline metrics", "left"),
+            ("contract", "left"),
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        errors = []
         for v in artifact["versions"]:
             evidence = v["evidence"]
+            if v["evidence_error"]:
+                errors.append(v["evidence_error"])
             table.add_row(
                 v["version"],
                 ", ".join(v["stages"]) or "-",
                 v["commit"][:12],
-                (evidence.get("bundle") or {}).get("sha256", "")[:12],
+                (evidence.get("bundle") or {}).get("sha256", "")[:12]
+                or Text("INVALID" if v["evidence_error"] else "none", "bold red"),
                 _gate(evidence.get("gate")),
+                _behavior(evidence.get("behavior")),
                 _headline(evidence.get("metrics") or {}),
+                Text(v["contract"]),
             )
         out().print(table)
+        for message in errors:
+            console().print(Text(f"evidence error: {message}", "red"))
     return 0
 
 
@@ -126,6 +150,16 @@ def _gate(gate: dict[str, Any] | None) -> str:
     if not passed and not failed:
         return "none set"
     return f"{passed} passed" if not failed else f"{failed} FAILED"
+
+
+def _behavior(summary: dict[str, Any] | None) -> str:
+    """'2 of 2 passed' from the release evidence's behaviour counts."""
+    if not summary:
+        return "-"
+    checks, passed = summary.get("checks"), summary.get("passed")
+    if checks is None or passed is None:
+        return "passed" if summary.get("all_passed") else "FAILED"
+    return f"{passed} of {checks} passed"
 
 
 def _headline(metrics: dict[str, Any]) -> str:

@@ -211,7 +211,10 @@ class MonitorConfig:
     psi: float = 0.2  # population stability index of any feature
     pvalue: float | None = None  # KS (numeric) / chi-square (categorical); null: reported only
     missing_rate: float = 0.1  # absolute change of a feature's missing rate
-    violation_rate: float = 0.05  # share of rows that break the input schema
+    violation_rate: float = 0.05  # share of rows with a malformed value (what serving refuses)
+    # an unusual value's rate (out of range, unseen category, unexpected null) per feature may
+    # rise this much above the rate the reference's held-out rows show before it alerts
+    unusual_margin: float = 0.05
     prediction_psi: float = 0.2  # PSI of the model's predictions
 
 

@@ -106,6 +106,16 @@ class UnknownVersionError(RegistryError):
     """No release tag for this artifact and version (or stage)."""
 
 
+class EvidenceError(RegistryError):
+    """A release tag's evidence does not parse, or lacks what is needed (the bundle SHA-256,
+    a report a stage requires)."""
+
+
+class ContractChangeError(PromotionError):
+    """A promotion would change what the stage's clients receive (task, classes, output
+    fields or required inputs) without ``--allow-contract-change``."""
+
+
 class DocumentError(BundleError):
     """A document (transforms, input schema, card, ...) does not fit its typed class."""
 

@@ -262,6 +262,22 @@ def _module_names(path: KeyPath, names: Any, params: Mapping[str, Any]) -> Itera
                 f"'{name}' is not a module name",
                 hint="Name the module (package.module), not a file or a class.",
             )
+def _monitor(path: KeyPath, monitor: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    """Drift thresholds: rates are shares in [0, 1]; PSI thresholds are positive."""
+    for name, low, high in (
+        ("violation_rate", 0.0, 1.0),
+        ("missing_rate", 0.0, 1.0),
+        ("unusual_margin", 0.0, 1.0),
+        ("psi", 0.0, math.inf),
+        ("prediction_psi", 0.0, math.inf),
+    ):
+        value = monitor.get(name)
+        if value is None or not low < float(value) <= high or math.isnan(float(value)):
+            shown = "a share in (0, 1]" if high == 1.0 else "a number > 0"
+            yield Problem(((*path, name),), f"must be {shown}, got {value!r}")
+    pvalue = monitor.get("pvalue")
+    if pvalue is not None and not 0 < float(pvalue) < 1:
+        yield Problem(((*path, "pvalue"),), f"must be in (0, 1) or null, got {pvalue!r}")
 
 
 RULES: dict[str, Rule] = {
@@ -278,6 +294,7 @@ RULES: dict[str, Rule] = {
     "features.impute": _impute,
     "dataset.test_path": _test_path,
     "compute.backend": _dask_limits,
+    "production.monitor": _monitor,
 }
 """Each key and its check. A key absent from the config (an empty optional group) is
 skipped; ``hparams_search.direction`` and ``.sampler`` are enums of the schema itself."""

@@ -3,7 +3,8 @@ stage (``NAME#STAGE``) of a git repository, fetched through DVC from the project
 
 This layer resolves and fetches; ``pipespec.bundle`` then loads the fetched directory as it
 loads any other (it never imports DVC). The fetched bundle is checked against its manifest
-(``Bundle.load``) and against the SHA-256 the release recorded in its tag.
+(``Bundle.load``) and against the SHA-256 the release recorded in its tag: a release whose
+evidence does not parse or lacks that SHA is refused before anything is downloaded.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def fetch(artifact: str, version: str | None, stage: str | None, repo: str, out:
                 if stage
                 else registry.version(artifact, normalize_version(version or ""))
             )
+            evidence = chosen.checked_evidence()  # before anything is downloaded
             remote.download(artifact, chosen.version, out)
     except (ReproError, OSError) as exc:  # OSError: no storage (remote, cache) holds it
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
@@ -78,8 +80,8 @@ def fetch(artifact: str, version: str | None, stage: str | None, repo: str, out:
             "pushed (`git push --tags`)?",
         ) from None
     bundle = Bundle.load(out)  # every file against the manifest
-    recorded = (chosen.evidence.get("bundle") or {}).get("sha256")
-    if recorded and recorded != bundle.sha:
+    recorded = evidence["bundle"]["sha256"]  # checked_evidence: always present
+    if recorded != bundle.sha:
         raise BundleError(
             f"the bundle fetched for {artifact}@{chosen.version} has SHA-256 "
             f"{bundle.sha[:12]}, but the release recorded {recorded[:12]}",

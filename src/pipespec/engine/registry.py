@@ -4,9 +4,17 @@ A release is an annotated tag ``NAME@vX.Y.Z`` on the commit whose bundle it name
 promotion is an annotated tag ``NAME#STAGE#N`` on the same commit (GTO's stage-assignment
 format, ``N`` one more than the artifact's highest counter). ``gto show``, ``gto history`` and
 ``dvc artifacts get`` read them without pipespec. The release tag's message carries the
-evidence (the bundle's SHA-256, the gate report, the metrics, the behaviour report when there
-is one) as JSON after a marker line, so that it travels with the tag: the model card is inside
-the bundle and built before the release, so it cannot hold the release's own number.
+evidence (the bundle's SHA-256, the output contract, the gate report, the metrics, the
+behaviour counts and report when there is one) as JSON after a marker line, so that it
+travels with the tag: the model card is inside the bundle and built before the release, so it
+cannot hold the release's own number.
+
+The evidence block is machine-written and always the END of the message: the human text
+(``-m``) comes first, and the parser takes the block after the LAST marker, so a message
+that holds the marker and JSON of its own can neither forge nor hide the evidence. A block
+that does not parse, is not an object, names another commit or lacks the bundle's SHA-256
+is an ``EvidenceError`` naming the tag when the version is used (promote, fetch, serve), never
+an empty evidence.
 
 Every refusal raises a ``RegistryError`` subclass before any tag is written.
 """
@@ -25,7 +33,9 @@ import yaml
 
 from pipespec.core.errors import (
     ConfigError,
+    ContractChangeError,
     DirtyWorkspaceError,
+    EvidenceError,
     GateFailedError,
     OutdatedOutputsError,
     PromotionError,
@@ -60,9 +70,28 @@ class Version:
     created: int  # tagger time, seconds since the epoch
     author: str
     message: str
-    evidence: dict[str, Any]
+    evidence: dict[str, Any]  # {} when the tag has no evidence block (not made by pipespec)
     stages: list[str] = field(default_factory=list)
     deregistered: bool = False
+    evidence_error: str | None = None  # why the evidence is unusable, naming the tag
+
+    def checked_evidence(self) -> dict[str, Any]:
+        """The evidence, or an EvidenceError naming the tag when it does not parse or lacks
+        the bundle's SHA-256: nothing is promoted, fetched or served on such a release."""
+        if self.evidence_error:
+            raise EvidenceError(self.evidence_error)
+        if not self.evidence:
+            raise EvidenceError(
+                f"release tag {self.tag} carries no pipespec evidence (no bundle SHA-256)",
+                hint="Release the bundle with `pipespec release`, which records it.",
+            )
+        return self.evidence
+
+    @property
+    def contract(self) -> dict[str, Any] | None:
+        """The recorded output contract (task, classes, outputs, inputs), if any."""
+        found = self.evidence.get("contract")
+        return found if isinstance(found, dict) else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +104,8 @@ class Version:
             "message": self.message,
             "stages": self.stages,
             "evidence": self.evidence,
+            "evidence_error": self.evidence_error,
+            "contract": contract_line(self.contract),
         }
 
 
@@ -153,7 +184,11 @@ def read_registry(scm: Any) -> Registry:
                     if v.version == match["version"]:
                         v.deregistered = True
                 continue
-            message, evidence = split_message(tag.message)
+            error = None
+            try:
+                message, evidence = parse_message(tag.name, tag.message, tag.target)
+            except EvidenceError as exc:
+                message, evidence, error = tag.message.strip(), {}, exc.message
             versions.append(
                 Version(
                     artifact=artifact,
@@ -164,6 +199,7 @@ def read_registry(scm: Any) -> Registry:
                     author=tag.tagger_name,
                     message=message,
                     evidence=evidence,
+                    evidence_error=error,
                 )
             )
         else:
@@ -186,16 +222,45 @@ def read_registry(scm: Any) -> Registry:
     return registry
 
 
-def split_message(message: str) -> tuple[str, dict[str, Any]]:
-    """(the human part, the evidence) of a release tag's message."""
-    text, marker, rest = message.partition(EVIDENCE_MARKER)
-    evidence: dict[str, Any] = {}
-    if marker:
-        try:
-            evidence = json.loads(rest)
-        except json.JSONDecodeError:
-            evidence = {}
-    return text.strip(), evidence
+def split_message(message: str) -> tuple[str, str | None]:
+    """(the human part, the text of the evidence block or None) of a release tag's message:
+    the block after the LAST marker, which pipespec writes at the end."""
+    text, marker, rest = message.rpartition(EVIDENCE_MARKER)
+    if not marker:
+        return message.strip(), None
+    return text.strip(), rest
+
+
+def parse_message(tag: str, message: str, commit: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(the human part, the evidence) of release tag ``tag``'s message; an EvidenceError
+    naming the tag when the evidence block does not parse, is not an object, names a commit
+    other than the tag's, or lacks the bundle's SHA-256. No block at all: ``{}``."""
+    text, block = split_message(message)
+    if block is None:
+        return text, {}
+    try:
+        evidence = json.loads(block)
+    except json.JSONDecodeError as exc:
+        raise EvidenceError(
+            f"release tag {tag}: its evidence (after '{EVIDENCE_MARKER}') does not parse: "
+            f"{exc.msg} at line {exc.lineno}",
+            hint="The tag was edited or not written by `pipespec release`; release again.",
+        ) from None
+    if not isinstance(evidence, dict):
+        raise EvidenceError(f"release tag {tag}: its evidence is not a JSON object")
+    sha = (
+        (evidence.get("bundle") or {}).get("sha256")
+        if isinstance(evidence.get("bundle"), dict)
+        else None
+    )
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise EvidenceError(f"release tag {tag}: its evidence lacks the bundle's SHA-256")
+    if commit is not None and evidence.get("commit") not in (None, commit):
+        raise EvidenceError(
+            f"release tag {tag}: its evidence names commit {str(evidence.get('commit'))[:12]}, "
+            f"but the tag points to {commit[:12]}"
+        )
+    return text, evidence
 
 
 def project_registry(project: Project) -> Registry:
@@ -313,9 +378,10 @@ def release(
     evidence = {
         "bundle": {"path": str(config["path"]), "sha256": bundle.sha},
         "commit": commit,
+        "contract": contract_of(bundle),
         "gate": gate,
         "metrics": metrics_files(project),
-        "behavior": _read_json(project.root / BEHAVIOR_REPORT),
+        "behavior": behavior_evidence(_read_json(project.root / BEHAVIOR_REPORT)),
     }
     text = f"Registering artifact {artifact} version {new}\n\n"
     if message:
@@ -324,6 +390,77 @@ def release(
     tag = f"{artifact}@{new}"
     _tag(project, tag, commit, text, after=registry.latest_time.get(artifact, 0))
     return Release(tag=tag, artifact=artifact, version=new, commit=commit, evidence=evidence)
+
+
+def contract_of(bundle: Any) -> dict[str, Any]:
+    """What a version's clients rely on: the task, the classes, the fields of each answer
+    (from the bundle's own ``records``) and the required input fields with their types."""
+    import numpy as np
+
+    classes = list(bundle.classes or [])
+    scores = np.zeros((1, len(classes))) if bundle.task == "multiclass" else np.zeros(1)
+    return {
+        "task": bundle.task,
+        "classes": classes,
+        "outputs": sorted(bundle.records(scores)[0]),
+        "inputs": {c.name: c.type for c in bundle.schema.columns},
+    }
+
+
+def contract_line(contract: dict[str, Any] | None) -> str:
+    """A contract in one line: ``binary [no, yes] -> label, probability; 12 inputs``."""
+    if not contract:
+        return "-"
+    classes = contract.get("classes") or []
+    shown = f" [{', '.join(str(c) for c in classes)}]" if classes else ""
+    if len(shown) > 40:
+        shown = f" [{len(classes)} classes]"
+    inputs = contract.get("inputs") or {}
+    return (
+        f"{contract.get('task')}{shown} -> {', '.join(contract.get('outputs') or [])}; "
+        f"{len(inputs)} inputs"
+    )
+
+
+def contract_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Each difference between two contracts that changes what clients send or receive."""
+    changes = []
+    for key in ("task", "classes", "outputs"):
+        if old.get(key) != new.get(key):
+            changes.append(f"{key} {old.get(key)!r} -> {new.get(key)!r}")
+    before, after = old.get("inputs") or {}, new.get("inputs") or {}
+    added = [f"{k} ({after[k]})" for k in after if k not in before]
+    removed = [k for k in before if k not in after]
+    retyped = [
+        f"{k} {before[k]} -> {after[k]}" for k in after if k in before and before[k] != after[k]
+    ]
+    if added:
+        changes.append(f"new required inputs: {', '.join(added)}")
+    if removed:
+        changes.append(f"inputs no longer read: {', '.join(removed)}")
+    if retyped:
+        changes.append(f"input types changed: {', '.join(retyped)}")
+    return changes
+
+
+def behavior_evidence(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The behaviour stage's report with true counts beside it: ``checks`` run, ``passed``
+    and ``failed`` (checks, not a flag), ``all_passed``; the report itself under ``report``."""
+    if report is None:
+        return None
+    inner = report.get("behavior")
+    body: dict[str, Any] = inner if isinstance(inner, dict) else report
+    checks = int(body["checks"]) if isinstance(body.get("checks"), int) else None
+    failed = body.get("failed", body.get("checks_failed"))
+    failed = int(failed) if isinstance(failed, int) else None
+    passed = checks - failed if checks is not None and failed is not None else None
+    return {
+        "checks": checks,
+        "passed": passed,
+        "failed": failed,
+        "all_passed": behavior_passed(report),
+        "report": report,
+    }
 
 
 def ensure_clean(project: Project) -> None:
@@ -440,8 +577,18 @@ class Promotion:
     commit: str
 
 
-def promote(project: Project, artifact: str, version: str, stage: str) -> Promotion:
-    """Assign ``stage`` to a released version, in the configured order, with its evidence."""
+def promote(
+    project: Project,
+    artifact: str,
+    version: str,
+    stage: str,
+    *,
+    allow_contract_change: bool = False,
+) -> Promotion:
+    """Assign ``stage`` to a released version, in the configured order, with its evidence.
+    A version whose contract (task, classes, output fields, required inputs) differs from
+    the stage's current holder's is refused unless ``allow_contract_change``, which the
+    promotion tag then records with the differences."""
     config = registry_config(project)
     stages: dict[str, Any] = config.get("stages") or {}
     if stage not in stages:
@@ -463,14 +610,51 @@ def promote(project: Project, artifact: str, version: str, stage: str) -> Promot
             hint=f"Promote it to '{source}' first"
             + (f" ('{source}' now holds {holder})." if holder else "."),
         )
+    target.checked_evidence()
     for requirement in rule.get("requires") or []:
         _require(target, str(requirement), stage)
+    changes = _contract_check(registry, artifact, target, stage, allow_contract_change)
     tag = f"{artifact}#{stage}#{registry.counters.get(artifact, 0) + 1}"
     text = f"Assigning stage {stage} to artifact {artifact} version {target.version}\n"
+    if changes:
+        text += (
+            "\nContract change allowed (--allow-contract-change):\n"
+            + "".join(f"- {c}\n" for c in changes)
+            + "\n"
+            + EVIDENCE_MARKER
+            + "\n"
+            + json.dumps({"contract_change": changes}, indent=2, sort_keys=True)
+            + "\n"
+        )
     _tag(project, tag, target.commit, text, after=registry.latest_time.get(artifact, 0))
     return Promotion(
         tag=tag, artifact=artifact, version=target.version, stage=stage, commit=target.commit
     )
+
+
+def _contract_check(
+    registry: Registry, artifact: str, target: Version, stage: str, allowed: bool
+) -> list[str]:
+    """The differences between ``target``'s contract and the stage holder's; a
+    ContractChangeError listing them unless ``allowed``."""
+    holder_name = registry.stages.get(artifact, {}).get(stage)
+    if holder_name is None or holder_name == target.version:
+        return []
+    holder = registry.version(artifact, holder_name)
+    old, new = holder.contract, target.contract
+    if old is None or new is None:
+        without = holder if old is None else target
+        changes = [f"{artifact}@{without.version} recorded no contract: it cannot be compared"]
+    else:
+        changes = contract_changes(old, new)
+    if changes and not allowed:
+        raise ContractChangeError(
+            f"{artifact}@{target.version} changes the output contract of stage '{stage}' "
+            f"(now {artifact}@{holder.version}): " + "; ".join(changes),
+            hint="Every client of the stage would receive something else. If that is "
+            "intended, promote with --allow-contract-change (the tag records it).",
+        )
+    return changes
 
 
 def _require(version: Version, requirement: str, stage: str) -> None:
@@ -486,7 +670,14 @@ def _require(version: Version, requirement: str, stage: str) -> None:
             )
     elif requirement == "behavior":
         report = evidence.get("behavior")
-        if report is not None and not behavior_passed(report):
+        if report is None:
+            raise EvidenceError(
+                f"{version.artifact}@{version.version} has no behaviour report in its release "
+                f"evidence (tag {version.tag}), and stage '{stage}' requires it ({where})",
+                hint="Add the behavior stage to the pipeline, run it, commit and release a "
+                "new version.",
+            )
+        if not behavior_passed(report):
             failed = ", ".join(failed_checks(report)) or "see the report"
             raise PromotionError(
                 f"{version.artifact}@{version.version}: behaviour checks failed ({failed}), "
@@ -500,6 +691,8 @@ def _require(version: Version, requirement: str, stage: str) -> None:
 def behavior_passed(report: dict[str, Any]) -> bool:
     """A behaviour report passes with ``passed: true``, or with no failed check. The behavior
     stage's ``metrics/behavior.json`` holds it under the key ``behavior``."""
+    if "all_passed" in report:  # the release evidence's summary (behavior_evidence)
+        return bool(report["all_passed"])
     if isinstance(report.get("behavior"), dict):
         report = report["behavior"]
     if "passed" in report:
@@ -512,6 +705,8 @@ def behavior_passed(report: dict[str, Any]) -> bool:
 
 def failed_checks(report: dict[str, Any]) -> list[str]:
     """The failed checks' names where the report lists them; else 'N of M checks'."""
+    if "all_passed" in report and isinstance(report.get("report"), dict):
+        report = report["report"]
     if isinstance(report.get("behavior"), dict):
         report = report["behavior"]
     if isinstance(report.get("failed"), int) and isinstance(report.get("checks"), int):

@@ -1,10 +1,10 @@
 """The ``monitor`` stage: drift of a data file against a bundle, for a ``pipelines/monitor.yaml``.
 
 Use it as ``kind: monitor`` (short for ``pipespec.stages.monitor:run``) with two inputs, the
-bundle (``package.bundle``) and the current data file. It writes a DVC metrics file (drift status,
-PSI per feature, violation rate), the full JSON report and an HTML report, then fails with
-exit code 8 when a ``production.monitor`` threshold is crossed, so ``dvc repro`` run by a
-scheduler alerts.
+bundle (``package.bundle``) and the current data file. It writes a DVC metrics file (drift
+status, PSI per feature, violation rate, unusual-value rate), the full JSON report and an HTML
+report, then fails with exit code 8 when a ``production.monitor`` threshold is crossed, so
+``dvc repro`` run by a scheduler alerts.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
         "alerts": len(report["alerts"]),
         "rows": report["rows"],
         "violation_rate": round(report["violations"]["rate"], 6),
+        "unusual_rate": round(report["unusual"]["rate"], 6),
         "prediction_psi": _round(report["prediction"].get("psi")),
         "psi": {f["name"]: _round(f.get("psi")) for f in report["features"]},
     }

@@ -34,7 +34,8 @@ READS = (
     "production",
 )
 INPUTS = ("model", "transforms", "train")
-# optional 'valid' (evaluation.optimize_threshold picks the threshold on it) and 'metrics'
+# optional 'valid' (the monitor's calibration is measured on it, and
+# evaluation.optimize_threshold picks the threshold on it) and 'metrics'
 # (the train stage's, into the card); any input is hashed into the card
 ANY_INPUTS = True
 OUTPUTS = {"bundle": ("models/bundle", "out")}
@@ -88,7 +89,8 @@ def run(ctx: StageContext) -> None:
         transforms_text = ctx.input("transforms").read_bytes()
         needed = _input_names(transforms_text)
         train, total_rows, columns = _training_rows(ctx.input("train"), seed=seed, needed=needed)
-        valid = read_table(ctx.input("valid"))[0] if optimize else None
+        # the valid rows calibrate monitoring (and pick the threshold, when asked)
+        valid = read_table(ctx.input("valid"))[0] if "valid" in ctx.inputs else None
         metrics: dict[str, Any] = {}
         if "metrics" in ctx.inputs:
             metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
