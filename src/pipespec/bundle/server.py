@@ -88,8 +88,9 @@ def serve(
     limits: Limits = Limits(),
     on_ready: Callable[[str, int], None] | None = None,
 ) -> None:
-    """Serve ``bundle`` until SIGTERM or SIGINT. ``on_ready(host, port)`` is called once the
-    socket accepts connections (``port`` is the one bound: ``port=0`` picks a free one)."""
+    """Serve ``bundle`` until SIGTERM or SIGINT. ``on_ready(host, port)`` is called once
+    the socket accepts connections and every worker answers them (``port`` is the one bound:
+    ``port=0`` picks a free one)."""
     from pipespec.bundle.metrics import MULTIPROC_ENV
 
     if workers > 1 and observer is not None:
@@ -99,11 +100,9 @@ def serve(
     # directory) are closed, instead of dying on the default handler.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if workers == 1:
-        server = _server(bundle, log, access_log, release, observer, limits)
         sock = listen(host, port)
-        if on_ready is not None:
-            on_ready(*sock.getsockname()[:2])
-        server.run(sockets=[sock])
+        announce = (lambda: on_ready(*sock.getsockname()[:2])) if on_ready else None
+        _server(bundle, log, access_log, release, observer, limits, announce).run(sockets=[sock])
         return
     import shutil
     import tempfile
@@ -114,8 +113,22 @@ def serve(
     os.environ[MULTIPROC_ENV] = metrics_dir
     try:
         sock = listen(host, port)
-        start = _Worker(bundle, sock, log, access_log, release, limits, metrics_dir)
-        _supervise(start, workers, lambda: on_ready(*sock.getsockname()[:2]) if on_ready else None)
+        # the serving modules once, in the parent, before the forks (not the model: LightGBM's
+        # OpenMP threads do not survive a fork, so each worker loads and warms it up)
+        import multiprocessing
+
+        import uvicorn  # noqa: F401
+
+        import pipespec.bundle.serve  # noqa: F401
+
+        readiness, ready_end = multiprocessing.get_context("fork").Pipe(duplex=False)
+        start = _Worker(bundle, sock, log, access_log, release, limits, metrics_dir, ready_end)
+        _supervise(
+            start,
+            workers,
+            readiness,
+            lambda: on_ready(*sock.getsockname()[:2]) if on_ready else None,
+        )
     finally:
         os.environ.pop(MULTIPROC_ENV, None)
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -128,9 +141,17 @@ def _server(
     release: Any,
     observer: Any,
     limits: Limits,
+    ready: Callable[[], None] | None = None,
 ) -> Any:
-    """A uvicorn server for the app (the model is loaded and warmed up here)."""
+    """A uvicorn server for the app (the model is loaded and warmed up here); ``ready`` is
+    called once it accepts connections."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and ready is not None:
+                ready()
 
     from pipespec.bundle.serve import create_app
 
@@ -146,7 +167,7 @@ def _server(
         http=_protocol(limits.request_timeout),
         lifespan="on",
     )
-    return uvicorn.Server(config)
+    return Server(config)
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
@@ -242,6 +263,7 @@ class _Worker:
     release: Any
     limits: Limits
     metrics_dir: str
+    ready: Any  # the sending end of the parent's readiness pipe
 
     def __call__(self) -> Any:
         import multiprocessing
@@ -260,7 +282,13 @@ class _Worker:
         _die_with(parent)
         try:
             server = _server(
-                self.bundle, self.log, self.access_log, self.release, None, self.limits
+                self.bundle,
+                self.log,
+                self.access_log,
+                self.release,
+                None,
+                self.limits,
+                lambda: self.ready.send(os.getpid()),
             )
             server.run(sockets=[self.sock])
         finally:
@@ -300,9 +328,12 @@ def _exit_story(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-def _supervise(start: Callable[[], Any], workers: int, ready: Callable[[], None]) -> None:
+def _supervise(
+    start: Callable[[], Any], workers: int, readiness: Any, ready: Callable[[], None]
+) -> None:
     """Start ``workers`` processes and keep that many running until SIGTERM or SIGINT; then
-    stop them all."""
+    stop them all. ``ready()`` is called once every first worker has said (on the
+    ``readiness`` pipe) that it accepts connections."""
     from multiprocessing.connection import wait
 
     procs: dict[Any, tuple[Any, float]] = {}
@@ -315,9 +346,15 @@ def _supervise(start: Callable[[], Any], workers: int, ready: Callable[[], None]
     try:
         for _ in range(workers):
             launch()
-        ready()
+        answering: set[int] = set()
+        pipe: Any = readiness  # (not narrowed by the test below)
         while True:
-            for sentinel in wait(list(procs)):
+            for sentinel in wait([readiness, *procs]):
+                if sentinel is readiness:
+                    answering.add(int(pipe.recv()))
+                    if len(answering) == workers:
+                        ready()  # once: restarted workers add more pids
+                    continue
                 proc, started = procs.pop(sentinel)
                 proc.join()
                 failures = failures + 1 if time.monotonic() - started < FAST_FAILURE else 0
