@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import error
-from pipespec.core.errors import BundleError, ConfigError
+from pipespec.core.errors import BundleError, ConfigError, PipespecError
 
 if TYPE_CHECKING:
     from pipespec.bundle.bundle import Bundle
@@ -291,6 +291,9 @@ class _Worker:
                 lambda: self.ready.send(os.getpid()),
             )
             server.run(sockets=[self.sock])
+        except (PipespecError, OSError) as exc:  # one line, as the parent would say it
+            error(f"worker {os.getpid()}: {exc}")
+            raise SystemExit(getattr(exc, "exit_code", 1)) from None
         finally:
             if os.getppid() != parent:  # orphaned: nobody else will remove the metrics
                 shutil.rmtree(self.metrics_dir, ignore_errors=True)
