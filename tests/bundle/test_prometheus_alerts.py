@@ -96,7 +96,7 @@ def rules(trained_project: Path, tmp_path: Path) -> Path:
     """`pipespec export alerts` with a 30 s window and no hold (config overrides), in a copy
     of the trained project."""
     root = tmp_path / "proj"
-    shutil.copytree(trained_project, root, symlinks=True)
+    shutil.copytree(trained_project, root, symlinks=True, ignore=shutil.ignore_patterns("cache"))
     run_cli(
         "compose", "deploy.alerts.window=30s", "deploy.alerts.hold=0s",
         "deploy.alerts.latency_p99_seconds=0.25", cwd=root,
