@@ -46,7 +46,10 @@ class Server:
 
 
 def start_server(bundle: Path, workdir: Path, *args: str, timeout: float = 60) -> Server:
-    """Start `pipespec serve --bundle BUNDLE --port 0 ARGS` and wait until /health answers."""
+    """Start `pipespec serve --bundle BUNDLE --port 0 ARGS` and wait until /health answers.
+
+    "serving on URL" must mean it: the first request after the line appears is answered, with
+    no retry (so every server a test starts checks that)."""
     log = workdir / f"serve-{time.monotonic_ns()}.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
@@ -64,11 +67,14 @@ def start_server(bundle: Path, workdir: Path, *args: str, timeout: float = 60) -
         if found:
             url = found.group(1)
             try:
-                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                    return Server(proc, url, log)
-            except httpx.TransportError:
-                pass
-        time.sleep(0.1)
+                answer = httpx.get(f"{url}/health", timeout=30)
+            except httpx.TransportError as exc:
+                proc.kill()
+                proc.wait(timeout=15)
+                raise AssertionError(f"'serving on {url}' was printed, then: {exc!r}") from exc
+            assert answer.status_code == 200, answer.text
+            return Server(proc, url, log)
+        time.sleep(0.05)
     proc.kill()
     proc.wait(timeout=15)
     raise AssertionError(

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from pipespec.bundle.inputs import (
     ABSENT,
     NOT_FINITE,
+    NOT_WHOLE,
     NULL,
     OUT_OF_RANGE,
     UNSEEN,
@@ -97,7 +98,7 @@ GOOD = {"x": 2.0, "n": 3, "city": "a", "code": 10, "ratio": 0.5}
 @pytest.mark.parametrize(
     ("field", "value", "reason"),
     [
-        ("x", "2.0", WRONG_TYPE),  # JSON: a string is not a number
+        ("x", "two", WRONG_TYPE),  # JSON: text that is no number (batch reads "2.0" as 2)
         ("x", True, WRONG_TYPE),
         ("x", [1], WRONG_TYPE),
         ("x", {"a": 1}, WRONG_TYPE),
@@ -112,7 +113,7 @@ GOOD = {"x": 2.0, "n": 3, "city": "a", "code": 10, "ratio": 0.5}
         ("city", "\ud800", WRONG_TYPE),  # a lone surrogate: no table can hold it
         ("code", 40, UNSEEN),
         ("code", 10.5, WRONG_TYPE),
-        ("code", "10", WRONG_TYPE),
+        ("code", "ten", WRONG_TYPE),
         ("code", 10**400, WRONG_TYPE),
         ("code", NonFinite("NaN"), WRONG_TYPE),
         ("ratio", 2.5, UNSEEN),
@@ -132,7 +133,7 @@ def test_malformed_is_refused_and_unusual_is_flagged(schema: InputSchema) -> Non
         {**GOOD, "x": 100.0},  # out of range
         {**GOOD, "city": "z"},  # unseen category
         {**GOOD, "n": None},  # a null where training had none
-        {**GOOD, "x": "2.0"},  # malformed: a string for a number
+        {**GOOD, "x": "two"},  # malformed: text that is no number
         {k: v for k, v in GOOD.items() if k != "city"},  # malformed: a field missing
     ]
     checked = check(schema, records, typed=True)
@@ -153,8 +154,19 @@ def test_malformed_is_refused_and_unusual_is_flagged(schema: InputSchema) -> Non
 
 
 def test_json_values_that_pass(schema: InputSchema) -> None:
-    ok = [GOOD, {**GOOD, "x": None, "city": None}, {**GOOD, "code": 20.0, "n": 2.5}]
+    ok = [GOOD, {**GOOD, "x": None, "city": None}, {**GOOD, "code": 20.0, "n": 2.0}]
     assert _problems(schema, ok) == set()
+    # numbers as text are read as a file's text is: the same values as the numbers
+    as_text = check(schema, [{**GOOD, "x": "2.5", "n": "3", "code": "20"}], typed=True)
+    assert not as_text.n_invalid
+    assert as_text.work["x"].tolist() == [2.5]
+    assert as_text.work["code"].tolist() == [20.0]
+    # a fraction where training had only whole numbers is predicted, and flagged
+    fraction = check(schema, [{**GOOD, "n": 2.5}], typed=True)
+    assert not fraction.n_invalid
+    assert [(p.column, p.reason, p.message()) for p in fraction.iter_problems()] == [
+        ("n", NOT_WHOLE, "field 'n': not a whole number: 2.5 (expected a number in [-1, 7])")
+    ]
     checked = check(schema, ok, typed=True)
     assert checked.work["code"].tolist() == [10.0, 10.0, 20.0]
     assert checked.keys["code"].tolist() == ["10", "10", "20"]

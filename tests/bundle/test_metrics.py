@@ -48,7 +48,7 @@ def test_counters_move_by_the_right_amounts(bundle_dir: Path, tmp_path: Path, go
     server = start_server(bundle_dir, tmp_path)
     try:
         before = scrape(server)
-        assert value(before, "pipespec_records_total") == 0
+        assert_at_zero(before, bundle)
         bins = [dict(ls)["bin"] for n, ls in before if n == "pipespec_prediction_bucket_total"]
         assert len(bins) == len(bundle.profile["prediction"]["edges"]) + 1  # all, from zero
         post = server.client.post
@@ -103,11 +103,35 @@ def test_counters_move_by_the_right_amounts(bundle_dir: Path, tmp_path: Path, go
         assert value(after, "pipespec_prediction_bucket_total", bin=str(b)) == count
 
 
+def assert_at_zero(samples: dict, bundle: Bundle) -> None:
+    """Each status /predict answers, each field with each reason: present, at 0, before any
+    request, so that Prometheus' rate() counts an incident's first burst."""
+    from pipespec.bundle.inputs import MALFORMED, NOT_WHOLE, NULL, OUT_OF_RANGE, UNSEEN
+
+    requests = {
+        dict(ls)["status"]: v
+        for (n, ls), v in samples.items()
+        if n == "pipespec_requests_total" and dict(ls)["endpoint"] == "/predict"
+    }
+    assert requests == {s: 0 for s in ("200", "400", "408", "413", "415", "422", "499", "500")}
+    assert value(samples, "pipespec_request_duration_seconds_count", endpoint="/predict") == 0
+    for field in bundle.schema.names:
+        for name, reasons in (
+            ("pipespec_input_refusals_total", MALFORMED),
+            ("pipespec_input_warnings_total", (OUT_OF_RANGE, UNSEEN, NULL, NOT_WHOLE)),
+        ):
+            for reason in reasons:
+                key = (name, (("bundle", bundle.sha), ("field", field), ("reason", reason)))
+                assert samples[key] == 0, key
+    assert value(samples, "pipespec_records_total") == 0
+
+
 def test_figures_add_up_over_worker_processes(bundle_dir: Path, tmp_path: Path, good: dict) -> None:
     import httpx
 
     server = start_server(bundle_dir, tmp_path, "--workers", "2")
     try:
+        assert_at_zero(scrape(server), Bundle.load(bundle_dir))  # every worker's series too
         # a new connection per request, so the two workers share them
         for _ in range(20):
             assert httpx.post(f"{server.url}/predict", json=good).status_code == 200

@@ -14,7 +14,12 @@ Problems come in two kinds (``docs/architecture.md``, "Serving policy"):
 - *unusual* input is predicted the way training treats it (LightGBM's handling of missing
   values and of values beyond the training range, the transforms' 'other' bucket for unseen
   categories) and flagged as a warning: a number outside the usual range, a category training
-  never saw, a null where training had none. ``Strictness`` turns each kind into a refusal.
+  never saw, a null where training had none, a fraction in a column training read as whole
+  numbers. ``Strictness`` turns each of the first three kinds into a refusal.
+
+Numbers sent as text (``"0"`` in a JSON record) are read the way a file's text is read, so
+the HTTP service and batch prediction take the same values; text that is not a number is a
+wrong type in both.
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ NOT_FINITE = "not finite"
 OUT_OF_RANGE = "out of range"
 UNSEEN = "unseen category"
 NULL = "unexpected null"
-REASONS = (ABSENT, WRONG_TYPE, NOT_FINITE, NULL, OUT_OF_RANGE, UNSEEN)
+NOT_WHOLE = "not a whole number"  # a fraction where training had only whole numbers
+REASONS = (ABSENT, WRONG_TYPE, NOT_FINITE, NULL, OUT_OF_RANGE, UNSEEN, NOT_WHOLE)
 MALFORMED = frozenset((ABSENT, WRONG_TYPE, NOT_FINITE))
 # the unusual reasons, by the ``Strictness`` field that refuses them
 UNUSUAL = {OUT_OF_RANGE: "out_of_range", UNSEEN: "unseen_category", NULL: "unexpected_null"}
@@ -70,6 +76,7 @@ __all__ = [
     "ABSENT",
     "MALFORMED",
     "NOT_FINITE",
+    "NOT_WHOLE",
     "NULL",
     "OUT_OF_RANGE",
     "UNSEEN",
@@ -328,8 +335,9 @@ def check(
     """Check raw input against ``schema`` and conform it for the transforms.
 
     ``rows`` is a frame (a file's rows; absent columns are reported for every row) or a list
-    of JSON records. ``typed`` is for JSON input: a string where a number is expected is a
-    wrong type. Without it (files), text is parsed, as a CSV needs.
+    of JSON records. ``typed`` is for JSON input: a number where text or a boolean is
+    expected is a wrong type. Numbers sent as text are parsed either way, as a CSV needs, so
+    a record and a file give one reading.
     """
     import numpy as np
 
@@ -373,6 +381,10 @@ def check(
                 outside = (values < col.low) | (values > col.high)
                 if outside.any():
                     masks.append((OUT_OF_RANGE, outside))
+            if col.dtype == "int":
+                fraction = values != np.floor(values)
+                if fraction.any():
+                    masks.append((NOT_WHOLE, fraction))
             work[col.name] = values
             _note(col.name, masks, raw, refuse, refused, warned, problems)
             continue
@@ -396,6 +408,11 @@ def check(
             outside = (values < col.low) | (values > col.high)
             if outside.any():
                 masks.append((OUT_OF_RANGE, outside))
+        if col.type == NUMERIC and col.dtype == "int":
+            with np.errstate(invalid="ignore"):
+                fraction = np.isfinite(values) & (values != np.floor(values))
+            if fraction.any():
+                masks.append((NOT_WHOLE, fraction))
         if col.type == CATEGORICAL and col.categories is not None:
             unseen = ~null & ok & ~_known(col.categories, text_keys(values))
             if unseen.any():
@@ -535,8 +552,8 @@ def _conform(col: Column, raw: np.ndarray, *, typed: bool) -> tuple[Any, Any, An
 
 
 def _numbers(col: Column, raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
-    """float64 values; text is parsed unless ``typed`` (or training held numbers as text);
-    booleans are numbers only where training's column was boolean."""
+    """float64 values; text is parsed (a JSON record's ``"0"`` as a file's); booleans are
+    numbers only where training's column was boolean."""
     import numpy as np
 
     n = len(raw)
@@ -554,7 +571,7 @@ def _numbers(col: Column, raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
         null = np.isnat(raw)
         wrong = ~null
         values = np.full(n, np.nan)
-    elif (not typed or col.dtype == "str") and n > SMALL and _all_text(raw):
+    elif n > SMALL and _all_text(raw):  # numbers as text: read as a file's text is
         null = ~present_keys(raw)
         values = np.full(n, np.nan)
         wrong = np.zeros(n, dtype=bool)
@@ -567,7 +584,6 @@ def _numbers(col: Column, raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
         values = np.full(n, np.nan)
         null = np.zeros(n, dtype=bool)
         wrong = np.zeros(n, dtype=bool)
-        parse_text = not typed or col.dtype == "str"  # numbers held as text in training
         texts: list[int] = []
         for i, v in enumerate(raw):
             t = type(v)
@@ -591,7 +607,7 @@ def _numbers(col: Column, raw: np.ndarray, typed: bool) -> tuple[Any, Any, Any]:
                 else:
                     wrong[i] = True
             elif t is str:
-                if parse_text and _encodable(v):
+                if _encodable(v):
                     texts.append(i)
                 else:
                     wrong[i] = True

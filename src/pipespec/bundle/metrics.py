@@ -12,6 +12,11 @@ Every series is labelled with the served bundle's SHA-256 (``bundle``):
 | ``pipespec_feature_values_total`` | field, kind | per column: missing, out_of_range, unseen |
 | ``pipespec_prediction_bucket_total`` | bin | predictions on the profile's bins (index/class) |
 
+Every series an exported alert reads exists at zero from the server's start (each status
+an endpoint can answer, each field with each reason it can be refused or flagged for, each
+column's kinds, each prediction bin), so ``rate()`` and ``increase()`` see an incident's
+first burst as a rise from zero, not as a new series' first sample (which they ignore).
+
 ``pipespec export alerts`` writes alerting rules over these names. With several worker
 processes (``pipespec serve --workers N``) each worker writes its counts to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode, set up before the
@@ -23,7 +28,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.inputs import OUT_OF_RANGE, UNSEEN, Checked
+from pipespec.bundle.inputs import (
+    MALFORMED,
+    NOT_WHOLE,
+    NULL,
+    OUT_OF_RANGE,
+    UNSEEN,
+    Checked,
+    refused_reasons,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,6 +49,13 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 OTHER = "__other__"  # a class the reference profile lumps together
 KINDS = {OUT_OF_RANGE: "out_of_range", UNSEEN: "unseen"}
+# what each endpoint can answer: every (endpoint, status) series exists from the start
+STATUSES = {
+    "/predict": (200, 400, 408, 413, 415, 422, 499, 500),
+    "/health": (200,),
+    "/metadata": (200,),
+    "/metrics": (200,),
+}
 
 
 class ServeMetrics:
@@ -92,6 +112,18 @@ class ServeMetrics:
         for col in bundle.schema.names:
             for kind in ("missing", "out_of_range", "unseen"):
                 self._child(self._values, col, kind)
+        for endpoint, statuses in STATUSES.items():
+            self._child(self._latency, endpoint)
+            for status in statuses:
+                self._child(self._requests, endpoint, str(status))
+        refused = refused_reasons(bundle.policy.strict)
+        unusual = (OUT_OF_RANGE, UNSEEN, NULL, NOT_WHOLE)
+        for col in bundle.schema.names:
+            for reason in sorted(MALFORMED | refused):
+                self._child(self._refusals, col, reason)
+            for reason in unusual:
+                if reason not in refused:
+                    self._child(self._warnings, col, reason)
         self._records.labels(self.sha)
         self._multiclass = bundle.task == "multiclass"
         self._labels = [str(c) for c in bundle.classes]

@@ -7,10 +7,15 @@ through the same code as batch prediction and evaluation (``Bundle.check``, then
 transforms' interpreter, then the model), so all give the same numbers.
 
 Malformed requests get a 4xx whose message names the record and the field: 400 malformed
-JSON, 413 body or list too large, 422 what the schema refuses (missing field, wrong type,
-NaN or infinity, empty list, and the unusual values ``production.strict`` refuses). Unusual
-values (out of range, unseen category, unexpected null) are predicted as training treats
-them, and each is named in ``warnings``.
+JSON, 413 body or list too large, 415 a body that is not declared JSON, 422 what the schema
+refuses (missing field, wrong type, NaN or infinity, empty list, a key given twice, and the
+unusual values ``production.strict`` refuses). Unusual values (out of range, unseen
+category, unexpected null, a fraction where training had whole numbers) are predicted as
+training treats them, and each is named in ``warnings``.
+
+A client that hangs up before its body is complete gets no answer; it is counted as
+``status="499"`` (nginx's "client closed request"), or ``"408"`` when the server cut it off
+for being too slow (``pipespec.bundle.server``), and logged in one line, never as a 5xx.
 """
 
 from __future__ import annotations
@@ -26,16 +31,22 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request  # at module level: FastAPI resolves the annotation
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from pipespec.bundle.bundle import Bundle
 from pipespec.bundle.inputs import NonFinite, Problem
 from pipespec.bundle.reader import clean_records
+from pipespec.bundle.server import TIMED_OUT
+from pipespec.core.console import error
 from pipespec.core.documents import to_json
 
 if TYPE_CHECKING:
     from pipespec.bundle.metrics import ServeMetrics
 
 MAX_ERRORS = 50  # problems listed in one 422 answer
+HUNG_UP = 499  # the status counted for a client that left before its request was complete
+TOO_SLOW = 408  # ... and for one the server cut off (``pipespec.bundle.server.Limits``)
+JSON_TYPES = ("application/json",)  # and any ``application/*+json``
 # Called with each answered request's records, outputs and scoring seconds (shadow serving).
 Observer = Callable[[list[dict[str, Any]], list[dict[str, Any]], float], None]
 
@@ -171,6 +182,7 @@ def create_app(
 
     async def _predict(request: Request) -> Response:
         try:
+            _json_only(request.headers.get("content-type"))
             body = await _read_body(request, limits["max_body_bytes"])
             payload = _parse(body)
             single = isinstance(payload, dict)
@@ -185,6 +197,8 @@ def create_app(
             return Response(
                 _json_bytes(content), status_code=exc.status, media_type="application/json"
             )
+        except ClientDisconnect:
+            return _hung_up(request)
         except Exception as exc:  # a bug, not a bad request: say so, keep serving
             import traceback
 
@@ -192,7 +206,14 @@ def create_app(
             content = {"error": f"internal error: {type(exc).__name__}: {exc}"}
             return Response(_json_bytes(content), status_code=500, media_type="application/json")
         if logger is not None:
-            logger.write(records, outputs, warnings)
+            try:
+                logger.write(records, outputs, warnings)
+            except OSError as exc:  # a full disk, say: the answer would not be logged
+                error(f"cannot write the prediction log {logger.path}: {exc.strerror or exc}")
+                content = {"error": f"cannot write the prediction log: {exc.strerror or exc}"}
+                return Response(
+                    _json_bytes(content), status_code=500, media_type="application/json"
+                )
         if observer is not None:
             observer(records, outputs, seconds)
         answer: dict[str, Any] = {"prediction": outputs[0]} if single else {"predictions": outputs}
@@ -200,6 +221,28 @@ def create_app(
         return Response(_json_bytes(answer), media_type="application/json")
 
     return app
+
+
+def _hung_up(request: Request) -> Response:
+    """The client left (or was cut off) before its body was complete: one line, no answer."""
+    timed_out = bool(request.scope.get("state", {}).get(TIMED_OUT))
+    client = request.client
+    who = f"{client.host}:{client.port}" if client else "a client"
+    why = "was too slow: cut off" if timed_out else "hung up"
+    error(f"POST /predict: {who} {why} before its request body was complete; not answered")
+    return Response(b"", status_code=TOO_SLOW if timed_out else HUNG_UP)
+
+
+def _json_only(content_type: str | None) -> None:
+    """A 415 unless the body is declared JSON (``application/json``, ``...+json``)."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind in JSON_TYPES or (kind.startswith("application/") and kind.endswith("+json")):
+        return
+    shown = f"'{content_type}'" if content_type else "none"
+    raise _Reject(
+        415,
+        f"the body must be JSON: Content-Type is {shown}; send 'Content-Type: application/json'",
+    )
 
 
 def predict_records(
@@ -253,13 +296,37 @@ def _parse(body: bytes) -> Any:
     if not body.strip():
         raise _Reject(400, "malformed JSON: the request body is empty")
     try:
-        return json.loads(body, parse_constant=NonFinite)
+        return json.loads(body, parse_constant=NonFinite, object_pairs_hook=_unique)
+    except _Duplicate as exc:
+        raise _Reject(
+            422,
+            f"field '{exc.key}': given twice in one JSON object; send each key once",
+            [{"record": None, "field": exc.key, "reason": "duplicate key", "message": str(exc)}],
+        ) from None
     except json.JSONDecodeError as exc:
         raise _Reject(
             400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     except (ValueError, RecursionError) as exc:  # bad UTF-8, absurd nesting
         raise _Reject(400, f"malformed JSON: {exc}") from None
+
+
+class _Duplicate(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key '{key}' is given twice in one JSON object")
+        self.key = key
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key given twice (json keeps the last silently)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Duplicate(key)
+            seen.add(key)
+    return obj
 
 
 def _records(payload: Any, max_records: int) -> list[dict[str, Any]]:

@@ -92,6 +92,28 @@ def add_parsers(sub: Any) -> None:
         help="worker processes sharing the port (default 1); /metrics adds up all of them",
     )
     p.add_argument(
+        "--request-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="S",
+        help="seconds a request's head and body may take to arrive (default 10); a slower "
+        "client is disconnected",
+    )
+    p.add_argument(
+        "--keep-alive",
+        type=_seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds an idle keep-alive connection stays open (default 5)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=_positive,
+        default=1000,
+        metavar="N",
+        help="open connections per worker before it answers 503 (default 1000)",
+    )
+    p.add_argument(
         "--shadow",
         metavar="REF",
         help="a second bundle (directory or reference, like --bundle) that scores every "
@@ -221,6 +243,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got '{text}'") from None
+    if not 0 < value < 86_400:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 (and below a day), got {text}")
     return value
 
 
@@ -403,107 +435,43 @@ def _serve(
     release: dict[str, Any] | None,
     observer: Any = None,
 ) -> int:
-    import os
-    import signal
-
     from rich.markup import escape
 
-    from pipespec.bundle.metrics import MULTIPROC_ENV
+    from pipespec.bundle.server import Limits, serve
 
-    if args.workers > 1:
-        if observer is not None:
-            raise ConfigError("--shadow works with one worker process: drop --workers")
-        # prometheus-client's multiprocess mode: set before it is first imported, so every
-        # worker writes its counts where /metrics (in any worker) adds them up
-        import tempfile
+    def ready(host: str, port: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        served = f"{release['artifact']}@{release['version']}, " if release else ""
+        if release and release.get("stage"):
+            served = f"{release['artifact']}#{release['stage']} = {served}"
+        workers = f", {args.workers} workers" if args.workers > 1 else ""
+        console().print(
+            f"serving [bold]{escape(str(bundle.card.get('name')))}[/] "
+            f"({escape(served)}bundle {bundle.sha[:12]}) on "
+            f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata, GET /metrics"
+            f"{workers})"
+        )
+        if args.log:
+            console().print(f"logging predictions to {args.log}")
 
-        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="pipespec-metrics-")
-    sock = _listen(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in args.host else host
-    served = f"{release['artifact']}@{release['version']}, " if release else ""
-    if release and release.get("stage"):
-        served = f"{release['artifact']}#{release['stage']} = {served}"
-    workers = f", {args.workers} workers" if args.workers > 1 else ""
-    console().print(
-        f"serving [bold]{escape(str(bundle.card.get('name')))}[/] "
-        f"({escape(served)}bundle {bundle.sha[:12]}) on "
-        f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata, GET /metrics"
-        f"{workers})"
+    limits = Limits(
+        request_timeout=args.request_timeout,
+        keep_alive=args.keep_alive,
+        max_connections=args.max_connections,
     )
-    if args.log:
-        console().print(f"logging predictions to {args.log}")
-    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit through
-    # Python so the callers' contexts (the shadow's backlog, a fetched bundle's temporary
-    # directory) are closed, instead of dying on the default handler.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    if args.workers == 1:
-        _run_worker(bundle, args, release, observer, sock)
-        return 0
-    import multiprocessing
-    import shutil
-
-    fork = multiprocessing.get_context("fork")  # the bundle is loaded once, shared
-    procs = [
-        fork.Process(target=_run_worker, args=(bundle, args, release, None, sock), daemon=True)
-        for _ in range(args.workers)
-    ]
-    try:
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join()
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in procs:
-            proc.join(timeout=15)
-        shutil.rmtree(os.environ.pop(MULTIPROC_ENV), ignore_errors=True)
+    serve(
+        bundle,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log=args.log,
+        access_log=args.access_log,
+        release=release,
+        observer=observer,
+        limits=limits,
+        on_ready=ready,
+    )
     return 0
-
-
-def _listen(host: str, port: int) -> Any:
-    """A TCP socket bound to host:port (a ConfigError naming --host/--port if it cannot)."""
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for it, and
-    # without it small responses wait ~40 ms for Nagle and delayed ACKs.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"cannot listen on {host}:{port} (--host/--port): {exc.strerror or exc}",
-            hint="Pick another port (--port 0 picks a free one), or stop what holds it.",
-        ) from None
-    return sock
-
-
-def _run_worker(
-    bundle: Bundle, args: argparse.Namespace, release: Any, observer: Any, sock: Any
-) -> None:
-    """One server process: the app (the model is loaded here, after any fork) on ``sock``."""
-    import signal
-
-    import uvicorn
-
-    from pipespec.bundle.serve import create_app
-
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    app = create_app(bundle, log=args.log, release=release, observer=observer)
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=args.access_log, timeout_graceful_shutdown=5
-    )
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(0)
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:

@@ -9,6 +9,12 @@ Prediction drift is computed in PromQL: the share of predictions per bin over th
 against the bundle's reference shares (recording rules written from its profile), gives the
 PSI, the same formula as ``pipespec monitor`` (shares floored at 1e-4). The file therefore
 depends on the bundle: a retrained bundle makes it stale.
+
+Every series these rules read exists at zero from the server's start (``pipespec.bundle.
+metrics``), so ``rate()`` and ``increase()`` count an incident's first burst: a series born
+with its first event has no earlier sample, and both functions would ignore that jump. The
+error rate is that of ``/predict``: scrapes and health checks do not dilute it, and a client
+that hangs up (``status="499"``) or is cut off for slowness (``"408"``) is not a 5xx.
 """
 
 from __future__ import annotations
@@ -77,14 +83,15 @@ def rules(ctx: ExportContext) -> dict[str, Any]:
         }
 
     records = rate("pipespec_records_total")
-    errors = rate("pipespec_requests_total", '{status=~"5.."}')
+    errors = rate("pipespec_requests_total", '{endpoint="/predict",status=~"5.."}')
+    answered = rate("pipespec_requests_total", '{endpoint="/predict"}')
     threshold = float(monitor["violation_rate"])
     firing = [
         alert(
             "PipespecErrorRate",
-            f"{errors}\n  / {rate('pipespec_requests_total')} > {float(alerts['error_rate'])}",
+            f"{errors}\n  / {answered} > {float(alerts['error_rate'])}",
             "page",
-            f"more than {alerts['error_rate']:.2%} of requests fail (5xx) over {window}",
+            f"more than {alerts['error_rate']:.2%} of /predict requests fail (5xx) over {window}",
         ),
         alert(
             "PipespecLatencyP99",
