@@ -65,6 +65,7 @@ def test_coerce_numeric_reads_non_numbers_as_missing_as_serving_does(tmp_path, c
     table = _read(path, coerce_numeric=True)["path"]
     assert table.schema.field("Age").type == pa.float64()
     assert table["Age"].null_count == 177
+    assert table.to_pandas()["Age"].dtype == "float64"  # no pandas metadata of the old type
     assert "read 177 value(s) of 'Age'" in capsys.readouterr().err
     # the same rule, where serving reads: a file's text and a JSON record
     options = ReadOptions(sep=";", coerce_numeric=True, numeric=("Age", "Fare"))

@@ -266,6 +266,10 @@ def _read_as_numbers(ds: dict[str, Any], table: pa.Table, columns: list[str], ke
         index = table.column_names.index(column)
         table = table.set_column(index, column, pa.array(numbers.values, pa.float64(),
                                                          from_pandas=True))  # fmt: skip
+        # pandas' metadata still names the column's old type: to_pandas would restore it
+        metadata = dict(table.schema.metadata or {})
+        metadata.pop(b"pandas", None)
+        table = table.replace_schema_metadata(metadata or None)
     return table
 
 
