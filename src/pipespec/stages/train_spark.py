@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -172,10 +173,30 @@ class _Machine:
             categorical_feature=self.categorical,
         )  # fmt: skip
         params = {**self.params, **network_params(hosts, rank), "num_threads": 1}
-        booster = lgb.train(params, data, num_boost_round=self.rounds)
+        with _quiet_stdout():  # LightGBM's network set-up log, printed by its C++ core
+            booster = lgb.train(params, data, num_boost_round=self.rounds)
         text = booster.model_to_string() if rank == 0 else ""
         context.barrier()
         yield pa.RecordBatch.from_pydict({"rank": [rank], "model": [text]})
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """The task's standard output (file descriptor 1) to /dev/null for a while."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _free_port() -> int:
