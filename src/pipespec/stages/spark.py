@@ -138,6 +138,8 @@ def session(
         )
     if catalog and catalog.get("metastore"):
         where = _inside(root, catalog["metastore"])
+        derby = f"-Dderby.stream.error.file={scratch / 'derby.log'}"  # not the working folder
+        builder = builder.config("spark.driver.extraJavaOptions", f"{JVM_OPTIONS} {derby}")
         builder = builder.config(
             "spark.hadoop.javax.jdo.option.ConnectionURL",
             f"jdbc:derby:;databaseName={where};create=true",
