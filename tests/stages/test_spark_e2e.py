@@ -188,10 +188,16 @@ def test_a_master_that_does_not_answer_fails_fast_naming_the_key(new_project) ->
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("compute.master=mesos://x:5050", "'compute.master' in command-line override "
-         "'compute.master=mesos://x:5050': 'mesos://x:5050' is not a Spark master"),
-        ("compute.executor_memory=lots", "'compute.executor_memory' in command-line override "
-         "'compute.executor_memory=lots': 'lots' is not a JVM memory size"),
+        (
+            "compute.master=mesos://x:5050",
+            "'compute.master' in command-line override "
+            "'compute.master=mesos://x:5050': 'mesos://x:5050' is not a Spark master",
+        ),
+        (
+            "compute.executor_memory=lots",
+            "'compute.executor_memory' in command-line override "
+            "'compute.executor_memory=lots': 'lots' is not a JVM memory size",
+        ),
         ("compute.executors=0", "'compute.executors' in command-line override"),
     ],
 )

@@ -51,10 +51,14 @@ def network_params(hosts: Sequence[tuple[str, int]], rank: int) -> dict[str, Any
     }
 
 
-def ranked(infos: Sequence[Any]) -> list[int]:
-    """The order of the machines: by the index of the part each one trains on, which is
-    fixed by the table (part files in row order), not by where or when a task started."""
-    return sorted(range(len(infos)), key=lambda i: infos[i])
+def ranked_hosts(messages: Sequence[str]) -> list[tuple[str, int]]:
+    """The machines' ``(address, port)`` in rank order, from the ``[rank, address, port]``
+    JSON messages the tasks swapped (in whatever order they arrived). The rank is the index
+    of the block of parts a machine trains on, fixed by the table (part files in row order),
+    not by where or when a task started."""
+    import json
+
+    return [(str(host), int(port)) for _, host, port in sorted(json.loads(m) for m in messages)]
 
 
 def row_weights(

@@ -28,6 +28,7 @@ from pipespec.stages.distributed import (
     best_iteration,
     curve,
     network_params,
+    ranked_hosts,
     row_weights,
     without_network,
 )
@@ -162,7 +163,7 @@ class _Machine:
         rank = context.partitionId()
         host = context.getTaskInfos()[rank].address.rsplit(":", 1)[0]
         found = context.allGather(json.dumps([rank, host, _free_port()]))
-        hosts = [(h, int(p)) for _, h, p in sorted(json.loads(item) for item in found)]
+        hosts = ranked_hosts(found)
         frames = [parquet.read_part(Path(path)) for path in self.blocks[rank]]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         weights = None
