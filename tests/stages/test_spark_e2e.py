@@ -23,8 +23,12 @@ from helpers import run_cli, shared
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 ADULT = ("adult", "adult.data")
-ARGS = ("dataset=adult", "dataset.sample.fraction=0.25", "model.num_boost_round=60",
-        "behavior.enforce=false")  # latency checks fail on a loaded machine, not the point here
+ARGS = (
+    "dataset=adult",
+    "dataset.sample.fraction=0.25",
+    "model.num_boost_round=60",
+    "behavior.enforce=false",
+)  # latency checks fail on a loaded machine, not the point here
 
 
 @pytest.fixture(scope="module")
