@@ -143,7 +143,12 @@ def test_a_spark_table_trained_on_by_config_and_its_change_reruns_load(
         "metastore": "metastore_db", "target": "income", "task": "binary",
     }  # fmt: skip
     (root / "configs" / "dataset" / "adult_table.yaml").write_text(yaml.safe_dump(config))
-    args = ("dataset=adult_table", "model.num_boost_round=20", "behavior.enforce=false")
+    args = (
+        "dataset=adult_table",
+        "dataset.sample.fraction=null",
+        "model.num_boost_round=20",
+        "behavior.enforce=false",
+    )  # every row of the table: env=dev samples half
     proc = run_cli("run", *args, cwd=root)
     assert "table 'adult' (dataset.table) -> snapshot" in proc.stdout + proc.stderr
     lock = yaml.safe_load((root / "dvc.lock").read_text())
