@@ -1,11 +1,13 @@
-"""Scale: the whole pipeline with compute=dask on a synthetic table larger than a comfortable
+"""Scale: the whole pipeline with compute=dask (and, with ``--compute spark``, on a local
+standalone Spark cluster beside it) on a synthetic table larger than a comfortable
 pandas frame (default 10M rows x 50 features: 45 numeric, 5 categorical, a binary target),
 written as a directory of Parquet files. Records wall time per stage and peak memory: the
 peak of the summed RSS of every process of the run (the stages, the Dask scheduler and
 workers) and the largest single process, against the in-memory size of the frame.
 
     python bench/scale.py [--rows 10000000] [--files 20] [--workers 2]
-                          [--memory-limit 8GiB] [--rounds 100] [--keep DIR]
+                          [--memory-limit 8GiB] [--rounds 100] [--compute spark]
+                          [--keep DIR]
 
 The data is generated file by file (never whole in memory) with a seeded generator.
 """
@@ -80,6 +82,44 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return total, largest
 
 
+def run_pipeline(
+    work: Path, name: str, overrides: list[str], *, whole_tree: bool = False
+) -> dict[str, object]:
+    """``pipespec run`` in a new project ``work/name``: wall time per stage and in all, the
+    test AUC, the peak memory. ``whole_tree``: count every process under this one (the
+    Spark master and workers are this script's children, not the run's)."""
+    root = work / name
+    subprocess.run([str(BIN / "pipespec"), "init", str(root)], check=True, capture_output=True)
+    peak = [0, 0]
+    done = threading.Event()
+    log = work / f"{name}.log"
+    with open(log, "w") as fh:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(BIN / "pipespec"), "run", *overrides], cwd=root, stdout=fh, stderr=fh
+        )
+
+        def sample() -> None:
+            while not done.is_set():
+                total, largest = tree_rss(os.getpid() if whole_tree else proc.pid)
+                peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
+                time.sleep(0.5)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = proc.wait()
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    text = log.read_text(errors="replace")
+    if code != 0:
+        raise SystemExit(f"pipespec run ({name}) failed ({code}):\n{text[-4000:]}")
+    stages = re.findall(r"^stage (\w+) .*?\n(?:.*\n)*?  done in ([\d.]+)s", text, re.M)
+    auc = re.search(r"test auc=([\d.]+)", text)
+    return {"stages": dict(stages), "wall": wall, "auc": auc.group(1) if auc else "?",
+            "peak": peak}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -87,6 +127,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="8GiB")
     parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument(
+        "--compute", choices=("dask", "spark"), default="dask",
+        help="spark: also on a local standalone Spark cluster (a master and --workers 1-core "
+        "workers as processes), printed beside compute=dask",
+    )  # fmt: skip
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep it")
     args = parser.parse_args()
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
@@ -99,56 +144,50 @@ def main() -> None:
             f"generated {args.rows:,} rows x {NUMERIC + CATEGORICAL} features in "
             f"{time.perf_counter() - start:.0f}s: {frame_bytes / 2**30:.2f} GiB in memory"
         )
-        root = work / "proj"
-        subprocess.run([str(BIN / "pipespec"), "init", str(root)], check=True, capture_output=True)
-        overrides = [
+        common = [
             "dataset=parquet",
             f"dataset.path={work / 'data'}",
             "dataset.target=y",
             "dataset.task=binary",
             "dataset.sample.fraction=null",
             "dataset.sample.rows=null",
+            f"model.num_boost_round={args.rounds}",
+        ]
+        dask = [
             "compute=dask",
             f"compute.workers={args.workers}",
             f"compute.memory_limit={args.memory_limit}",
-            f"model.num_boost_round={args.rounds}",
         ]
-        peak = [0, 0]
-        done = threading.Event()
-        log = work / "run.log"
-        with open(log, "w") as fh:
-            start = time.perf_counter()
-            proc = subprocess.Popen(
-                [str(BIN / "pipespec"), "run", *overrides], cwd=root, stdout=fh, stderr=fh
+        results = {"dask": run_pipeline(work, "dask", [*common, *dask])}
+        if args.compute == "spark":
+            from pipespec.stages.spark import standalone
+
+            memory = args.memory_limit.lower().removesuffix("ib").removesuffix("b")
+            with standalone(args.workers, work / "spark-cluster", memory=memory) as master:
+                spark = [
+                    "compute=spark",
+                    f"compute.master={master}",
+                    f"compute.executors={args.workers}",
+                    f"compute.executor_memory={memory}",
+                ]
+                results["spark"] = run_pipeline(work, "spark", [*common, *spark],
+                                                whole_tree=True)  # fmt: skip
+        print(f"machine: {os.cpu_count()} cores; {args.workers} workers (executors) of 1 core")
+        names = list(results)
+        print(f"{'stage':<12}" + "".join(f"{'wall s ' + n:>16}" for n in names))
+        stages = list(dict.fromkeys(k for r in results.values() for k in r["stages"]))  # type: ignore[attr-defined]
+        for stage in stages:
+            cells = [results[n]["stages"].get(stage, "-") for n in names]  # type: ignore[attr-defined]
+            print(f"{stage:<12}" + "".join(f"{float(c) if c != '-' else c:>16}" for c in cells))
+        print(f"{'whole run':<12}" + "".join(f"{results[n]['wall']:>16.1f}" for n in names))
+        print(f"{'test AUC':<12}" + "".join(f"{results[n]['auc']:>16}" for n in names))
+        for n in names:
+            total, largest = results[n]["peak"]  # type: ignore[misc]
+            print(
+                f"peak memory ({n}): {total / 2**30:.2f} GiB summed over the run's processes "
+                f"({total / frame_bytes:.2f}x the frame), largest process "
+                f"{largest / 2**30:.2f} GiB ({largest / frame_bytes:.2f}x)"
             )
-
-            def sample() -> None:
-                while not done.is_set():
-                    total, largest = tree_rss(proc.pid)
-                    peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
-                    time.sleep(0.5)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            code = proc.wait()
-            wall = time.perf_counter() - start
-            done.set()
-            sampler.join()
-        text = log.read_text(errors="replace")
-        if code != 0:
-            raise SystemExit(f"pipespec run failed ({code}):\n{text[-4000:]}")
-        stages = re.findall(r"^stage (\w+) .*?\n(?:.*\n)*?  done in ([\d.]+)s", text, re.M)
-        auc = re.search(r"test auc=([\d.]+)", text)
-        print(f"machine: {os.cpu_count()} cores; compute=dask, {args.workers} workers")
-        print(f"{'stage':<12}{'wall s':>10}")
-        for name, seconds in stages:
-            print(f"{name:<12}{float(seconds):>10.1f}")
-        print(f"{'whole run':<12}{wall:>10.1f}   test AUC {auc.group(1) if auc else '?'}")
-        print(
-            f"peak memory: {peak[0] / 2**30:.2f} GiB summed over the run's processes "
-            f"({peak[0] / frame_bytes:.2f}x the frame), largest process "
-            f"{peak[1] / 2**30:.2f} GiB ({peak[1] / frame_bytes:.2f}x)"
-        )
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

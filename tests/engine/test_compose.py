@@ -21,6 +21,7 @@ from pipespec.engine.scaffold import template_root
 REQUIRED = {
     "dataset": ["dataset.path=data.csv", "dataset.target=y", "dataset.task=regression"],
 }
+OPTION_REQUIRED = {("dataset", "spark"): ["dataset.table=sales"]}  # a table or a query
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,7 @@ def test_every_group_has_options() -> None:
 @pytest.mark.parametrize(("group", "option"), _options())
 def test_every_option_composes_and_compiles(project: Project, group: str, option: str) -> None:
     extra = [o for o in REQUIRED.get(group, []) if option != "default"]
+    extra += OPTION_REQUIRED.get((group, option), [])
     composition = compose(project, (f"{group}={option}", *extra))
     assert "${" not in composition.body
     if group == "experiment":

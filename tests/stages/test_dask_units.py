@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 from pipespec.core.documents import TableMeta
+from pipespec.stages.distributed import best_iteration as _best_iteration
+from pipespec.stages.distributed import without_network as _without_network
 from pipespec.stages.embedded import generate
 from pipespec.stages.featurize import Partitioned, _fit, fit
 from pipespec.stages.parquet import Parts, part_files, table_meta
 from pipespec.stages.split import uniform
-from pipespec.stages.train_dask import _best_iteration, _without_network
 
 FEATURES = {
     "select": None,

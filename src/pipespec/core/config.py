@@ -30,6 +30,7 @@ class Backend(Enum):
 
     local = "local"
     dask = "dask"
+    spark = "spark"
 
 
 class Encoding(Enum):
@@ -45,6 +46,7 @@ class Source(Enum):
     embedded = "embedded"  # pipespec's seeded generator: no download, no file
     csv = "csv"
     parquet = "parquet"
+    spark = "spark"  # a table (dataset.table) or query (dataset.query) of a Spark catalog
 
 
 @dataclass
@@ -83,6 +85,12 @@ class DatasetConfig:
     weight: str | None = None  # column of sample weights (not a feature)
     weight_path: str | None = None  # side file, one weight per row of path (LightGBM's .weight)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    # source spark: a table of the session's catalog, or a SQL query over it
+    table: str | None = None
+    query: str | None = None
+    snapshot: str | None = None  # the table's files: a DVC dependency, a changed table re-runs load
+    warehouse: str | None = None  # spark.sql.warehouse.dir (null: the cluster's own)
+    metastore: str | None = None  # a local Derby metastore folder (null: the cluster's catalog)
 
 
 class SchemaPolicy(Enum):
@@ -184,7 +192,9 @@ class ComputeConfig:
 
     With ``backend: dask`` the data stages work partition by partition and training uses
     ``lightgbm.dask``: on the cluster at ``address``, or on a ``LocalCluster`` of ``workers``
-    processes started for the run.
+    processes started for the run. With ``backend: spark`` the same stage bodies run on
+    the executors of a Spark session at ``master`` (``stages.cluster``) and training is
+    LightGBM's data-parallel mode in one barrier stage (``stages.train_spark``).
     """
 
     name: str = MISSING
@@ -195,6 +205,14 @@ class ComputeConfig:
     threads_per_worker: int = 1
     memory_limit: str = "4GiB"  # per LocalCluster worker; it spills to disk beyond 60% of it
     partition_rows: int = 500_000  # rows per partition when pipespec partitions a table
+    # backend spark: the master (local[N], spark://host:port, yarn, k8s://...), how many
+    # executors (one LightGBM machine each), their cores and memory
+    master: str = "local[2]"
+    executors: int = 2
+    executor_cores: int = 1
+    executor_memory: str = "2g"
+    driver_memory: str = "2g"
+    start_timeout: int = 300  # seconds to wait for the session and its executors
 
 
 class OnInvalid(Enum):

@@ -226,12 +226,12 @@ _NOT_ON_DASK: tuple[tuple[KeyPath, Callable[[Any], bool], str], ...] = (
 
 
 def _dask_limits(path: KeyPath, backend: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
-    if backend != "dask":
+    if backend not in ("dask", "spark"):
         return
     for key, asks, hint in _NOT_ON_DASK:
         if asks(_get(params, key)):
             yield Problem(
-                (key, path), f"{'.'.join(key)} is not supported with compute=dask", hint=hint
+                (key, path), f"{'.'.join(key)} is not supported with compute={backend}", hint=hint
             )
 
 
@@ -282,6 +282,51 @@ def _monitor(path: KeyPath, monitor: Any, params: Mapping[str, Any]) -> Iterator
         yield Problem(((*path, "pvalue"),), f"must be in (0, 1) or null, got {pvalue!r}")
 
 
+_MASTER = re.compile(r"local(\[(\d+|\*)\])?|spark://[A-Za-z0-9.\-]+:\d+(,[A-Za-z0-9.\-]+:\d+)*"
+                     r"|yarn|k8s://https?://[A-Za-z0-9.\-]+(:\d+)?")  # fmt: skip
+
+
+def _spark_master(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if _get(params, ("compute", "backend")) != "spark":
+        return
+    if not isinstance(value, str) or not _MASTER.fullmatch(value):
+        yield Problem(
+            (path,),
+            f"'{value}' is not a Spark master",
+            hint="Write local[N], spark://host:port, yarn or k8s://https://host:port.",
+        )
+
+
+def _jvm_memory(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if _get(params, ("compute", "backend")) != "spark":
+        return
+    if not isinstance(value, str) or not re.fullmatch(r"\d+[kmgt]?", value.lower()):
+        yield Problem(
+            (path,), f"'{value}' is not a JVM memory size", hint="Write a size such as 2g or 512m."
+        )
+
+
+def _spark_source(path: KeyPath, source: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    if source != "spark":
+        return
+    table, query = _get(params, ("dataset", "table")), _get(params, ("dataset", "query"))
+    if bool(table) == bool(query):
+        yield Problem(
+            (("dataset", "table"), ("dataset", "query")),
+            "dataset.source=spark reads dataset.table or dataset.query: set exactly one",
+            hint="`dataset.table=db.name` reads a table of the catalog; `dataset.query='SELECT "
+            "...'` runs a query.",
+        )
+    elif table and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", table):
+        yield Problem((("dataset", "table"),), f"'{table}' is not a table name (name or db.name)")
+    if _get(params, ("dataset", "test_path")):
+        yield Problem(
+            (("dataset", "test_path"), path),
+            "dataset.test_path is not read with dataset.source=spark",
+            hint="Mark the test rows in the query, or set dataset.test_path to null.",
+        )
+
+
 RULES: dict[str, Rule] = {
     "features.derived": _derived,
     "production.allow_custom": _module_names,
@@ -290,6 +335,13 @@ RULES: dict[str, Rule] = {
     "compute.workers": _whole_number,
     "compute.threads_per_worker": _whole_number,
     "compute.memory_limit": _memory_limit,
+    "compute.master": _spark_master,
+    "compute.executors": _whole_number,
+    "compute.executor_cores": _whole_number,
+    "compute.start_timeout": _whole_number,
+    "compute.executor_memory": _jvm_memory,
+    "compute.driver_memory": _jvm_memory,
+    "dataset.source": _spark_source,
     "evaluation.gates": _gates,
     "model": _lightgbm_names,
     "model.class_weight": _class_weight,

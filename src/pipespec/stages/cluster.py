@@ -1,4 +1,5 @@
-"""``compute=dask``: the cluster a stage runs on, and tables as directories of Parquet parts.
+"""``compute=dask`` and ``compute=spark``: the cluster a stage runs on, and tables as
+directories of Parquet parts.
 
 A stage connects to ``compute.address``, or to the cluster that ``pipespec run`` started for
 the whole run (its address is in ``PIPESPEC_DASK_ADDRESS``), or else starts a ``LocalCluster``
@@ -9,6 +10,9 @@ A table written under Dask is a directory of ``part.NNNNN.parquet`` files, one p
 each carrying the same pipespec metadata as a single-file table; readers here and
 ``parquet.read_table`` accept both forms. Outputs are written into temporary directories next
 to their targets and moved into place together when every partition has succeeded.
+
+``compute=spark`` maps the same bodies over the same parts on a Spark session's executors
+(``stages.spark``): its tables are partitioned as on Dask.
 """
 
 from __future__ import annotations
@@ -203,8 +207,15 @@ class Dask:
 
 
 @contextmanager
-def backend(ctx: StageContext) -> Iterator[Local | Dask]:
-    """Where a stage's body runs: in process (``compute=local``) or on the run's cluster."""
+def backend(ctx: StageContext) -> Iterator[Any]:
+    """Where a stage's body runs: in process (``compute=local``), on the run's Dask cluster,
+    or on the executors of a Spark session (``compute=spark``, see ``stages.spark``)."""
+    if ctx.params.get_path("compute.backend") == "spark":
+        from pipespec.stages.spark import Spark, session
+
+        with session(ctx.compute, ctx.root) as spark:
+            yield Spark(spark)
+        return
     if not ctx.dask:
         yield Local()
         return

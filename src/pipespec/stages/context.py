@@ -99,5 +99,6 @@ class StageContext:
 
     @property
     def dask(self) -> bool:
-        """True when the stage runs with ``compute=dask`` (its kind declares compute.backend)."""
-        return self.params.get_path("compute.backend") == "dask"
+        """True when the stage's tables are partitioned: ``compute=dask``, or ``compute=spark``
+        whose tables are partitioned the same way (its kind declares compute.backend)."""
+        return self.params.get_path("compute.backend") in ("dask", "spark")

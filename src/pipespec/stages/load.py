@@ -28,7 +28,7 @@ from pipespec.stages.context import StageContext
 READS = ("seed", "dataset", "compute.backend", "compute.partition_rows")
 INPUTS = ()
 OUTPUTS = {"data": ("data/{stage}/data.parquet", "out")}
-PATH_PARAMS = ("dataset.path",)
+PATH_PARAMS = ("dataset.path", "dataset.snapshot")  # snapshot: a Spark table's files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,6 +42,10 @@ def run(ctx: StageContext) -> None:
     import numpy as np
 
     ds = ctx.params["dataset"].to_dict()
+    if ds["source"] == "spark":  # a Spark table or query: read from its Parquet snapshot
+        from pipespec.stages.spark_table import snapshot
+
+        ds = snapshot(ds, ctx)
     seed = int(ctx.params["seed"])
     fraction, rows = _sample_spec(ds)
     keys = ["path"] + (["test_path"] if ds.get("test_path") else [])

@@ -9,21 +9,26 @@ from ``dataset.weight``, class weights from ``model.class_weight``.
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
-from pipespec.core.errors import ConfigError, DataError
+from pipespec.core.errors import DataError
 from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import read_table, table_columns
+from pipespec.stages.training import (  # the shared parameters (also the distributed trainers')
+    class_factors,
+    lightgbm_params,
+    monotone_by_name,
+    write_importance,
+)
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
-# compute: the thread count and, on Dask, the number of workers change the model; where the
-# cluster is (compute.address, memory) does not, so it is not a param of the stage
+# compute: the thread count and, on Dask and Spark, the number of workers (executors) change
+# the model; where the cluster is (compute.address, memory) does not: not a param of the stage
 READS = (
     "seed", "dataset.target", "dataset.task", "dataset.weight", "model",
-    "compute.backend", "compute.num_threads", "compute.workers",
+    "compute.backend", "compute.num_threads", "compute.workers", "compute.executors",
 )  # fmt: skip
 INPUTS = ("train",)
 ANY_INPUTS = True  # 'valid' for early stopping
@@ -46,88 +51,19 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
-METRICS = {"binary": "binary_logloss", "multiclass": "multi_logloss", "regression": "rmse"}
-NAMED = (
-    "learning_rate",
-    "num_leaves",
-    "max_depth",
-    "min_data_in_leaf",
-    "feature_fraction",
-    "bagging_fraction",
-    "bagging_freq",
-    "lambda_l1",
-    "lambda_l2",
-)
-# model.* keys that are pipespec's, not LightGBM parameters
-OWN_KEYS = {
-    "name",
-    "objective",
-    "num_boost_round",
-    "early_stopping_rounds",
-    "class_weight",
-    "cv_folds",
-    "params",
-    *NAMED,
-}
-
-
-def lightgbm_params(
-    model: Any, *, task: str, seed: int, threads: int, num_class: int | None
-) -> dict[str, Any]:
-    """The LightGBM parameter dict for a model config (named fields, then ``params``)."""
-    extra = (
-        model["params"].to_dict() if hasattr(model["params"], "to_dict") else dict(model["params"])
-    )
-    unknown_top = sorted(set(model) - OWN_KEYS)  # LightGBM names, checked at composition
-    params: dict[str, Any] = {
-        "objective": model["objective"] or OBJECTIVES[task],
-        "metric": METRICS[task],
-        **{key: model[key] for key in NAMED},
-        "seed": seed,
-        "deterministic": True,
-        "force_col_wise": True,
-        "num_threads": threads,
-        "verbosity": -1,
-    }
-    if task == "multiclass":
-        params["num_class"] = num_class
-    params.update({k: model[k] for k in unknown_top})
-    params.update(extra)
-    return params
-
-
-MONOTONE = ("monotone_constraints", "monotone_constraint", "mc", "monotonic_cst")
-
-
-def monotone_by_name(params: dict[str, Any], features: list[str]) -> None:
-    """``model.params.monotone_constraints`` may map feature names to -1/0/1 instead of
-    listing one value per feature in the table's order: turn the mapping into that list."""
-    for key in MONOTONE:
-        given = params.get(key)
-        if not isinstance(given, dict):
-            continue
-        unknown = sorted(set(map(str, given)) - set(features))
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], features, n=1)
-            raise ConfigError(
-                f"model.params.{key}: no feature '{unknown[0]}'",
-                hint=(f"Did you mean '{close[0]}'? " if close else "")
-                + f"Features: {', '.join(features)}",
-            )
-        bad = {k: v for k, v in given.items() if v not in (-1, 0, 1)}
-        if bad:
-            raise ConfigError(f"model.params.{key}: values must be -1, 0 or 1, got {bad}")
-        params[key] = [int(given.get(f, 0)) for f in features]
-
 
 def run(ctx: StageContext) -> None:
     import lightgbm as lgb
 
-    if ctx.dask:
+    backend = ctx.params.get_path("compute.backend")
+    if backend == "dask":
         from pipespec.stages.train_dask import run as run_on_dask
 
         return run_on_dask(ctx)
+    if backend == "spark":
+        from pipespec.stages.train_spark import run as run_on_spark
+
+        return run_on_spark(ctx)
     task = ctx.params["dataset"]["task"]
     target = ctx.params["dataset"]["target"]
     weight_col = ctx.params["dataset"]["weight"]
@@ -207,7 +143,7 @@ def run(ctx: StageContext) -> None:
         for metric, value in scores.items():
             summary[f"{valid_name}_{metric}"] = round(float(value), 6)
     write_json(ctx.output("metrics"), summary)
-    _write_importance(booster, best, ctx.output("importance"))
+    write_importance(booster, best, ctx.output("importance"))
     shown = [f"{k}={v}" for k, v in summary.items() if k.endswith(params["metric"])]
     console().print(f"  {tree_count(best, booster.num_model_per_iteration())} (of {rounds} "
                     "rounds max) " + ", ".join(shown))  # fmt: skip
@@ -295,27 +231,6 @@ def sample_weights(
     return row if weights is None else weights * row
 
 
-def class_factors(class_weight: Any, classes: list[Any] | None, counts: Any) -> np.ndarray:
-    """The weight of each class; ``counts``: training rows per class code."""
-    import numpy as np
-
-    classes = classes or []  # a classification task (checked at composition)
-    if class_weight == "balanced":
-        counts = np.asarray(counts, dtype="float64")
-        per_class = counts.sum() / (len(classes) * np.maximum(counts, 1))
-    else:  # a mapping
-        given = class_weight.to_dict() if hasattr(class_weight, "to_dict") else class_weight
-        names = [str(c) for c in classes]
-        unknown = [k for k in given if str(k) not in names]
-        if unknown:
-            raise ConfigError(
-                f"model.class_weight names unknown class(es) {unknown}; classes: {names}"
-            )
-        by_name = {str(k): float(v) for k, v in given.items()}
-        per_class = np.array([by_name.get(n, 1.0) for n in names])
-    return np.asarray(per_class, dtype="float64")
-
-
 def cross_validate(
     params: dict[str, Any],
     data: Any,
@@ -348,18 +263,6 @@ def cross_validate(
         f"{metric}_mean": round(mean[-1], 6),
         f"{metric}_std": round(std[-1], 6),
     }
-
-
-def _write_importance(booster: Any, best: int, path: Any) -> None:
-    import pandas as pd
-
-    from pipespec.core.atomic import atomic_path
-
-    gain = booster.feature_importance(importance_type="gain", iteration=best)
-    table = pd.DataFrame({"feature": booster.feature_name(), "gain": gain.round(6)})
-    table = table.sort_values(["gain", "feature"], ascending=[False, True])
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, lineterminator="\n")
 
 
 class _Progress:
