@@ -252,8 +252,10 @@ skipped; ``hparams_search.direction`` and ``.sampler`` are enums of the schema i
 
 def check_values(params: Mapping[str, Any]) -> list[Problem]:
     """Every problem with the values of a composed config, in ``RULES`` order."""
+    from pipespec.core.kubernetes_values import RULES as KUBERNETES_RULES  # imports this
+
     problems: list[Problem] = []
-    for key, rule in RULES.items():
+    for key, rule in {**RULES, **KUBERNETES_RULES}.items():
         path = tuple(key.split("."))
         value = _get(params, path, default=_ABSENT)
         if value is not _ABSENT:

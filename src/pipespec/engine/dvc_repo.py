@@ -281,3 +281,15 @@ def _argv(argv: Sequence[str]) -> list[str]:
 def _env() -> dict[str, str]:
     """DVC starts its workers as plain ``dvc``: with none on PATH, no worker ever starts."""
     return {**os.environ, "PATH": tool_path()}
+
+
+def committed_remotes(root: Path) -> tuple[list[str], str | None]:
+    """The remotes of the repository's committed ``.dvc/config`` and its default remote.
+
+    ``config.local`` and the user's own config are left out: a fresh clone (a CI job, a pod)
+    sees only what is committed."""
+    from dvc.config import Config
+
+    conf = Config(dvc_dir=str(root / ".dvc"), validate=False).load_one("repo")
+    default = (conf.get("core") or {}).get("remote")
+    return sorted(conf.get("remote") or {}), str(default) if default else None
