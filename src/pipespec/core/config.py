@@ -413,10 +413,12 @@ class CiConfig:
     python: str = "3.11"  # Python version the job installs the project with
     runner: str = "ubuntu-latest"  # GitHub's runs-on
     image: str = "python:3.11-slim"  # GitLab: the job's container image
-    install: str = "python -m pip install pipespec"  # the project's install command
+    # the project's install command; null: pip install of this pipespec version
+    install: str | None = None
     remote: str | None = None  # DVC remote to pull from and push to; null: the default remote
     cache: bool = True  # cache pip downloads and DVC's cache between runs
-    branches: list[str] = field(default_factory=lambda: ["main"])  # PRs into these run it
+    # PRs into these run it; null: the repository's default branch (origin's, else HEAD's)
+    branches: list[str] | None = None
 
 
 @dataclass

@@ -97,6 +97,11 @@ def test_export_check_names_the_stale_file(project: Path) -> None:
     ok = run_cli("export", "--check", cwd=project)
     assert "nothing exported yet" in ok.stderr
     run_cli("export", "kubernetes", cwd=project)
+    # the DAG's tasks share artifacts through a DVC remote, which .dvc/config must name
+    (project / ".dvc").mkdir()
+    (project / ".dvc/config").write_text(
+        "[core]\n    remote = store\n['remote \"store\"']\n    url = /tmp/store\n"
+    )
     run_cli("export", "airflow", "--group-by", "file", cwd=project)
     assert "2 exported file(s) up to date" in run_cli("export", "--check", cwd=project).stderr
     run_cli("compose", "deploy.replicas=4", cwd=project)

@@ -45,8 +45,10 @@ def _strict(schema: Any) -> Any:
     strict field validation does (objects with properties only)."""
     if isinstance(schema, dict):
         out = {k: _strict(v) for k, v in schema.items()}
-        if "properties" in out and "additionalProperties" not in out and not out.get(
-            "x-kubernetes-preserve-unknown-fields"
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
         ):
             out["additionalProperties"] = False
         return out
@@ -97,7 +99,8 @@ def test_jobs_and_dask_cluster_pass_the_strict_validators(remote_project: Path) 
         "kubernetes.secrets=[dvc-remote-credentials]",
     )
     kinds = [d["kind"] for d in docs.values()]
-    assert kinds[0] == "DaskCluster" and set(kinds[1:]) == {"Job"}
+    assert kinds[0] == "DaskCluster"
+    assert set(kinds[1:]) == {"Job"}
     for doc in docs.values():
         validate(doc)
     cluster = docs["00-dask-cluster.yaml"]
@@ -170,9 +173,11 @@ def test_composition_refuses_bad_kubernetes_values(remote_project: Path) -> None
         "orchestrator.image=my image", cwd=remote_project, check=False,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
-    assert "'kubernetes.namespace'" in proc.stderr and "DNS-1123" in proc.stderr
+    assert "'kubernetes.namespace'" in proc.stderr
+    assert "DNS-1123" in proc.stderr
     assert "'kubernetes.resources.memory_limit'" in proc.stderr
-    assert "'orchestrator.image'" in proc.stderr and "not an image reference" in proc.stderr
+    assert "'orchestrator.image'" in proc.stderr
+    assert "not an image reference" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -180,7 +185,8 @@ def test_export_refuses_without_a_committed_remote(new_project: Callable[..., Pa
     root = new_project()
     proc = run_cli("export", "kubernetes-training", cwd=root, check=False)
     assert proc.returncode == 2, proc.stderr
-    assert "kubernetes.remote" in proc.stderr and "dvc remote add -d" in proc.stderr
+    assert "kubernetes.remote" in proc.stderr
+    assert "dvc remote add -d" in proc.stderr
     assert not (root / FOLDER).exists()
 
 

@@ -122,7 +122,11 @@ def dag_file(ctx: ExportContext, dag_id: str, schedule: str | None, task_list: l
         '"""' + header("airflow", comment="").replace("\n ", "\n").strip(),
         "",
         "Each task runs its pipeline stage through DVC "
-        + ("in a pod of its own (KubernetesPodOperator)." if image else "in the project's checkout (PROJECT)."),
+        + (
+            "in a pod of its own (KubernetesPodOperator)."
+            if image
+            else "in the project's checkout (PROJECT)."
+        ),
         '"""',
         "",
         "from __future__ import annotations",
@@ -180,6 +184,9 @@ def pod_imports(ctx: ExportContext) -> tuple[str, ...]:
     }
     if k8s.get("namespace"):
         pod["namespace"] = str(k8s["namespace"])
+    requests = {"cpu": str(res["cpu_request"]), "memory": str(res["memory_request"])}
+    limits = {"cpu": str(res["cpu_limit"]), "memory": str(res["memory_limit"])}
+    secrets = [str(s) for s in k8s.get("secrets") or []]
     return (
         "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator",
         "from airflow.providers.cncf.kubernetes.secret import Secret",
@@ -189,10 +196,10 @@ def pod_imports(ctx: ExportContext) -> tuple[str, ...]:
         "# every pod: the image holding the project's checkout (kubernetes.workdir)",
         f"POD = {pod!r}",
         "RESOURCES = k8s.V1ResourceRequirements(",
-        f"    requests={{'cpu': {str(res['cpu_request'])!r}, 'memory': {str(res['memory_request'])!r}}},",
-        f"    limits={{'cpu': {str(res['cpu_limit'])!r}, 'memory': {str(res['memory_limit'])!r}}},",
+        f"    requests={requests!r},",
+        f"    limits={limits!r},",
         ")",
-        f"SECRETS = [Secret('env', None, name) for name in {[str(s) for s in k8s.get('secrets') or []]!r}]",
+        f"SECRETS = [Secret('env', None, name) for name in {secrets!r}]",
     )
 
 

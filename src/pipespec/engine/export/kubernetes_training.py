@@ -127,6 +127,10 @@ def job(ctx: ExportContext, stage: Stage, after: list[str]) -> dict[str, Any]:
     }
 
 
+def _port(name: str, port: int) -> dict[str, Any]:
+    return {"name": name, "protocol": "TCP", "port": port, "targetPort": name}
+
+
 def dask_cluster(ctx: ExportContext) -> dict[str, Any]:
     """A DaskCluster of ``compute.workers`` workers, each ``compute.threads_per_worker``
     threads and ``compute.memory_limit`` of memory, running the project's image."""
@@ -145,9 +149,18 @@ def dask_cluster(ctx: ExportContext) -> dict[str, Any]:
         "name": "worker",
         **common,
         "args": [
-            "dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", str(threads),
-            "--memory-limit", memory, "--dashboard", "--dashboard-address", "8788",
-        ],  # fmt: skip
+            "dask",
+            "worker",
+            "--name",
+            "$(DASK_WORKER_NAME)",
+            "--nthreads",
+            str(threads),
+            "--memory-limit",
+            memory,
+            "--dashboard",
+            "--dashboard-address",
+            "8788",
+        ],
         "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
         "resources": {
             "requests": {"cpu": str(threads), "memory": memory},
@@ -189,11 +202,9 @@ def dask_cluster(ctx: ExportContext) -> dict[str, Any]:
                         "dask.org/component": "scheduler",
                     },
                     "ports": [
-                        {"name": "tcp-comm", "protocol": "TCP", "port": DASK_PORT,
-                         "targetPort": "tcp-comm"},
-                        {"name": "http-dashboard", "protocol": "TCP", "port": DASK_DASHBOARD,
-                         "targetPort": "http-dashboard"},
-                    ],  # fmt: skip
+                        _port("tcp-comm", DASK_PORT),
+                        _port("http-dashboard", DASK_DASHBOARD),
+                    ],
                 },
             },
         },
@@ -260,6 +271,19 @@ sys.exit(subprocess.run(["bash", "-c", sys.argv[1]], check=False).returncode)
 '''
 
 
+WAIT_FOR = """\
+wait_for() { # FILE: until its Job is Complete; exit when it Failed
+  while :; do
+    state=$(kubectl get -f "$1" -o 'jsonpath={.status.conditions[*].type}')
+    case " $state " in
+      *" Complete "*) return 0 ;;
+      *" Failed "*) echo "$1: the Job failed (kubectl describe -f $1)" >&2; exit 1 ;;
+    esac
+    sleep 10
+  done
+}"""
+
+
 def _runner(files: list[tuple[str, dict[str, Any]]]) -> str:
     lines = [
         "#!/bin/sh",
@@ -268,15 +292,7 @@ def _runner(files: list[tuple[str, dict[str, Any]]]) -> str:
         "set -eu",
         'cd "$(dirname "$0")"',
         "",
-        "wait_for() { # FILE: until the Job is Complete; exit when it Failed",
-        "  while :; do",
-        "    done_=$(kubectl get -f \"$1\" -o 'jsonpath={.status.conditions[?(@.type==\"Complete\")].status}')",
-        "    failed=$(kubectl get -f \"$1\" -o 'jsonpath={.status.conditions[?(@.type==\"Failed\")].status}')",
-        '    [ "$done_" = True ] && return 0',
-        '    if [ "$failed" = True ]; then echo "$1: the Job failed (kubectl describe -f $1)" >&2; exit 1; fi',
-        "    sleep 10",
-        "  done",
-        "}",
+        *WAIT_FOR.splitlines(),
         "",
     ]
     for rel, doc in files:
