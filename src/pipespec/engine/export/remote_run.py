@@ -6,8 +6,10 @@ The Kubernetes training Jobs and the Airflow tasks (bash or pod) run the same sc
    from DVC's run cache (their ``dvc.lock`` entries and every output, ``cache: false``
    metrics and plots included: DVC's run cache keeps a copy of those), pulled from the
    remote; then the task's own stages run.
-2. ``dvc push --run-cache STAGE...``: their outputs and run-cache entries go to the remote,
-   where the next task (or ``dvc repro --pull`` on a laptop) finds them.
+2. ``dvc push --run-cache`` and ``pipespec push-run-cache``: the outputs, the run-cache
+   entries and the objects they name go to the remote, where the next task (or ``dvc repro
+   --pull`` on a laptop) finds them. (DVC's own push leaves out the run cache's copies of
+   ``cache: false`` outputs, so a later checkout would find the entry and re-run the stage.)
 
 So no task needs another's checkout: a fresh clone of the commit and the DVC remote are
 enough, and a stage whose inputs are already in the checkout (a shared checkout) just runs.
@@ -52,5 +54,7 @@ def script(stages: Sequence[str], remote: str | None) -> str:
     if remote:  # `dvc repro --pull` reads the default remote: make the configured one default
         lines.append(f"dvc remote default --local {shlex.quote(remote)}")
     lines.append(f"{DVC} repro --pull {targets}")
-    lines.append(f"{DVC} push --run-cache {targets}")
+    lines.append(f"{DVC} push --run-cache")
+    # what `dvc push --run-cache` leaves out: the run cache's copies of `cache: false` outputs
+    lines.append("pipespec push-run-cache")
     return "\n".join(lines)
