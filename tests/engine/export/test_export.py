@@ -279,7 +279,7 @@ def test_ci_export_on_a_new_project_with_and_without_a_remote(new_project, tmp_p
     assert run_tool("git", "branch", "--show-current", cwd=root).stdout.strip() == "main"
     run_cli("export", "github-actions", cwd=root)
     doc = yaml.safe_load((root / ".github/workflows/pipespec.yml").read_text())
-    assert doc[True] == {"pull_request": {"branches": ["main"]}}  # YAML 1.1 reads `on` as True
+    assert doc["on"] == {"pull_request": {"branches": ["main"]}}
     runs = [s["run"] for s in doc["jobs"]["pipeline"]["steps"] if "run" in s]
     assert runs[0] == f"python -m pip install pipespec=={__version__}"
     assert "dvc repro" in runs

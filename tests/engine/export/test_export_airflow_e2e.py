@@ -132,6 +132,7 @@ def test_airflow_runs_the_exported_dags(airflow_venv: Path, new_project, tmp_pat
     assert "drift" in logs
 
 
+@pytest.mark.timeout(2400)  # the provider's install, then nine tasks in fresh clones
 def test_pod_tasks_import_and_run_each_in_a_fresh_clone(
     airflow_venv: Path, new_project, trained_project: Path, tmp_path: Path
 ) -> None:

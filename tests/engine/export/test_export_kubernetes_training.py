@@ -213,6 +213,7 @@ def run_in_fresh_clones(root: Path, commands: list[tuple[str, str]], work: Path)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # nine stages, each a fresh clone restoring its upstream
 def test_jobs_run_in_fresh_clones_like_a_local_run(
     remote_project: Path, trained_project: Path, tmp_path: Path
 ) -> None:
