@@ -70,6 +70,8 @@ def _airflow_env(home: Path, dags: Path) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        # importing the Kubernetes provider took over the default 30 s on a loaded machine
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
         # the project's pipespec and dvc, as on a worker where the project is installed
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
