@@ -58,6 +58,14 @@ def cmd_dag(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push_run_cache(args: argparse.Namespace) -> int:
+    from pipespec.engine import dvc_repo
+
+    count = dvc_repo.push_run_cache(_project(args), args.remote)
+    console().print(f"pushed the run cache and {count} object(s) it names")
+    return 0
+
+
 def cmd_stage(args: argparse.Namespace) -> int:
     from pipespec.engine.runner import delegate
 

@@ -136,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="stage name from pipelines/")
 
     p = sub.add_parser(
+        "push-run-cache",
+        help="push DVC's run cache with every object it names (exported tasks run this)",
+        description="`dvc push --run-cache` pushes the run-cache entries but not the copies of "
+        "`cache: false` outputs (metrics, plots) they name; this pushes both, so a task in "
+        "another checkout restores the stage from the remote (`dvc repro --pull`).",
+    )
+    p.add_argument("-r", "--remote", default=None, help="DVC remote (default: the default)")
+
+    p = sub.add_parser(
         "diff",
         help="params, metrics and re-run stages between two git revisions",
         description="Compare two git revisions (default: HEAD against the workspace): the "
@@ -206,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(cmd_schema(args) or 0)
         from pipespec.cli import commands
 
-        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+        return int(getattr(commands, f"cmd_{args.command.replace('-', '_')}")(args) or 0)
     except PipespecError as exc:
         error(exc.message, exc.hint)
         return exc.exit_code

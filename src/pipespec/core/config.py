@@ -440,10 +440,12 @@ class CiConfig:
     python: str = "3.11"  # Python version the job installs the project with
     runner: str = "ubuntu-latest"  # GitHub's runs-on
     image: str = "python:3.11-slim"  # GitLab: the job's container image
-    install: str = "python -m pip install pipespec"  # the project's install command
+    # the project's install command; null: pip install of this pipespec version
+    install: str | None = None
     remote: str | None = None  # DVC remote to pull from and push to; null: the default remote
     cache: bool = True  # cache pip downloads and DVC's cache between runs
-    branches: list[str] = field(default_factory=lambda: ["main"])  # PRs into these run it
+    # PRs into these run it; null: the repository's default branch (origin's, else HEAD's)
+    branches: list[str] | None = None
 
 
 @dataclass
@@ -461,6 +463,39 @@ class OrchestratorConfig:
     share: bool = True  # pull each task's inputs from the DVC remote, push its outputs after
     remote: str | None = None  # DVC remote for share; null: the default remote
     env: dict[str, str] = field(default_factory=dict)  # extra environment of every task
+    # an image holding the project's checkout: one KubernetesPodOperator per task (settings
+    # from the kubernetes group) instead of a BashOperator; null: BashOperator
+    image: str | None = None
+
+
+@dataclass
+class JobResourcesConfig:
+    """Kubernetes resource requests and limits of each training stage's container."""
+
+    cpu_request: str = "1"
+    cpu_limit: str = "2"
+    memory_request: str = "2Gi"
+    memory_limit: str = "4Gi"
+
+
+@dataclass
+class KubernetesConfig:
+    """Training on Kubernetes (``pipespec export kubernetes-training``, and the Airflow
+    export's pods with ``orchestrator.image``): one container per stage, sharing artifacts
+    only through the DVC remote."""
+
+    name: str = MISSING
+    prefix: str = "pipespec"  # Job names are <prefix>-<stage>; the clusters <prefix>-dask|spark
+    image: str = "pipespec-project:latest"  # an image holding the project's checkout at workdir
+    image_pull_policy: str = "IfNotPresent"  # Always, IfNotPresent or Never
+    workdir: str = "/project"  # the checkout inside the image
+    namespace: str | None = None  # null: the namespace kubectl applies to
+    service_account: str | None = None  # null: the namespace's default service account
+    secrets: list[str] = field(default_factory=list)  # Secrets whose keys become env variables
+    remote: str | None = None  # DVC remote the stages share artifacts through; null: default
+    backoff_limit: int = 0  # Job retries of a failed stage pod
+    ttl_seconds: int = 86400  # a finished Job is deleted after this long
+    resources: JobResourcesConfig = field(default_factory=JobResourcesConfig)
 
 
 @dataclass
@@ -527,6 +562,7 @@ class RootConfig:
     hparams_search: HparamsSearchConfig | None = None
     ci: CiConfig = field(default_factory=CiConfig)
     orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
     deploy: DeployConfig = field(default_factory=DeployConfig)
 
 

@@ -471,10 +471,12 @@ option or code to a file; the exporters write them through the target's own quot
 
 
 def check_values(params: Mapping[str, Any]) -> list[Problem]:
-    """Every problem with the values of a composed config, in ``RULES`` then ``GENERATED``
-    order."""
+    """Every problem with the values of a composed config, in ``RULES``, ``GENERATED`` then
+    Kubernetes order."""
+    from pipespec.core.kubernetes_values import RULES as KUBERNETES_RULES  # imports this
+
     problems: list[Problem] = []
-    for key, rule in {**RULES, **GENERATED}.items():
+    for key, rule in {**RULES, **GENERATED, **KUBERNETES_RULES}.items():
         path = tuple(key.split("."))
         value = _get(params, path, default=_ABSENT)
         if value is not _ABSENT:

@@ -281,3 +281,41 @@ def _argv(argv: Sequence[str]) -> list[str]:
 def _env() -> dict[str, str]:
     """DVC starts its workers as plain ``dvc``: with none on PATH, no worker ever starts."""
     return {**os.environ, "PATH": tool_path()}
+
+
+def committed_remotes(root: Path) -> tuple[list[str], str | None]:
+    """The remotes of the repository's committed ``.dvc/config`` and its default remote.
+
+    ``config.local`` and the user's own config are left out: a fresh clone (a CI job, a pod)
+    sees only what is committed."""
+    from dvc.config import Config
+
+    conf = Config(dvc_dir=str(root / ".dvc"), validate=False).load_one("repo")
+    default = (conf.get("core") or {}).get("remote")
+    return sorted(conf.get("remote") or {}), str(default) if default else None
+
+
+def push_run_cache(project: Project, remote: str | None) -> int:
+    """Push the run cache's entries and every object they name to ``remote``.
+
+    ``dvc push --run-cache`` pushes the entries and the objects of the outputs ``dvc.lock``
+    lists, but not the copies the run cache keeps of ``cache: false`` outputs (metrics,
+    plots): a checkout elsewhere then finds the entry and cannot restore the stage. Returns
+    the number of objects pushed."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with _in_project(project.root), Repo(str(project.root)) as repo:
+            used = repo.stage_cache.push(remote)
+            pushed = 0
+            for odb, objs in repo.stage_cache.get_used_objs(used, remote=remote).items():
+                result = repo.cloud.push(objs, remote=remote, odb=odb)
+                pushed += len(result.transferred)
+                if result.failed:
+                    raise ReproError(
+                        f"could not push {len(result.failed)} run-cache object(s) to the DVC remote"
+                    )
+            return pushed
+    except DvcException as exc:
+        raise ReproError(f"cannot push DVC's run cache: {_message(exc)}") from None

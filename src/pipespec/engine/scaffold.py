@@ -66,7 +66,7 @@ def init(target: Path) -> Project:
             existing + ("\n" if existing and not existing.endswith("\n") else "") + GITIGNORE,
         )
     if not (target / ".git").exists():
-        _call(["git", "init", "-q"], target)
+        _call(["git", "init", "-q", "--initial-branch", "main"], target)
     if dvc_repo.is_initialized(target):
         dvc_repo.set_config(target, DVC_HYDRA)
     else:

@@ -40,6 +40,8 @@ def tool() -> Callable[[str], str]:
 
 
 AIRFLOW = "apache-airflow==3.3.2"
+# KubernetesPodOperator, for the DAGs exported with orchestrator.image
+PROVIDER = "apache-airflow-providers-cncf-kubernetes==10.25.0"
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +52,7 @@ def airflow_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     proc = subprocess.run(
         [str(venv / "bin/python"), "-m", "pip", "install", "--quiet",
-         "--disable-pip-version-check", "--no-compile", AIRFLOW],
+         "--disable-pip-version-check", "--no-compile", AIRFLOW, PROVIDER],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import run_cli
+from helpers import run_cli, run_tool
 
 Tool = Callable[[str], str]
 
@@ -19,7 +19,16 @@ def _run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, check=False)
 
 
+def _dvc_remote(project: Path) -> None:
+    """A committed DVC remote 'store' (as `dvc remote add -d store URL` writes it)."""
+    (project / ".dvc").mkdir(exist_ok=True)
+    (project / ".dvc/config").write_text(
+        "[core]\n    remote = store\n['remote \"store\"']\n    url = /tmp/store\n"
+    )
+
+
 def test_github_workflow_passes_the_schema_and_zizmor(project: Path, tool: Tool) -> None:
+    _dvc_remote(project)
     run_cli("export", "github-actions", cwd=project)
     path = project / ".github/workflows/pipespec.yml"
     schema = _run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
@@ -45,6 +54,7 @@ def test_github_workflow_passes_the_schema_and_zizmor(project: Path, tool: Tool)
 
 
 def test_ci_group_options_reach_both_workflows(project: Path, tool: Tool) -> None:
+    _dvc_remote(project)
     run_cli("compose", "ci.python=3.12", "ci.remote=store", "ci.cache=false",
             "ci.runner=ubuntu-24.04", cwd=project)  # fmt: skip
     run_cli("export", "github-actions", cwd=project)
@@ -97,6 +107,7 @@ def test_export_check_names_the_stale_file(project: Path) -> None:
     ok = run_cli("export", "--check", cwd=project)
     assert "nothing exported yet" in ok.stderr
     run_cli("export", "kubernetes", cwd=project)
+    _dvc_remote(project)  # the DAG's tasks share artifacts through it
     run_cli("export", "airflow", "--group-by", "file", cwd=project)
     assert "2 exported file(s) up to date" in run_cli("export", "--check", cwd=project).stderr
     run_cli("compose", "deploy.replicas=4", cwd=project)
@@ -257,3 +268,31 @@ def test_prediction_drift_alert_computes_the_monitors_psi(
     test_file.write_text(yaml.safe_dump(test, sort_keys=False))
     proc = _run(tool("promtool"), "test", "rules", str(test_file), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ci_export_on_a_new_project_with_and_without_a_remote(new_project, tmp_path: Path) -> None:
+    """`pipespec init` makes `main`; the workflow triggers on it, pins this pipespec, and
+    without a DVC remote reproduces from DVC's cache with no pull or push."""
+    from pipespec import __version__
+
+    root = new_project()
+    assert run_tool("git", "branch", "--show-current", cwd=root).stdout.strip() == "main"
+    run_cli("export", "github-actions", cwd=root)
+    doc = yaml.safe_load((root / ".github/workflows/pipespec.yml").read_text())
+    assert doc["on"] == {"pull_request": {"branches": ["main"]}}
+    runs = [s["run"] for s in doc["jobs"]["pipeline"]["steps"] if "run" in s]
+    assert runs[0] == f"python -m pip install pipespec=={__version__}"
+    assert "dvc repro" in runs
+    assert not any("dvc push" in r or "--pull" in r for r in runs)
+    # a named remote that .dvc/config does not have is refused, naming the key and the fix
+    run_cli("compose", "ci.remote=store", cwd=root)
+    refused = run_cli("export", "github-actions", cwd=root, check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert "ci.remote: DVC remote 'store' is not in .dvc/config" in refused.stderr
+    assert "dvc remote add store URL" in refused.stderr
+    run_tool("dvc", "remote", "add", "store", str(tmp_path / "remote"), cwd=root)
+    run_cli("export", "github-actions", cwd=root)
+    doc = yaml.safe_load((root / ".github/workflows/pipespec.yml").read_text())
+    runs = [s["run"] for s in doc["jobs"]["pipeline"]["steps"] if "run" in s]
+    assert "dvc remote default --local store\ndvc repro --pull --allow-missing" in runs
+    assert "dvc push -r store" in runs

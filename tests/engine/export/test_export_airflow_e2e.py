@@ -34,6 +34,11 @@ print(json.dumps({
             "schedule": str(dag.schedule),
             "retries": dag.default_args.get("retries"),
             "tasks": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+            "operators": {t.task_id: type(t).__name__ for t in dag.tasks},
+            "commands": {
+                t.task_id: getattr(t, "bash_command", None) or t.arguments[0] for t in dag.tasks
+            },
+            "images": sorted({str(getattr(t, "image", None)) for t in dag.tasks}),
         }
         for dag_id, dag in bag.dags.items()
     },
@@ -47,6 +52,8 @@ def _airflow_env(home: Path, dags: Path) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        # importing the Kubernetes provider took over the default 30 s on a loaded machine
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
         # the project's pipespec and dvc, as on a worker where the project is installed
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -107,3 +114,43 @@ def test_airflow_runs_the_exported_dags(airflow_venv: Path, new_project, tmp_pat
     logs = drift.stdout + drift.stderr
     assert "exit code 8" in logs, logs[-4000:]
     assert "drift" in logs
+
+
+@pytest.mark.timeout(2400)  # the provider's install, then nine tasks in fresh clones
+def test_pod_tasks_import_and_run_each_in_a_fresh_clone(
+    airflow_venv: Path, new_project, trained_project: Path, tmp_path: Path
+) -> None:
+    """With orchestrator.image every task is a KubernetesPodOperator; run in order, each
+    task's own command in a fresh clone (its pod) reproduces the local run byte for byte."""
+    from test_export_kubernetes_training import run_in_fresh_clones
+
+    root = new_project()
+    run_tool("dvc", "remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=root)
+    run_cli("compose", *SMALL, "orchestrator.image=registry.example/proj:1", cwd=root)
+    run_cli("export", "airflow", cwd=root)
+    commit_all(root, "project with its pod DAG")
+    env = _airflow_env(tmp_path / "airflow-home", root / "dags")
+    bag = subprocess.run([str(airflow_venv / "bin/python"), "-c", DAGBAG, str(root / "dags")],
+                         env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert bag.returncode == 0, bag.stderr
+    found = json.loads(bag.stdout.strip().splitlines()[-1])
+    assert found["errors"] == {}
+    dag = found["dags"]["pipespec"]
+    assert set(dag["operators"].values()) == {"KubernetesPodOperator"}
+    assert dag["images"] == ["registry.example/proj:1"]
+    commands = []
+    for task in dag["tasks"]:  # the DagBag lists them in dependency order
+        cd, _, command = dag["commands"][task].partition("\n")
+        assert cd == "cd /project"  # kubernetes.workdir: the checkout in the image
+        commands.append((task, command))
+    last = run_in_fresh_clones(root, commands, tmp_path)
+    # every stage's lock entry is the local run's, but the `configs` check's: its deps hold
+    # params.yaml, which here also holds orchestrator.image
+    lock, local = read_yaml(last / "dvc.lock"), read_yaml(trained_project / "dvc.lock")
+    assert list(lock["stages"]) == list(local["stages"])
+    for stage in set(local["stages"]) - {"configs"}:
+        assert lock["stages"][stage] == local["stages"][stage], stage
+    for path in sorted((trained_project / "models/bundle").rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(trained_project)
+            assert (last / rel).read_bytes() == path.read_bytes(), rel

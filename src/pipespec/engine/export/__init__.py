@@ -45,6 +45,7 @@ TARGETS = {
     "alerts": "alerts",
     "docker": "docker",
     "kubernetes": "kubernetes",
+    "kubernetes-training": "kubernetes_training",
 }
 
 

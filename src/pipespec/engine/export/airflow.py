@@ -20,10 +20,10 @@ from typing import Any
 from pipespec.core.errors import ConfigError
 from pipespec.engine.compile import CHECK_STAGE
 from pipespec.engine.export.base import ExportContext, header
+from pipespec.engine.export.remote_run import DVC, check_remote, script
 from pipespec.engine.pipeline import Stage
 
 DAGS_DIR = "dags"
-DVC = "dvc --wait-for-lock"
 MONITOR_KIND = "monitor"
 
 
@@ -42,22 +42,22 @@ def _remote(orch: dict[str, Any]) -> str:
 
 
 def _command(stages: tuple[Stage, ...], orch: dict[str, Any]) -> str:
-    """Pull the inputs other tasks made, run the stages, push their outputs."""
+    """With ``share``: restore the upstream stages from the remote's run cache, run these,
+    push their outputs and run-cache entries (``remote_run``), so a task needs no other
+    task's checkout. Without: run them in the shared checkout."""
     own = {s.name for s in stages}
-    pulls = sorted({u for s in stages for u in s.upstream if u not in own})
-    lines = ["set -euo pipefail"]
     share = bool(orch.get("share"))
+    monitor = [s for s in stages if s.kind.name == MONITOR_KIND]
+    built = [s.name for s in stages if s.kind.name != MONITOR_KIND]
+    lines = ["set -euo pipefail"]
+    if built and share:
+        lines = script(built, orch.get("remote")).splitlines()
+    elif built:
+        lines += [f"{DVC} repro --single-item {shlex.quote(name)}" for name in built]
+    pulls = sorted({u for s in monitor for u in s.upstream if u not in own})
     if share and pulls:
         lines.append(f"{DVC} pull{_remote(orch)} {' '.join(pulls)}")
-    built = []
-    for stage in stages:
-        if stage.kind.name == MONITOR_KIND:
-            lines.append(f"pipespec stage {shlex.quote(stage.name)}")
-        else:
-            lines.append(f"{DVC} repro --single-item {shlex.quote(stage.name)}")
-            built.append(stage.name)
-    if share and built:
-        lines.append(f"{DVC} push{_remote(orch)} {' '.join(built)}")
+    lines += [f"pipespec stage {shlex.quote(s.name)}" for s in monitor]
     return "\n".join(lines)
 
 
@@ -117,23 +117,26 @@ def dag_file(ctx: ExportContext, dag_id: str, schedule: str | None, task_list: l
     if orch.get("pool"):
         default_args.append(f"    'pool': {str(orch['pool'])!r},")
     env = {str(k): str(v) for k, v in sorted((orch.get("env") or {}).items())}
+    image = orch.get("image")
+    workdir = str(ctx.group("kubernetes")["workdir"]) if image else ""
     lines = [
         '"""' + header("airflow", comment="").replace("\n ", "\n").strip(),
         "",
-        "Each task runs its pipeline stage through DVC in the project's checkout (PROJECT).",
+        "Each task runs its pipeline stage through DVC "
+        + (
+            "in a pod of its own (KubernetesPodOperator)."
+            if image
+            else "in the project's checkout (PROJECT)."
+        ),
         '"""',
         "",
         "from __future__ import annotations",
         "",
-        "import os",
+        *(() if image else ("import os",)),
         "from datetime import datetime, timedelta, timezone",
-        "from pathlib import Path",
+        *(() if image else ("from pathlib import Path",)),
         "",
-        "from airflow.providers.standard.operators.bash import BashOperator",
-        "from airflow.sdk import DAG",
-        "",
-        "# the project's checkout: PIPESPEC_PROJECT, or the folder above dags/",
-        "PROJECT = os.environ.get('PIPESPEC_PROJECT') or str(Path(__file__).resolve().parents[1])",
+        *(pod_imports(ctx) if image else _BASH_IMPORTS),
         f"ENV = {env!r}",
         "DEFAULT_ARGS = {",
         *default_args,
@@ -151,15 +154,7 @@ def dag_file(ctx: ExportContext, dag_id: str, schedule: str | None, task_list: l
     ]
     ids = _variables([t.task_id for t in task_list])
     for t in task_list:
-        lines += [
-            f"    {ids[t.task_id]} = BashOperator(",
-            f"        task_id={t.task_id!r},",
-            f"        bash_command={t.command!r},",
-            "        cwd=PROJECT,",
-            "        env=ENV,",
-            "        append_env=True,",
-            "    )",
-        ]
+        lines += [f"    {ids[t.task_id]} = {_operator(t, image, workdir)}", "    )"]
     edges = [f"    {ids[u]} >> {ids[t.task_id]}" for t in task_list for u in t.upstream]
     if edges:
         lines += ["", *edges]
@@ -177,8 +172,76 @@ def _variables(task_ids: list[str]) -> dict[str, str]:
     return names
 
 
+_BASH_IMPORTS = (
+    "from airflow.providers.standard.operators.bash import BashOperator",
+    "from airflow.sdk import DAG",
+    "",
+    "# the project's checkout: PIPESPEC_PROJECT, or the folder above dags/",
+    "PROJECT = os.environ.get('PIPESPEC_PROJECT') or str(Path(__file__).resolve().parents[1])",
+)
+
+
+def pod_imports(ctx: ExportContext) -> tuple[str, ...]:
+    """The pod operator's imports and the settings every pod shares (kubernetes group)."""
+    k8s = ctx.group("kubernetes")
+    res = k8s["resources"]
+    pod = {
+        "image": str(ctx.group("orchestrator")["image"]),
+        "image_pull_policy": str(k8s["image_pull_policy"]),
+        "cmds": ["bash", "-c"],
+        "service_account_name": str(k8s["service_account"] or "default"),
+        "automount_service_account_token": False,
+        "get_logs": True,
+        "on_finish_action": "delete_pod",
+    }
+    if k8s.get("namespace"):
+        pod["namespace"] = str(k8s["namespace"])
+    requests = {"cpu": str(res["cpu_request"]), "memory": str(res["memory_request"])}
+    limits = {"cpu": str(res["cpu_limit"]), "memory": str(res["memory_limit"])}
+    secrets = [str(s) for s in k8s.get("secrets") or []]
+    return (
+        "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator",
+        "from airflow.providers.cncf.kubernetes.secret import Secret",
+        "from airflow.sdk import DAG",
+        "from kubernetes.client import models as k8s",
+        "",
+        "# every pod: the image holding the project's checkout (kubernetes.workdir)",
+        f"POD = {pod!r}",
+        "RESOURCES = k8s.V1ResourceRequirements(",
+        f"    requests={requests!r},",
+        f"    limits={limits!r},",
+        ")",
+        f"SECRETS = [Secret('env', None, name) for name in {secrets!r}]",
+    )
+
+
+def _operator(t: Task, image: str | None, workdir: str = "") -> str:
+    """The task's operator call, without its closing parenthesis."""
+    if not image:
+        return "\n".join([
+            "BashOperator(",
+            f"        task_id={t.task_id!r},",
+            f"        bash_command={t.command!r},",
+            "        cwd=PROJECT,",
+            "        env=ENV,",
+            "        append_env=True,",
+        ])  # fmt: skip
+    return "\n".join([
+        "KubernetesPodOperator(",
+        f"        task_id={t.task_id!r},",
+        f"        name={('pipespec-' + t.task_id.replace('_', '-').lower())!r},",
+        f"        arguments=[{f'cd {shlex.quote(workdir)}' + chr(10) + t.command!r}],",
+        "        env_vars=ENV,",
+        "        container_resources=RESOURCES,",
+        "        secrets=SECRETS,",
+        "        **POD,",
+    ])  # fmt: skip
+
+
 def export(ctx: ExportContext) -> dict[str, str]:
     orch = ctx.group("orchestrator")
+    if orch.get("share"):
+        check_remote(ctx.project, orch.get("remote"), "orchestrator.remote")
     group_by = str(ctx.options.get("group_by") or "stage")
     by_file: dict[str, list[Stage]] = {}
     for stage in ctx.pipeline.stages:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from importlib import metadata
 
 from pipespec import __version__
@@ -79,6 +80,25 @@ def _value(deploy: dict[str, object], key: str) -> str:
     return value
 
 
+def _system_packages(python: str) -> str:
+    """The apt-get line for the system libraries the serving packages' compiled code links
+    (read from this environment's shared objects: ``syslibs``); empty when none is needed."""
+    from pipespec.engine.export import syslibs
+
+    names = [req.split("==", 1)[0] for req in serving_requirements(python)]
+    wanted = syslibs.packages(names)
+    if not wanted:
+        return ""
+    listed = " ".join(shlex.quote(p) for p in wanted)
+    return (
+        "# system libraries the serving packages link (their shared objects' NEEDED entries);\n"
+        "# the base image's Debian release fixes their versions (a pin breaks on its updates)\n"
+        "# hadolint ignore=DL3008\n"
+        f"RUN apt-get update && apt-get install -y --no-install-recommends {listed} \\\n"
+        " && rm -rf /var/lib/apt/lists/*\n"
+    )
+
+
 def dockerfile(ctx: ExportContext) -> str:
     """The Dockerfile's text. Config values reach it only as checked words (the Python
     version, the bundle's project path) or quoted (labels, ``CMD`` and ``HEALTHCHECK`` in
@@ -105,6 +125,7 @@ def dockerfile(ctx: ExportContext) -> str:
         + "# pipespec comes from your index, or from a wheel put in deploy/docker/wheels/\n"
         + "# (`pip wheel --no-deps pipespec -w deploy/docker/wheels`).\n"
         + f"FROM python:{python}-slim\n"
+        + _system_packages(python)
         + f"LABEL {label_lines}\n"
         + "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
         + f'ENV PIPESPEC_EXPECT_SHA256="{ctx.bundle_sha256()}" '  # serve refuses other bundles

@@ -11,6 +11,7 @@ from typing import Any
 
 from pipespec.engine.export.base import ExportContext, dump_yaml, header
 from pipespec.engine.export.ci import DIFF_FILE, Step, diff_script, dvc_steps
+from pipespec.engine.export.ci import branches as ci_branches
 
 PATH = ".github/workflows/pipespec.yml"
 # Full commit SHAs of the actions used, with the release each one is (zizmor checks the pin).
@@ -70,7 +71,7 @@ def workflow(ctx: ExportContext) -> dict[str, Any]:
             )
         )
     )
-    branches = [str(b) for b in ci.get("branches") or []]
+    branches = ci_branches(ctx)
     return {
         "name": "pipespec",
         "on": {"pull_request": {"branches": branches}} if branches else ["pull_request"],
