@@ -26,6 +26,7 @@ ADULT = ("adult", "adult.data")
 ARGS = (
     "dataset=adult",
     "dataset.sample.fraction=0.25",
+    "dataset.sample.rows=null",
     "model.num_boost_round=60",
     "behavior.enforce=false",
 )  # latency checks fail on a loaded machine, not the point here
