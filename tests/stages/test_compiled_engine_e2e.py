@@ -53,7 +53,8 @@ def test_the_compile_stage_matches_booster_predict(compiled: Path) -> None:
     assert key["checked_rows"] > 1000
     assert set(key["key"]) == {"model_sha256", "cpu", "cpu_features", "llvmlite", "lleaves"}
     metrics = json.loads((compiled / "metrics" / "compile.json").read_text())
-    assert metrics["engine"] == "lleaves" and metrics["max_abs_diff"] <= 1e-9
+    assert metrics["engine"] == "lleaves"
+    assert metrics["max_abs_diff"] <= 1e-9
     assert "compile" in (compiled / "dvc.yaml").read_text()  # a stage of its own, DVC-tracked
 
     # the predict path itself, on the real test file: compiled scores == LightGBM's
@@ -150,9 +151,7 @@ def test_a_changed_object_file_falls_back(compiled: Path, tmp_path: Path) -> Non
     assert (absent.name, absent.requested) == ("lightgbm", "lightgbm")
 
 
-def test_a_compiled_engine_off_by_more_than_1e9_is_refused(
-    compiled: Path, tmp_path: Path
-) -> None:
+def test_a_compiled_engine_off_by_more_than_1e9_is_refused(compiled: Path, tmp_path: Path) -> None:
     """The stage's check, on a model whose text was changed after packaging (one leaf value
     nudged by 1e-6), so lleaves compiles a model that differs from the bundle's booster."""
     from pipespec.bundle.bundle import Bundle

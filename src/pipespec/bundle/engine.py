@@ -110,7 +110,7 @@ def select(bundle: Bundle, cache: str | os.PathLike[str] | None = None) -> Engin
     """Choose and install the engine ``bundle.score`` uses (once per bundle): lleaves when
     the compiled cache's key matches, LightGBM otherwise (with the reason)."""
     if bundle.engine is not None:
-        return bundle.engine  # type: ignore[no-any-return]
+        return bundle.engine
     where = Path(cache) if cache is not None else default_cache(bundle.path)
     chosen = _choose(bundle, where)
     bundle.engine = chosen
@@ -147,7 +147,7 @@ def _choose(bundle: Bundle, where: Path) -> Engine:
         return fallback(f"{obj} does not match its key (changed after compiling)")
     try:
         model = load(bundle, obj)
-    except Exception as exc:  # noqa: BLE001 - any failure to load falls back, and says so
+    except Exception as exc:  # any failure to load falls back, and says so
         return fallback(f"lleaves cannot load {obj}: {exc}")
     return Engine("lleaves", "lleaves", "", str(where), _predictor(model))
 

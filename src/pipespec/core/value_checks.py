@@ -262,6 +262,8 @@ def _module_names(path: KeyPath, names: Any, params: Mapping[str, Any]) -> Itera
                 f"'{name}' is not a module name",
                 hint="Name the module (package.module), not a file or a class.",
             )
+
+
 def _monitor(path: KeyPath, monitor: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
     """Drift thresholds: rates are shares in [0, 1]; PSI thresholds are positive."""
     for name, low, high in (
