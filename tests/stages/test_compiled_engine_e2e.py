@@ -232,3 +232,16 @@ def test_engine_lleaves_without_lleaves_is_refused_at_composition(
     assert "'lleaves' needs the lleaves package, which is not installed" in out
     assert "pipespec[compiled]" in out
     assert "Traceback" not in out
+
+
+def test_engine_lleaves_without_a_compile_stage_is_refused(
+    new_project: Callable[..., Path],
+) -> None:
+    root = new_project()
+    proc = run_cli("compose", "production.engine=lleaves", cwd=root, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "production.engine=lleaves needs a 'compile' stage in pipelines/*.yaml" in out
+    assert "kind: compile" in out
+    assert "Traceback" not in out
+    assert not (root / "dvc.yaml").exists() or "compile" not in (root / "dvc.yaml").read_text()
