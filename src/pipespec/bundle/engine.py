@@ -62,7 +62,7 @@ class Engine:
         """The Prometheus info series of the engine in use (appended to ``/metrics``)."""
         labels = (
             f'engine="{self.name}",requested="{self.requested}",'
-            f'fallback="{str(self.fallback).lower()}",bundle="{bundle_sha[:12]}"'
+            f'fallback="{str(self.fallback).lower()}",bundle="{bundle_sha}"'
         )
         return (
             "# HELP pipespec_engine_info The engine computing the scores (1), the one requested "
