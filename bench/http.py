@@ -6,8 +6,12 @@ uvicorn, FastAPI and the client cost with no work at all). Loops are bounded; ea
 runs in its own process on 127.0.0.1.
 
     python bench/http.py [--requests 2000] [--concurrency 8] [--bundle DIR]
+                         [--engine both|lightgbm] [--compiled DIR]
 
-Without --bundle, a project is created in a temp dir and run once to build one.
+Without --bundle, a project is created in a temp dir and run once to build one. With
+``--engine both`` (the default) `pipespec serve` is measured with each engine: LightGBM, and
+the compiled-tree engine (``production.engine: lleaves``) from ``--compiled`` (a compile
+stage's ``models/compiled``) or compiled here first.
 """
 
 from __future__ import annotations
@@ -168,6 +172,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--bundle", type=Path, default=None)
+    parser.add_argument("--engine", choices=("both", "lightgbm"), default="both")
+    parser.add_argument("--compiled", type=Path, default=None, help="a compiled cache directory")
     args = parser.parse_args()
 
     import importlib.util
@@ -206,10 +212,27 @@ def main() -> None:
             "hand-written FastAPI": [sys.executable, str(work / "baseline.py"), str(bundle_dir)],
             "floor (constant answer)": [sys.executable, str(work / "floor.py")],
         }
+        if args.engine == "both":  # the bundle beside its compiled cache (bundle/engine.py)
+            import shutil
+
+            shutil.copytree(bundle_dir, work / "lleaves" / "bundle")
+            if args.compiled is None:
+                took = bench_predict.compile_cache(bundle_dir, work / "lleaves" / "compiled")
+                print(f"compiled with lleaves in {took:.1f}s")
+            else:
+                shutil.copytree(args.compiled, work / "lleaves" / "compiled")
+            argv = servers["pipespec serve"]
+            servers["pipespec serve (lleaves)"] = [*argv[:3], str(work / "lleaves" / "bundle")]
+            servers["pipespec serve (lleaves)"] += argv[4:]
         results = {}
         for name, argv in servers.items():
             proc, url = start(argv, work / f"{name.split()[0]}.log")
             try:
+                if name.endswith("(lleaves)"):
+                    import httpx
+
+                    engine = httpx.get(f"{url}/health").json()["engine"]
+                    assert engine["name"] == "lleaves", f"serving with LightGBM: {engine}"
                 single = sequential(url, record, args.requests)
                 rps, loaded = concurrent(url, record, args.requests, args.concurrency)
             finally:
@@ -238,6 +261,13 @@ def main() -> None:
         f"pipespec over the floor: p50 +{ours[0] - floor[0]:.2f} ms, "
         f"p99 +{ours[1] - floor[1]:.2f} ms, throughput {ours[2] / floor[2]:.2f}x"
     )
+
+    if "pipespec serve (lleaves)" in results:
+        fast = results["pipespec serve (lleaves)"]
+        print(
+            f"engines, lleaves/lightgbm: p50 {fast[0] - ours[0]:+.2f} ms, "
+            f"p99 {fast[1] - ours[1]:+.2f} ms, throughput {fast[2] / ours[2]:.2f}x"
+        )
 
 
 if __name__ == "__main__":

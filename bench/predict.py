@@ -4,9 +4,13 @@ same rows. Each pair is measured alternately in one run (the machine is shared a
 absolute times drift, ratios measured side by side hold). Prints rows/s and ratios.
 
     python bench/predict.py [--rows 200000] [--repeat 3] [--bundle DIR]
+                            [--engine both|lightgbm] [--compiled DIR]
 
 Without --bundle, a project is created in a temp dir (`pipespec init`) and run once
-(embedded churn data) to build one.
+(embedded churn data) to build one. ``--engine both`` (the default) also measures the
+compiled-tree engine (``production.engine: lleaves``, ``pipespec[compiled]``) side by side
+with LightGBM, in batch and for one row: ``--compiled`` reuses a compile stage's
+``models/compiled`` (else the model is compiled here first, and the time it took printed).
 """
 
 from __future__ import annotations
@@ -66,6 +70,72 @@ def make_rows(bundle: Path, rows: int, workdir: Path) -> Path:
     return path
 
 
+def compile_cache(bundle_dir: Path, cache: Path) -> float:
+    """Compile the bundle's model with lleaves into the cache directory ``cache`` (as the
+    compile stage does, without its check); the seconds it took."""
+    import hashlib
+    import json
+
+    from pipespec.bundle.bundle import Bundle
+    from pipespec.bundle.engine import KEY, OBJECT, expected_key, load
+
+    bundle = Bundle.load(bundle_dir)
+    cache.mkdir(parents=True)
+    start = time.perf_counter()
+    load(bundle, cache / OBJECT)
+    seconds = time.perf_counter() - start
+    digest = hashlib.sha256((cache / OBJECT).read_bytes()).hexdigest()
+    stored = {"engine": "lleaves", "key": expected_key(bundle), "object_sha256": digest}
+    (cache / KEY).write_text(json.dumps(stored))
+    return seconds
+
+
+def compare_engines(
+    bundle_dir: Path, frame: object, repeat: int, cache: Path | None, work: Path
+) -> None:
+    """`Bundle.predict` with LightGBM and with the compiled engine, measured alternately."""
+    import numpy as np
+
+    from pipespec.bundle.bundle import Bundle
+    from pipespec.bundle.engine import select
+
+    if cache is None:
+        cache = work / "compiled"
+        print(f"compiled with lleaves in {compile_cache(bundle_dir, cache):.1f}s")
+    plain, fast = Bundle.load(bundle_dir), Bundle.load(bundle_dir)
+    engine = select(fast, cache)
+    if engine.name != "lleaves":
+        raise SystemExit(f"the compiled engine is not used: {engine.reason}")
+    threads = plain.policy.num_threads
+    one = frame.head(1)  # type: ignore[attr-defined]
+    batch: dict[str, list[float]] = {"lightgbm": [], "lleaves": []}
+    single: dict[str, list[float]] = {"lightgbm": [], "lleaves": []}
+    outs = {}
+    for _ in range(repeat):
+        for name, bundle in (("lightgbm", plain), ("lleaves", fast)):
+            start = time.perf_counter()
+            outs[name] = bundle.predict(frame, threads=threads)
+            batch[name].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for _ in range(200):
+                bundle.predict(one, threads=1)
+            single[name].append((time.perf_counter() - start) / 200)
+    diff = np.max(np.abs(outs["lleaves"]["prediction"] - outs["lightgbm"]["prediction"]))
+    n = len(frame)  # type: ignore[arg-type]
+    trees = plain.booster.num_trees()
+    print(f"engines on {trees} trees (Bundle.predict, checks included), max difference {diff:.1e}")
+    for name in batch:
+        print(
+            f"  {name:9} batch {median_rate(n, batch[name]):>12,.0f} rows/s   one row "
+            f"{statistics.median(single[name]) * 1e3:.3f} ms"
+        )
+    speedup = median_rate(n, batch["lleaves"]) / median_rate(n, batch["lightgbm"])
+    one_row = statistics.median(single["lightgbm"]) / statistics.median(single["lleaves"])
+    print(
+        f"  ratio lleaves/lightgbm: batch {speedup:.2f}x throughput, one row {one_row:.2f}x faster"
+    )
+
+
 def timed(argv: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(argv, check=True, capture_output=True)
@@ -81,6 +151,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--bundle", type=Path, default=None)
+    parser.add_argument("--engine", choices=("both", "lightgbm"), default="both")
+    parser.add_argument("--compiled", type=Path, default=None, help="a compiled cache directory")
     args = parser.parse_args()
 
     import numpy as np
@@ -146,6 +218,8 @@ def main() -> None:
             bundle.score(checked, threads=threads)
             nocheck.append(time.perf_counter() - start)
         assert np.array_equal(out["prediction"].to_numpy(), pred)
+        if args.engine != "lightgbm":
+            compare_engines(bundle_dir, frame, args.repeat, args.compiled, work)
 
     print(f"rows: {n:,} ({len(bundle.schema.columns)} input columns), medians of {args.repeat}")
     print(

@@ -243,7 +243,9 @@ def test_health_and_metadata(bundle_server: Server, bundle_dir: Path) -> None:
 
     bundle = Bundle.load(bundle_dir)
     health = bundle_server.client.get("/health").json()
+    engine = health.pop("engine")  # no compiled model beside it: LightGBM, as requested
     assert health == {"status": "ok", "bundle": bundle.sha, "model": bundle.card["name"]}
+    assert (engine["name"], engine["requested"], engine["fallback"]) == ("lightgbm",) * 2 + (False,)
     meta = bundle_server.client.get("/metadata").json()
     assert meta["card"] == bundle.card
     contract = meta["contract"]

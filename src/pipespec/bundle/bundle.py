@@ -453,6 +453,7 @@ class Bundle:
     card: dict[str, Any]
     model_text: str
     custom: dict[str, Any] = field(default_factory=dict)  # admitted custom transform classes
+    engine: Any = field(default=None, compare=False, repr=False)  # bundle/engine.py's select
 
     @classmethod
     def load(
@@ -576,6 +577,8 @@ class Bundle:
             width = len(self.classes) if self.task == "multiclass" else 0
             return np.zeros((0, width)) if width else np.zeros(0)
         features = matrix(self.transforms, work, self.feature_names, self.custom)
+        if self.engine is not None and self.engine.predict is not None:  # compiled engine
+            return np.asarray(self.engine.predict(features, threads))
         return np.asarray(self.booster.predict(features, num_threads=threads))
 
     @cached_property

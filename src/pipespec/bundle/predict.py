@@ -74,6 +74,9 @@ def predict_file(
     policy = on_invalid or bundle.policy.on_invalid
     if policy not in POLICIES:
         raise ConfigError(f"--on-invalid must be one of {', '.join(POLICIES)}, not '{policy}'")
+    from pipespec.bundle.engine import select
+
+    select(bundle)  # the compiled model when its key matches (bundle/engine.py), else LightGBM
     source, target = Path(source), Path(target)
     if source.resolve() == target.resolve():
         raise DataError(f"the output {target} is the input: pick another file name")

@@ -116,6 +116,9 @@ def create_app(
     ``release`` (the registry's version, stage and evidence of a fetched bundle) goes into
     ``/health`` and ``/metadata``; ``observer`` is called with every answered request's
     records, outputs and scoring time (shadow serving), after the answer is ready."""
+    from pipespec.bundle.engine import select
+
+    engine = select(bundle)  # the compiled model when its key matches, else LightGBM
     _warm_up(bundle)
     from pipespec.bundle.metrics import CONTENT_TYPE, ServeMetrics
 
@@ -141,6 +144,7 @@ def create_app(
     served = {k: release.get(k) for k in ("version", "stage")} if release else {}
     health = _json_bytes(
         {"status": "ok", "bundle": bundle.sha, "model": bundle.card.get("name"), **served}
+        | {"engine": engine.status()}
     )
 
     @asynccontextmanager
@@ -169,7 +173,7 @@ def create_app(
     @app.get("/metrics")
     async def get_metrics() -> Response:
         started = time.perf_counter()
-        text = metrics.render()
+        text = metrics.render() + engine.exposition(bundle.sha)
         metrics.request("/metrics", 200, time.perf_counter() - started)
         return Response(text, media_type=CONTENT_TYPE)
 

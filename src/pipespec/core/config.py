@@ -215,6 +215,13 @@ class ComputeConfig:
     start_timeout: int = 300  # seconds to wait for the session and its executors
 
 
+class Engine(Enum):
+    """What computes the model's scores when serving and predicting (``production.engine``)."""
+
+    lightgbm = "lightgbm"  # LightGBM's own booster.predict
+    lleaves = "lleaves"  # the model compiled to machine code by a `compile` stage (lleaves)
+
+
 class OnInvalid(Enum):
     """What batch prediction does with rows that break the bundle's input schema."""
 
@@ -260,6 +267,9 @@ class ProductionConfig:
     # modules whose custom transforms a host may import from a bundle (predict, serve,
     # monitor, test; as --allow-custom): a bundle naming any other module is refused
     allow_custom: list[str] = field(default_factory=list)
+    # lleaves: a `compile` stage compiles the model (pipespec[compiled]); serve and predict
+    # use it when its cache key matches, else fall back to LightGBM (docs/architecture.md)
+    engine: Engine = Engine.lightgbm
 
 
 class Evidence(Enum):

@@ -58,6 +58,10 @@ class StageError(PipespecError):
     exit_code = 5
 
 
+class EngineMismatchError(StageError):
+    """The compiled engine's scores differ from ``booster.predict`` by more than allowed."""
+
+
 class UndeclaredParamError(StageError):
     """A stage read a params key its kind does not declare, so DVC would not track it."""
 

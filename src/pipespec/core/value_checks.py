@@ -327,6 +327,25 @@ def _spark_source(path: KeyPath, source: Any, params: Mapping[str, Any]) -> Iter
         )
 
 
+def _engine(path: KeyPath, engine: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
+    """``lleaves`` needs the optional extra installed where the pipeline runs."""
+    import importlib.util
+
+    def absent(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):
+            return True
+
+    if engine == "lleaves" and (absent("lleaves") or absent("llvmlite")):
+        yield Problem(
+            (path,),
+            "'lleaves' needs the lleaves package, which is not installed",
+            hint="Install the extra: pip install 'pipespec[compiled]' (lleaves and llvmlite), "
+            "or set production.engine=lightgbm.",
+        )
+
+
 RULES: dict[str, Rule] = {
     "features.derived": _derived,
     "production.allow_custom": _module_names,
@@ -349,6 +368,7 @@ RULES: dict[str, Rule] = {
     "dataset.test_path": _test_path,
     "compute.backend": _dask_limits,
     "production.monitor": _monitor,
+    "production.engine": _engine,
 }
 """Each key and its check. A key absent from the config (an empty optional group) is
 skipped; ``hparams_search.direction`` and ``.sampler`` are enums of the schema itself."""

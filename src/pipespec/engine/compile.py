@@ -87,6 +87,14 @@ def stage_deps(project: Project, stage: Stage, params: dict[str, Any]) -> list[s
 
 def compile_stages(project: Project, pipeline: Pipeline, params: dict[str, Any]) -> dict[str, Any]:
     """The ``dvc.yaml`` document as a dict in its final key order."""
+    engine = (params.get("production") or {}).get("engine")
+    if engine == "lleaves" and not any(s.kind.name == "compile" for s in pipeline.stages):
+        raise ConfigError(
+            "production.engine=lleaves needs a 'compile' stage in pipelines/*.yaml: nothing "
+            "would compile the model",
+            hint="Add one (kind: compile, inputs: bundle: package.bundle, data: split.valid); "
+            "see README, 'Compiled-tree engine'.",
+        )
     stages: dict[str, Any] = {
         CHECK_STAGE: {
             CMD: f"pipespec compose --check --stamp {STAMP}",

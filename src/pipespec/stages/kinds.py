@@ -45,6 +45,7 @@ BUILTIN: dict[str, str] = {
         "package",
         "behavior",
         "monitor",
+        "compile",
     )
 }
 

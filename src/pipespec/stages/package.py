@@ -77,7 +77,7 @@ def run(ctx: StageContext) -> None:
         profile_bins=int(prod["profile_bins"]),
         monitor=prod["monitor"],
         seed=seed,
-        params=ctx.params.to_dict(),
+        params=_without_engine(ctx.params.to_dict()),
         git=git_commit(ctx.root) if prod["git_commit"] else None,
     )
     # LightGBM is imported and the inputs hashed (for the card) while the rows are read:
@@ -225,3 +225,10 @@ def _sha(path: Path) -> str:
     except OSError as exc:
         raise StageError(f"cannot read input {path}: {exc}") from None
     return h.hexdigest()
+
+
+def _without_engine(params: dict[str, Any]) -> dict[str, Any]:
+    """The card's params without ``production.engine``: the engine is the host's choice
+    (the compile stage's, bundle/engine.py), so the bundle's bytes do not depend on it."""
+    production = {k: v for k, v in params.get("production", {}).items() if k != "engine"}
+    return {**params, "production": production} if "production" in params else params
