@@ -559,7 +559,7 @@ class _Runner:
     def invariance(self) -> None:
         # every perturbation is made first, then all are scored together (``perturbed``)
         made = [self.one_invariance(name, cfg) for name, cfg in self.spec.invariance.items()]
-        for (name, cfg, subject), new in zip(made, self.perturbed([m[3] for m in made]),
+        for (name, cfg, subject, _), new in zip(made, self.perturbed([m[3] for m in made]),
                                              strict=True):  # fmt: skip
             change = self._changes(new, None).abs()
             self.report.invariance[name] = self.violations(
