@@ -475,6 +475,8 @@ class _Runner:
         column, and of pairs of columns, with at least ``min_rows`` rows."""
         import itertools
 
+        import numpy as np
+
         cfg = self.spec.search
         metric = cfg.metric or METRICS[self.bundle.task][0]
         overall = self.metric_value(self.report.overall, metric, f"{SECTION}.search.metric")
@@ -487,9 +489,24 @@ class _Runner:
             self.column(name, f"{SECTION}.search.columns")
             groups[name] = self.groups(name, cfg.bins, cfg.min_rows)
         found: list[dict[str, Any]] = []
+        codes = {name: _codes(found_groups, len(self.y)) for name, found_groups in groups.items()}
 
         def segments(combo: tuple[str, ...]) -> None:
-            for chosen in itertools.product(*(groups[c] for c in combo)):
+            # the rows of every combination counted at once (a column's groups do not
+            # overlap): only the combinations with enough rows are masked and scored
+            sizes = [len(groups[c]) for c in combo]
+            counts = None
+            if all(codes[c] is not None for c in combo):
+                flat = np.zeros(len(self.y), dtype=np.int64)
+                inside = np.ones(len(self.y), dtype=bool)
+                for c, size in zip(combo, sizes, strict=True):
+                    code = typing.cast("np.ndarray", codes[c])
+                    flat = flat * size + np.maximum(code, 0)
+                    inside &= code >= 0
+                counts = np.bincount(flat[inside], minlength=math.prod(sizes))
+            for k, chosen in enumerate(itertools.product(*(groups[c] for c in combo))):
+                if counts is not None and counts[k] < cfg.min_rows:
+                    continue
                 mask = chosen[0][1]
                 for _, other in chosen[1:]:
                     mask = mask & other
@@ -806,6 +823,20 @@ def metrics(
         name: round(float(v), 6) if v is not None and math.isfinite(v) else None
         for name, v in values.items()
     }
+
+
+def _codes(groups: list[tuple[str, Any]], rows: int) -> np.ndarray | None:
+    """Each row's group number among ``groups`` (row masks), -1 for a row in none; None
+    when two groups share a row (then no count can stand for the combinations' masks)."""
+    import numpy as np
+
+    out = np.full(rows, -1, dtype=np.int64)
+    total = 0
+    for i, (_, mask) in enumerate(groups):
+        mask = np.asarray(mask, dtype=bool)
+        out[mask] = i
+        total += int(mask.sum())
+    return out if total == int((out >= 0).sum()) else None
 
 
 def _minority(y: np.ndarray) -> int:
