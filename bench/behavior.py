@@ -82,7 +82,8 @@ def profile(root: Path) -> None:
 def line(label: str, runs: list[tuple[float, float]]) -> str:
     wall = statistics.median(w for w, _ in runs)
     cpu = statistics.median(c for _, c in runs)
-    return f"{label} {wall:.2f} s wall, {cpu:.2f} s CPU (runs {', '.join(f'{w:.2f}' for w, _ in runs)})"
+    walls = ", ".join(f"{w:.2f}" for w, _ in runs)
+    return f"{label} {wall:.2f} s wall, {cpu:.2f} s CPU (runs {walls})"
 
 
 def main() -> None:
@@ -107,7 +108,9 @@ def main() -> None:
         same = True
         for i in range(args.repeat):
             # alternate which side goes first: the machine is shared
-            order = [(None, ours), (other, theirs)] if i % 2 == 0 else [(other, theirs), (None, ours)]
+            order = (
+                [(None, ours), (other, theirs)] if i % 2 == 0 else [(other, theirs), (None, ours)]
+            )
             written: dict[str | None, dict[str, bytes]] = {}
             for src, runs in order:
                 if src is None and runs is theirs:

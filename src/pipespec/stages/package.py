@@ -90,7 +90,11 @@ def run(ctx: StageContext) -> None:
         needed = _input_names(transforms_text)
         train, total_rows, columns = _training_rows(ctx.input("train"), seed=seed, needed=needed)
         # the valid rows calibrate monitoring (and pick the threshold, when asked)
-        valid = _valid_rows(ctx.input("valid"), needed, transforms_text) if "valid" in ctx.inputs else None
+        valid = (
+            _valid_rows(ctx.input("valid"), needed, transforms_text)
+            if "valid" in ctx.inputs
+            else None
+        )
         metrics: dict[str, Any] = {}
         if "metrics" in ctx.inputs:
             metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
