@@ -32,12 +32,18 @@ from pipeline import pipespec_overrides, run_cmd
 BIN = Path(sys.executable).parent
 TARGET = 2.5  # seconds at 1M rows (issue 23)
 OUTPUTS = ("metrics/behavior.json", "reports/behavior/report.json")
-PERTURB = [
-    "+behavior.invariance.c4_set={column: c4, value: level_3, tolerance: 0.5}",
-    "+behavior.invariance.x7_noise={column: x7, noise: 0.1, tolerance: 0.5}",
-    "+behavior.directional.x1_up={column: x1, shift: 0.5, direction: up, tolerance: 0.5}",
-    "+behavior.directional.x2_down={column: x2, shift: 0.5, direction: down, tolerance: 0.5}",
-]
+PERTURB = [  # one override per field: Hydra's dict of structured configs takes no dict value
+    f"+behavior.{kind}.{name}.{key}={value}"
+    for kind, name, fields in (
+        ("invariance", "c4_set", {"column": "c4", "value": "level_3", "tolerance": 0.5}),
+        ("invariance", "x7_noise", {"column": "x7", "noise": 0.1, "tolerance": 0.5}),
+        ("directional", "x1_up", {"column": "x1", "shift": 0.5, "direction": "up",
+                                  "tolerance": 0.5}),
+        ("directional", "x2_down", {"column": "x2", "shift": 0.5, "direction": "down",
+                                    "tolerance": 0.5}),
+    )
+    for key, value in fields.items()
+]  # fmt: skip
 
 
 def prepare_behavior(root: Path, args: argparse.Namespace) -> None:
