@@ -9,14 +9,16 @@ turn: `pipespec stage package` (the bundle: input schema, drift profile of the t
 and of the model's scores on them, card, manifest) and the hand-written script (copy the
 model, the transforms and the train metrics into a folder with a SHA-256 manifest: what
 `bench/pipeline.py`'s hand-written package does). The machine is shared: runs alternate,
-medians are shown.
+medians are shown. `--compare SRC` also runs the stage of another pipespec source tree
+(e.g. main's `src`: `git archive main src | tar -x -C DIR`) alternately with this one and
+says whether the two bundles are byte-identical.
 
 `--keep DIR` keeps the prepared project in DIR and reuses it when it is there (only the
 timed part runs again). `--profile` runs the stage once more under cProfile and prints the
 functions with the most cumulative time.
 
     python bench/package.py [--rows 1000000] [--numeric 50] [--categorical 5] [--rounds 100]
-                            [--repeat 3] [--keep DIR] [--profile]
+                            [--repeat 3] [--keep DIR] [--profile] [--compare SRC]
 """
 
 from __future__ import annotations
@@ -88,6 +90,26 @@ def hand(root: Path) -> float:
     return time.perf_counter() - start
 
 
+def with_path(src: str | None, root: Path) -> tuple[float, float]:
+    """``cpu_of`` the package stage, with PYTHONPATH=src (another pipespec tree) if given."""
+    saved = os.environ.get("PYTHONPATH")
+    if src is not None:
+        os.environ["PYTHONPATH"] = src
+    try:
+        return cpu_of(lambda: run_stage(root, "package")[0])
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def bundle_bytes(root: Path) -> dict[str, bytes]:
+    folder = root / "models" / "bundle"
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}  # fmt: skip
+
+
 def profile(root: Path) -> None:
     code = (
         "import cProfile, pstats, sys\n"
@@ -107,6 +129,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per side")
     parser.add_argument("--keep", type=Path, help="prepare the project here, or reuse it")
     parser.add_argument("--profile", action="store_true", help="cProfile one more run")
+    parser.add_argument("--compare", type=Path, help="another pipespec src tree, side by side")
     args = parser.parse_args()
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,13 +137,32 @@ def main() -> None:
         prepare(root, args)
         ours: list[tuple[float, float]] = []
         theirs: list[tuple[float, float]] = []
-        for _ in range(args.repeat):
-            ours.append(cpu_of(lambda: run_stage(root, "package")[0]))
+        other: list[tuple[float, float]] = []
+        same = True
+        for i in range(args.repeat):
+            sides = ["ours", "compare"] if i % 2 == 0 else ["compare", "ours"]
+            written = {}
+            for side in sides:
+                if side == "compare" and not args.compare:
+                    continue
+                src = str(args.compare.resolve()) if side == "compare" else None
+                (other if side == "compare" else ours).append(with_path(src, root))
+                written[side] = bundle_bytes(root)
+            if args.compare:
+                same = same and written["ours"] == written["compare"]
             theirs.append(cpu_of(lambda: hand(root)))
         if args.profile:
             profile(root)
     o, h = statistics.median(w for w, _ in ours), statistics.median(w for w, _ in theirs)
     o_cpu, h_cpu = statistics.median(c for _, c in ours), statistics.median(c for _, c in theirs)
+    if other:
+        c, c_cpu = statistics.median(w for w, _ in other), statistics.median(c for _, c in other)
+        print(
+            f"package side by side: this tree {o:.2f} s wall, {o_cpu:.2f} s CPU; "
+            f"{args.compare} {c:.2f} s wall, {c_cpu:.2f} s CPU (runs "
+            f"{', '.join(f'{w:.2f}' for w, _ in other)}); ratio this/compared {o / c:.2f}x wall, "
+            f"{o_cpu / c_cpu:.2f}x CPU; bundles " + ("byte-identical" if same else "DIFFER")
+        )
     print(
         f"package at {args.rows:,} rows x {args.numeric + args.categorical} columns: "
         f"pipespec {o:.2f} s wall, {o_cpu:.2f} s CPU (runs {', '.join(f'{w:.2f}' for w, _ in ours)}"

@@ -297,3 +297,33 @@ def test_pipespec_diff_reads_behaviour_metrics_the_right_way_round() -> None:
     assert verdict("slices.female.auc", 0.90, 0.93) == "better"
     assert verdict("failed", 0, 2) == "worse"
     assert verdict("slices.female.rows", 100, 120) == ""
+
+
+def test_perturbations_scored_together_equal_each_copy_predicted_whole(checked) -> None:
+    """`_Runner.perturbed` scores only the rows a perturbation changed, all perturbations in
+    one batch: its predictions are exactly those of each perturbed copy predicted whole,
+    including a column of another type (integers become nullable), a value that refuses
+    every row (text in a numeric column), and one that changes nothing."""
+    import numpy as np
+    import pandas as pd
+
+    bundle, frame = checked
+    frame = frame.iloc[:800].reset_index(drop=True)
+    cfg = behavior.spec_from({"name": "t"}, where="test")
+    report = behavior.Report(bundle={}, data={"source": "t"}, task=bundle.task, seed=0)
+    runner = behavior._Runner(bundle, frame, cfg, report, str(bundle.output.target))
+    tenure = frame["tenure_months"]
+    changes = [
+        ("region", behavior._fill(frame["region"], "north")),
+        ("tenure_months", behavior._like(tenure.to_numpy(dtype=float) + 12, tenure)),
+        ("support_calls", pd.Series(["oops"] * len(frame), dtype=object)),
+        ("contract", frame["contract"].copy()),
+    ]
+    got = runner.perturbed(changes)
+    for (column, values), new in zip(changes, got, strict=True):
+        whole = frame.copy()
+        whole[column] = values
+        expected = runner.predict(whole)
+        pd.testing.assert_frame_equal(new, expected, check_exact=True)
+    assert got[2].empty  # text where a number must be: every row refused
+    assert np.array_equal(got[3].to_numpy(), runner.base.to_numpy())  # nothing changed

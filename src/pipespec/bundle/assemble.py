@@ -132,10 +132,12 @@ def assemble(
         model_text=model_text.decode("utf-8"),
         custom=custom,
     )
+    valid_scores = None  # the scores of every valid row, when the threshold needed them
     if label.task == "binary" and settings.optimize_threshold:
         if valid is None or valid.empty:
             raise ConfigError(f"evaluation.optimize_threshold needs rows: {sources.valid} has none")
-        threshold = round(_best_threshold(bundle, valid, sources.valid), 6)
+        best, valid_scores = _best_threshold(bundle, valid, sources.valid)
+        threshold = round(best, 6)
         output = dataclasses.replace(output, threshold=threshold)
         bundle.contract = dataclasses.replace(bundle.contract, output=output)
 
@@ -152,7 +154,13 @@ def assemble(
         # the monitor's checks on held-out rows: what unchanged data shows (monitor.py)
         held = _sample(valid, CALIBRATION_ROWS, settings.seed)
         held_checked = bundle.check(held)
-        held_scores = bundle.score(held_checked, threads=threads)
+        drawn = _sampled_rows(valid, CALIBRATION_ROWS, settings.seed)
+        if valid_scores is not None and drawn is not None:
+            # scored already for the threshold (every row valid, scores row by row): the
+            # sample's scores are those of its rows
+            held_scores = valid_scores[drawn]
+        else:
+            held_scores = bundle.score(held_checked, threads=threads)
         profile[CALIBRATION] = calibration(
             profile, held_checked, held_scores, label.task, classes, "valid"
         )
@@ -212,25 +220,37 @@ def _sample(train: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
     """At most ``rows`` of ``train``, drawn with ``seed``, in their order: the schema sees
     every row, the profile a sample. ``train.sample(n, random_state=seed).sort_index()``,
     drawn on the row numbers alone so that only the sampled rows are copied, once."""
+    if len(train) <= rows:
+        return train
+    drawn = _sampled_rows(train, rows, seed)
+    if drawn is None:
+        return train.sample(n=rows, random_state=seed).sort_index()
+    return train.take(drawn)
+
+
+def _sampled_rows(train: pd.DataFrame, rows: int, seed: int) -> np.ndarray | None:
+    """The row numbers ``_sample`` takes, in order; None when it samples by the index (an
+    index not increasing or not unique)."""
     import numpy as np
     import pandas as pd
 
     if len(train) <= rows:
-        return train
+        return np.arange(len(train))
     if not train.index.is_monotonic_increasing or not train.index.is_unique:
-        return train.sample(n=rows, random_state=seed).sort_index()
+        return None
     drawn = pd.RangeIndex(len(train)).to_series().sample(n=rows, random_state=seed)
-    return train.take(np.sort(drawn.to_numpy()))
+    return np.sort(drawn.to_numpy())
 
 
-def _best_threshold(bundle: Bundle, valid: pd.DataFrame, where: str) -> float:
-    """The F1-best threshold on the raw valid rows, scored through the bundle's own path."""
+def _best_threshold(bundle: Bundle, valid: pd.DataFrame, where: str) -> tuple[float, np.ndarray]:
+    """The F1-best threshold on the raw valid rows, scored through the bundle's own path,
+    and the scores of the rows (every one valid)."""
     checked = bundle.check(valid)
     if checked.n_invalid:
         raise invalid_rows_error(checked, where)
     scores = bundle.score(checked, threads=bundle.policy.num_threads)
     y = encode_target(bundle.transforms.target, valid[bundle.output.target])
-    return best_f1_threshold(y, scores)
+    return best_f1_threshold(y, scores), scores
 
 
 def best_f1_threshold(y: np.ndarray, pred: np.ndarray) -> float:

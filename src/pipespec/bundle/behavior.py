@@ -249,6 +249,18 @@ def run_checks(
     return report
 
 
+def columns_read(bundle: Bundle, spec: BehaviorConfig) -> set[str]:
+    """The data columns ``run_checks`` reads: the bundle's input columns and the ones it
+    ignores, the target, and every column a check names. The others need not be read."""
+    names = {c.name for c in bundle.schema.columns} | set(bundle.schema.ignored)
+    names.add(str(bundle.output.target))
+    names.update(s.column for s in spec.slices.values())
+    names.update(c.column for c in spec.invariance.values())
+    names.update(c.column for c in spec.directional.values())
+    names.update(spec.search.columns or ())
+    return names
+
+
 class _Runner:
     def __init__(
         self, bundle: Bundle, frame: pd.DataFrame, spec: BehaviorConfig, report: Report, target: str
@@ -280,10 +292,67 @@ class _Runner:
             )
         return predicted[name]
 
-    def _changes(self, perturbed: pd.DataFrame, output: str | None) -> pd.Series:
-        """New minus old prediction on the rows both predicted; multiclass without an output:
-        the largest absolute change over the class probabilities."""
-        new = self.predict(perturbed)
+    def perturbed(self, changes: list[tuple[str, Any]]) -> list[pd.DataFrame]:
+        """``self.predict`` of the data with one column replaced, for each (column, new
+        values) of ``changes``: what predicting each perturbed copy of the data whole gives,
+        computed with less work. Checking and the transforms work value by value, and the
+        model row by row, so a row whose value did not change keeps its prediction (and its
+        refusal) from ``self.base``; only the rows that changed are scored, those of every
+        perturbation in one batch (per set of column types: a batch is one frame)."""
+        import numpy as np
+        import pandas as pd
+
+        frame = self.frame
+        parts: list[tuple[int, pd.DataFrame]] = []  # (perturbation, its changed rows)
+        for k, (column, values) in enumerate(changes):
+            new = pd.Series(values, index=frame.index)
+            old = frame[column]
+            if new.dtype == old.dtype:
+                gone, was = _missing_mask(new), _missing_mask(old)
+                same = gone & was
+                both = ~(gone | was)
+                equal = new.to_numpy(dtype=object)[both] == old.to_numpy(dtype=object)[both]
+                same[both] = np.asarray(equal, dtype=bool)
+                changed = np.flatnonzero(~same)
+            else:  # a column of another type: every row is checked again
+                changed = np.arange(len(frame))
+            rows = frame.iloc[changed].copy()
+            rows[column] = new.iloc[changed]
+            parts.append((k, rows))
+        predicted: dict[int, pd.DataFrame] = {}
+        batches: list[tuple[list[Any], list[tuple[int, pd.DataFrame]]]] = []
+        for k, rows in parts:  # one batch per set of column types
+            kinds = list(rows.dtypes)
+            for batch_kinds, members in batches:
+                if len(batch_kinds) == len(kinds) and all(
+                    a == b for a, b in zip(batch_kinds, kinds, strict=True)
+                ):
+                    members.append((k, rows))
+                    break
+            else:
+                batches.append((kinds, [(k, rows)]))
+        for _, members in batches:
+            sizes = [len(rows) for _, rows in members]
+            batch = pd.concat([rows for _, rows in members], ignore_index=True)
+            out = self.predict(batch) if len(batch) else self.base.iloc[:0]
+            at = out.index.to_numpy()
+            start = 0
+            for (k, rows), size in zip(members, sizes, strict=True):
+                mine = (at >= start) & (at < start + size)
+                got = out[mine]
+                got.index = rows.index[at[mine] - start]
+                predicted[k] = got
+                start += size
+        results = []
+        for k, rows in parts:
+            kept = self.base.drop(index=rows.index, errors="ignore")
+            results.append(pd.concat([kept, predicted[k]]).sort_index(kind="stable"))
+        return results
+
+    def _changes(self, new: pd.DataFrame, output: str | None) -> pd.Series:
+        """New minus old prediction on the rows both predicted (``new``: the predictions of
+        the perturbed data); multiclass without an output: the largest absolute change over
+        the class probabilities."""
         rows = self.base.index.intersection(new.index)
         if self.bundle.task == "multiclass" and output is None:
             cols = class_columns(list(self.bundle.classes))
@@ -406,6 +475,8 @@ class _Runner:
         column, and of pairs of columns, with at least ``min_rows`` rows."""
         import itertools
 
+        import numpy as np
+
         cfg = self.spec.search
         metric = cfg.metric or METRICS[self.bundle.task][0]
         overall = self.metric_value(self.report.overall, metric, f"{SECTION}.search.metric")
@@ -418,9 +489,24 @@ class _Runner:
             self.column(name, f"{SECTION}.search.columns")
             groups[name] = self.groups(name, cfg.bins, cfg.min_rows)
         found: list[dict[str, Any]] = []
+        codes = {name: _codes(found_groups, len(self.y)) for name, found_groups in groups.items()}
 
         def segments(combo: tuple[str, ...]) -> None:
-            for chosen in itertools.product(*(groups[c] for c in combo)):
+            # the rows of every combination counted at once (a column's groups do not
+            # overlap): only the combinations with enough rows are masked and scored
+            sizes = [len(groups[c]) for c in combo]
+            counts = None
+            if all(codes[c] is not None for c in combo):
+                flat = np.zeros(len(self.y), dtype=np.int64)
+                inside = np.ones(len(self.y), dtype=bool)
+                for c, size in zip(combo, sizes, strict=True):
+                    code = typing.cast("np.ndarray", codes[c])
+                    flat = flat * size + np.maximum(code, 0)
+                    inside &= code >= 0
+                counts = np.bincount(flat[inside], minlength=math.prod(sizes))
+            for k, chosen in enumerate(itertools.product(*(groups[c] for c in combo))):
+                if counts is not None and counts[k] < cfg.min_rows:
+                    continue
                 mask = chosen[0][1]
                 for _, other in chosen[1:]:
                     mask = mask & other
@@ -488,27 +574,32 @@ class _Runner:
         return np.random.default_rng([self.spec.seed, zlib.crc32(f"{kind}:{name}".encode())])
 
     def invariance(self) -> None:
-        for name, cfg in self.spec.invariance.items():
-            self.one_invariance(name, cfg)
+        # every perturbation is made first, then all are scored together (``perturbed``)
+        made = [self.one_invariance(name, cfg) for name, cfg in self.spec.invariance.items()]
+        for (name, cfg, subject, _), new in zip(made, self.perturbed([m[3] for m in made]),
+                                             strict=True):  # fmt: skip
+            change = self._changes(new, None).abs()
+            self.report.invariance[name] = self.violations(
+                "invariance", name, subject, change > cfg.tolerance, change, cfg.max_violation_rate
+            )
 
-    def one_invariance(self, name: str, cfg: InvarianceConfig) -> None:
+    def one_invariance(
+        self, name: str, cfg: InvarianceConfig
+    ) -> tuple[str, InvarianceConfig, str, tuple[str, Any]]:
+        """The check's subject and its perturbation: (column, the column's new values)."""
         import numpy as np
 
         column = self.column(cfg.column, f"{SECTION}.invariance.{name}.column")
-        perturbed = self.frame.copy()
         if cfg.noise is not None:
             values = self.numeric(column, f"{SECTION}.invariance.{name}.column")
             scale = float(np.nanstd(values)) * cfg.noise
             noise = self.rng("invariance", name).normal(0.0, scale, len(values))
-            perturbed[column] = _like(values + noise, self.frame[column])
+            changed = _like(values + noise, self.frame[column])
             subject = f"{column} + N(0, {cfg.noise:g} x std)"
         else:
-            perturbed[column] = _fill(self.frame[column], cfg.value)
+            changed = _fill(self.frame[column], cfg.value)
             subject = f"{column} set to {cfg.value!r}"
-        change = self._changes(perturbed, None).abs()
-        self.report.invariance[name] = self.violations(
-            "invariance", name, subject, change > cfg.tolerance, change, cfg.max_violation_rate
-        )
+        return name, cfg, subject, (column, changed)
 
     def numeric(self, column: str, key: str) -> Any:
         import pandas as pd
@@ -521,13 +612,15 @@ class _Runner:
     def directional(self) -> None:
         checks = [(n, c, False) for n, c in self.spec.directional.items()]
         checks += [(n, c, True) for n, c in self.derived()]
-        for name, cfg, derived in checks:
+        shifts = []
+        for name, cfg, _ in checks:
             key = f"{SECTION}.directional.{name}"
             column = self.column(cfg.column, f"{key}.column")
             values = self.numeric(column, f"{key}.column")
-            perturbed = self.frame.copy()
-            perturbed[column] = _like(values + cfg.shift, self.frame[column])
-            change = self._changes(perturbed, cfg.output)
+            shifts.append((column, _like(values + cfg.shift, self.frame[column])))
+        scored = self.perturbed(shifts)  # every shift scored together
+        for (name, cfg, derived), (column, _), new in zip(checks, shifts, scored, strict=True):
+            change = self._changes(new, cfg.output)
             present = self.frame.loc[change.index, column].notna()
             change = change[present]
             way = cfg.direction.value
@@ -732,6 +825,20 @@ def metrics(
     }
 
 
+def _codes(groups: list[tuple[str, Any]], rows: int) -> np.ndarray | None:
+    """Each row's group number among ``groups`` (row masks), -1 for a row in none; None
+    when two groups share a row (then no count can stand for the combinations' masks)."""
+    import numpy as np
+
+    out = np.full(rows, -1, dtype=np.int64)
+    total = 0
+    for i, (_, mask) in enumerate(groups):
+        mask = np.asarray(mask, dtype=bool)
+        out[mask] = i
+        total += int(mask.sum())
+    return out if total == int((out >= 0).sum()) else None
+
+
 def _minority(y: np.ndarray) -> int:
     positives = int((y == 1).sum())
     return min(positives, len(y) - positives)
@@ -789,6 +896,11 @@ def _isin(values: pd.Series, wanted: list[Any]) -> Any:
     return values.map(lambda v: not _missing(v) and (v in wanted or str(v) in texts)).to_numpy(
         dtype=bool
     )
+
+
+def _missing_mask(values: pd.Series) -> np.ndarray:
+    """Where a column's values are missing (None, NaN, NA)."""
+    return values.isna().to_numpy(dtype=bool)
 
 
 def _missing(value: Any) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pipespec.core.atomic import write_json, write_text
 from pipespec.core.console import console
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import read_table
+from pipespec.stages.parquet import read_table, table_columns
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("behavior",)
@@ -31,10 +31,19 @@ def run(ctx: StageContext) -> None:
     from pipespec.bundle import behavior
     from pipespec.bundle.bundle import Bundle
     from pipespec.bundle.card import markdown, with_behavior
+    from pipespec.stages.package import _import_lightgbm
 
+    # LightGBM without its scikit-learn API (and scikit-learn's scipy), which the checks do
+    # not use: most of the time `import lightgbm` takes (see the package stage)
+    _import_lightgbm()
     bundle = Bundle.load(ctx.input("bundle"), project=ctx.root)  # its own custom modules
     spec = behavior.spec_from(ctx.params["behavior"].to_dict(), where="params.yaml")
-    frame, _ = read_table(ctx.input("data"))
+    # only the columns the checks read (all of them when one is not there: the check that
+    # names it then says which columns the data has)
+    available, _ = table_columns(ctx.input("data"))
+    wanted = behavior.columns_read(bundle, spec)
+    subset = [c for c in available if c in wanted] if wanted <= set(available) else None
+    frame, _ = read_table(ctx.input("data"), columns=subset)
     source = ctx.input("data").relative_to(ctx.root).as_posix()
     found = behavior.run_checks(bundle, frame, spec, base=ctx.root, source=source).to_json()
     console().print(behavior.table(found))

@@ -90,7 +90,11 @@ def run(ctx: StageContext) -> None:
         needed = _input_names(transforms_text)
         train, total_rows, columns = _training_rows(ctx.input("train"), seed=seed, needed=needed)
         # the valid rows calibrate monitoring (and pick the threshold, when asked)
-        valid = read_table(ctx.input("valid"))[0] if "valid" in ctx.inputs else None
+        valid = (
+            _valid_rows(ctx.input("valid"), needed, transforms_text)
+            if "valid" in ctx.inputs
+            else None
+        )
         metrics: dict[str, Any] = {}
         if "metrics" in ctx.inputs:
             metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
@@ -179,6 +183,21 @@ def _input_names(transforms_text: bytes) -> list[str] | None:
         return [str(c["name"]) for c in json.loads(transforms_text)["inputs"]]
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _valid_rows(path: Path, needed: list[str] | None, transforms_text: bytes) -> Any:
+    """The raw valid rows, only the columns the bundle's checks and the threshold read (the
+    input columns and the target): the calibration checks each schema column alone, so the
+    others change nothing. Every column when the transforms document cannot say which."""
+    try:
+        target = str(json.loads(transforms_text)["target"]["name"])
+    except (ValueError, KeyError, TypeError):
+        needed = None
+    if needed is None:
+        return read_table(path)[0]
+    available, _ = table_columns(path)
+    wanted = {*needed, target}
+    return read_table(path, columns=[c for c in available if c in wanted] or None)[0]
 
 
 def _training_rows(path: Path, *, seed: int, needed: list[str] | None) -> tuple[Any, int, int]:
