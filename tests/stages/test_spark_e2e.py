@@ -100,8 +100,9 @@ def test_adult_on_a_standalone_cluster_matches_local(
         run_cli("predict", "--bundle", str(bundle), str(test_file), str(target), cwd=root)
         predicted[name] = pd.read_parquet(target)
     assert len(predicted["spark"]) == len(predicted["local"]) > 16000
-    column = next(c for c in predicted["spark"].columns if c.startswith("prob"))
-    assert predicted["spark"][column].corr(predicted["local"][column]) > 0.98
+    # binary: `prediction` is the probability of the second class (Bundle.output_columns)
+    assert list(predicted["spark"].columns) == list(predicted["local"].columns)
+    assert predicted["spark"]["prediction"].corr(predicted["local"]["prediction"]) > 0.98
 
 
 WRITER = """
