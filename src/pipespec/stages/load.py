@@ -134,7 +134,7 @@ def _read_whole(ds: Any, key: str, *, seed: int, root: Path) -> pa.Table:
     """The whole raw table, cleaned, as Arrow."""
     import pyarrow as pa
 
-    from pipespec.bundle.reader import clean, read_arrow_rows
+    from pipespec.bundle.reader import clean, format_of, read_arrow_rows
 
     source = ds["source"]
     if source == "embedded":
@@ -147,7 +147,51 @@ def _read_whole(ds: Any, key: str, *, seed: int, root: Path) -> pa.Table:
     if not ds.get(key):
         raise ConfigError(f"dataset.{key} is required for dataset.source={source}")
     path = _resolve(ds[key], root, key)
-    return read_arrow_rows(path, ReadOptions.from_dataset(ds), where=f"{ds[key]} (dataset.{key})")
+    options = ReadOptions.from_dataset(ds)
+    where = f"{ds[key]} (dataset.{key})"
+    table = read_arrow_rows(path, options, where=where)
+    # pandas fills a short row's missing fields with NaN: a short row leaves the last column
+    # empty, so the file is scanned only when that column has missing values
+    last = table.num_columns - 1
+    if format_of(path, options) == "csv" and last >= 0 and table[last].null_count:
+        _refuse_short_rows(path, options, table.num_columns, where)
+    return table
+
+
+def _refuse_short_rows(path: Path, options: ReadOptions, width: int, where: str) -> None:
+    """DataError naming the rows of a CSV file with fewer fields than its header: pandas
+    would read the missing fields as missing values, shifting no column but changing the
+    types and the values of the columns they leave empty. Blank and comment lines are
+    skipped as pandas skips them."""
+    import csv
+
+    if len(options.sep) != 1:  # a regular-expression separator: pandas alone reads it
+        return
+    short: list[tuple[int, int, int]] = []  # (row after the header, line, fields)
+    with open(path, encoding=options.encoding, newline="") as fh:
+        lines = fh if options.comment is None else (
+            line.split(options.comment, 1)[0] + ("\n" if options.comment in line else "")
+            for line in fh
+        )  # fmt: skip
+        reader = csv.reader(lines, delimiter=options.sep, skipinitialspace=options.strip)
+        row = 0 if options.header else 1
+        for fields in reader:
+            if not fields or (fields == [""] and width > 1):
+                continue
+            if row and len(fields) < width:
+                short.append((row, reader.line_num, len(fields)))
+            row += 1
+    if not short:
+        return
+    shown = ", ".join(f"row {r} (line {n}): {k} fields" for r, n, k in short[:SHOWN])
+    raise DataError(
+        f"{where}: {len(short):,} row(s) with fewer fields than the {width} columns of the "
+        f"header (rows counted from 1, after the header): {shown}"
+        f"{', ...' if len(short) > SHOWN else ''}",
+        hint="A short row would be read with its missing fields as missing values, changing "
+        "those columns' types and values. Complete or remove these rows (a field left empty "
+        f"keeps its separator: {width - 1} '{options.sep}' per row).",
+    )
 
 
 def _source(ds: dict[str, Any], key: str, *, seed: int, root: Path, ctx: StageContext) -> Any:
