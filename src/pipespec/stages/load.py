@@ -15,6 +15,7 @@ however the file is partitioned.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,10 @@ def run(ctx: StageContext) -> None:
         sources = {key: _source(ds, key, seed=seed, root=ctx.root, ctx=ctx) for key in keys}
         _same_columns(ds, sources)
         if not backend.dask:  # the whole table: its reading is decided here, once
-            sources = decide_reading(ds, sources)
+            coerced: dict[str, int] = {}
+            sources = decide_reading(ds, sources, coerced)
+            if coerced:  # counted in the model card (the package stage reads it from here)
+                meta = dataclasses.replace(meta, coerced=dict(sorted(coerced.items())))
         parts = [(key, part) for key in keys for part in _parts(sources[key], backend.dask)]
         plan: dict[str, Any] = {"drop": {}, "fraction": fraction, "cut": None, "seed": seed}
         if ds.get("dedupe") or rows is not None:
@@ -236,12 +240,15 @@ MARKED_SHARE = 0.5
 SHOWN = 5  # rows and tokens an error shows
 
 
-def decide_reading(ds: dict[str, Any], sources: dict[str, pa.Table]) -> dict[str, pa.Table]:
+def decide_reading(
+    ds: dict[str, Any], sources: dict[str, pa.Table], coerced: dict[str, int] | None = None
+) -> dict[str, pa.Table]:
     """The training file decides, once, how every file is read: the columns it leaves
     entirely empty are dropped (with a notice; they are no input), and the text columns that
     hold numbers are read as numbers, in every file. A token there that is not a finite
     number stops load, naming the column, rows, tokens and the fix, unless
-    ``dataset.coerce_numeric`` reads it as missing (counted)."""
+    ``dataset.coerce_numeric`` reads it as missing, counted per column in ``coerced``
+    (every file summed), which the model card reports."""
     train = sources["path"]
     target, weight = ds["target"], ds.get("weight")
     empty = [
@@ -259,7 +266,7 @@ def decide_reading(ds: dict[str, Any], sources: dict[str, pa.Table]) -> dict[str
     for key, table in sources.items():
         table = table.drop_columns([c for c in empty if c in table.column_names])
         out[key] = _read_as_numbers(ds, table, [c for c in numeric if c in table.column_names],
-                                    key)  # fmt: skip
+                                    key, coerced)  # fmt: skip
     return out
 
 
@@ -290,7 +297,13 @@ def _holds_numbers(ds: dict[str, Any], table: pa.Table, column: str) -> bool:
     return share >= MARKED_SHARE and all(marker_like(t) for t in others)
 
 
-def _read_as_numbers(ds: dict[str, Any], table: pa.Table, columns: list[str], key: str) -> pa.Table:
+def _read_as_numbers(
+    ds: dict[str, Any],
+    table: pa.Table,
+    columns: list[str],
+    key: str,
+    coerced: dict[str, int] | None = None,
+) -> pa.Table:
     """``columns`` of ``table`` as float64, by the reader that serves (``read_numbers``)."""
     import pyarrow as pa
 
@@ -309,6 +322,8 @@ def _read_as_numbers(ds: dict[str, Any], table: pa.Table, columns: list[str], ke
                 f"  read {int(refused.sum()):,} value(s) of '{column}' in {where} that are not "
                 "finite numbers as missing (dataset.coerce_numeric)"
             )
+            if coerced is not None:
+                coerced[column] = coerced.get(column, 0) + int(refused.sum())
         if pa.types.is_floating(table[column].type) and not refused.any():
             continue
         index = table.column_names.index(column)

@@ -49,8 +49,8 @@ def _pull_request(origin: Path, tmp_path: Path) -> tuple[str, Path, dict]:
     clone = tmp_path / "clone"
     run_tool("git", "clone", "-q", "--branch", "pr", str(origin), str(clone), cwd=tmp_path)
     workflow = yaml.safe_load((clone / ".github/workflows/pipespec.yml").read_text())
-    # `pipespec init` made `main`: the workflow triggers on it (PyYAML reads `on` as True)
-    assert workflow[True]["pull_request"]["branches"] == ["main"]
+    # `pipespec init` made `main`: the workflow triggers on it
+    assert workflow["on"]["pull_request"]["branches"] == ["main"]
     return base, clone, workflow
 
 
