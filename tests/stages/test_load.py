@@ -8,6 +8,7 @@ values under a classification task is pointed at `regression`."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from helpers import SMALL, run_cli, shared
+from helpers import SMALL, run_cli, run_tool, shared
 from pipespec.bundle.reader import clean, clean_records, marker_like, read_arrow_rows
 from pipespec.core.documents import ReadOptions
 from pipespec.core.errors import DataError
@@ -163,3 +164,36 @@ def test_marker_file_fails_at_load_without_na_values_and_trains_and_serves_with_
         np.testing.assert_allclose(got, scored["prediction"].iloc[:6], rtol=1e-12)
     finally:
         server.stop()
+
+    # coerce_numeric instead: the '?' of Age read as missing, counted in the model card
+    run_cli("compose", *args, "dataset.coerce_numeric=true", cwd=root)
+    run_tool("dvc", "repro", "package", cwd=root)  # up to the bundle only: what is checked
+    card = json.loads((root / "models/bundle/card.json").read_text())
+    assert card["data"]["train"]["coerced_missing"] == {"Age": 177}
+    assert (
+        "177 value(s) that were not numbers read as missing (dataset.coerce_numeric): "
+        "`Age` 177" in (root / "models/bundle/card.md").read_text()
+    )
+
+
+def test_short_ragged_row_stops_load_naming_file_rows_and_field_counts(tmp_path):
+    """Titanic with two rows cut short (their last two fields gone): pandas would read them
+    with Cabin and Embarked missing; load refuses the file instead."""
+    from pipespec.stages.load import read_source
+
+    lines = shared("titanic", "train.csv").read_text().splitlines(keepends=True)
+    for number in (10, 21):  # file lines (the header is line 1): rows 9 and 20
+        lines[number - 1] = lines[number - 1].rstrip("\n").rsplit(",", 2)[0] + "\n"
+    path = tmp_path / "raw.csv"
+    path.write_text("".join(lines))
+    ds = {**BASE, "source": "csv"}
+    with pytest.raises(DataError, match=r"^raw.csv \(dataset.path\): 2 row\(s\) with few") as info:
+        read_source(ds, seed=0, root=tmp_path)
+    text = str(info.value)
+    assert "than the 12 columns of the header" in text
+    assert "row 9 (line 10): 10 fields, row 20 (line 21): 10 fields" in text
+    assert "Complete or remove these rows" in info.value.hint
+    # the file as published reads (its last column has missing values: it was scanned)
+    table = read_source(ds | {"path": str(shared("titanic", "train.csv"))}, seed=0, root=tmp_path)
+    assert table.shape == (891, 12)
+    assert table["Embarked"].isna().sum() == 2

@@ -81,6 +81,7 @@ class Sources:
     hashes: Mapping[str, str] = field(default_factory=dict)  # input name -> SHA-256
     train_rows: int | None = None
     train_columns: int | None = None  # when ``train`` holds only the columns the model reads
+    coerced: Mapping[str, int] | None = None  # load's coerce_numeric count (TableMeta.coerced)
 
 
 def assemble(
@@ -195,6 +196,7 @@ def assemble(
                 columns=len(train.columns)
                 if sources.train_columns is None
                 else sources.train_columns,
+                coerced_missing=dict(sources.coerced) if sources.coerced else None,
             )
         },
         inputs=dict(sources.hashes),

@@ -41,7 +41,8 @@ def markdown(card: dict[str, Any]) -> str:
         f"- environment: `{card['env']}`",
         f"- LightGBM model: {model['trees']} trees, objective `{model['objective']}`",
         f"- trained on {card['data']['train']['rows']:,} rows "
-        f"(sha256 `{card['data']['train']['sha256'][:16]}`)",
+        f"(sha256 `{card['data']['train']['sha256'][:16]}`)"
+        + _coerced(card["data"]["train"].get("coerced_missing")),
         f"- built by pipespec {card['pipespec']}"
         + (
             f", git commit `{card['git']['commit']}`"
@@ -92,6 +93,17 @@ def markdown(card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _coerced(counts: dict[str, int] | None) -> str:
+    """The values load read as missing under ``dataset.coerce_numeric``, per column."""
+    if not counts:
+        return ""
+    listed = ", ".join(f"`{c}` {n:,}" for c, n in sorted(counts.items()))
+    return (
+        f"; {sum(counts.values()):,} value(s) that were not numbers read as missing "
+        f"(dataset.coerce_numeric): {listed}"
+    )
 
 
 def _cell(value: Any) -> str:

@@ -645,6 +645,8 @@ class TableMeta:
     classes: list[Any] | None = field(default=None, metadata={"omit_none": True})
     categorical: list[str] | None = field(default=None, metadata={"omit_none": True})
     features: list[str] | None = field(default=None, metadata={"omit_none": True})
+    # load's count, per column, of the values ``dataset.coerce_numeric`` read as missing
+    coerced: dict[str, int] | None = field(default=None, metadata={"omit_none": True})
 
 
 # --- the model card ----------------------------------------------------------------------
@@ -671,6 +673,9 @@ class TrainingData:
     rows: int
     profiled_rows: int
     columns: int
+    # values that ``dataset.coerce_numeric`` read as missing at load, per column (the
+    # dataset's files, before sampling and split); left out while none were
+    coerced_missing: dict[str, int] | None = field(default=None, metadata={"omit_none": True})
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ however the file is partitioned.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,10 @@ def run(ctx: StageContext) -> None:
         sources = {key: _source(ds, key, seed=seed, root=ctx.root, ctx=ctx) for key in keys}
         _same_columns(ds, sources)
         if not backend.dask:  # the whole table: its reading is decided here, once
-            sources = decide_reading(ds, sources)
+            coerced: dict[str, int] = {}
+            sources = decide_reading(ds, sources, coerced)
+            if coerced:  # counted in the model card (the package stage reads it from here)
+                meta = dataclasses.replace(meta, coerced=dict(sorted(coerced.items())))
         parts = [(key, part) for key in keys for part in _parts(sources[key], backend.dask)]
         plan: dict[str, Any] = {"drop": {}, "fraction": fraction, "cut": None, "seed": seed}
         if ds.get("dedupe") or rows is not None:
@@ -134,7 +138,7 @@ def _read_whole(ds: Any, key: str, *, seed: int, root: Path) -> pa.Table:
     """The whole raw table, cleaned, as Arrow."""
     import pyarrow as pa
 
-    from pipespec.bundle.reader import clean, read_arrow_rows
+    from pipespec.bundle.reader import clean, format_of, read_arrow_rows
 
     source = ds["source"]
     if source == "embedded":
@@ -147,7 +151,51 @@ def _read_whole(ds: Any, key: str, *, seed: int, root: Path) -> pa.Table:
     if not ds.get(key):
         raise ConfigError(f"dataset.{key} is required for dataset.source={source}")
     path = _resolve(ds[key], root, key)
-    return read_arrow_rows(path, ReadOptions.from_dataset(ds), where=f"{ds[key]} (dataset.{key})")
+    options = ReadOptions.from_dataset(ds)
+    where = f"{ds[key]} (dataset.{key})"
+    table = read_arrow_rows(path, options, where=where)
+    # pandas fills a short row's missing fields with NaN: a short row leaves the last column
+    # empty, so the file is scanned only when that column has missing values
+    last = table.num_columns - 1
+    if format_of(path, options) == "csv" and last >= 0 and table[last].null_count:
+        _refuse_short_rows(path, options, table.num_columns, where)
+    return table
+
+
+def _refuse_short_rows(path: Path, options: ReadOptions, width: int, where: str) -> None:
+    """DataError naming the rows of a CSV file with fewer fields than its header: pandas
+    would read the missing fields as missing values, shifting no column but changing the
+    types and the values of the columns they leave empty. Blank and comment lines are
+    skipped as pandas skips them."""
+    import csv
+
+    if len(options.sep) != 1:  # a regular-expression separator: pandas alone reads it
+        return
+    short: list[tuple[int, int, int]] = []  # (row after the header, line, fields)
+    with open(path, encoding=options.encoding, newline="") as fh:
+        lines = fh if options.comment is None else (
+            line.split(options.comment, 1)[0] + ("\n" if options.comment in line else "")
+            for line in fh
+        )  # fmt: skip
+        reader = csv.reader(lines, delimiter=options.sep, skipinitialspace=options.strip)
+        row = 0 if options.header else 1
+        for fields in reader:
+            if not fields or (fields == [""] and width > 1):
+                continue
+            if row and len(fields) < width:
+                short.append((row, reader.line_num, len(fields)))
+            row += 1
+    if not short:
+        return
+    shown = ", ".join(f"row {r} (line {n}): {k} fields" for r, n, k in short[:SHOWN])
+    raise DataError(
+        f"{where}: {len(short):,} row(s) with fewer fields than the {width} columns of the "
+        f"header (rows counted from 1, after the header): {shown}"
+        f"{', ...' if len(short) > SHOWN else ''}",
+        hint="A short row would be read with its missing fields as missing values, changing "
+        "those columns' types and values. Complete or remove these rows (a field left empty "
+        f"keeps its separator: {width - 1} '{options.sep}' per row).",
+    )
 
 
 def _source(ds: dict[str, Any], key: str, *, seed: int, root: Path, ctx: StageContext) -> Any:
@@ -192,12 +240,15 @@ MARKED_SHARE = 0.5
 SHOWN = 5  # rows and tokens an error shows
 
 
-def decide_reading(ds: dict[str, Any], sources: dict[str, pa.Table]) -> dict[str, pa.Table]:
+def decide_reading(
+    ds: dict[str, Any], sources: dict[str, pa.Table], coerced: dict[str, int] | None = None
+) -> dict[str, pa.Table]:
     """The training file decides, once, how every file is read: the columns it leaves
     entirely empty are dropped (with a notice; they are no input), and the text columns that
     hold numbers are read as numbers, in every file. A token there that is not a finite
     number stops load, naming the column, rows, tokens and the fix, unless
-    ``dataset.coerce_numeric`` reads it as missing (counted)."""
+    ``dataset.coerce_numeric`` reads it as missing, counted per column in ``coerced``
+    (every file summed), which the model card reports."""
     train = sources["path"]
     target, weight = ds["target"], ds.get("weight")
     empty = [
@@ -215,7 +266,7 @@ def decide_reading(ds: dict[str, Any], sources: dict[str, pa.Table]) -> dict[str
     for key, table in sources.items():
         table = table.drop_columns([c for c in empty if c in table.column_names])
         out[key] = _read_as_numbers(ds, table, [c for c in numeric if c in table.column_names],
-                                    key)  # fmt: skip
+                                    key, coerced)  # fmt: skip
     return out
 
 
@@ -246,7 +297,13 @@ def _holds_numbers(ds: dict[str, Any], table: pa.Table, column: str) -> bool:
     return share >= MARKED_SHARE and all(marker_like(t) for t in others)
 
 
-def _read_as_numbers(ds: dict[str, Any], table: pa.Table, columns: list[str], key: str) -> pa.Table:
+def _read_as_numbers(
+    ds: dict[str, Any],
+    table: pa.Table,
+    columns: list[str],
+    key: str,
+    coerced: dict[str, int] | None = None,
+) -> pa.Table:
     """``columns`` of ``table`` as float64, by the reader that serves (``read_numbers``)."""
     import pyarrow as pa
 
@@ -265,6 +322,8 @@ def _read_as_numbers(ds: dict[str, Any], table: pa.Table, columns: list[str], ke
                 f"  read {int(refused.sum()):,} value(s) of '{column}' in {where} that are not "
                 "finite numbers as missing (dataset.coerce_numeric)"
             )
+            if coerced is not None:
+                coerced[column] = coerced.get(column, 0) + int(refused.sum())
         if pa.types.is_floating(table[column].type) and not refused.any():
             continue
         index = table.column_names.index(column)

@@ -18,7 +18,7 @@ from typing import Any
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, StageError
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import read_table, table_columns
+from pipespec.stages.parquet import read_table, table_columns, table_meta
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = (
@@ -109,6 +109,7 @@ def run(ctx: StageContext) -> None:
         hashes=hashes,
         train_rows=total_rows,
         train_columns=columns,
+        coerced=table_meta(ctx.input("train")).coerced,  # load's count, passed on by split
     )
     bundle = assemble(
         ctx.output("bundle"),

@@ -1,6 +1,6 @@
-"""The exported CI workflow's own steps, run in order in a fresh clone of a pull request
-with a directory DVC remote; and the pre-commit hooks of a new project refusing a stale
-commit."""
+"""The exported CI workflow's own steps, run in order in a fresh clone of a pull request on a
+project made by `pipespec init`, with a directory DVC remote and without one; and the
+pre-commit hooks of a new project refusing a stale commit."""
 
 from __future__ import annotations
 
@@ -37,26 +37,26 @@ def _git(*args: str, cwd: Path) -> str:
     return run_tool("git", *args, cwd=cwd).stdout.strip()
 
 
-def test_workflow_steps_run_in_a_fresh_clone(trained_project: Path, tmp_path: Path) -> None:
-    origin = tmp_path / "origin"
-    shutil.copytree(trained_project, origin, symlinks=True)
-    remote = tmp_path / "remote"
-    run_tool("dvc", "remote", "add", "-d", "store", str(remote), cwd=origin)
-    run_tool("dvc", "push", cwd=origin)
-    commit_all(origin, "a DVC remote")
+def _pull_request(origin: Path, tmp_path: Path) -> tuple[str, Path, dict]:
+    """On ``origin`` (a project made by `pipespec init`): a branch ``pr`` with a param
+    changed, composed and the workflow exported, nothing run; its fresh clone and workflow."""
     base = _git("rev-parse", "HEAD", cwd=origin)
-    pushed_before = sum(1 for p in remote.rglob("*") if p.is_file())
-
-    # the pull request: a param changed and composed, the workflow exported; nothing run
     _git("checkout", "-q", "-b", "pr", cwd=origin)
     run_cli("compose", *SMALL, "model.num_leaves=7", "ci.install=pipespec --version",
             cwd=origin)  # fmt: skip
     run_cli("export", "github-actions", cwd=origin)
     commit_all(origin, "fewer leaves")
-
     clone = tmp_path / "clone"
     run_tool("git", "clone", "-q", "--branch", "pr", str(origin), str(clone), cwd=tmp_path)
     workflow = yaml.safe_load((clone / ".github/workflows/pipespec.yml").read_text())
+    # `pipespec init` made `main`: the workflow triggers on it
+    assert workflow["on"]["pull_request"]["branches"] == ["main"]
+    return base, clone, workflow
+
+
+def _run_steps(workflow: dict, clone: Path, base: str, tmp_path: Path) -> dict[str, str]:
+    """Every `run` step of the workflow's job, in order, in the clone, with GitHub's
+    pull-request values in their env and the fake `gh` on PATH; each one's output."""
     fake = tmp_path / "fake-bin"
     fake.mkdir()
     (fake / "gh").write_text(FAKE_GH)
@@ -77,12 +77,7 @@ def test_workflow_steps_run_in_a_fresh_clone(trained_project: Path, tmp_path: Pa
         )  # fmt: skip
         assert proc.returncode == 0, f"step {step['name']!r}:\n{proc.stdout}\n{proc.stderr}"
         outputs[step["name"]] = proc.stdout + proc.stderr
-
     assert next(iter(outputs)) == "Install the project"
-    repro = outputs["Reproduce the pipeline, pulling what the remote has"]
-    assert "Running stage 'train'" in repro
-    assert "Running stage 'load'" not in repro  # unchanged: pulled from the remote
-    assert sum(1 for p in remote.rglob("*") if p.is_file()) > pushed_before
     assert (gh_out / "args").read_text().split() == [
         "pr", "comment", "7", "--edit-last", "--create-if-none", "--body-file",
         "pipespec-diff.md",
@@ -93,6 +88,46 @@ def test_workflow_steps_run_in_a_fresh_clone(trained_project: Path, tmp_path: Pa
     assert "`metrics/evaluate.json:test.auc`" in body
     assert "**Re-runs:** " in body
     assert "train" in body.split("**Re-runs:**")[1].split("\n")[0]
+    return outputs
+
+
+def test_workflow_steps_run_in_a_fresh_clone(trained_project: Path, tmp_path: Path) -> None:
+    origin = tmp_path / "origin"
+    shutil.copytree(trained_project, origin, symlinks=True)
+    remote = tmp_path / "remote"
+    run_tool("dvc", "remote", "add", "-d", "store", str(remote), cwd=origin)
+    run_tool("dvc", "push", cwd=origin)
+    commit_all(origin, "a DVC remote")
+    pushed_before = sum(1 for p in remote.rglob("*") if p.is_file())
+
+    base, clone, workflow = _pull_request(origin, tmp_path)
+    outputs = _run_steps(workflow, clone, base, tmp_path)
+    repro = outputs["Reproduce the pipeline, pulling what the remote has"]
+    assert "Running stage 'train'" in repro
+    assert "Running stage 'load'" not in repro  # unchanged: pulled from the remote
+    assert sum(1 for p in remote.rglob("*") if p.is_file()) > pushed_before
+
+
+def test_workflow_steps_run_without_a_dvc_remote(trained_project: Path, tmp_path: Path) -> None:
+    """A project made by `pipespec init`, no remote added: the workflow neither pulls nor
+    pushes, and reproduces from DVC's cache, which the workflow's cache step keeps between
+    runs (here: the origin's cache copied into the clone, as that step restores it)."""
+    origin = tmp_path / "origin"
+    shutil.copytree(trained_project, origin, symlinks=True)
+    assert run_tool("dvc", "remote", "list", cwd=origin).stdout.strip() == ""
+    base, clone, workflow = _pull_request(origin, tmp_path)
+    steps = workflow["jobs"]["pipeline"]["steps"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "dvc push" not in runs
+    assert "--pull" not in runs
+    cache = [s for s in steps if "cache" in str(s.get("uses", ""))]
+    assert cache
+    assert ".dvc/cache" in cache[0]["with"]["path"]
+    shutil.copytree(origin / ".dvc/cache", clone / ".dvc/cache", symlinks=True)
+    outputs = _run_steps(workflow, clone, base, tmp_path)
+    repro = outputs["Reproduce the pipeline (no DVC remote: from DVC's cache)"]
+    assert "Running stage 'train'" in repro
+    assert "Running stage 'load'" not in repro  # unchanged: restored from DVC's cache
 
 
 def test_pre_commit_refuses_a_stale_commit(new_project, tmp_path: Path) -> None:

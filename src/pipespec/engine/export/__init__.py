@@ -51,11 +51,12 @@ TARGETS = {
 
 @dataclass(frozen=True)
 class Exported:
-    """One target's files: path (project-relative) -> text."""
+    """One target's files: path (project-relative) -> text, or bytes for a binary file (the
+    Docker export's wheel), compared and hashed byte for byte."""
 
     target: str
     options: dict[str, Any]
-    files: dict[str, str]
+    files: dict[str, str | bytes]
 
 
 def render(project: Project, target: str, options: dict[str, Any] | None = None) -> Exported:
@@ -71,7 +72,7 @@ def render(project: Project, target: str, options: dict[str, Any] | None = None)
         )
     options = dict(options or {})
     module = importlib.import_module(f"pipespec.engine.export.{TARGETS[target]}")
-    exporter: Callable[[ExportContext], dict[str, str]] = module.export
+    exporter: Callable[[ExportContext], dict[str, str | bytes]] = module.export
     params = _params(project)
     ctx = ExportContext(project, params, load_pipeline(project, params), options)
     return Exported(target, options, dict(sorted(exporter(ctx).items())))
@@ -88,7 +89,11 @@ def write(project: Project, exported: Exported) -> list[str]:
     ours = {rel for entry in record.values() for rel in entry["files"]}
     paths = {rel: inside(project, rel, f"{exported.target} export file") for rel in exported.files}
     for rel, path in paths.items():
-        if rel not in ours and path.is_file() and _read(path) != exported.files[rel]:
+        if (
+            rel not in ours
+            and path.is_file()
+            and _read(path, exported.files[rel]) != (exported.files[rel])
+        ):
             raise ConfigError(
                 f"{rel} exists and was not written by `pipespec export {exported.target}`: "
                 "not overwriting it",
@@ -98,8 +103,12 @@ def write(project: Project, exported: Exported) -> list[str]:
     changed = []
     for rel, text in exported.files.items():
         path = paths[rel]
-        if not path.is_file() or _read(path) != text:
-            atomic.write_text(path, text)
+        if not path.is_file() or _read(path, text) != text:
+            if isinstance(text, bytes):
+                with atomic.atomic_path(path) as tmp:
+                    tmp.write_bytes(text)
+            else:
+                atomic.write_text(path, text)
             changed.append(rel)
     for rel, digest in record.get(exported.target, {}).get("files", {}).items():
         path = inside(project, rel, f"'{RECORD}' entry targets.{exported.target}.files")
@@ -112,7 +121,7 @@ def write(project: Project, exported: Exported) -> list[str]:
         changed.append(f"{rel} (removed)")
     record[exported.target] = {
         "options": exported.options,
-        "files": {rel: sha256(text.encode()) for rel, text in exported.files.items()},
+        "files": {rel: sha256(_bytes(text)) for rel, text in exported.files.items()},
     }
     text = RECORD_HEADER + dump_yaml({"targets": dict(sorted(record.items()))})
     path = project.root / RECORD
@@ -146,8 +155,15 @@ def inside(project: Project, rel: str, what: str) -> Path:
     return root / rel
 
 
-def _read(path: Path) -> str | None:
+def _bytes(content: str | bytes) -> bytes:
+    return content if isinstance(content, bytes) else content.encode()
+
+
+def _read(path: Path, like: str | bytes | None = None) -> str | bytes | None:
+    """The file's text, or its bytes when ``like`` (what the export writes there) is bytes."""
     try:
+        if isinstance(like, bytes):
+            return path.read_bytes()
         return path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, IsADirectoryError):
         return None
@@ -205,7 +221,7 @@ def check(project: Project) -> list[str]:
         for rel in sorted(files):
             checked.append(rel)
             path = inside(project, rel, f"{target} export file")
-            current = _read(path) if path.is_file() else None
+            current = _read(path, exported.files.get(rel)) if path.is_file() else None
             if current != exported.files.get(rel):
                 bad.append(rel + ("" if current is not None else " (missing)"))
         if bad:

@@ -50,15 +50,22 @@ def has_remote(ctx: ExportContext) -> bool:
 
 
 def default_branch(root: Path) -> str:
-    """The branch pull requests target: origin's default (``origin/HEAD``), else the branch
-    checked out, else ``main`` (what ``pipespec init`` creates)."""
-    for ref in ("refs/remotes/origin/HEAD", "HEAD"):
-        proc = subprocess.run(["git", "symbolic-ref", "--short", ref], cwd=root,
-                              capture_output=True, text=True, check=False)  # fmt: skip
-        name = proc.stdout.strip()
-        if proc.returncode == 0 and name:
-            return name.removeprefix("origin/")
-    return "main"
+    """The branch pull requests target: origin's default (``origin/HEAD``), else a local
+    ``main`` or ``master`` (exporting on a feature branch of a repository that was pushed,
+    not cloned, has no ``origin/HEAD``), else the branch checked out, else ``main`` (what
+    ``pipespec init`` creates)."""
+    proc = subprocess.run(["git", "symbolic-ref", "--short", "refs/remotes/origin/HEAD"],
+                          cwd=root, capture_output=True, text=True, check=False)  # fmt: skip
+    if proc.returncode == 0 and proc.stdout.strip():
+        return proc.stdout.strip().removeprefix("origin/")
+    for name in ("main", "master"):
+        found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{name}"],
+                               cwd=root, capture_output=True, text=True, check=False)  # fmt: skip
+        if found.returncode == 0:
+            return name
+    proc = subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=root,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "main"
 
 
 def branches(ctx: ExportContext) -> list[str]:

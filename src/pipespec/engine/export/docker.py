@@ -6,14 +6,24 @@ uvicorn, LightGBM, pandas, pyarrow, ...) and everything they need, at the versio
 environment, and nothing of training (no Hydra, DVC, Optuna, Dask, scikit-learn). It runs as
 a non-root user, checks ``/health``, and carries the bundle's SHA-256 and versions as labels.
 Build it from the project root: ``docker build -f deploy/docker/Dockerfile .``.
+
+pipespec itself comes from ``deploy/docker/wheels/``: the export writes a wheel of the
+pipespec that runs it (``wheel``), built in-process and byte-reproducible (sorted entries,
+fixed timestamps and modes), so the image needs no index that has pipespec, and
+``pipespec export --check`` finds the wheel stale when pipespec's own code changed.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 import re
 import shlex
+import zipfile
 from importlib import metadata
+from pathlib import Path
 
 from pipespec import __version__
 from pipespec.core import grammar
@@ -22,6 +32,7 @@ from pipespec.engine.export.base import ExportContext, header
 
 DOCKERFILE = "deploy/docker/Dockerfile"
 REQUIREMENTS = "deploy/docker/requirements-serve.txt"
+WHEELS = "deploy/docker/wheels"
 # What `pipespec serve` imports (pipespec.cli, .bundle, .core), by distribution name.
 SERVE = ("fastapi", "uvicorn", "lightgbm", "numpy", "pandas", "pyarrow", "scipy", "rich")
 OPTIONAL_SERVE = ("prometheus-client",)  # once pipespec depends on it (GET /metrics)
@@ -122,8 +133,7 @@ def dockerfile(ctx: ExportContext) -> str:
     return (
         header("docker")
         + "# Build from the project root: docker build -f deploy/docker/Dockerfile .\n"
-        + "# pipespec comes from your index, or from a wheel put in deploy/docker/wheels/\n"
-        + "# (`pip wheel --no-deps pipespec -w deploy/docker/wheels`).\n"
+        + "# pipespec comes from the wheel this export wrote in deploy/docker/wheels/.\n"
         + f"FROM python:{python}-slim\n"
         + _system_packages(python)
         + f"LABEL {label_lines}\n"
@@ -153,11 +163,55 @@ def _allow_custom(ctx: ExportContext) -> str:
     return ",".join(names)
 
 
-def export(ctx: ExportContext) -> dict[str, str]:
+WHEEL_TAG = "py3-none-any"
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest date: no build time in the bytes
+
+
+def wheel_name() -> str:
+    """``deploy/docker/wheels/pipespec-VERSION-py3-none-any.whl``."""
+    return f"{WHEELS}/pipespec-{__version__}-{WHEEL_TAG}.whl"
+
+
+def wheel() -> bytes:
+    """A wheel of the running pipespec: its package files (no bytecode) plus the installed
+    distribution's ``METADATA`` and ``entry_points.txt``, which hold the version, the
+    requirements and the ``pipespec`` command. Pure Python, so one tag fits every image."""
+    import pipespec
+
+    package = Path(pipespec.__file__).parent
+    dist = metadata.distribution("pipespec")
+    info = f"pipespec-{__version__}.dist-info"
+    entries: dict[str, bytes] = {}
+    for path in sorted(package.rglob("*")):
+        rel = path.relative_to(package)
+        if path.is_file() and "__pycache__" not in rel.parts and path.suffix != ".pyc":
+            entries[f"pipespec/{rel.as_posix()}"] = path.read_bytes()
+    entries[f"{info}/METADATA"] = (dist.read_text("METADATA") or "").encode()
+    entries[f"{info}/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: pipespec {__version__}\n"
+        f"Root-Is-Purelib: true\nTag: {WHEEL_TAG}\n"
+    ).encode()
+    entries[f"{info}/entry_points.txt"] = (dist.read_text("entry_points.txt") or "").encode()
+    record = []
+    for name, data in entries.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    entries[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in entries.items():
+            item = zipfile.ZipInfo(name, date_time=_EPOCH)
+            item.external_attr = 0o644 << 16
+            item.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(item, data)
+    return out.getvalue()
+
+
+def export(ctx: ExportContext) -> dict[str, str | bytes]:
     requirements = (
         header("docker")
         + "# The serving path only: install pipespec itself with `pip install --no-deps`.\n"
         + "\n".join(serving_requirements(_value(ctx.group("deploy"), "python")))
         + "\n"
     )
-    return {DOCKERFILE: dockerfile(ctx), REQUIREMENTS: requirements}
+    return {DOCKERFILE: dockerfile(ctx), REQUIREMENTS: requirements, wheel_name(): wheel()}
