@@ -3,10 +3,15 @@ concurrency 8 for `pipespec serve`, side by side with a hand-written FastAPI end
 (parse JSON, apply the transforms, booster.predict, no schema checks) on the same uvicorn,
 and with the floor: a FastAPI endpoint that reads the body and answers a constant (what
 uvicorn, FastAPI and the client cost with no work at all). Loops are bounded; each server
-runs in its own process on 127.0.0.1.
+runs in its own process on 127.0.0.1. A row "create_app on uvicorn" serves pipespec's app
+on plain uvicorn (what `pipespec serve`'s own protocol and limits add is the difference).
+
+Then, in this process (far less noisy on a shared machine): a raw ASGI call loop, no socket,
+over pipespec's app and the floor's app alternately, and `predict_records` alone: the time
+pipespec spends between uvicorn and the answer, per layer.
 
     python bench/http.py [--requests 2000] [--concurrency 8] [--bundle DIR]
-                         [--engine both|lightgbm] [--compiled DIR]
+                         [--engine both|lightgbm] [--compiled DIR] [--in-process-only]
 
 Without --bundle, a project is created in a temp dir and run once to build one. With
 ``--engine both`` (the default) `pipespec serve` is measured with each engine: LightGBM, and
@@ -94,6 +99,23 @@ FLOOR = (
     + SERVE
 )
 
+# The pipespec app (``create_app``) on plain uvicorn: what `pipespec serve` adds around it
+# (its protocol with request deadlines, its limits) shows as the difference to that row.
+APP_ONLY = (
+    textwrap.dedent(
+        """
+    import socket, sys
+    import uvicorn
+    from pipespec.bundle.bundle import Bundle
+    from pipespec.bundle.serve import create_app
+
+    app = create_app(Bundle.load(sys.argv[1]))
+    """
+    )
+    + SERVE.split("@app.get", 1)[0]
+    + SERVE[SERVE.index("sock = ") :]
+)
+
 
 def start(argv: list[str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
@@ -162,6 +184,81 @@ def concurrent(url: str, record: dict, n: int, workers: int) -> tuple[float, lis
     return per * workers / wall, latencies
 
 
+def in_process(bundle, record: dict, n: int) -> dict[str, float]:
+    """p50 seconds of one POST /predict through a raw ASGI call (pipespec's app, the floor's
+    app, interleaved in rounds) and of ``predict_records`` alone."""
+    import asyncio
+    import json
+
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
+
+    from pipespec.bundle.serve import create_app, predict_records
+
+    floor = FastAPI()
+    answer = b'{"prediction": {"label": "1", "probability": 0.5}}'
+
+    async def constant(request: Request) -> Response:
+        await request.body()
+        return Response(answer, media_type="application/json")
+
+    # the annotations are text here (``from __future__``): give FastAPI the classes
+    constant.__annotations__.update({"request": Request, "return": Response})
+    floor.post("/predict")(constant)
+
+    ours = create_app(bundle)
+    body = json.dumps(record).encode()
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/predict", "raw_path": b"/predict", "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+    }  # fmt: skip
+
+    async def call(app) -> None:
+        sent = False
+        status = []
+
+        async def receive():
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(dict(scope), receive, send)
+        assert status == [200], status
+
+    async def loop() -> dict[str, list[float]]:
+        times: dict[str, list[float]] = {"asgi": [], "floor": [], "predict_records": []}
+        for _ in range(100):
+            await call(ours)
+            await call(floor)
+        for _ in range(n):
+            start = time.perf_counter()
+            await call(ours)
+            times["asgi"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await call(floor)
+            times["floor"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            predict_records(bundle, [dict(record)], single=True)
+            times["predict_records"].append(time.perf_counter() - start)
+        return times
+
+    times = asyncio.run(loop())
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -174,6 +271,7 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=None)
     parser.add_argument("--engine", choices=("both", "lightgbm"), default="both")
     parser.add_argument("--compiled", type=Path, default=None, help="a compiled cache directory")
+    parser.add_argument("--in-process-only", action="store_true", help="skip the servers")
     args = parser.parse_args()
 
     import importlib.util
@@ -200,6 +298,7 @@ def main() -> None:
         }
         (work / "baseline.py").write_text(BASELINE)
         (work / "floor.py").write_text(FLOOR)
+        (work / "app_only.py").write_text(APP_ONLY)
         servers = {
             "pipespec serve": [
                 str(BIN / "pipespec"),
@@ -209,6 +308,7 @@ def main() -> None:
                 "--port",
                 "0",
             ],
+            "create_app on uvicorn": [sys.executable, str(work / "app_only.py"), str(bundle_dir)],
             "hand-written FastAPI": [sys.executable, str(work / "baseline.py"), str(bundle_dir)],
             "floor (constant answer)": [sys.executable, str(work / "floor.py")],
         }
@@ -225,7 +325,8 @@ def main() -> None:
             servers["pipespec serve (lleaves)"] = [*argv[:3], str(work / "lleaves" / "bundle")]
             servers["pipespec serve (lleaves)"] += argv[4:]
         results = {}
-        for name, argv in servers.items():
+        local = in_process(bundle, record, args.requests)
+        for name, argv in ({} if args.in_process_only else servers).items():
             proc, url = start(argv, work / f"{name.split()[0]}.log")
             try:
                 if name.endswith("(lleaves)"):
@@ -246,6 +347,14 @@ def main() -> None:
                 pct(loaded, 0.99),
             )
 
+    print(
+        f"in-process ASGI, {args.requests} calls each (p50): pipespec app "
+        f"{local['asgi'] * 1e3:.3f} ms, floor app {local['floor'] * 1e3:.3f} ms, "
+        f"predict_records {local['predict_records'] * 1e3:.3f} ms; pipespec over the floor "
+        f"+{(local['asgi'] - local['floor']) * 1e3:.3f} ms ({local['asgi'] / local['floor']:.2f}x)"
+    )
+    if args.in_process_only:
+        return
     print(f"{args.requests} single-record requests per measure, 127.0.0.1, keep-alive")
     load = f"req/s @{args.concurrency}"
     print(f"{'':24} {'p50 ms':>8} {'p99 ms':>8} {load:>10} {'p50/p99 ms under load':>22}")

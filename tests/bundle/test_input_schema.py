@@ -240,3 +240,41 @@ def test_check_never_raises_on_any_json(records: list[dict]) -> None:
     features = matrix(TRANSFORMS, checked.take(rows), NAMES)
     present = ~np.isnan(features[:, NAMES.index("n")])
     assert np.isfinite(features[:, NAMES.index("n")][present]).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                k: st.one_of(JSON_VALUES, st.sampled_from([1.5, 2, 4.0, "a", "b", "zz", 10]))
+                for k in ("x", "n", "city", "code", "ratio")
+            }
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_a_few_records_checked_value_by_value_match_the_vectorised_check(
+    records: list[dict],
+) -> None:
+    """The one-record shortcut (``_usual``) gives the vectorised path's values and problems."""
+    import pipespec.bundle.inputs as inputs
+
+    schema = infer(TRAIN, TRANSFORMS, range_margin=0.5, ignored=[])
+    fast = check(schema, records, typed=True)
+    shortcut = inputs._usual
+    inputs._usual = lambda col, listed: None  # the vectorised path for every column
+    try:
+        slow = check(schema, records, typed=True)
+    finally:
+        inputs._usual = shortcut
+    assert fast.work.keys() == slow.work.keys()
+    for name, values in fast.work.items():
+        assert values.dtype == slow.work[name].dtype, name
+        assert np.array_equal(values, slow.work[name], equal_nan=values.dtype.kind == "f"), name
+    assert np.array_equal(fast.refused, slow.refused)
+    assert np.array_equal(fast.warned, slow.warned)
+    assert [p.to_json() for p in fast.iter_problems()] == [
+        p.to_json() for p in slow.iter_problems()
+    ]

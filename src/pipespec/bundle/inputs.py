@@ -352,6 +352,11 @@ def check(
         absent: Any = None
         if records:
             listed = [r.get(col.name, _ABSENT) for r in rows]
+            if n <= SMALL:
+                usual = _usual(col, listed)
+                if usual is not None:  # every value of the usual kind: nothing to note
+                    work[col.name] = usual
+                    continue
             raw = np.empty(n, dtype=object)
             raw[:] = listed
             if any(v is _ABSENT for v in listed):
@@ -429,6 +434,48 @@ def check(
         problems=problems,
         expected=_Expected(schema),
     )
+
+
+def _usual(col: Column, listed: list[Any]) -> np.ndarray | None:
+    """The conformed values of a few JSON values when every one is of the usual kind (a
+    finite number within the range, a whole one where training had only whole numbers; a
+    known category as text), else None: the general path then finds and notes what is not.
+    Value by value in Python, which for one record is several times cheaper than the
+    vectorised path's array passes; the values are the ones that path gives."""
+    import numpy as np
+
+    if col.type == NUMERIC:
+        floats: list[float] = []
+        low, high, whole = col.low, col.high, col.dtype == "int"
+        for v in listed:
+            t = type(v)
+            if t is float:
+                f = v
+            elif t is int:
+                if not -(2**53) <= v <= 2**53:
+                    return None
+                f = float(v)
+            else:
+                return None
+            if f - f != 0.0:  # NaN or infinity
+                return None
+            if low is not None and high is not None and not low <= f <= high:
+                return None
+            if whole and f != math.floor(f):
+                return None
+            floats.append(f)
+        return np.array(floats, dtype="float64")
+    if col.type == CATEGORICAL and col.dtype in ("str", "datetime"):
+        allowed = None if col.categories is None else _category_set(col.categories)
+        for v in listed:
+            if type(v) is not str or not v.isascii():
+                return None
+            if allowed is not None and v not in allowed:
+                return None
+        out = np.empty(len(listed), dtype=object)
+        out[:] = listed
+        return out
+    return None
 
 
 def _note(

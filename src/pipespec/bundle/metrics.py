@@ -26,6 +26,7 @@ workers start) and ``/metrics`` adds them up, whichever worker answers the scrap
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 from pipespec.bundle.inputs import (
@@ -37,6 +38,7 @@ from pipespec.bundle.inputs import (
     Checked,
     refused_reasons,
 )
+from pipespec.bundle.transforms import SMALL
 
 if TYPE_CHECKING:
     import numpy as np
@@ -160,8 +162,11 @@ class ServeMetrics:
             self._child(self._warnings, field, reason).inc(count)
             if reason in KINDS:
                 self._child(self._values, field, KINDS[reason]).inc(count)
+        small = checked.rows <= SMALL
         for name, values in checked.work.items():
-            if values.dtype.kind == "f":
+            if small and values.dtype.kind == "f":  # a few values: cheaper one by one
+                missing = sum(1 for v in values.tolist() if v != v)
+            elif values.dtype.kind == "f":
                 missing = int(np.isnan(values).sum())
             elif values.dtype.kind == "M":
                 missing = int(np.isnat(values).sum())
@@ -176,6 +181,10 @@ class ServeMetrics:
             names = np.asarray(self._labels, dtype=object)[scores.argmax(axis=1)]
             for label in names.tolist():
                 self._child(self._bins, label if label in self._classes else OTHER).inc()
+        elif self._edges is not None and small:
+            edges = self._edges
+            for v in scores.tolist():  # np.searchsorted(side="left"), one value at a time
+                self._child(self._bins, str(len(edges) if v != v else bisect_left(edges, v))).inc()
         elif self._edges is not None:
             bins = np.searchsorted(np.asarray(self._edges, dtype="float64"), scores, side="left")
             for b, count in zip(*np.unique(bins, return_counts=True), strict=True):
