@@ -263,7 +263,12 @@ def test_a_killed_worker_comes_back_and_killing_the_parent_frees_the_port(
         server.proc.wait(timeout=10)
         _wait(lambda: not any(_alive(w) for w in replaced), 20, "the workers outlived the parent")
         with socket.socket() as sock:
+            # as `pipespec serve` binds (SO_REUSEADDR): a restart must find no listener left;
+            # connections the dead workers closed may sit in TIME_WAIT, which a plain bind
+            # would also refuse
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, int(port)))  # the port is free again
+            sock.listen()
         _wait(
             lambda: not list(temp.glob("pipespec-metrics-*")),
             10,
