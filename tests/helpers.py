@@ -6,8 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 import yaml
@@ -114,3 +115,28 @@ def clone_trained(trained: Path, dest: Path) -> Path:
     run_tool("dvc", "cache", "dir", "--local", str(trained / ".dvc" / "cache"), cwd=dest)
     run_tool("dvc", "checkout", "-q", cwd=dest)
     return dest
+
+
+def gen(root: Path, tree: Mapping[str, Any]) -> Path:
+    """Write a tree of files under ``root`` in one call, as DVC's ``tmp_dir.gen({...})``:
+    a key is a relative path, a value is the file's text (``str``), bytes, a mapping or list
+    written as YAML (for ``.yaml``/``.yml``) or JSON (otherwise), or a nested mapping for a
+    folder when the key ends with ``/``. Returns ``root``."""
+    import json
+
+    for name, value in tree.items():
+        path = root / name
+        if name.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+            gen(path, value)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(value, bytes):
+            path.write_bytes(value)
+        elif isinstance(value, str):
+            path.write_text(value, encoding="utf-8")
+        elif path.suffix in (".yaml", ".yml"):
+            path.write_text(yaml.safe_dump(value, sort_keys=False), encoding="utf-8")
+        else:
+            path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    return root

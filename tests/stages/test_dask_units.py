@@ -18,7 +18,7 @@ from pipespec.stages.distributed import without_network as _without_network
 from pipespec.stages.embedded import generate
 from pipespec.stages.featurize import Partitioned, _fit, fit
 from pipespec.stages.parquet import Parts, part_files, table_meta
-from pipespec.stages.split import uniform
+from pipespec.stages.rows import uniform
 
 FEATURES = {
     "select": None,

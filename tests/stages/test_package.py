@@ -16,8 +16,8 @@ def test_lightgbm_is_imported_without_scikit_learn_which_stays_importable() -> N
     scikit-learn itself still imports afterwards (evaluation.optimize_threshold uses it)."""
     code = (
         "import sys\n"
-        "from pipespec.stages.package import _import_lightgbm\n"
-        "_import_lightgbm()\n"
+        "from pipespec.bundle.engine import import_lightgbm\n"
+        "import_lightgbm()\n"
         "import lightgbm\n"
         "print('sklearn' in sys.modules, lightgbm.compat.SKLEARN_INSTALLED)\n"
         "from sklearn.metrics import precision_recall_curve\n"

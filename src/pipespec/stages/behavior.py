@@ -31,11 +31,11 @@ def run(ctx: StageContext) -> None:
     from pipespec.bundle import behavior
     from pipespec.bundle.bundle import Bundle
     from pipespec.bundle.card import markdown, with_behavior
-    from pipespec.stages.package import _import_lightgbm
+    from pipespec.bundle.engine import import_lightgbm
 
     # LightGBM without its scikit-learn API (and scikit-learn's scipy), which the checks do
     # not use: most of the time `import lightgbm` takes (see the package stage)
-    _import_lightgbm()
+    import_lightgbm()
     bundle = Bundle.load(ctx.input("bundle"), project=ctx.root)  # its own custom modules
     spec = behavior.spec_from(ctx.params["behavior"].to_dict(), where="params.yaml")
     # only the columns the checks read (all of them when one is not there: the check that

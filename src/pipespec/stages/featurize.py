@@ -44,6 +44,7 @@ from pipespec.core.expression import ExpressionError
 from pipespec.core.expression import parse as parse_expression
 from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
+from pipespec.stages.rows import INFER_ROWS, NUMBER_SHARE
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("features", "dataset.target", "dataset.task", "dataset.weight", "compute.backend")
@@ -60,8 +61,6 @@ if TYPE_CHECKING:
 
 NUMERIC, CATEGORICAL, DATETIME = "numeric", "categorical", "datetime"
 DEFAULT_DATE_PARTS = ["year", "month", "day", "dayofweek"]
-INFER_ROWS = 20_000  # types are inferred from the first rows (identifiers from all)
-NUMBER_SHARE = 0.95  # a text column is numeric when this share of its values parse as numbers
 
 
 def run(ctx: StageContext) -> None:

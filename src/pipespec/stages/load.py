@@ -24,6 +24,7 @@ from pipespec.core.documents import ReadOptions, TableMeta
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
+from pipespec.stages.rows import INFER_ROWS, NUMBER_SHARE, SPLIT_COLUMN, uniform
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("seed", "dataset", "compute.backend", "compute.partition_rows")
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
-
-SPLIT_COLUMN = "_split"
 
 
 def run(ctx: StageContext) -> None:
@@ -276,7 +275,6 @@ def _holds_numbers(ds: dict[str, Any], table: pa.Table, column: str) -> bool:
     import pyarrow.compute as pc
 
     from pipespec.bundle.reader import marker_like, read_numbers
-    from pipespec.stages.featurize import INFER_ROWS, NUMBER_SHARE
 
     if column in ds["dtypes"] or column == ds.get("weight"):
         return False
@@ -531,8 +529,6 @@ def _sample_cut(
     ``rows`` rows (every row when there are fewer)."""
     import numpy as np
 
-    from pipespec.stages.split import uniform
-
     drawn = []
     for i, (key, _) in enumerate(parts):
         if key == "path":
@@ -555,8 +551,6 @@ def _load_part(
     """Clean one part and write it; (file key, rows, unlabelled rows, columns)."""
     import numpy as np
     import pyarrow as pa
-
-    from pipespec.stages.split import uniform
 
     key, table = item
     table, unlabeled = _labeled(_checked(ds, table, key, root), ds["target"])

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from pipespec.bundle.engine import import_lightgbm
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, StageError
 from pipespec.stages.context import StageContext
@@ -83,7 +84,7 @@ def run(ctx: StageContext) -> None:
     # LightGBM is imported and the inputs hashed (for the card) while the rows are read:
     # Parquet decoding and hashlib work without the GIL
     with ThreadPoolExecutor(max_workers=1) as pool:
-        imported = pool.submit(_import_lightgbm)
+        imported = pool.submit(import_lightgbm)
         hashing = {k: pool.submit(_sha, p) for k, p in sorted(ctx.inputs.items())}
         model_text = ctx.input("model").read_bytes()
         transforms_text = ctx.input("transforms").read_bytes()
@@ -138,24 +139,6 @@ def numeric_reading(reading: Any, train: Any) -> Any:
         if pd.api.types.is_numeric_dtype(train[c]) and not pd.api.types.is_bool_dtype(train[c])
     )  # fmt: skip
     return dataclasses.replace(reading, numeric=numeric)
-
-
-def _import_lightgbm() -> None:
-    """Import LightGBM without its scikit-learn API, which this stage does not use: it only
-    predicts with a ``Booster``. LightGBM imports scikit-learn when it is installed, and that
-    is about 60% of the time ``import lightgbm`` takes (1.2 of 2 s). Nothing is patched:
-    scikit-learn is marked absent while LightGBM's own optional import runs, then unmarked,
-    so a later ``import sklearn`` (``evaluation.optimize_threshold``) works. A process that
-    already imported either keeps them as they are."""
-    import sys
-
-    if "lightgbm" in sys.modules or "sklearn" in sys.modules:
-        return
-    sys.modules["sklearn"] = None  # type: ignore[assignment]  # its import raises ImportError
-    try:
-        import lightgbm  # noqa: F401
-    finally:
-        del sys.modules["sklearn"]
 
 
 def git_commit(root: Path) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
-from pipespec.stages.load import SPLIT_COLUMN
+from pipespec.stages.rows import SPLIT_COLUMN, uniform
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("seed", "split", "dataset.target", "dataset.task", "compute.backend")
@@ -206,18 +206,6 @@ def _times(column: pa.ChunkedArray, name: str) -> np.ndarray:
     if np.isnan(values).any():
         raise DataError(f"split.time: column '{name}' has missing or unreadable times")
     return values
-
-
-def uniform(keys: np.ndarray, seed: int) -> np.ndarray:
-    """A seeded number in [0, 1) per 64-bit key (splitmix64): the same key, the same number."""
-    import numpy as np
-
-    with np.errstate(over="ignore"):
-        x = keys.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        x = x ^ (x >> np.uint64(31))
-    return (x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
 def _split_part(

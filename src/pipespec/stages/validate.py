@@ -34,7 +34,7 @@ from pipespec.core.errors import ConfigError, DataError
 from pipespec.stages import cluster, parquet
 from pipespec.stages.context import StageContext
 from pipespec.stages.dataschema import DataSchema, RowBounds, load
-from pipespec.stages.load import SPLIT_COLUMN
+from pipespec.stages.rows import SPLIT_COLUMN
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("schema", "dataset.target", "dataset.drop", "compute.backend")
