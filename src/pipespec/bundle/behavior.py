@@ -37,6 +37,7 @@ from pipespec.core.config import (
 from pipespec.core.documents import class_columns
 from pipespec.core.errors import BehaviorError, ConfigError, DataError
 from pipespec.core.model_metrics import BEHAVIOR, NEUTRAL, lower_is_better, task_metrics
+from pipespec.core.numbers import number
 
 if TYPE_CHECKING:
     import numpy as np
@@ -963,11 +964,7 @@ def _same_number(a: Any, b: Any) -> bool:
 
 
 def _g(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return number(value)
 
 
 def _rounded(segment: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pipespec.core.numbers import number
+
 
 def versions() -> dict[str, str]:
     """The versions that decide the bundle's bytes and its predictions."""
@@ -107,11 +109,7 @@ def _coerced(counts: dict[str, int] | None) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+    return number(value, 6, missing="")
 
 
 def with_behavior(card_md: str, report: dict[str, Any]) -> str:

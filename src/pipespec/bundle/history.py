@@ -16,6 +16,7 @@ from typing import Any
 
 from pipespec.core.atomic import write_text
 from pipespec.core.errors import ConfigError
+from pipespec.core.numbers import number
 
 HISTORY_FILE = "psi.csv"
 PLOTS_FILE = "dvc.yaml"
@@ -91,4 +92,4 @@ def plots_yaml(features: list[str]) -> str:
 
 
 def _number(value: float | None) -> str:
-    return "" if value is None else f"{float(value):.6f}"
+    return number(value, 6, notation="f", missing="")

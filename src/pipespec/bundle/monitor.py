@@ -26,6 +26,7 @@ from pipespec.bundle.profile import THRESHOLD_DEFAULTS, THRESHOLD_KEYS, Summary,
 from pipespec.bundle.reader import DEFAULT_CHUNK_ROWS, RowReader
 from pipespec.core.atomic import write_text
 from pipespec.core.errors import ConfigError, DataError
+from pipespec.core.numbers import number
 
 Progress = Callable[[int, int, str], None]
 
@@ -107,13 +108,7 @@ def write_reports(report: dict[str, Any], json_path: Path, html_path: Path) -> N
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if value != 0 and abs(value) < 10 ** (-digits):
-            return f"{value:.2e}"
-        return f"{value:.{digits}f}"
-    return html.escape(str(value))
+    return html.escape(number(value, digits, notation="f-or-e"))
 
 
 def render_html(report: dict[str, Any]) -> str:

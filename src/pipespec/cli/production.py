@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import console, error, out
 from pipespec.core.errors import ConfigError, DriftError
+from pipespec.core.progress import reporter
 
 if TYPE_CHECKING:
     from pipespec.bundle.bundle import Bundle
@@ -312,43 +313,6 @@ def _resolved(ref: str, repo: str | None) -> Iterator[tuple[Path, dict[str, Any]
         yield resolved.path, resolved.release
 
 
-@contextmanager
-def _progress(label: str) -> Iterator[Any]:
-    """A rich progress bar driven by (done, total, unit) callbacks."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int, unit: str) -> None:
-        if "progress" not in state:
-            size = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
-            bar = Progress(
-                TextColumn(f"  {label}"),
-                BarColumn(),
-                size,
-                TimeRemainingColumn(),
-                console=console(),
-                transient=True,
-            )
-            bar.start()
-            state["progress"] = bar
-            state["task"] = bar.add_task(label, total=total)
-        state["progress"].update(state["task"], completed=done)
-
-    try:
-        yield update
-    finally:
-        if "progress" in state:
-            state["progress"].stop()
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -357,7 +321,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     keep = [c.strip() for item in args.keep for c in item.split(",") if c.strip()]
     with (
         _loaded(args.bundle, args.repo, args) as (bundle, _),
-        _progress("predicting") as progress,
+        reporter("predicting") as progress,
     ):
         result = predict_file(
             bundle,
@@ -491,7 +455,7 @@ def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
         from pipespec.bundle.history import check_folder
 
         check_folder(args.history)
-    with _progress("monitoring") as progress:
+    with reporter("monitoring") as progress:
         report = monitor(
             bundle,
             args.current,

@@ -9,6 +9,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from pipespec.core.numbers import number
+
 if TYPE_CHECKING:
     from pipespec.engine.diff import DiffResult
     from pipespec.engine.experiments import ExperimentRow, Trial
@@ -78,11 +80,7 @@ def run_summary(result: RunResult) -> Group:
 
 
 def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+    return number(value, 6)
 
 
 _VERDICT_STYLE = {"better": "green", "worse": "red", "same": "dim"}

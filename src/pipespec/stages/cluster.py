@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.core.console import console
 from pipespec.core.errors import ConfigError
+from pipespec.core.progress import progress
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -184,11 +184,11 @@ class Local:
         several; the results in part order."""
         if len(parts) == 1:
             return [func(0, parts[0], *args)]
-        with _progress(what, len(parts)) as advance:
+        with progress(what, len(parts)) as bar:
             out = []
             for i, part in enumerate(parts):
                 out.append(func(i, part, *args))
-                advance()
+                bar.advance()
             return out
 
 
@@ -223,18 +223,6 @@ def backend(ctx: StageContext) -> Iterator[Any]:
         yield Dask(client)
 
 
-@contextmanager
-def _progress(what: str, total: int) -> Iterator[Callable[[], None]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(
-        TextColumn(f"  {what}"), BarColumn(), MofNCompleteColumn(), console=console(),
-        transient=True,
-    ) as bar:  # fmt: skip
-        task = bar.add_task(what, total=total)
-        yield lambda: bar.advance(task)
-
-
 def run_parts(
     client: Client, parts: Sequence[Any], func: Callable[..., Any], *args: Any, what: str
 ) -> list[Any]:
@@ -245,12 +233,12 @@ def run_parts(
 
     tasks = [dask.delayed(func, pure=False)(i, part, *args) for i, part in enumerate(parts)]
     futures = client.compute(tasks)
-    with _progress(what, len(futures)) as advance:
+    with progress(what, len(futures)) as bar:
         try:
             for future in as_completed(futures):
                 if future.status == "error":
                     future.result()  # raises the partition's exception here
-                advance()
+                bar.advance()
         except BaseException:
             client.cancel(futures)
             raise

@@ -9,11 +9,14 @@ from ``dataset.weight``, class weights from ``model.class_weight``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
 from pipespec.core.errors import DataError
+from pipespec.core.numbers import number
+from pipespec.core.progress import Bar, progress
 from pipespec.stages.context import StageContext
 from pipespec.stages.parquet import read_table, table_columns
 from pipespec.stages.training import (  # the shared parameters (also the distributed trainers')
@@ -125,8 +128,8 @@ def run(ctx: StageContext) -> None:
     callbacks: list[Any] = []
     if stopping and valid_sets:
         callbacks.append(lgb.early_stopping(int(stopping), first_metric_only=True, verbose=False))
-    with _Progress(rounds, params["metric"]) as on_iteration:
-        callbacks.append(on_iteration)
+    with progress("boosting", rounds) as bar:
+        callbacks.append(_showing(bar, params["metric"]))
         booster = lgb.train(
             params,
             dtrain,
@@ -265,34 +268,15 @@ def cross_validate(
     }
 
 
-class _Progress:
-    """A rich progress bar over boosting rounds showing the running validation metric."""
+def _showing(bar: Bar, metric: str) -> Callable[[Any], None]:
+    """A LightGBM callback that moves ``bar`` each round, with the running ``metric``."""
 
-    def __init__(self, total: int, metric: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self.metric = metric
-        self.progress = Progress(
-            TextColumn("  boosting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[score]}"),
-            console=console(),
-            transient=True,
-        )
-        self.task = self.progress.add_task("train", total=total, score="")
-
-    def __enter__(self) -> Any:
-        self.progress.start()
-        return self._callback
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def _callback(self, env: Any) -> None:
-        score = ""
-        for data_name, metric, value, _ in env.evaluation_result_list or ():
-            if metric == self.metric:
-                score = f"{data_name} {metric} {value:.5f}"
+    def callback(env: Any) -> None:
+        note = ""
+        for data_name, name, value, _ in env.evaluation_result_list or ():
+            if name == metric:
+                note = f"{data_name} {name} {number(value, 5, notation='f')}"
                 break
-        self.progress.update(self.task, completed=env.iteration + 1, score=score)
+        bar.update(env.iteration + 1, note=note)
+
+    return callback
