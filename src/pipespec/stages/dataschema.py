@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipespec.core.documents import plain
 from pipespec.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -308,11 +309,11 @@ def infer(frame: pd.DataFrame, *, max_categories: int = 20) -> dict[str, Any]:
             pass
         elif pd.api.types.is_numeric_dtype(dtype):
             low, high = values.min(), values.max()
-            spec["in_range"] = {"min_value": _plain(low), "max_value": _plain(high)}
+            spec["in_range"] = {"min_value": plain(low), "max_value": plain(high)}
         elif isinstance(dtype, pd.CategoricalDtype) or _is_text(series):
             distinct = values.unique()
             if len(distinct) <= max_categories:
-                spec["isin"] = _sorted([_plain(v) for v in distinct])
+                spec["isin"] = _sorted([plain(v) for v in distinct])
             elif not spec["nullable"] and len(distinct) == len(series) and len(series) > 1:
                 spec["unique"] = True
         columns[str(name)] = spec
@@ -393,9 +394,3 @@ def _sorted(values: list[Any]) -> list[Any]:
         return sorted(values)
     except TypeError:  # mixed types: a stable order all the same
         return sorted(values, key=lambda v: (type(v).__name__, str(v)))
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars to plain Python values, so that the YAML stays plain."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) else value
