@@ -106,7 +106,8 @@ def case_run(root: Path, case: str) -> dict[str, float]:
     from pipespec.stages.context import ParamsView, StageContext
     from pipespec.stages.dataschema import load
     from pipespec.stages.parquet import read_table
-    from pipespec.stages.validate import run, validate
+    from pipespec.stages.schema_engine import validate
+    from pipespec.stages.validate import run
 
     schema = load(root / "schema.yaml")
     source = root / ("bad.parquet" if case == "bad" else "clean.parquet")

@@ -14,7 +14,7 @@ from helpers import copy_template_project
 from pipespec.core.errors import ConfigError
 from pipespec.engine.compose import compose
 from pipespec.engine.project import Project
-from pipespec.stages.featurize import fit
+from pipespec.stages.fitter import fit
 
 
 @pytest.fixture(scope="module")

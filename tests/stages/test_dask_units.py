@@ -1,13 +1,11 @@
 """The pieces of compute=dask that need no cluster: the split's row hash, the early-stopping
-choice made after training, the model text without network settings, feature fitting on a
-Dask DataFrame against fitting in memory, and partitioned outputs that land all or nothing."""
+choice made after training, the model text without network settings, and partitioned
+outputs that land all or nothing. (Feature fitting on a Dask DataFrame: test_fit_data.py.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import dask
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,29 +13,8 @@ import pytest
 from pipespec.core.documents import TableMeta
 from pipespec.stages.distributed import best_iteration as _best_iteration
 from pipespec.stages.distributed import without_network as _without_network
-from pipespec.stages.embedded import generate
-from pipespec.stages.featurize import Partitioned, _fit, fit
 from pipespec.stages.parquet import Parts, part_files, table_meta
 from pipespec.stages.rows import uniform
-
-FEATURES = {
-    "select": None,
-    "drop": ["customer_id"],
-    "rename": {},
-    "categorical": None,
-    "dates": {},
-    "infer_dates": True,
-    "derived": {"charge_ratio": "total_charges / monthly_charges"},
-    "transforms": {},
-    "impute": {"region": "most_frequent", "total_charges": "constant:0"},
-    "missing_indicators": True,
-    "encoding": "native",
-    "max_categories": 1000,
-    "min_frequency": 5,
-    "other_bucket": True,
-    "target_map": {},
-    "custom": [],
-}
 
 
 def test_split_hash_is_seeded_uniform_and_independent_of_partitioning() -> None:
@@ -61,43 +38,6 @@ def test_best_iteration_matches_early_stopping() -> None:
 def test_model_text_loses_only_network_settings() -> None:
     text = "tree\n[machines: 127.0.0.1:4321,127.0.0.1:9876]\n[local_listen_port: 4321]\n[seed: 1]\n"
     assert _without_network(text) == "tree\n[machines: ]\n[local_listen_port: ]\n[seed: 1]\n"
-
-
-def test_fitting_on_dask_partitions_gives_the_in_memory_transforms() -> None:
-    train = generate(6000, seed=3)
-    train.loc[train.index[::97], "region"] = None
-    train.loc[train.index[::89], "monthly_charges"] = None
-    columns = [c for c in train.columns if c != "churned"]
-    spec = {**FEATURES, "impute": {**FEATURES["impute"], "monthly_charges": "median"}}
-    expected = fit(train, spec, target="churned", task="binary")
-    assert any(s.op == "impute" and s.column == "monthly_charges" for s in expected.steps)
-    with dask.config.set(scheduler="synchronous"):
-        frame = dd.from_pandas(train, npartitions=4, sort=False)
-        got = _fit(Partitioned(frame, columns), spec, target="churned", task="binary", weight=None)
-    assert got == expected  # the median exact, not Dask's approximate quantile
-
-
-class Centered:
-    """A custom transform: a column minus its training mean."""
-
-    def fit(self, frame: pd.DataFrame) -> dict:
-        return {"mean": float(frame["age"].mean())}
-
-    def transform(self, frame: pd.DataFrame, state: dict) -> pd.DataFrame:
-        return frame.assign(age=frame["age"] - state["mean"])
-
-
-def test_custom_transforms_are_refused_on_dask_naming_the_key() -> None:
-    from pipespec.core.errors import ConfigError
-
-    train = generate(500, seed=3)
-    spec = {**FEATURES, "custom": [f"{__name__}:Centered"]}
-    assert fit(train, spec, target="churned", task="binary").steps[-1].op == "custom"
-    with dask.config.set(scheduler="synchronous"):
-        frame = dd.from_pandas(train, npartitions=2, sort=False)
-        columns = [c for c in train.columns if c != "churned"]
-        with pytest.raises(ConfigError, match=r"features.custom .*not supported with compute=dask"):
-            _fit(Partitioned(frame, columns), spec, target="churned", task="binary", weight=None)
 
 
 def test_parts_land_together_or_not_at_all(tmp_path: Path) -> None:

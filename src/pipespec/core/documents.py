@@ -66,8 +66,9 @@ DEFAULT_NA_VALUES = (
 
 
 def plain(value: Any) -> Any:
-    """A numpy scalar (or anything with ``.item()``) as the plain Python value JSON holds."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """A numpy scalar (or anything with ``.item()``) as the plain Python value JSON holds.
+    Exact types only: ``numpy.float64`` is a ``float`` but YAML's emitter cannot write it."""
+    if value is None or type(value) in (bool, int, float, str):
         return value
     if isinstance(value, enum.Enum):
         return value.value
