@@ -12,7 +12,7 @@ import pytest
 
 from pipespec.core.documents import TableMeta
 from pipespec.stages.parquet import write_table
-from pipespec.stages.train import feature_frame
+from pipespec.stages.train_local import feature_frame
 
 PARAMS = {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True,
           "num_threads": 1, "min_data_in_leaf": 5}  # fmt: skip
