@@ -100,8 +100,7 @@ def early_stopping(
     clock = time.perf_counter()
     text = booster.model_to_string() if model_text is None else model_text
     for name, path in valid:
-        found = curve(mapper, text, path, job.features, job.target, job.weight_col,
-                      job.metric)  # fmt: skip
+        found = curve(mapper, text, path, job)
         if found is not None:
             scores[name] = found
     if scores and job.stopping:
@@ -127,22 +126,15 @@ def write(
     finish(ctx, job, booster, best, summary)
 
 
-def curve(
-    mapper: Mapper,
-    model_text: str,
-    path: Any,
-    features: list[str],
-    target: str,
-    weight_col: str | None,
-    metric: str,
-) -> np.ndarray | None:
+def curve(mapper: Mapper, model_text: str, path: Any, job: Job) -> np.ndarray | None:
     """The metric after each iteration on a validation table: ``curve_part`` mapped over
     its parts by ``mapper`` (a backend's ``map``), then reduced here."""
     import numpy as np
 
+    metric = job.metric
     files = parquet.part_files(path)
     parts = mapper(
-        files, curve_part, model_text, features, target, weight_col, metric,
+        files, curve_part, model_text, job.features, job.target, job.weight_col, metric,
         what="validation curve",
     )  # fmt: skip
     weight = sum(w for _, w in parts)
