@@ -128,7 +128,7 @@ def setup(work: Path, table: str, rows: int) -> tuple[Path, list[str], dict[str,
 
     from pipespec.engine.project import Project
     from pipespec.engine.stage_process import load_params
-    from pipespec.stages.train import lightgbm_params
+    from pipespec.stages.training import lightgbm_params
 
     params = load_params(Project(root))
     task = params["dataset"]["task"]

@@ -418,7 +418,7 @@ def setup_pipespec(root: Path, data: Path, overrides: list[str]) -> dict[str, An
 
     from pipespec.engine.project import Project
     from pipespec.engine.stage_process import load_params
-    from pipespec.stages.train import lightgbm_params
+    from pipespec.stages.training import lightgbm_params
 
     params = load_params(Project(root))
     lgb_params = lightgbm_params(

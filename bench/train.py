@@ -101,7 +101,7 @@ def main() -> None:
         from pipespec.engine.project import Project
         from pipespec.engine.stage_process import load_params
         from pipespec.stages.context import ParamsView
-        from pipespec.stages.train import lightgbm_params
+        from pipespec.stages.training import lightgbm_params
 
         view = ParamsView(load_params(Project(root)), ("seed", "model", "compute"), "bench")
         params = lightgbm_params(

@@ -261,7 +261,7 @@ def test_monotone_constraints_as_a_list_follow_the_model_features(checked) -> No
 
 
 def test_monotone_constraints_by_name_become_lightgbm_s_list() -> None:
-    from pipespec.stages.train import monotone_by_name
+    from pipespec.stages.training import monotone_by_name
 
     params = {"monotone_constraints": {"b": 1, "c": -1}}
     monotone_by_name(params, ["a", "b", "c"])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from helpers import copy_template_project
 from pipespec.core import lightgbm_params
 
@@ -47,3 +49,12 @@ def test_composing_imports_neither_lightgbm_nor_dask(tmp_path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_aliases_give_every_key_of_a_parameter_its_name_first() -> None:
+    assert lightgbm_params.aliases("monotone_constraints") == (
+        "monotone_constraints", "mc", "monotone_constraint", "monotonic_cst",
+    )  # fmt: skip
+    assert lightgbm_params.aliases("deterministic") == ("deterministic",)
+    with pytest.raises(KeyError, match="monotone"):
+        lightgbm_params.aliases("monotone")  # a name LightGBM does not have

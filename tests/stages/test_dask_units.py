@@ -1,6 +1,6 @@
-"""The pieces of compute=dask that need no cluster: the split's row hash, the early-stopping
-choice made after training, the model text without network settings, and partitioned
-outputs that land all or nothing. (Feature fitting on a Dask DataFrame: test_fit_data.py.)"""
+"""The pieces of compute=dask that need no cluster: the split's row hash and partitioned
+outputs that land all or nothing. (Feature fitting on a Dask DataFrame: test_fit_data.py;
+the trainers': test_distributed.py and test_train_dask.py.)"""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import pandas as pd
 import pytest
 
 from pipespec.core.documents import TableMeta
-from pipespec.stages.distributed import best_iteration as _best_iteration
-from pipespec.stages.distributed import without_network as _without_network
 from pipespec.stages.parquet import Parts, part_files, table_meta
 from pipespec.stages.rows import uniform
 
@@ -26,18 +24,6 @@ def test_split_hash_is_seeded_uniform_and_independent_of_partitioning() -> None:
     pieces = np.concatenate([uniform(part, 42) for part in np.array_split(keys, 7)])
     assert np.array_equal(pieces, u)  # a row's draw does not depend on its partition
     assert not np.array_equal(uniform(keys, 43), u)  # the seed matters
-
-
-def test_best_iteration_matches_early_stopping() -> None:
-    curve = np.array([5.0, 4.0, 3.0, 3.5, 3.1, 3.2, 2.9, 3.0, 3.0, 3.0, 3.0])
-    assert _best_iteration(curve, 3) == 3  # iteration 3 (1-based), not beaten in 3 rounds
-    assert _best_iteration(curve, 5) == 7  # a longer patience reaches the later minimum
-    assert _best_iteration(np.array([1.0, 2.0]), 10) == 1
-
-
-def test_model_text_loses_only_network_settings() -> None:
-    text = "tree\n[machines: 127.0.0.1:4321,127.0.0.1:9876]\n[local_listen_port: 4321]\n[seed: 1]\n"
-    assert _without_network(text) == "tree\n[machines: ]\n[local_listen_port: ]\n[seed: 1]\n"
 
 
 def test_parts_land_together_or_not_at_all(tmp_path: Path) -> None:

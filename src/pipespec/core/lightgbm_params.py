@@ -201,6 +201,14 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
 DOCS = "https://lightgbm.readthedocs.io/en/stable/Parameters.html"
 
 
+def aliases(parameter: str) -> tuple[str, ...]:
+    """Every key under which LightGBM reads ``parameter``: the parameter's own name first,
+    then its aliases (``aliases("monotone_constraints")`` gives ``monotone_constraints``,
+    ``mc``, ``monotone_constraint`` and ``monotonic_cst``). A name the table lacks is a
+    ``KeyError``: callers name LightGBM's parameters in code, not from data."""
+    return (parameter, *PARAMETERS[parameter])
+
+
 def names() -> frozenset[str]:
     """Every name LightGBM accepts: each parameter and each of its aliases."""
     return frozenset(PARAMETERS).union(*PARAMETERS.values())

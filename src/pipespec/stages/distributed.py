@@ -1,79 +1,35 @@
 """What the distributed trainers share (``train_dask`` on Dask, ``train_spark`` on Spark):
-LightGBM's network parameters for one machine per task, the fixed ranking of the machines,
-the validation curve computed part by part on the cluster and the cut at the iteration that
-early stopping would have chosen, and the model text without the run's network addresses.
+the class factors counted part by part, the validation curve computed part by part on the
+cluster and the cut at the iteration that early stopping would have chosen, and the model text
+without the run's network addresses.
 
 Neither ``lightgbm.dask`` nor a barrier stage of Spark can stop early (every machine would
 have to agree after each round): every round is trained, the curve is reduced from the
 parts, and the model is cut at the best iteration, so early stopping works as locally.
+What every trainer shares, the local one too, is ``stages.training``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pipespec.core.atomic import atomic_path
 from pipespec.core.console import console
 from pipespec.stages import parquet
+from pipespec.stages.training import Job, class_factors, finish, label_counts
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
+
+    from pipespec.stages.context import StageContext
+
+# a backend's map: ``mapper(parts, func, *args, what=...)`` gives ``func(index, part, *args)``
+# for every part, in part order (``cluster.Local``, ``cluster.Dask``, ``spark.Spark``)
+Mapper = Callable[..., list[Any]]
 
 NETWORK_LINES = ("[machines: ", "[local_listen_port: ")
-NETWORK_KEYS = ("machines", "local_listen_port", "num_machines", "tree_learner", "pre_partition")
-
-
-class _Quiet:
-    """A LightGBM logger that keeps warnings and drops information."""
-
-    def info(self, msg: str) -> None:
-        pass
-
-    def warning(self, msg: str) -> None:
-        if "will be ignored" not in msg:  # n_jobs: each worker's thread count rules
-            console().print(f"  [yellow]lightgbm:[/] {msg}")
-
-
-QUIET = _Quiet()
-
-
-def network_params(hosts: Sequence[tuple[str, int]], rank: int) -> dict[str, Any]:
-    """LightGBM's parameters for data-parallel training as machine ``rank`` of ``hosts``
-    (``(address, port)`` in rank order, the same list on every machine): each machine has
-    its own rows (``pre_partition``) and its own listening port."""
-    return {
-        "tree_learner": "data",
-        "num_machines": len(hosts),
-        "machines": ",".join(f"{host}:{port}" for host, port in hosts),
-        "local_listen_port": hosts[rank][1],
-        "pre_partition": True,
-    }
-
-
-def ranked_hosts(messages: Sequence[str]) -> list[tuple[str, int]]:
-    """The machines' ``(address, port)`` in rank order, from the ``[rank, address, port]``
-    JSON messages the tasks swapped (in whatever order they arrived). The rank is the index
-    of the block of parts a machine trains on, fixed by the table (part files in row order),
-    not by where or when a task started."""
-    import json
-
-    return [(str(host), int(port)) for _, host, port in sorted(json.loads(m) for m in messages)]
-
-
-def row_weights(
-    frame: pd.DataFrame, target: str, weight_col: str | None, factors: np.ndarray | None
-) -> pd.Series:
-    """Each row's weight: its weight column times its class's factor."""
-    import numpy as np
-    import pandas as pd
-
-    weights = np.ones(len(frame))
-    if weight_col:
-        weights = frame[weight_col].to_numpy(dtype="float64")
-    if factors is not None:
-        weights = weights * factors[frame[target].to_numpy()]
-    return pd.Series(weights, index=frame.index, name="weight")
 
 
 def without_network(model_text: str) -> str:
@@ -99,22 +55,86 @@ def best_iteration(curve: np.ndarray, stopping: int) -> int:
     return best + 1
 
 
-def curve(
-    mapper: Callable[..., list[Any]],
-    model_text: str,
-    path: Any,
-    features: list[str],
-    target: str,
-    weight_col: str | None,
-    metric: str,
-) -> np.ndarray | None:
+def factors(mapper: Mapper, files: Sequence[Any], job: Job) -> np.ndarray | None:
+    """The class factors of ``model.class_weight`` (None without it), the classes counted
+    part by part on the cluster."""
+    import numpy as np
+
+    if job.class_weight is None:
+        return None
+    n = len(job.classes or [])
+    counts = np.sum(mapper(files, _label_counts, job.target, n, what="counting classes"), axis=0)
+    return class_factors(job.class_weight, job.classes, counts)
+
+
+def _label_counts(index: int, path: Any, target: str, n: int) -> np.ndarray:
+    """Training rows per class code in one part."""
+    return label_counts(parquet.read_part(path, columns=[target])[target].to_numpy(), n)
+
+
+def early_stopping(
+    mapper: Mapper,
+    booster: Any,
+    ctx: StageContext,
+    job: Job,
+    *,
+    where: str,
+    model_text: str | None = None,
+) -> tuple[int, dict[str, np.ndarray]]:
+    """The iteration to keep of ``booster``, trained for every round (its text
+    ``model_text``, if at hand), and the validation curve of each valid input: early
+    stopping on the first valid input's curve, as LightGBM's ``first_metric_only``. Without
+    valid inputs, or with an objective or metric of the user's (no curve is computed for
+    them), every round is kept. ``where`` names the backend in the note that says so."""
+    best = booster.current_iteration()
+    scores: dict[str, np.ndarray] = {}
+    valid = [(n, p) for n, p in ctx.inputs.items() if n != "train"]
+    if not valid:
+        return best, scores
+    if not job.default_loss:
+        console().print(
+            f"  [yellow]note:[/] no validation curve for metric '{job.metric}' "
+            f"under {where}: all rounds kept"
+        )
+        return best, scores
+    clock = time.perf_counter()
+    text = booster.model_to_string() if model_text is None else model_text
+    for name, path in valid:
+        found = curve(mapper, text, path, job)
+        if found is not None:
+            scores[name] = found
+    if scores and job.stopping:
+        best = best_iteration(next(iter(scores.values())), job.stopping)
+    console().print(
+        f"  validation curve of {', '.join(scores)} in {time.perf_counter() - clock:.1f}s"
+    )
+    return best, scores
+
+
+def write(
+    ctx: StageContext, job: Job, booster: Any, best: int, scores: dict[str, np.ndarray]
+) -> None:
+    """The model cut at ``best`` without the run's network addresses, then the metrics (the
+    training rows, the best iteration, each valid input's score there) and what every
+    trainer writes (``training.finish``)."""
+    with atomic_path(ctx.output("model")) as tmp:
+        tmp.write_text(without_network(booster.model_to_string(num_iteration=best)))
+    rows = sum(parquet.part_rows(parquet.part_files(ctx.input("train"))))
+    summary: dict[str, Any] = {"train_rows": int(rows), "best_iteration": best}
+    for name, values in scores.items():
+        summary[f"{name}_{job.metric}"] = round(float(values[best - 1]), 6)
+    finish(ctx, job, booster, best, summary)
+
+
+def curve(mapper: Mapper, model_text: str, path: Any, job: Job) -> np.ndarray | None:
     """The metric after each iteration on a validation table: ``curve_part`` mapped over
     its parts by ``mapper`` (a backend's ``map``), then reduced here."""
     import numpy as np
 
+    metric = job.metric
     files = parquet.part_files(path)
     parts = mapper(
-        files, curve_part, model_text, features, target, weight_col, metric,
+        files, curve_part, model_text, job.features, job.target, job.weight_col, metric,
         what="validation curve",
     )  # fmt: skip
     weight = sum(w for _, w in parts)

@@ -1,33 +1,23 @@
 """The ``train`` stage on ``compute=dask``: ``lightgbm.dask``, one LightGBM machine per
-worker, on the partitions of the featurized tables. The parameters, weights and the model's
-text are the local trainer's (``stages.train``)."""
+worker, on the partitions of the featurized tables. The job, parameters and weights are every
+trainer's (``stages.training``); the class counts, early stopping and the model text are the
+distributed trainers' (``stages.distributed``)."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
-from pipespec.core.errors import DataError
-from pipespec.stages import cluster, parquet
+from pipespec.stages import cluster, distributed, parquet
 from pipespec.stages.context import StageContext
-from pipespec.stages.distributed import (
-    QUIET,
-    best_iteration,
-    row_weights,
-    without_network,
-)
-from pipespec.stages.distributed import (
-    curve as curve_of,
-)
-from pipespec.stages.training import (
-    METRICS,
-    OBJECTIVES,
-    class_factors,
-    lightgbm_params,
-    monotone_by_name,
-    write_importance,
-)
+from pipespec.stages.training import job, row_weights
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 
 def run(ctx: StageContext) -> None:
@@ -38,95 +28,78 @@ def run(ctx: StageContext) -> None:
     round is trained, the validation curve is computed on the cluster from the trees, and
     the model is cut at the iteration early stopping would have chosen.
     """
-    import time
-    import warnings
-
-    import lightgbm as lgb
     from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
 
-    task = ctx.params["dataset"]["task"]
-    target = ctx.params["dataset"]["target"]
-    weight_col = ctx.params["dataset"]["weight"]
-    model = ctx.params["model"]
-    meta = parquet.table_meta(ctx.input("train"))
-    classes = meta.classes
-    params = lightgbm_params(
-        model,
-        task=task,
-        seed=ctx.params["seed"],
-        threads=1,
-        num_class=len(classes) if classes else None,
-    )
+    work = job(ctx, threads=1)
+    params = dict(work.params)
     params.pop("num_threads")  # lightgbm.dask gives each worker its own thread count
-    rounds = int(model["num_boost_round"])
-    table = parquet.frame(ctx.input("train"))
-    if target not in table.columns:
-        raise DataError(f"target column '{target}' is not in {ctx.input('train')}")
-    features = [c for c in table.columns if c not in (target, weight_col)]
-    categorical = [c for c in meta.categorical or [] if c in features]
-    monotone_by_name(params, features)
-    estimator_class = DaskLGBMRegressor if task == "regression" else DaskLGBMClassifier
+    estimator_class = DaskLGBMRegressor if work.task == "regression" else DaskLGBMClassifier
+    files = parquet.part_files(ctx.input("train"))
     with cluster.connect(ctx, ranked=True) as client:
+        mapper = cluster.Dask(client).map
         clock = time.perf_counter()
-        table = cluster.pinned(client, table)
+        table = cluster.pinned(client, parquet.frame(ctx.input("train")))
         placed = time.perf_counter() - clock
-        labels = table[target]
         weights = None
-        if weight_col or model["class_weight"] is not None:
-            factors = None
-            if model["class_weight"] is not None:
-                counts = labels.value_counts().compute()
-                factors = class_factors(
-                    model["class_weight"],
-                    classes,
-                    [int(counts.get(i, 0)) for i in range(len(classes or []))],
-                )
+        if work.weight_col or work.class_weight is not None:
+            factors = distributed.factors(mapper, files, work)
             weights = table.map_partitions(
-                row_weights, target, weight_col, factors, meta=("weight", "float64")
+                _weights, work.target, work.weight_col, factors, meta=("weight", "float64")
             )
         console().print(
-            f"  lightgbm.dask on {len(cluster.workers(client))} workers, {rounds} rounds "
+            f"  lightgbm.dask on {len(cluster.workers(client))} workers, {work.rounds} rounds "
             f"(training rows placed on the workers in {placed:.1f}s)"
         )
         clock = time.perf_counter()
-        estimator = estimator_class(client=client, n_estimators=rounds, **params)
-        with warnings.catch_warnings():  # "n_jobs will be ignored": the workers' threads rule
-            warnings.filterwarnings("ignore", "Parameter .* will be ignored", UserWarning)
-            lgb.register_logger(QUIET)  # lightgbm.dask's port-finding chatter
+        estimator = estimator_class(client=client, n_estimators=work.rounds, **params)
+        with _quiet():
             estimator.fit(
-                table[features], labels, sample_weight=weights, categorical_feature=categorical
+                table[work.features],
+                table[work.target],
+                sample_weight=weights,
+                categorical_feature=work.categorical,
             )
         booster = estimator.booster_
         console().print(f"  trained in {time.perf_counter() - clock:.1f}s")
-        clock = time.perf_counter()
-        total = booster.current_iteration()
-        best, scores = total, {}
-        valid = [(n, p) for n, p in ctx.inputs.items() if n != "train"]
-        if valid and params["metric"] == METRICS[task] and params["objective"] == OBJECTIVES[task]:
-            text = booster.model_to_string()
-            for name, path in valid:
-                found = curve_of(cluster.Dask(client).map, text, path, features, target,
-                                 weight_col, params["metric"])  # fmt: skip
-                if found is not None:
-                    scores[name] = found
-            stopping = model["early_stopping_rounds"]
-            if scores and stopping:
-                best = best_iteration(next(iter(scores.values())), int(stopping))
-            console().print(
-                f"  validation curve of {', '.join(scores)} in {time.perf_counter() - clock:.1f}s"
-            )
-        elif valid:
-            console().print(
-                f"  [yellow]note:[/] no validation curve for metric '{params['metric']}' "
-                "under Dask: all rounds kept"
-            )
-    with atomic_path(ctx.output("model")) as tmp:
-        tmp.write_text(without_network(booster.model_to_string(num_iteration=best)))
-    summary: dict[str, Any] = {"train_rows": int(sum(parquet.part_rows(
-        parquet.part_files(ctx.input("train"))))), "best_iteration": best}  # fmt: skip
-    for name, values in scores.items():
-        summary[f"{name}_{params['metric']}"] = round(float(values[best - 1]), 6)
-    write_json(ctx.output("metrics"), summary)
-    write_importance(booster, best, ctx.output("importance"))
-    shown = [f"{k}={v}" for k, v in summary.items() if k.endswith(params["metric"])]
-    console().print(f"  {best} trees (of {rounds} max) " + ", ".join(shown))
+        best, scores = distributed.early_stopping(mapper, booster, ctx, work, where="Dask")
+    distributed.write(ctx, work, booster, best, scores)
+
+
+def _weights(
+    frame: pd.DataFrame, target: str, weight_col: str | None, factors: np.ndarray | None
+) -> pd.Series:
+    """A partition's row weights (``training.row_weights``) as the Series Dask expects."""
+    import pandas as pd
+
+    return pd.Series(
+        row_weights(frame, target, weight_col, factors), index=frame.index, name="weight"
+    )
+
+
+class _Quiet:
+    """A LightGBM logger that keeps warnings and drops information."""
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warning(self, msg: str) -> None:
+        if "will be ignored" not in msg:  # n_jobs: each worker's thread count rules
+            console().print(f"  [yellow]lightgbm:[/] {msg}")
+
+
+_QUIET = _Quiet()
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """LightGBM's Python side quiet while it trains: its information log dropped (for the
+    rest of the stage's process: ``lightgbm.dask``'s port-finding chatter) and its warning
+    that a parameter "will be ignored" (``n_jobs``: each worker's thread count rules)."""
+    import warnings
+
+    import lightgbm as lgb
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Parameter .* will be ignored", UserWarning)
+        lgb.register_logger(_QUIET)
+        yield

@@ -8,38 +8,25 @@ and train together over LightGBM's sockets, the mechanism ``xgboost.spark`` uses
 the tasks' partition numbers, so the same data, params and number of tasks give the same
 model file. Early stopping is done as on Dask (``stages.distributed``): every round is
 trained, the validation curve is reduced from the parts, the model is cut at the best
-iteration. The parameters, weights and model text are the local trainer's.
+iteration. The job, parameters and weights are every trainer's (``stages.training``); the
+class counts, early stopping, the model text and LightGBM's quiet are the distributed
+trainers' (``stages.distributed``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.core.atomic import atomic_path, write_json
 from pipespec.core.console import console
-from pipespec.core.errors import DataError, PipespecError
-from pipespec.stages import cluster, parquet
+from pipespec.core.errors import PipespecError
+from pipespec.stages import cluster, distributed, parquet
 from pipespec.stages.context import StageContext
-from pipespec.stages.distributed import (
-    best_iteration,
-    curve,
-    network_params,
-    ranked_hosts,
-    row_weights,
-    without_network,
-)
-from pipespec.stages.training import (
-    METRICS,
-    OBJECTIVES,
-    class_factors,
-    lightgbm_params,
-    monotone_by_name,
-    write_importance,
-)
+from pipespec.stages.training import job as job_of
+from pipespec.stages.training import row_weights
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,38 +38,18 @@ def run(ctx: StageContext) -> None:
     import lightgbm as lgb
     import numpy as np
 
-    task = ctx.params["dataset"]["task"]
-    target = ctx.params["dataset"]["target"]
-    weight_col = ctx.params["dataset"]["weight"]
-    model = ctx.params["model"]
-    meta = parquet.table_meta(ctx.input("train"))
-    classes = meta.classes
-    params = lightgbm_params(
-        model, task=task, seed=ctx.params["seed"], threads=1,
-        num_class=len(classes) if classes else None,
-    )  # fmt: skip
-    rounds = int(model["num_boost_round"])
+    work = job_of(ctx, threads=1)
     files = parquet.part_files(ctx.input("train"))
-    names, _ = parquet.table_columns(ctx.input("train"))
-    if target not in names:
-        raise DataError(f"target column '{target}' is not in {ctx.input('train')}")
-    features = [c for c in names if c not in (target, weight_col)]
-    categorical = [c for c in meta.categorical or [] if c in features]
-    monotone_by_name(params, features)
     machines = max(1, min(int(ctx.params["compute"]["executors"]), len(files)))
     blocks = [
         [str(files[i]) for i in block] for block in np.array_split(range(len(files)), machines)
     ]
     with cluster.backend(ctx) as backend:
-        factors = None
-        if model["class_weight"] is not None:
-            counts = np.sum(backend.map(files, _label_counts, target, len(classes or []),
-                                        what="counting classes"), axis=0)  # fmt: skip
-            factors = class_factors(model["class_weight"], classes, counts)
-        console().print(f"  LightGBM data-parallel on {machines} Spark tasks, {rounds} rounds")
+        factors = distributed.factors(backend.map, files, work)
+        console().print(f"  LightGBM data-parallel on {machines} Spark tasks, {work.rounds} rounds")
         clock = time.perf_counter()
-        machine = _Machine(blocks, features, target, weight_col, factors, categorical, params,
-                           rounds)  # fmt: skip
+        machine = _Machine(blocks, work.features, work.target, work.weight_col, factors,
+                           work.categorical, work.params, work.rounds)  # fmt: skip
         tasks = backend.session.range(0, machines, 1, numPartitions=machines)
         try:
             rows = tasks.mapInArrow(machine, "rank long, model string", barrier=True).collect()
@@ -94,41 +61,10 @@ def run(ctx: StageContext) -> None:
         model_text = next(r["model"] for r in rows if r["rank"] == 0)
         booster = lgb.Booster(model_str=model_text)
         console().print(f"  trained in {time.perf_counter() - clock:.1f}s")
-        total = booster.current_iteration()
-        best, scores = total, {}
-        valid = [(n, p) for n, p in ctx.inputs.items() if n != "train"]
-        if valid and params["metric"] == METRICS[task] and params["objective"] == OBJECTIVES[task]:
-            for name, path in valid:
-                found = curve(backend.map, model_text, path, features, target, weight_col,
-                              params["metric"])  # fmt: skip
-                if found is not None:
-                    scores[name] = found
-            stopping = model["early_stopping_rounds"]
-            if scores and stopping:
-                best = best_iteration(next(iter(scores.values())), int(stopping))
-        elif valid:
-            console().print(
-                f"  [yellow]note:[/] no validation curve for metric '{params['metric']}' "
-                "under Spark: all rounds kept"
-            )
-    with atomic_path(ctx.output("model")) as tmp:
-        tmp.write_text(without_network(booster.model_to_string(num_iteration=best)))
-    summary: dict[str, Any] = {"train_rows": int(sum(parquet.part_rows(files))),
-                               "best_iteration": best}  # fmt: skip
-    for name, values in scores.items():
-        summary[f"{name}_{params['metric']}"] = round(float(values[best - 1]), 6)
-    write_json(ctx.output("metrics"), summary)
-    write_importance(booster, best, ctx.output("importance"))
-    shown = [f"{k}={v}" for k, v in summary.items() if k.endswith(params["metric"])]
-    console().print(f"  {best} trees (of {rounds} max) " + ", ".join(shown))
-
-
-def _label_counts(index: int, path: Any, target: str, n: int) -> np.ndarray:
-    """Training rows per class code in one part."""
-    import numpy as np
-
-    labels = parquet.read_part(path, columns=[target])[target].to_numpy()
-    return np.bincount(labels.astype("int64"), minlength=n)
+        best, scores = distributed.early_stopping(
+            backend.map, booster, ctx, work, where="Spark", model_text=model_text
+        )
+    distributed.write(ctx, work, booster, best, scores)
 
 
 class _Machine:
@@ -166,24 +102,46 @@ class _Machine:
         hosts = ranked_hosts(found)
         frames = [parquet.read_part(Path(path)) for path in self.blocks[rank]]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        weights = None
-        if self.weight_col or self.factors is not None:
-            weights = row_weights(frame, self.target, self.weight_col, self.factors).to_numpy()
+        weights = row_weights(frame, self.target, self.weight_col, self.factors)
         data = lgb.Dataset(
             frame[self.features], label=frame[self.target], weight=weights,
             categorical_feature=self.categorical,
         )  # fmt: skip
         params = {**self.params, **network_params(hosts, rank), "num_threads": 1}
-        with _quiet_stdout():  # LightGBM's network set-up log, printed by its C++ core
+        with _quiet_stdout():  # LightGBM's network set-up log, from its C++ core
             booster = lgb.train(params, data, num_boost_round=self.rounds)
         text = booster.model_to_string() if rank == 0 else ""
         context.barrier()
         yield pa.RecordBatch.from_pydict({"rank": [rank], "model": [text]})
 
 
+def network_params(hosts: Sequence[tuple[str, int]], rank: int) -> dict[str, Any]:
+    """LightGBM's parameters for data-parallel training as machine ``rank`` of ``hosts``
+    (``(address, port)`` in rank order, the same list on every machine): each machine has
+    its own rows (``pre_partition``) and its own listening port."""
+    return {
+        "tree_learner": "data",
+        "num_machines": len(hosts),
+        "machines": ",".join(f"{host}:{port}" for host, port in hosts),
+        "local_listen_port": hosts[rank][1],
+        "pre_partition": True,
+    }
+
+
+def ranked_hosts(messages: Sequence[str]) -> list[tuple[str, int]]:
+    """The machines' ``(address, port)`` in rank order, from the ``[rank, address, port]``
+    JSON messages the tasks swapped (in whatever order they arrived). The rank is the index
+    of the block of parts a machine trains on, fixed by the table (part files in row order),
+    not by where or when a task started."""
+    import json
+
+    return [(str(host), int(port)) for _, host, port in sorted(json.loads(m) for m in messages)]
+
+
 @contextmanager
 def _quiet_stdout() -> Iterator[None]:
-    """The task's standard output (file descriptor 1) to /dev/null for a while."""
+    """The process's standard output (file descriptor 1) to /dev/null for a while: LightGBM's
+    C++ core prints its network set-up there, past any Python logger."""
     import os
     import sys
 

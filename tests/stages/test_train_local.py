@@ -3,6 +3,7 @@ LightGBM takes without a copy, and gives the very model the pandas frame gives."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import lightgbm as lgb
@@ -12,7 +13,7 @@ import pytest
 
 from pipespec.core.documents import TableMeta
 from pipespec.stages.parquet import write_table
-from pipespec.stages.train import feature_frame
+from pipespec.stages.train_local import feature_frame
 
 PARAMS = {"objective": "binary", "verbose": -1, "seed": 1, "deterministic": True,
           "num_threads": 1, "min_data_in_leaf": 5}  # fmt: skip
@@ -81,3 +82,34 @@ def test_text_columns_take_the_frame_path(tmp_path: Path) -> None:
     write_table(data, path)
     frame = feature_frame(path, ["f64", "city"])
     assert isinstance(frame["city"].dtype, pd.CategoricalDtype)
+
+
+def test_run_keeps_the_best_iteration_and_writes_its_results(tmp_path: Path, capsys) -> None:
+    """The local trainer through the kind: early stopping on valid, the model cut there, its
+    metrics and importance, the tree-count line; class weights and CV where asked."""
+    from test_training import context, tables
+
+    from pipespec.stages import train
+
+    tables(tmp_path)
+    ctx = context(tmp_path, weight="w", model={"num_boost_round": 80})
+    train.run(ctx)
+    booster = lgb.Booster(model_file=ctx.output("model"))
+    metrics = json.loads(ctx.output("metrics").read_text())
+    assert set(metrics) == {"train_rows", "best_iteration", "valid_binary_logloss"}
+    assert metrics["train_rows"] == 600
+    assert booster.current_iteration() == metrics["best_iteration"] < 80
+    importance = pd.read_csv(ctx.output("importance"))
+    assert list(importance.columns) == ["feature", "gain"]
+    assert set(importance["feature"]) == {"x", "city"}
+    best = metrics["best_iteration"]
+    assert f"{best} trees ({best} boosting rounds) (of 80 rounds max)" in capsys.readouterr().err
+    plain = ctx.output("model").read_bytes()
+
+    weighted = {"num_boost_round": 80, "class_weight": "balanced", "cv_folds": 3}
+    balanced = context(tmp_path, weight="w", model=weighted)
+    train.run(balanced)
+    assert ctx.output("model").read_bytes() != plain
+    cv = json.loads(ctx.output("metrics").read_text())["cv"]
+    assert set(cv) == {"folds", "best_iteration", "binary_logloss_mean", "binary_logloss_std"}
+    assert cv["folds"] == 3
