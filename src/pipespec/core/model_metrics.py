@@ -8,8 +8,8 @@ suite checks each against scikit-learn to 1e-12 on real predictions. A metric th
 undefined on its input (AUC with one class, R² of a constant target) is ``nan``; callers
 decide whether to drop it or to report it as null.
 
-Each metric's direction lives here too (:func:`lower_is_better`): what a gate, a slice gap
-or a diff's better/worse verdict reads.
+Each metric's direction lives here too (:func:`direction`): what a slice's gap and a diff's
+better/worse verdict read.
 """
 
 from __future__ import annotations
@@ -18,13 +18,48 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-# Smaller is better for these names, and for any name ending in "_<name>" (LightGBM's
-# "binary_logloss", "valid_l2", a behaviour slice's "new_customers_rmse").
-LOWER_IS_BETTER = frozenset(
-    {"logloss", "rmse", "mae", "mape", "brier", "l1", "l2", "error", "multi_error"}
-)
-# Neither direction: a gap in these is the distance either way.
-NEUTRAL = frozenset({"mean_prediction"})
+# Each metric's direction: which way is better. A name matches a metric exactly or by its
+# last "_<metric>" (LightGBM's "binary_logloss", "valid_l2", a behaviour slice's
+# "new_customers_rmse").
+HIGHER, LOWER, NEITHER = "higher", "lower", "neither"
+DIRECTION = {
+    "auc": HIGHER,
+    "pr_auc": HIGHER,
+    "accuracy": HIGHER,
+    "precision": HIGHER,
+    "recall": HIGHER,
+    "f1": HIGHER,
+    "macro_f1": HIGHER,
+    "r2": HIGHER,
+    "logloss": LOWER,
+    "brier": LOWER,
+    "rmse": LOWER,
+    "mae": LOWER,
+    "mape": LOWER,
+    # LightGBM's names for its evaluation results (the train stage's metrics)
+    "l1": LOWER,
+    "l2": LOWER,
+    "error": LOWER,
+    "multi_error": LOWER,
+    "mean_prediction": NEITHER,  # a shift either way: a gap in it is the distance
+}
+# The other numbers of the metrics files, matched by exact name: the behaviour report's
+# measures of its checks, and counts and settings that are not scores.
+MEASURES = {
+    "violation_rate": LOWER,
+    "violations": LOWER,
+    "failure_rate": LOWER,
+    "failed": LOWER,
+    "max_change": LOWER,
+    "worst_gap": LOWER,
+    "refused_rows": LOWER,
+    **dict.fromkeys(
+        ("rows", "total", "checks", "derived", "shift", "segments_tried", "best_iteration",
+         "train_rows", "threshold"),
+        NEITHER,
+    ),  # fmt: skip
+}
+PREFIXES = {"gap_": LOWER, "gates_": NEITHER}  # a slice's gap_<metric>; the gate's counts
 
 # The metrics each task reports: evaluation's metrics file, and the behaviour checks (the
 # first of these is the behaviour search's default).
@@ -43,10 +78,33 @@ _EPS = float(np.finfo(np.float64).eps)
 _NAN = float("nan")
 
 
-def lower_is_better(name: str) -> bool:
-    """Whether a smaller value of metric ``name`` (its last dotted component) is better."""
+def direction(name: str) -> str | None:
+    """HIGHER, LOWER or NEITHER: which way metric ``name`` (its last dotted component) is
+    better; None for a name this module does not know."""
     name = name.rsplit(".", 1)[-1].lower()
-    return any(name == m or name.endswith("_" + m) for m in LOWER_IS_BETTER)
+    if name in MEASURES:
+        return MEASURES[name]
+    for prefix, way in PREFIXES.items():
+        if name.startswith(prefix):
+            return way
+    if name in DIRECTION:
+        return DIRECTION[name]
+    ends = [m for m in DIRECTION if name.endswith("_" + m)]
+    return DIRECTION[max(ends, key=len)] if ends else None
+
+
+def lower_is_better(name: str) -> bool:
+    """Whether a smaller value of metric ``name`` is better."""
+    return direction(name) == LOWER
+
+
+def gap_of(metric: str, overall: float, value: float) -> float:
+    """How much worse ``value`` (on some rows) is than ``overall`` (on all rows), in the
+    metric's direction; negative: better. NEITHER: the distance either way."""
+    way = direction(metric)
+    if way == NEITHER:
+        return abs(value - overall)
+    return value - overall if way == LOWER else overall - value
 
 
 # --- binary scores --------------------------------------------------------------------------

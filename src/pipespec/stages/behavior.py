@@ -45,14 +45,14 @@ def run(ctx: StageContext) -> None:
     subset = [c for c in available if c in wanted] if wanted <= set(available) else None
     frame, _ = read_table(ctx.input("data"), columns=subset)
     source = ctx.input("data").relative_to(ctx.root).as_posix()
-    found = behavior.run_checks(bundle, frame, spec, base=ctx.root, source=source).to_json()
+    found = behavior.run_checks(bundle, frame, spec, base=ctx.root, source=source)
     console().print(behavior.table(found))
     report = behavior.stable(found)
-    write_json(ctx.output("report"), report)
+    write_json(ctx.output("report"), report.to_json())
     write_text(ctx.output("html"), behavior.render_html(report))
-    write_text(ctx.output("card"), with_behavior(markdown(bundle.card), report))
+    write_text(ctx.output("card"), with_behavior(markdown(bundle.card), report.to_json()))
     write_json(ctx.output("metrics"), behavior.summary(report))
-    if found["checks_failed"]:
+    if found.failures:
         error = behavior.failure_error(found, str(ctx.output("html").relative_to(ctx.root)))
         if spec.enforce:
             raise error
