@@ -154,15 +154,16 @@ def quantile_bins(values: pd.Series, bins: int) -> list[tuple[str, Any, str]]:
     import numpy as np
     import pandas as pd
 
-    numbers = pd.to_numeric(values, errors="coerce")
-    edges = np.unique(np.nanquantile(numbers.to_numpy(dtype=float), np.linspace(0, 1, bins + 1)))
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    edges = np.unique(np.nanquantile(numbers, np.linspace(0, 1, bins + 1)))
     out = []
     for i in range(len(edges) - 1):
         low, high = edges[i], edges[i + 1]
         last = i == len(edges) - 2
+        # in numpy: a missing value (NaN) is in no bin, as pandas' NA filled with False
         mask = (numbers >= low) & ((numbers <= high) if last else (numbers < high))
         where = f"in [{number(low)}, {number(high)}{']' if last else ')'}"
-        out.append((f"q{i + 1}", mask.fillna(False).to_numpy(), where))
+        out.append((f"q{i + 1}", mask, where))
     return out
 
 
