@@ -54,10 +54,19 @@ MEASURES = {
     "worst_gap": LOWER,
     "refused_rows": LOWER,
     **dict.fromkeys(
-        ("rows", "total", "checks", "derived", "shift", "segments_tried", "best_iteration",
-         "train_rows", "threshold"),
+        (
+            "rows",
+            "total",
+            "checks",
+            "derived",
+            "shift",
+            "segments_tried",
+            "best_iteration",
+            "train_rows",
+            "threshold",
+        ),
         NEITHER,
-    ),  # fmt: skip
+    ),
 }
 PREFIXES = {"gap_": LOWER, "gates_": NEITHER}  # a slice's gap_<metric>; the gate's counts
 

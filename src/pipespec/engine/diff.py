@@ -20,6 +20,8 @@ from pipespec.engine.compile import CHECK_STAGE, DEPS, METRICS, OUTS, PARAMS, PL
 from pipespec.engine.project import DVC_FILE, Project
 
 WORKSPACE = "workspace"
+
+
 @dataclass
 class ParamChange:
     key: str

@@ -33,7 +33,8 @@ def test_cases_refused_predicted_and_failed(run_spec, trained_project: Path, tmp
     )
     assert report["cases"]["total"] == len(rows) + 3
     check = next(c for c in report["checks"] if c["kind"] == "cases")
-    assert check["name"] == "cases.csv" and not check["passed"]
+    assert check["name"] == "cases.csv"
+    assert not check["passed"]
     with pytest.raises(DataError, match=r"no_expectations\.csv: no expected_label, expected_min"):
         run_spec(cases={"path": str(tmp_path / "no_expectations.csv")})
     with pytest.raises(ConfigError, match=r"behavior\.cases\.path: no file .*none\.csv"):

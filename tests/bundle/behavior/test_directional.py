@@ -38,8 +38,10 @@ def test_a_derived_check_for_each_constrained_raw_numeric_input(checked, trained
                                "latency": {"enabled": False}}, where="t")  # fmt: skip
     report = behavior.run_checks(constrained, frame, spec, base=trained_project, source="t")
     derived = report.directional["monotone_tenure_months"]
-    assert derived["derived"] and derived["direction"] == "down"
-    assert derived["shift"] >= 1 and float(derived["shift"]).is_integer()  # an int column
+    assert derived["derived"]
+    assert derived["direction"] == "down"
+    assert derived["shift"] >= 1
+    assert float(derived["shift"]).is_integer()
     assert derived["subject"].endswith("must not go up (monotone constraint)")
     assert report.notes == [
         "monotone constraint on 'contract' not checked: it is not a raw numeric input column"

@@ -23,19 +23,38 @@ def _report() -> Report:
         seed=42,
         overall={"rows": 1200, "auc": 0.912345, "logloss": None},
         slices={"young": {"where": "age in [18, 30)", "rows": np.int64(80), "auc": 0.8}},
-        search={"metric": "auc", "overall": 0.912345, "segments_tried": 3, "worst_gap": 0.2,
-                "weakest": [{"where": "plan = <b>gold</b>", "columns": ["plan"], "rows": 150,
-                             "auc": 0.712345, "gap": 0.2}]},  # fmt: skip
+        search={
+            "metric": "auc",
+            "overall": 0.912345,
+            "segments_tried": 3,
+            "worst_gap": 0.2,
+            "weakest": [
+                {
+                    "where": "plan = <b>gold</b>",
+                    "columns": ["plan"],
+                    "rows": 150,
+                    "auc": 0.712345,
+                    "gap": 0.2,
+                }
+            ],
+        },
         invariance={"region": {"violation_rate": 1 / 3, "max_change": np.float64(0.25)}},
         latency={"single": {"rows": 1, "calls": 50, "p50_ms": 0.4, "p99_ms": 0.9}},
         notes=["monotone constraint on 'x' not checked & <noted>"],
     )
     report.checks += [
         Check("slice", "young", "age in [18, 30)", "auc", 0.8, ">=", 0.85, False),
-        Check("invariance", "region", "region set to 'north'", "violation_rate", 1 / 3, "<=",
-              0.5, True),  # fmt: skip
-        Check("latency", "single_p99", "Bundle.predict, one record", "p99_ms", 0.9, "<=", 5,
-              True),  # fmt: skip
+        Check(
+            "invariance",
+            "region",
+            "region set to 'north'",
+            "violation_rate",
+            1 / 3,
+            "<=",
+            0.5,
+            True,
+        ),
+        Check("latency", "single_p99", "Bundle.predict, one record", "p99_ms", 0.9, "<=", 5, True),
     ]
     return report
 
@@ -44,7 +63,8 @@ def test_json_is_plain_rounded_and_reads_back() -> None:
     report = _report()
     data = report.to_json()
     text = json.dumps(data, sort_keys=True, allow_nan=False)  # numpy values became Python's
-    assert data["passed"] is False and (data["checks_total"], data["checks_failed"]) == (3, 1)
+    assert data["passed"] is False
+    assert (data["checks_total"], data["checks_failed"]) == (3, 1)
     invariance = data["checks"][1]
     assert invariance["value"] == 0.333333  # rounded; the message shows it as measured
     assert invariance["message"] == (
@@ -54,7 +74,8 @@ def test_json_is_plain_rounded_and_reads_back() -> None:
     assert data["overall"]["logloss"] is None
     back = behavior.as_report(json.loads(text))
     assert back.to_json() == data
-    assert back.checks[2].bound == 5 and isinstance(back.checks[2].bound, int)
+    assert back.checks[2].bound == 5
+    assert isinstance(back.checks[2].bound, int)
     with pytest.raises(BehaviorError, match=r"not a behaviour report: behaviour report\.chec"):
         behavior.as_report({**data, "checks": [{"kind": "slice"}]})
 
@@ -63,19 +84,24 @@ def test_stable_drops_the_timings_and_keeps_the_verdicts() -> None:
     stable = behavior.stable(_report().to_json())
     assert stable.latency == {"single": {"rows": 1, "calls": 50}}
     latency = stable.checks[2]
-    assert latency.value is None and latency.passed
+    assert latency.value is None
+    assert latency.passed
     assert latency.message == "latency 'single_p99' (Bundle.predict, one record): within the budget"
     assert stable.checks[:2] == _report().checks[:2]
 
 
 def test_summary_holds_the_numbers_dvc_and_the_gate_follow() -> None:
     summary = behavior.summary(_report())["behavior"]
-    assert summary["passed"] == 0 and summary["checks"] == 3 and summary["failed"] == 1
+    assert summary["passed"] == 0
+    assert summary["checks"] == 3
+    assert summary["failed"] == 1
     assert summary["overall"] == {"rows": 1200, "auc": 0.912345}  # null left out
     assert summary["slices"] == {"young": {"rows": 80, "auc": 0.8}}
-    assert "weakest" not in summary["search"] and summary["search"]["worst_gap"] == 0.2
+    assert "weakest" not in summary["search"]
+    assert summary["search"]["worst_gap"] == 0.2
     assert summary["latency"] == {"failed": 0}
-    assert "directional" not in summary and "cases" not in summary
+    assert "directional" not in summary
+    assert "cases" not in summary
 
 
 def test_failure_error_names_each_failed_check() -> None:

@@ -58,10 +58,11 @@ def test_rows_are_a_seeded_sample_and_no_target_skips_the_metrics(checked, train
     unlabelled = frame.drop(columns=[str(bundle.output.target)])
     report = behavior.run_checks(bundle, unlabelled, spec, base=trained_project, source="u")
     assert report.data == {"source": "u", "rows": 100, "total_rows": len(frame)}
-    assert report.overall == {} and report.checks == []
+    assert report.overall == {}
+    assert report.checks == []
     assert report.notes == [f"no target column '{bundle.output.target}': slices not checked"]
-    slices = behavior.spec_from({"name": "t", "slices": {"s": {"column": "region",
-                                 "values": ["north"], "max_gap": {"auc": 1}}}}, where="t")  # fmt: skip
+    one = {"s": {"column": "region", "values": ["north"], "max_gap": {"auc": 1}}}
+    slices = behavior.spec_from({"name": "t", "slices": one}, where="t")
     target = bundle.output.target
     with pytest.raises(DataError, match=rf"no target column '{target}': slices need labels"):
         behavior.run_checks(bundle, unlabelled, slices, base=trained_project, source="u")

@@ -13,10 +13,13 @@ def test_search_is_deterministic_and_ranked_by_gap(run_spec, check_of) -> None:
     first = run_spec(**spec)
     assert first == run_spec(**spec)
     search = first["search"]
-    assert search["metric"] == "auc" and search["overall"] == first["overall"]["auc"]
-    assert len(search["weakest"]) == 3 and search["segments_tried"] >= 3
+    assert search["metric"] == "auc"
+    assert search["overall"] == first["overall"]["auc"]
+    assert len(search["weakest"]) == 3
+    assert search["segments_tried"] >= 3
     gaps = [s["gap"] for s in search["weakest"]]
-    assert gaps == sorted(gaps, reverse=True) and search["worst_gap"] == gaps[0]
+    assert gaps == sorted(gaps, reverse=True)
+    assert search["worst_gap"] == gaps[0]
     assert all(s["rows"] >= 20 for s in search["weakest"])
     top = check_of(first, "search", "weakest[0]")
     assert (top["value"], top["bound"]) == (gaps[0], 0.5)

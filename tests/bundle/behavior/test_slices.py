@@ -30,6 +30,8 @@ def test_bins_cover_the_labelled_rows_and_gaps_are_measured(run_spec, check_of) 
 
 
 def test_a_metric_the_task_lacks_is_named(run_spec) -> None:
-    with pytest.raises(ConfigError, match=r"slices\.s\.bounds\.rmse: no metric 'rmse' for a binary"):
+    with pytest.raises(
+        ConfigError, match=r"slices\.s\.bounds\.rmse: no metric 'rmse' for a binary"
+    ):
         run_spec(slices={
             "s": {"column": "region", "values": ["north"], "bounds": {"rmse": "< 1"}}})  # fmt: skip

@@ -67,10 +67,13 @@ def test_a_checks_file_s_values_read_as_a_config_gives_them() -> None:
     )
     directional = spec.directional["a"]
     assert (directional.column, directional.direction) == ("2019", Direction.down)
-    assert directional.shift == 24.0 and isinstance(directional.shift, float)
-    assert spec.rows == 500 and isinstance(spec.rows, int)
+    assert directional.shift == 24.0
+    assert isinstance(directional.shift, float)
+    assert spec.rows == 500
+    assert isinstance(spec.rows, int)
     assert spec.invariance["b"].value == 3  # Any: as written
-    assert spec.search.enabled and spec.latency.records == 50  # the defaults
+    assert spec.search.enabled
+    assert spec.latency.records == 50
 
 
 def test_load_checks_reads_a_checks_file_or_params_yaml(tmp_path: Path) -> None:

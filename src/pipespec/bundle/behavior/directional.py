@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pipespec.bundle.behavior.perturb import changes, like, perturbed, violations
 from pipespec.bundle.behavior.rows import Rows, key
-from pipespec.core.config import DirectionalConfig, Direction
+from pipespec.core.config import Direction, DirectionalConfig
 from pipespec.core.documents import class_columns
 from pipespec.core.lightgbm_params import PARAMETERS
 

@@ -52,8 +52,12 @@ class Latency:
             for q, value in (("p50", p50), ("p99", p99)):
                 bound = getattr(cfg, f"{label}_{q}_ms")
                 if bound is not None:
-                    rows.add(Check(self.kind, f"{label}_{q}", f"Bundle.predict, {what}",
-                                   f"{q}_ms", round(value, 3), "<=", bound, value <= bound))  # fmt: skip
+                    name, subject = f"{label}_{q}", f"Bundle.predict, {what}"
+                    passed = value <= bound
+                    rows.add(
+                        Check(self.kind, name, subject, f"{q}_ms", round(value, 3), "<=", bound,
+                              passed)
+                    )  # fmt: skip
 
     def timed(self, frames: list[pd.DataFrame]) -> list[float]:
         """Milliseconds of each ``Bundle.predict`` call, after the warm-up calls."""

@@ -44,10 +44,11 @@ class Search:
     def run(self) -> None:
         rows, cfg, metric = self.rows, self.cfg, self.metric
         report = rows.report
-        self.overall = rows.metric_value(report.overall, metric, key("search", "metric"))
-        if self.overall is None:
+        overall = rows.metric_value(report.overall, metric, key("search", "metric"))
+        if overall is None:
             report.notes.append(f"search: overall {metric} is undefined")
             return
+        self.overall: float = overall
         schema = rows.bundle.schema.columns
         names = cfg.columns or [c.name for c in schema if c.type != "datetime"]
         self.groups: dict[str, Groups] = {}
