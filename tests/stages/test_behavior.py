@@ -35,3 +35,35 @@ def test_stage_writes_metrics_reports_and_card(trained_project: Path) -> None:
     assert bundle.sha[:16] in card
     gate = json.loads((trained_project / "metrics" / "gate.json").read_text())
     assert gate["gates_failed"] == 0
+
+
+def test_only_the_sampled_rows_are_converted_and_they_equal_the_sample_of_the_whole(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipespec.bundle import behavior
+    from pipespec.stages.behavior import _sampled
+    from pipespec.stages.parquet import read_table
+
+    def whole(path: Path, spec: object) -> pd.DataFrame:
+        frame, _ = read_table(path)
+        index = behavior.sample(len(frame), spec)  # type: ignore[arg-type]
+        return frame.iloc[index].reset_index(drop=True)
+
+    spec = behavior.spec_from({"name": "t", "rows": 100}, where="t")
+    test = trained_project / "data" / "split" / "test.parquet"
+    frame, total = _sampled(test, None, spec)
+    assert total is not None
+    assert total > 100
+    pd.testing.assert_frame_equal(frame, whole(test, spec), check_exact=True)
+    # an integer column with nulls is float in pandas only where a null is converted with it:
+    # the whole table is converted then, and sampled by run_checks
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"n": pa.array([1, None] + [2] * 198, pa.int64())}), path)
+    frame, total = _sampled(path, None, spec)
+    assert total is None
+    assert frame["n"].dtype == "float64"
+    assert len(frame) == 200

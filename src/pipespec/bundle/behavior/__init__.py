@@ -28,7 +28,7 @@ from pipespec.bundle.behavior.report import (
     table,
 )
 from pipespec.bundle.behavior.rows import METRICS, metrics
-from pipespec.bundle.behavior.run import read_data, run_checks
+from pipespec.bundle.behavior.run import read_data, run_checks, sample
 from pipespec.bundle.behavior.spec import SECTION, columns_read, load_checks, spec_from
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "read_data",
     "render_html",
     "run_checks",
+    "sample",
     "spec_from",
     "stable",
     "summary",

@@ -18,22 +18,39 @@ from pipespec.core.config import BehaviorConfig
 from pipespec.core.errors import DataError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from pipespec.bundle.bundle import Bundle
 
 
-def run_checks(
-    bundle: Bundle, frame: pd.DataFrame, spec: BehaviorConfig, *, base: Path, source: str
-) -> Report:
-    """Run every check of ``spec`` on ``frame`` (raw rows, with the target column when there
-    are labels). ``base`` is the folder relative case-file paths start from."""
+def sample(total: int, spec: BehaviorConfig) -> np.ndarray | None:
+    """The rows the checks run on, of ``total``: a seeded sample of ``behavior.rows`` of
+    them in file order, or None for all."""
     import numpy as np
 
-    total = len(frame)
-    if spec.rows is not None and total > spec.rows:
-        rng = np.random.default_rng(spec.seed)
-        frame = frame.iloc[np.sort(rng.choice(total, size=spec.rows, replace=False))]
+    if spec.rows is None or total <= spec.rows:
+        return None
+    rng = np.random.default_rng(spec.seed)
+    return np.sort(rng.choice(total, size=spec.rows, replace=False))
+
+
+def run_checks(
+    bundle: Bundle,
+    frame: pd.DataFrame,
+    spec: BehaviorConfig,
+    *,
+    base: Path,
+    source: str,
+    total_rows: int | None = None,
+) -> Report:
+    """Run every check of ``spec`` on ``frame`` (raw rows, with the target column when there
+    are labels). ``base`` is the folder relative case-file paths start from. With
+    ``total_rows``, ``frame`` is already the sample (``sample(total_rows, spec)``) of a table
+    of that many rows: a caller that can read only those rows saves reading the others."""
+    total = len(frame) if total_rows is None else total_rows
+    if total_rows is None and (index := sample(total, spec)) is not None:
+        frame = frame.iloc[index]
     frame = frame.reset_index(drop=True)
     report = Report(
         bundle={"name": bundle.card.get("name"), "sha256": bundle.sha},
