@@ -50,7 +50,7 @@ def test_a_derived_check_for_each_constrained_raw_numeric_input(checked, trained
 
 def test_monotone_constraints_by_name_become_lightgbm_s_list() -> None:
     # the train stage's half of the monotone constraints (stages/training.py)
-    from pipespec.stages.train import monotone_by_name
+    from pipespec.stages.training import monotone_by_name
 
     params = {"monotone_constraints": {"b": 1, "c": -1}}
     monotone_by_name(params, ["a", "b", "c"])
