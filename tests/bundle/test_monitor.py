@@ -81,7 +81,7 @@ def test_winter_drifts_from_summer(bike: Path) -> None:
     assert report["prediction"]["psi"] is not None
     assert any("feature 'temp': PSI" in a for a in report["alerts"])
     html = (bike.parent / "winter.html").read_text()
-    assert '<p class="status">DRIFT</p>' in html
+    assert '<p class="status bad">DRIFT</p>' in html
     assert "temp" in html
     assert "temp" in proc.stdout  # the table on screen
 

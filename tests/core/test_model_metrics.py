@@ -143,6 +143,19 @@ def test_undefined_metrics_are_nan_or_zero_division() -> None:
 )  # fmt: skip
 def test_direction(name: str, lower: bool) -> None:
     assert mm.lower_is_better(name) is lower
+    assert mm.direction(name) == (mm.LOWER if lower else mm.HIGHER)
+
+
+def test_every_metric_has_a_direction_and_gaps_follow_it() -> None:
+    for names in (*mm.EVALUATION.values(), *mm.BEHAVIOR.values()):
+        assert all(mm.direction(name) is not None for name in names), names
+    assert mm.direction("mean_prediction") == mm.NEITHER
+    assert mm.direction("violation_rate") == mm.LOWER  # a behaviour measure, by exact name
+    assert mm.direction("new_customers_rows") is None  # exact names only for those
+    assert mm.direction("gap_auc") == mm.LOWER
+    assert mm.gap_of("auc", 0.9, 0.8) == pytest.approx(0.1)
+    assert mm.gap_of("rmse", 2.0, 2.5) == pytest.approx(0.5)
+    assert mm.gap_of("mean_prediction", 0.3, 0.2) == pytest.approx(0.1)
 
 
 def test_scoring_imports_no_sklearn() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import time
 from pathlib import Path
@@ -76,19 +75,17 @@ def column(feature: str) -> str:
 
 def plots_yaml(features: list[str]) -> str:
     """The plots-only ``dvc.yaml``: PSI per feature, and PSI of the predictions, by run."""
-    return (
-        MARK
-        + "plots:\n"
-        + "- PSI per feature:\n"
-        + "    x: run\n"
-        + f"    y:\n      {HISTORY_FILE}: {json.dumps(features)}\n"
-        + "    template: simple\n    title: PSI per feature (one line a feature)\n"
-        + "    y_label: PSI\n"
-        + "- PSI of the predictions:\n"
-        + "    x: run\n"
-        + f"    y:\n      {HISTORY_FILE}: [prediction]\n"
-        + "    template: simple\n    title: PSI of the predictions\n    y_label: PSI\n"
-    )
+    import yaml
+
+    def plot(title: str, columns: list[str], line: str) -> dict[str, Any]:
+        return {title: {"x": "run", "y": {HISTORY_FILE: columns}, "template": "simple",
+                        "title": line, "y_label": "PSI"}}  # fmt: skip
+
+    plots = [
+        plot("PSI per feature", features, "PSI per feature (one line a feature)"),
+        plot("PSI of the predictions", ["prediction"], "PSI of the predictions"),
+    ]
+    return MARK + yaml.safe_dump({"plots": plots}, sort_keys=False, allow_unicode=True)
 
 
 def _number(value: float | None) -> str:

@@ -13,7 +13,6 @@ Every alert but the violation rate is calibrated on the reference (``profile.com
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections.abc import Callable
@@ -107,91 +106,24 @@ def write_reports(report: dict[str, Any], json_path: Path, html_path: Path) -> N
     write_text(html_path, render_html(report))
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    return html.escape(number(value, digits, notation="f-or-e"))
-
-
 def render_html(report: dict[str, Any]) -> str:
-    """One HTML page, no scripts or external files: alerts, features, predictions."""
-    e = html.escape
-    status = report["status"]
-    rows = []
-    for f in sorted(report["features"], key=lambda f: -(f.get("psi") or 0)):
-        rows.append(
-            f"<tr class='{'bad' if f['drift'] else ''}'><td>{e(f['name'])}</td>"
-            f"<td>{e(f['type'])}</td><td>{_fmt(f.get('psi'))}</td>"
-            f"<td>{e(str(f.get('test') or ''))}</td><td>{_fmt(f.get('statistic'))}</td>"
-            f"<td>{_fmt(f.get('pvalue'))}</td>"
-            f"<td>{_fmt(f['missing_reference'])} → {_fmt(f['missing_current'])}</td>"
-            f"<td>{f['violations']}</td><td>{e(_unusual_cell(f))}</td></tr>"
-        )
-    pred = report["prediction"]
-    violations = "".join(
-        f"<tr><td>{e(col)}</td><td>{e(reason)}</td><td>{count}</td></tr>"
-        for col, reasons in report["violations"]["by_column"].items()
-        for reason, count in reasons.items()
-    )
+    """One self-contained HTML page (``templates/drift.html``): alerts, features,
+    predictions, the histograms of the drifting features, violations and unusual values."""
+    from pipespec.bundle.pages import render
+
+    features = sorted(report["features"], key=lambda f: -(f.get("psi") or 0))
     unusual = report.get("unusual") or {"rows": 0, "rate": 0.0, "by_column": {}, "reference": {}}
-    unusual_rows = "".join(
-        f"<tr class='{'bad' if found.get('alert') else ''}'><td>{e(col)}</td>"
-        f"<td>{e(key.replace('_', ' '))}</td><td>{found['count']:,}</td>"
-        f"<td>{found['rate']:.2%}</td><td>{found['reference_rate']:.2%}</td></tr>"
-        for col, reasons in unusual["by_column"].items()
-        for key, found in reasons.items()
+    return render(
+        "drift.html",
+        report=report,
+        features=features,
+        drifting=_charts([f for f in features if f["drift"]]),
+        others=_charts([f for f in features if not f["drift"]]),
+        prediction_chart=_chart("predictions", report["prediction"]),
+        unusual=unusual,
+        reference=unusual.get("reference") or {},
+        unusual_cell=_unusual_cell,
     )
-    reference = unusual.get("reference") or {}
-    calibrated = (
-        f"reference: {reference['rows']:,} held-out {e(str(reference['source']))} rows"
-        if reference.get("rows")
-        else "no reference rows in this bundle: rates are compared with zero"
-    )
-    alerts = "".join(f"<li>{e(a)}</li>" for a in report["alerts"]) or "<li>none</li>"
-    color = "#b91c1c" if status == "drift" else "#15803d"
-    thresholds = ", ".join(f"{e(k)} = {_fmt(v)}" for k, v in report["thresholds"].items())
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>pipespec drift report: {e(str(report["bundle"]["name"]))}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table {{ border-collapse: collapse; margin: 1rem 0; }}
-td, th {{ border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; }}
-tr.bad td {{ background: #fde8e8; }}
-.status {{ font-size: 1.4rem; font-weight: bold; color: {color}; }}
-.charts {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
-small {{ color: #666; }}
-</style></head><body>
-<h1>Drift report</h1>
-<p class="status">{e(status.upper())}</p>
-<p>bundle <b>{e(str(report["bundle"]["name"]))}</b>
-<small>({e(report["bundle"]["sha256"][:12])}, {e(report["bundle"]["path"])})</small><br>
-current data <b>{e(report["current"])}</b>: {report["rows"]:,} rows
-({report["valid_rows"]:,} valid);
-reference: {report["reference_rows"]:,} training rows</p>
-<h2>Alerts</h2><ul>{alerts}</ul>
-<p><small>thresholds: {thresholds}</small></p>
-<h2>Features</h2>
-<table><tr><th>feature</th><th>type</th><th>PSI</th><th>test</th><th>statistic</th>
-<th>p-value</th><th>missing rate</th><th>violations</th><th>unusual (reference)</th></tr>
-{"".join(rows)}
-</table>
-{_charts(report)}
-<h2>Predictions</h2>
-<table><tr><th>PSI</th><th>test</th><th>statistic</th><th>p-value</th></tr>
-<tr class="{"bad" if pred["drift"] else ""}"><td>{_fmt(pred.get("psi"))}</td>
-<td>{e(str(pred.get("test") or ""))}</td><td>{_fmt(pred.get("statistic"))}</td>
-<td>{_fmt(pred.get("pvalue"))}</td></tr></table>
-{_chart("predictions", pred)}
-<h2>Schema violations</h2>
-<p>malformed rows (what serving refuses): {report["violations"]["rows"]:,}
-({report["violations"]["rate"]:.2%})</p>
-<table><tr><th>column</th><th>reason</th><th>values</th></tr>{violations}</table>
-<h2>Unusual values</h2>
-<p>rows with an unusual value (predicted, with a warning): {unusual["rows"]:,}
-({unusual["rate"]:.2%}); {calibrated}</p>
-<table><tr><th>column</th><th>reason</th><th>values</th><th>rate</th>
-<th>reference rate</th></tr>{unusual_rows}</table>
-</body></html>
-"""
 
 
 def _unusual_cell(feature: dict[str, Any]) -> str:
@@ -202,25 +134,17 @@ def _unusual_cell(feature: dict[str, Any]) -> str:
     )
 
 
-def _charts(report: dict[str, Any]) -> str:
-    """An overlaid histogram per drifting feature; the others folded away below."""
-    features = sorted(report["features"], key=lambda f: -(f.get("psi") or 0))
-    drifting = "".join(_chart(f"feature {f['name']}", f) for f in features if f["drift"])
-    others = "".join(_chart(f"feature {f['name']}", f) for f in features if not f["drift"])
-    out = ""
-    if drifting:
-        out += f"<h2>Drifting features</h2><div class='charts' id='drifting'>{drifting}</div>"
-    if others:
-        out += (
-            "<details><summary>Distributions of the other features</summary>"
-            f"<div class='charts'>{others}</div></details>"
-        )
-    return out
+def _charts(features: list[dict[str, Any]]) -> list[Any]:
+    return [c for c in (_chart(f"feature {f['name']}", f) for f in features) if c]
 
 
-def _chart(title: str, result: dict[str, Any]) -> str:
+def _chart(title: str, result: dict[str, Any]) -> Any:
+    """An overlaid histogram of a feature's or the predictions' bins (SVG markup); empty
+    when the result has no distribution."""
+    from pipespec.bundle.pages import markup
+
     dist = result.get("distribution")
     if not dist:
         return ""
-    label = f"{title} (PSI {_fmt(result.get('psi'))})"
-    return f"<figure>{histogram.svg(label, dist)}</figure>"
+    label = f"{title} (PSI {number(result.get('psi'), 3, notation='f-or-e')})"
+    return markup(histogram.svg(label, dist))

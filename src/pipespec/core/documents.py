@@ -23,9 +23,11 @@ The documents:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
 import functools
 import json
+import math
 import sys
 import types
 import typing
@@ -65,39 +67,52 @@ DEFAULT_NA_VALUES = (
 # --- the (de)serialiser ------------------------------------------------------------------
 
 
-def plain(value: Any) -> Any:
+def plain(value: Any, digits: int | None = None) -> Any:
     """A numpy scalar (or anything with ``.item()``) as the plain Python value JSON holds.
-    Exact types only: ``numpy.float64`` is a ``float`` but YAML's emitter cannot write it."""
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, enum.Enum):
-        return value.value
-    item = getattr(value, "item", None)
-    return item() if callable(item) else value
+    Exact types only: ``numpy.float64`` is a ``float`` but YAML's emitter cannot write it.
+    With ``digits``, a float is rounded to that many decimals and a NaN or infinity becomes
+    None (JSON's null): what a report writes."""
+    if not (value is None or type(value) in (bool, int, float, str)):
+        if isinstance(value, enum.Enum):
+            value = value.value
+        else:
+            item = getattr(value, "item", None)
+            value = item() if callable(item) else value
+    if digits is not None and isinstance(value, float):
+        return round(value, digits) if math.isfinite(value) else None
+    return value
 
 
-def to_json(value: Any) -> Any:
+def to_json(value: Any, *, digits: int | None = None) -> Any:
     """Any document (or part of one) as plain JSON data: dataclasses as objects (fields in
-    declaration order; fields marked ``omit_none`` left out while None), tuples as lists."""
+    declaration order; fields marked ``omit_none`` left out while None), tuples as lists;
+    ``digits`` as in :func:`plain`."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(value):
             item = getattr(value, f.name)
             if item is None and f.metadata.get("omit_none"):
                 continue
-            out[f.metadata.get("key", f.name)] = to_json(item)
+            out[f.metadata.get("key", f.name)] = to_json(item, digits=digits)
         return out
     if isinstance(value, dict):
-        return {str(plain(k)): to_json(v) for k, v in value.items()}
+        return {str(plain(k)): to_json(v, digits=digits) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    return plain(value)
+        return [to_json(v, digits=digits) for v in value]
+    return plain(value, digits)
 
 
-def from_json(cls: type[T], data: Any, where: str = "") -> T:
+def from_json(cls: type[T], data: Any, where: str = "", *, lenient: bool = False) -> T:
     """``data`` (parsed JSON) as an instance of the document class ``cls``; a
-    ``DocumentError`` names the field path of anything that does not fit."""
-    return typing.cast(T, _convert(cls, data, where or cls.__name__))
+    ``DocumentError`` names the field path of anything that does not fit.
+
+    ``lenient`` reads values as a hand-written YAML config gives them (the behaviour checks of
+    ``params.yaml`` or of a checks file): a whole number where a float is declared becomes a
+    float (``shift: 24`` is 24.0), a float with no fraction where an int is declared an int,
+    a number where text is declared its text, and ``???`` (OmegaConf's missing value) is a
+    value still to give. Without it a document is read as written, so that writing it again
+    gives the same bytes."""
+    return typing.cast(T, _convert(cls, data, where or cls.__name__, lenient))
 
 
 def dumps(value: Any) -> bytes:
@@ -105,14 +120,19 @@ def dumps(value: Any) -> bytes:
     return (json.dumps(to_json(value), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
+MISSING = "???"  # OmegaConf's missing value: a field with this default must be given
+
+
 def _hints(cls: type) -> dict[str, Any]:
     module = sys.modules[cls.__module__]
     return typing.get_type_hints(cls, vars(module))
 
 
-def _convert(tp: Any, data: Any, where: str) -> Any:
+def _convert(tp: Any, data: Any, where: str, lenient: bool = False) -> Any:
     if tp is Any:
         return data
+    if lenient and isinstance(data, str) and data == MISSING:
+        raise DocumentError(f"{where}: a value is required")
     origin = typing.get_origin(tp)
     if origin is Literal:
         if data in typing.get_args(tp) and isinstance(data, str):
@@ -130,7 +150,7 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
                 raise DocumentError(
                     f"{where}: unknown {TAG} {_shown(tag)}; {TAG}s: {', '.join(sorted(tags))}"
                 )
-            return _convert(tags[tag], data, f"{where} ({TAG} {tag})")
+            return _convert(tags[tag], data, f"{where} ({TAG} {tag})", lenient)
         if data is None and type(None) in options:
             return None
         errors = []
@@ -138,7 +158,7 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
             if option is type(None):
                 continue
             try:
-                return _convert(option, data, where)
+                return _convert(option, data, where, lenient)
             except DocumentError as exc:
                 errors.append(exc)
         raise errors[0] if errors else DocumentError(f"{where}: unexpected null")
@@ -148,47 +168,59 @@ def _convert(tp: Any, data: Any, where: str) -> Any:
         assert isinstance(tp, type)
         hints = _hints(tp)
         known = {f.metadata.get("key", f.name): f for f in dataclasses.fields(tp)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(str(k) for k in set(data) - set(known))
         if unknown:
-            raise DocumentError(f"{where}: unknown field '{unknown[0]}'")
+            close = difflib.get_close_matches(unknown[0], list(known), n=1)
+            raise DocumentError(
+                f"{where}: unknown field '{unknown[0]}'",
+                hint=(f"Did you mean '{close[0]}'? " if close else "")
+                + f"Fields: {', '.join(known)}",
+            )
         kwargs = {}
         for key, f in known.items():
             if key not in data:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                if (
+                    f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                ) or (isinstance(f.default, str) and f.default == MISSING):
                     raise DocumentError(f"{where}: field '{key}' is missing")
                 continue
-            kwargs[f.name] = _convert(hints[f.name], data[key], f"{where}.{key}")
+            kwargs[f.name] = _convert(hints[f.name], data[key], f"{where}.{key}", lenient)
         try:
             return tp(**kwargs)
         except DocumentError as exc:  # a document's own check (``__post_init__``)
             raise DocumentError(f"{where}: {exc.message}") from None
     if origin in (list, tuple):
-        if not isinstance(data, list):
+        if not isinstance(data, list) and not (lenient and isinstance(data, tuple)):
             raise DocumentError(f"{where}: expected a list, not {_kind(data)}")
         args = typing.get_args(tp)
         item = args[0] if args else Any
-        values = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(data)]
+        values = [_convert(item, v, f"{where}[{i}]", lenient) for i, v in enumerate(data)]
         return tuple(values) if origin is tuple else values
     if origin is dict:
         if not isinstance(data, dict):
             raise DocumentError(f"{where}: expected an object, not {_kind(data)}")
         args = typing.get_args(tp)
         item = args[1] if len(args) == 2 else Any
-        return {str(k): _convert(item, v, f"{where}.{k}") for k, v in data.items()}
+        return {str(k): _convert(item, v, f"{where}.{k}", lenient) for k, v in data.items()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(data)
         except ValueError:
             allowed = ", ".join(str(m.value) for m in tp)
             raise DocumentError(f"{where}: '{data}' is not one of {allowed}") from None
+    number = isinstance(data, int | float) and not isinstance(data, bool)
     if tp is float:
-        if isinstance(data, int | float) and not isinstance(data, bool):
-            return float(data) if isinstance(data, float) else data
+        if number:
+            return float(data) if isinstance(data, float) or lenient else data
         raise DocumentError(f"{where}: expected a number, not {_kind(data)}")
     if tp is int:
         if isinstance(data, int) and not isinstance(data, bool):
             return data
+        if lenient and number and math.isfinite(data) and float(data).is_integer():
+            return int(data)
         raise DocumentError(f"{where}: expected an integer, not {_kind(data)}")
+    if lenient and tp is str and (number or isinstance(data, bool)):
+        return str(data)
     if tp in (str, bool):
         if type(data) is tp:
             return data

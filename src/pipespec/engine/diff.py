@@ -14,16 +14,12 @@ from typing import Any
 import yaml
 
 from pipespec.core.errors import ReproError
-from pipespec.core.model_metrics import lower_is_better
+from pipespec.core.model_metrics import LOWER, NEITHER, direction
 from pipespec.engine import dvc_repo
 from pipespec.engine.compile import CHECK_STAGE, DEPS, METRICS, OUTS, PARAMS, PLOTS
 from pipespec.engine.project import DVC_FILE, Project
 
 WORKSPACE = "workspace"
-# metrics/behavior.json: counts and settings that are not scores, and scores where less is better
-NOT_SCORES = ("rows", "total", "checks", "derived", "shift", "segments_tried", "mean_prediction")
-FEWER_IS_BETTER = ("violation_rate", "violations", "failure_rate", "failed", "max_change",
-                   "worst_gap", "refused_rows")  # fmt: skip
 
 
 @dataclass
@@ -48,20 +44,15 @@ class MetricChange:
 
     @property
     def verdict(self) -> str:
-        """'better', 'worse', 'same' or '' (not comparable / not a score)."""
+        """'better', 'worse', 'same' or '' (not comparable / not a score), by the metric's
+        direction in ``core/model_metrics`` (a name it does not know: higher is better)."""
         delta = self.delta
-        name = self.key.rsplit(".", 1)[-1].lower()
-        if (
-            delta is None
-            or name in ("best_iteration", "train_rows", "threshold")
-            or name.startswith("gates_")
-            or name in NOT_SCORES
-        ):
+        way = direction(self.key)
+        if delta is None or way == NEITHER:
             return ""
         if delta == 0:
             return "same"
-        lower = name in FEWER_IS_BETTER or name.startswith("gap_") or lower_is_better(name)
-        return "better" if (delta < 0) == lower else "worse"
+        return "better" if (delta < 0) == (way == LOWER) else "worse"
 
 
 @dataclass

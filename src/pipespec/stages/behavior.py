@@ -10,10 +10,13 @@ read, the JSON and HTML reports, and the model card with a behaviour section; th
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from pipespec.core.atomic import write_json, write_text
 from pipespec.core.console import console
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import read_table, table_columns
+from pipespec.stages.parquet import read_arrow, table_columns
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("behavior",)
@@ -43,17 +46,37 @@ def run(ctx: StageContext) -> None:
     available, _ = table_columns(ctx.input("data"))
     wanted = behavior.columns_read(bundle, spec)
     subset = [c for c in available if c in wanted] if wanted <= set(available) else None
-    frame, _ = read_table(ctx.input("data"), columns=subset)
+    frame, total = _sampled(ctx.input("data"), subset, spec)
     source = ctx.input("data").relative_to(ctx.root).as_posix()
-    found = behavior.run_checks(bundle, frame, spec, base=ctx.root, source=source).to_json()
+    found = behavior.run_checks(bundle, frame, spec, base=ctx.root, source=source, total_rows=total)
     console().print(behavior.table(found))
     report = behavior.stable(found)
-    write_json(ctx.output("report"), report)
+    write_json(ctx.output("report"), report.to_json())
     write_text(ctx.output("html"), behavior.render_html(report))
-    write_text(ctx.output("card"), with_behavior(markdown(bundle.card), report))
+    write_text(ctx.output("card"), with_behavior(markdown(bundle.card), report.to_json()))
     write_json(ctx.output("metrics"), behavior.summary(report))
-    if found["checks_failed"]:
+    if found.failures:
         error = behavior.failure_error(found, str(ctx.output("html").relative_to(ctx.root)))
         if spec.enforce:
             raise error
         console().print(f"[yellow]{error.message}[/] (behavior.enforce is false: going on)")
+
+
+def _sampled(path: Path, columns: list[str] | None, spec: Any) -> tuple[Any, int | None]:
+    """The rows the checks run on, and the table's row count (None: the frame is the whole
+    table, ``run_checks`` samples it). Only the sampled rows become pandas (``take`` in
+    Arrow): at 1M rows the conversion of the others was most of the read. Arrow converts an
+    integer or boolean column with nulls to float or object, one without to int or bool, so
+    where such a column has nulls the whole table is converted, as before."""
+    import pyarrow as pa
+
+    from pipespec.bundle import behavior
+
+    table = read_arrow(path, columns)
+    index = behavior.sample(table.num_rows, spec)
+    typed = (pa.types.is_integer, pa.types.is_boolean)
+    if index is None or any(
+        column.null_count and any(t(column.type) for t in typed) for column in table.columns
+    ):  # as parquet.read_table converts it
+        return table.to_pandas(self_destruct=True, split_blocks=True), None
+    return table.take(index).to_pandas(split_blocks=True), table.num_rows

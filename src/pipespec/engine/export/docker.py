@@ -33,8 +33,10 @@ from pipespec.engine.export.base import ExportContext, header
 DOCKERFILE = "deploy/docker/Dockerfile"
 REQUIREMENTS = "deploy/docker/requirements-serve.txt"
 WHEELS = "deploy/docker/wheels"
-# What `pipespec serve` imports (pipespec.cli, .bundle, .core), by distribution name.
-SERVE = ("fastapi", "uvicorn", "lightgbm", "numpy", "pandas", "pyarrow", "scipy", "rich")
+# What `pipespec serve` imports (pipespec.cli, .bundle, .core), by distribution name; jinja2
+# for the HTML reports of `pipespec monitor` and `pipespec test` on the serving host.
+SERVE = ("fastapi", "uvicorn", "lightgbm", "numpy", "pandas", "pyarrow", "scipy", "rich",
+         "jinja2")  # fmt: skip
 OPTIONAL_SERVE = ("prometheus-client",)  # once pipespec depends on it (GET /metrics)
 NEVER = ("hydra-core", "omegaconf", "dvc", "optuna", "dask", "distributed", "scikit-learn")
 UID = 10001

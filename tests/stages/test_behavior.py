@@ -1,0 +1,69 @@
+"""The behavior stage's outputs on the session's trained project: the DVC metrics file, the
+stable JSON report, the HTML page and the model card with its behaviour section."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipespec.bundle.bundle import Bundle
+
+
+def test_stage_writes_metrics_reports_and_card(trained_project: Path) -> None:
+    metrics = json.loads((trained_project / "metrics" / "behavior.json").read_text())["behavior"]
+    assert metrics["passed"] == 1
+    assert metrics["failed"] == 0
+    assert metrics["checks"] >= 7  # slices, invariance, directional x2, cases, latency x2
+    slice_ = metrics["slices"]["month_to_month"]
+    assert slice_["rows"] > 30
+    assert slice_["gap_auc"] == pytest.approx(metrics["overall"]["auc"] - slice_["auc"], abs=2e-6)
+    assert 0 <= metrics["invariance"]["region"]["violation_rate"] <= 0.05
+    assert metrics["cases"]["total"] == 2
+    report = json.loads((trained_project / "reports" / "behavior" / "report.json").read_text())
+    assert "p50_ms" not in json.dumps(report["latency"])  # timings stay out of DVC's files
+    bundle = Bundle.load(trained_project / "models" / "bundle")
+    assert report["bundle"]["sha256"] == bundle.sha
+    html = (trained_project / "reports" / "behavior" / "report.html").read_text()
+    assert "<h1>Behaviour report</h1>" in html
+    assert '<p class="status">PASSED</p>' in html
+    assert "<td>month_to_month</td>" in html
+    card = (trained_project / "reports" / "behavior" / "card.md").read_text()
+    assert card.startswith(f"# Model card: {bundle.card['name']}")
+    assert "## Behaviour checks" in card
+    assert bundle.sha[:16] in card
+    gate = json.loads((trained_project / "metrics" / "gate.json").read_text())
+    assert gate["gates_failed"] == 0
+
+
+def test_only_the_sampled_rows_are_converted_and_they_equal_the_sample_of_the_whole(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipespec.bundle import behavior
+    from pipespec.stages.behavior import _sampled
+    from pipespec.stages.parquet import read_table
+
+    def whole(path: Path, spec: object) -> pd.DataFrame:
+        frame, _ = read_table(path)
+        index = behavior.sample(len(frame), spec)  # type: ignore[arg-type]
+        return frame.iloc[index].reset_index(drop=True)
+
+    spec = behavior.spec_from({"name": "t", "rows": 100}, where="t")
+    test = trained_project / "data" / "split" / "test.parquet"
+    frame, total = _sampled(test, None, spec)
+    assert total is not None
+    assert total > 100
+    pd.testing.assert_frame_equal(frame, whole(test, spec), check_exact=True)
+    # an integer column with nulls is float in pandas only where a null is converted with it:
+    # the whole table is converted then, and sampled by run_checks
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"n": pa.array([1, None] + [2] * 198, pa.int64())}), path)
+    frame, total = _sampled(path, None, spec)
+    assert total is None
+    assert frame["n"].dtype == "float64"
+    assert len(frame) == 200
