@@ -15,16 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.transforms import (
-    DATE_PARTS,
-    FORMAT_VERSION,
-    as_array,
-    encode_target,
-    load_custom,
-    plain,
-    text_keys,
-    to_objects,
-)
+from pipespec.bundle.columns import as_array, floats, text_keys, to_objects
+from pipespec.bundle.transforms import DATE_PARTS, FORMAT_VERSION, encode_target, load_custom
 from pipespec.bundle.transforms import load as load_transforms
 from pipespec.bundle.transforms import run as run_steps
 from pipespec.core.atomic import write_json
@@ -36,6 +28,7 @@ from pipespec.core.documents import (
     TargetSpec,
     Transforms,
     from_json,
+    plain,
     step_from,
     to_json,
 )
@@ -541,9 +534,7 @@ class InMemory(Columns):
     def quantiles(self, column: str, qs: list[float]) -> list[float]:
         import pandas as pd
 
-        from pipespec.bundle.transforms import _floats
-
-        values = pd.Series(_floats(self.work[column]))
+        values = pd.Series(floats(self.work[column]))
         return [values.quantile(q) for q in qs]
 
     def counts(self, column: str, *, text: bool) -> pd.Series:
