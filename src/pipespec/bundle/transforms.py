@@ -291,16 +291,20 @@ def _categorical(work: dict[str, Any], step: CategoricalStep, custom: Custom) ->
     import numpy as np
 
     col = step.column
-    keys = text_keys(work[col])
+    values = work[col]
     cats = step.categories
     unseen = float(len(cats)) if step.other else math.nan
-    if len(keys) <= SMALL:
-        keys = to_objects(keys)
+    if len(values) <= SMALL:  # a few rows: value by value, the keys as ``text_keys`` makes them
         index = category_codes(cats)
+        if type(values) is np.ndarray and values.dtype == object:
+            keys = [None if v is None else v if type(v) is str else str(v) for v in values]
+        else:
+            keys = to_objects(text_keys(values)).tolist()
         codes = np.array(
             [math.nan if k is None else index.get(k, unseen) for k in keys], dtype="float64"
         )
     else:
+        keys = text_keys(values)
         found = index_in(keys, cats)
         present = present_keys(keys)
         codes = np.where(found >= 0, found, np.where(present, unseen, np.nan))
