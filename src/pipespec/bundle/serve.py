@@ -318,7 +318,7 @@ def _parse(body: bytes) -> Any:
     if not body.strip():
         raise _Reject(400, "malformed JSON: the request body is empty")
     try:
-        return json.loads(body, parse_constant=NonFinite, object_pairs_hook=_unique)
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except _Duplicate as exc:
         raise _Reject(
             422,
@@ -349,6 +349,12 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise _Duplicate(key)
             seen.add(key)
     return obj
+
+
+# ``json.loads`` and ``json.dumps`` with options build a decoder or encoder per call; these
+# are theirs, built once (``_parse`` decodes the bytes as ``json.loads`` does).
+_DECODER = json.JSONDecoder(parse_constant=NonFinite, object_pairs_hook=_unique)
+_ENCODER = json.JSONEncoder(allow_nan=False, default=str)
 
 
 def _records(payload: Any, max_records: int) -> list[dict[str, Any]]:
@@ -391,7 +397,7 @@ def _json_type(value: Any) -> str:
 
 
 def _json_bytes(data: Any) -> bytes:
-    return json.dumps(data, allow_nan=False, default=str).encode()
+    return _ENCODER.encode(data).encode()
 
 
 def _warm_up(bundle: Bundle) -> None:
