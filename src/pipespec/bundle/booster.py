@@ -17,6 +17,7 @@ caller falls back to ``Booster.predict``.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
 from typing import TYPE_CHECKING, Any
@@ -109,10 +110,8 @@ class RowPredictor:
     def __del__(self) -> None:
         config = getattr(self, "_config", None)
         if config is not None and config.value:
-            try:
+            with contextlib.suppress(Exception):  # at interpreter shutdown, nothing to free
                 self._lib.LGBM_FastConfigFree(config)
-            except Exception:  # interpreter shutdown: nothing left to free into
-                pass
             config.value = None
 
 
