@@ -233,7 +233,9 @@ def index_in(keys: np.ndarray, categories: list[str] | tuple[str, ...]) -> np.nd
 
     arrow = keys if is_arrow(keys) else pa.array(keys, type=pa.string())
     found = pc.index_in(arrow, value_set=pa.array(list(categories), type=pa.string()))
-    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype="float64")
+    if found.null_count:
+        found = found.fill_null(-1)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype="float64")
 
 
 def present_keys(keys: Any) -> np.ndarray:
@@ -241,6 +243,8 @@ def present_keys(keys: Any) -> np.ndarray:
     import numpy as np
 
     if is_arrow(keys):
+        if keys.null_count == 0:  # a file's column without a gap: no mask to unpack
+            return np.ones(len(keys), dtype=bool)
         return np.asarray(keys.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     return np.asarray(keys != None, dtype=bool)  # noqa: E711 (elementwise on an array)
 
