@@ -193,6 +193,7 @@ def in_process(bundle, record: dict, n: int) -> dict[str, float]:
     from fastapi import FastAPI, Request
     from fastapi.responses import Response
 
+    from pipespec.bundle.prometheus import ServeMetrics
     from pipespec.bundle.serve import create_app, predict_records
 
     floor = FastAPI()
@@ -238,8 +239,13 @@ def in_process(bundle, record: dict, n: int) -> dict[str, float]:
         await app(dict(scope), receive, send)
         assert status == [200], status
 
+    checked = bundle.check([dict(record)], typed=True)
+    scores = bundle.score(checked)
+    metrics = ServeMetrics(bundle)
+
     async def loop() -> dict[str, list[float]]:
         times: dict[str, list[float]] = {"asgi": [], "floor": [], "predict_records": []}
+        times.update({"check": [], "score": [], "metrics": []})
         for _ in range(100):
             await call(ours)
             await call(floor)
@@ -253,6 +259,15 @@ def in_process(bundle, record: dict, n: int) -> dict[str, float]:
             start = time.perf_counter()
             predict_records(bundle, [dict(record)], single=True)
             times["predict_records"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            bundle.check([dict(record)], typed=True)
+            times["check"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            bundle.score(checked)  # the transforms' matrix, then the model
+            times["score"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            metrics.checked(checked, scores)
+            times["metrics"].append(time.perf_counter() - start)
         return times
 
     times = asyncio.run(loop())
@@ -312,7 +327,7 @@ def main() -> None:
             "hand-written FastAPI": [sys.executable, str(work / "baseline.py"), str(bundle_dir)],
             "floor (constant answer)": [sys.executable, str(work / "floor.py")],
         }
-        if args.engine == "both":  # the bundle beside its compiled cache (bundle/engine.py)
+        if args.engine == "both" and not args.in_process_only:  # beside its compiled cache
             import shutil
 
             shutil.copytree(bundle_dir, work / "lleaves" / "bundle")
@@ -352,6 +367,10 @@ def main() -> None:
         f"{local['asgi'] * 1e3:.3f} ms, floor app {local['floor'] * 1e3:.3f} ms, "
         f"predict_records {local['predict_records'] * 1e3:.3f} ms; pipespec over the floor "
         f"+{(local['asgi'] - local['floor']) * 1e3:.3f} ms ({local['asgi'] / local['floor']:.2f}x)"
+    )
+    print(
+        f"  layers (p50 us): check {local['check'] * 1e6:.1f}, score (transforms + model) "
+        f"{local['score'] * 1e6:.1f}, metrics {local['metrics'] * 1e6:.1f}"
     )
     if args.in_process_only:
         return

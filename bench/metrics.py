@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from pipespec.bundle.bundle import Bundle
-    from pipespec.bundle.metrics import ServeMetrics
+    from pipespec.bundle.prometheus import ServeMetrics
     from pipespec.bundle.serve import predict_records
     from pipespec.stages.embedded import TARGET, generate
 

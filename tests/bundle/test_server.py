@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bundle_helpers import Server, start_server
-from test_metrics import scrape, value
+from test_prometheus import scrape, value
 
 pytestmark = pytest.mark.slow
 

@@ -29,6 +29,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipespec.bundle.booster import ROWS, RowPredictor, row_predictor
 from pipespec.bundle.inputs import Checked, check
 from pipespec.bundle.transforms import load as load_transforms
 from pipespec.core.documents import (
@@ -579,7 +580,16 @@ class Bundle:
         features = matrix(self.transforms, work, self.feature_names, self.custom)
         if self.engine is not None and self.engine.predict is not None:  # compiled engine
             return np.asarray(self.engine.predict(features, threads))
+        if n <= ROWS and self.row_predictor is not None:  # a few rows: no per-call set-up
+            scores = self.row_predictor.predict(features)
+            if scores is not None:  # (None: another thread holds it)
+                return scores
         return np.asarray(self.booster.predict(features, num_threads=threads))
+
+    @cached_property
+    def row_predictor(self) -> RowPredictor | None:
+        """``booster.predict`` for a few rows, its predictor made once (``bundle/booster.py``)."""
+        return row_predictor(self.booster)
 
     @cached_property
     def feature_names(self) -> list[str]:

@@ -3,7 +3,7 @@
 ``infer`` builds the schema from the raw training rows the model learned from. ``check`` is
 the one function that checks raw input against it, for batch prediction, the HTTP service,
 monitoring and evaluation alike, and conforms every value to the representation the
-transforms interpreter works on (``pipespec.bundle.transforms``): the type training saw,
+transforms interpreter works on (``pipespec.bundle.columns``): the type training saw,
 as numpy arrays. It takes a table (a pandas frame) or a list of JSON records, and it is
 vectorised, so one record costs microseconds and a million rows a few passes.
 
@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.transforms import (
+from pipespec.bundle.columns import (
     SMALL,
     as_array,
     index_in,
@@ -84,9 +84,9 @@ __all__ = [
     "WRONG_TYPE",
     "Checked",
     "Column",
+    "InputProblem",
     "InputSchema",
     "NonFinite",
-    "Problem",
     "check",
     "infer",
     "refused_reasons",
@@ -110,7 +110,7 @@ def refused_reasons(strict: Strictness) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
-class Problem:
+class InputProblem:
     """One value that is refused or flagged."""
 
     row: int  # 0-based row number in the input (record index for HTTP)
@@ -191,7 +191,9 @@ class Checked:
             return dict(self.work)
         return {name: take(values, rows) for name, values in self.work.items()}
 
-    def iter_problems(self, limit: int | None = None, kind: str | None = None) -> Iterator[Problem]:
+    def iter_problems(
+        self, limit: int | None = None, kind: str | None = None
+    ) -> Iterator[InputProblem]:
         """Problems in row order (then schema column order), at most ``limit``; ``kind``:
         'refused' or 'warning' only."""
         import numpy as np
@@ -209,7 +211,7 @@ class Checked:
             order = order[:limit]
         for k in order:
             col, reason, _, values = chosen[int(which[k])]
-            yield Problem(
+            yield InputProblem(
                 row=self.first_row + int(rows[k]),
                 column=col,
                 reason=reason,
@@ -217,9 +219,9 @@ class Checked:
                 expected=self.expected.get(col, ""),
             )
 
-    def row_warnings(self) -> list[list[Problem]]:
+    def row_warnings(self) -> list[list[InputProblem]]:
         """Per row, the warnings it got (in schema column order)."""
-        out: list[list[Problem]] = [[] for _ in range(self.rows)]
+        out: list[list[InputProblem]] = [[] for _ in range(self.rows)]
         for p in self.iter_problems(kind="warning"):
             out[p.row - self.first_row].append(p)
         return out

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.bundle.bundle import Bundle, invalid_rows_error
-from pipespec.bundle.inputs import Checked, Problem
+from pipespec.bundle.inputs import Checked, InputProblem
 from pipespec.bundle.reader import DEFAULT_CHUNK_ROWS, EXTENSIONS, RowReader
 from pipespec.core.atomic import atomic_path
 from pipespec.core.documents import plain
@@ -45,7 +45,7 @@ class BatchResult:
     warned: int = 0  # rows predicted with a warning
     problems: Counter[tuple[str, str]] = field(default_factory=Counter)  # refused values
     warnings: Counter[tuple[str, str]] = field(default_factory=Counter)  # flagged values
-    examples: list[Problem] = field(default_factory=list)
+    examples: list[InputProblem] = field(default_factory=list)
     seconds: float = 0.0
     rejects: Path | None = None
 

@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pipespec.bundle.columns import is_arrow, text_keys
 from pipespec.bundle.inputs import CATEGORICAL, MALFORMED, NUMERIC, UNUSUAL, Checked, InputSchema
-from pipespec.bundle.transforms import is_arrow, text_keys
 
 if TYPE_CHECKING:
     import numpy as np

@@ -197,7 +197,7 @@ def read_numbers(series: pd.Series) -> Numbers:
     import numpy as np
     import pandas as pd
 
-    from pipespec.bundle.transforms import parse_floats
+    from pipespec.bundle.columns import parse_floats
 
     n = len(series)
     text = np.zeros(n, dtype=bool)

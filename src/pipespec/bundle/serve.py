@@ -34,14 +34,14 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from pipespec.bundle.bundle import Bundle
-from pipespec.bundle.inputs import NonFinite, Problem
+from pipespec.bundle.inputs import InputProblem, NonFinite
 from pipespec.bundle.reader import clean_records
 from pipespec.bundle.server import TIMED_OUT
 from pipespec.core.console import error
 from pipespec.core.documents import to_json
 
 if TYPE_CHECKING:
-    from pipespec.bundle.metrics import ServeMetrics
+    from pipespec.bundle.prometheus import ServeMetrics
 
 MAX_ERRORS = 50  # problems listed in one 422 answer
 HUNG_UP = 499  # the status counted for a client that left before its request was complete
@@ -120,7 +120,7 @@ def create_app(
 
     engine = select(bundle)  # the compiled model when its key matches, else LightGBM
     _warm_up(bundle)
-    from pipespec.bundle.metrics import CONTENT_TYPE, ServeMetrics
+    from pipespec.bundle.prometheus import CONTENT_TYPE, ServeMetrics
 
     metrics = ServeMetrics(bundle)
     limits = {
@@ -293,7 +293,7 @@ def predict_records(
     return outputs, warnings
 
 
-def _rejection(problems: list[Problem], single: bool) -> _Reject:
+def _rejection(problems: list[InputProblem], single: bool) -> _Reject:
     """The 422 for ``problems`` (in record order, then schema order)."""
     errors = [p.to_json() for p in problems[:MAX_ERRORS]]
     first = problems[0]
@@ -318,7 +318,7 @@ def _parse(body: bytes) -> Any:
     if not body.strip():
         raise _Reject(400, "malformed JSON: the request body is empty")
     try:
-        return json.loads(body, parse_constant=NonFinite, object_pairs_hook=_unique)
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except _Duplicate as exc:
         raise _Reject(
             422,
@@ -349,6 +349,12 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise _Duplicate(key)
             seen.add(key)
     return obj
+
+
+# ``json.loads`` and ``json.dumps`` with options build a decoder or encoder per call; these
+# are theirs, built once (``_parse`` decodes the bytes as ``json.loads`` does).
+_DECODER = json.JSONDecoder(parse_constant=NonFinite, object_pairs_hook=_unique)
+_ENCODER = json.JSONEncoder(allow_nan=False, default=str)
 
 
 def _records(payload: Any, max_records: int) -> list[dict[str, Any]]:
@@ -391,7 +397,7 @@ def _json_type(value: Any) -> str:
 
 
 def _json_bytes(data: Any) -> bytes:
-    return json.dumps(data, allow_nan=False, default=str).encode()
+    return _ENCODER.encode(data).encode()
 
 
 def _warm_up(bundle: Bundle) -> None:

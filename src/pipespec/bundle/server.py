@@ -91,7 +91,7 @@ def serve(
     """Serve ``bundle`` until SIGTERM or SIGINT. ``on_ready(host, port)`` is called once
     the socket accepts connections and every worker answers them (``port`` is the one bound:
     ``port=0`` picks a free one)."""
-    from pipespec.bundle.metrics import MULTIPROC_ENV
+    from pipespec.bundle.prometheus import MULTIPROC_ENV
 
     if workers > 1 and observer is not None:
         raise ConfigError("--shadow works with one worker process: drop --workers")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.transforms import as_array, text_keys, to_objects
+from pipespec.bundle.columns import as_array, floats, text_keys, to_objects
 from pipespec.bundle.transforms import run as run_steps
 from pipespec.core.documents import CustomStep, Step
 from pipespec.core.errors import ConfigError
@@ -107,9 +107,7 @@ class InMemory(Columns):
     def quantiles(self, column: str, qs: list[float]) -> list[float]:
         import pandas as pd
 
-        from pipespec.bundle.transforms import _floats
-
-        values = pd.Series(_floats(self.work[column]))
+        values = pd.Series(floats(self.work[column]))
         return [values.quantile(q) for q in qs]
 
     def counts(self, column: str, *, text: bool) -> pd.Series:

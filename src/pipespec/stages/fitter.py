@@ -15,16 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pipespec.bundle.transforms import (
-    DATE_PARTS,
-    FORMAT_VERSION,
-    encode_target,
-    load_custom,
-    plain,
-)
+from pipespec.bundle.transforms import DATE_PARTS, FORMAT_VERSION, encode_target, load_custom
 from pipespec.bundle.transforms import load as load_transforms
 from pipespec.core.console import console
-from pipespec.core.documents import TargetSpec, Transforms, from_json, step_from
+from pipespec.core.documents import TargetSpec, Transforms, from_json, plain, step_from
 from pipespec.core.errors import ConfigError, DataError
 from pipespec.core.expression import ExpressionError
 from pipespec.core.expression import parse as parse_expression

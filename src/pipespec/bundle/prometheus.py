@@ -29,6 +29,7 @@ import os
 from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
+from pipespec.bundle.columns import SMALL
 from pipespec.bundle.inputs import (
     MALFORMED,
     NOT_WHOLE,
@@ -38,7 +39,6 @@ from pipespec.bundle.inputs import (
     Checked,
     refused_reasons,
 )
-from pipespec.bundle.transforms import SMALL
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,0 +1,120 @@
+"""A few rows through LightGBM's single-row C API, set up once per bundle.
+
+``Booster.predict`` builds a new predictor for every call: its Python wrapper converts the
+parameters, and LightGBM's ``LGBM_BoosterPredictForMat`` makes a ``Predictor`` (with a
+buffer per thread) before it walks the trees, and frees it after. For one record that set-up
+is about 90% of the call (about 70 of 80 microseconds on the example model). LightGBM's own
+answer is the "fast" single-row API: ``LGBM_BoosterPredictForMatSingleRowFastInit`` makes the
+predictor once (a ``FastConfig``), and ``LGBM_BoosterPredictForMatSingleRowFast`` predicts one
+row with it. It is the same predictor code on the same trees, so the numbers are those of
+``Booster.predict``, bit for bit (``tests/bundle/test_booster.py``).
+
+``RowPredictor.predict`` is used by ``Bundle.score`` for up to ``ROWS`` rows; a batch goes to
+``Booster.predict``, which spreads rows over threads. A ``FastConfig`` holds one row's
+buffers, so one thread at a time uses it: a call that finds it busy answers None and the
+caller falls back to ``Booster.predict``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    import numpy as np
+
+ROWS = 32  # up to this many rows, one by one through the fast API beats one batch call
+_NORMAL = 0  # C_API_PREDICT_NORMAL: what Booster.predict returns by default
+_FLOAT64 = 1  # C_API_DTYPE_FLOAT64
+
+
+class RowPredictor:
+    """``booster.predict(features, num_threads=1)`` for a few rows, without its per-call
+    set-up. ``available()`` says whether this LightGBM offers the API (else None is made)."""
+
+    def __init__(self, booster: lgb.Booster) -> None:
+        from lightgbm import basic
+
+        self._lib = basic._LIB
+        self._check = basic._safe_call
+        self._booster = booster  # the handle lives as long as the booster
+        self.columns = booster.num_feature()
+        self.outputs = booster.num_model_per_iteration()
+        # Booster.predict's own choice: start at 0, up to the best iteration (-1: all)
+        self._config = ctypes.c_void_p()
+        self._check(
+            self._lib.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,
+                ctypes.c_int(_NORMAL),
+                ctypes.c_int(0),
+                ctypes.c_int(booster.best_iteration),
+                ctypes.c_int(_FLOAT64),
+                ctypes.c_int32(self.columns),
+                ctypes.c_char_p(b"num_threads=1"),
+                ctypes.byref(self._config),
+            )
+        )
+        self._predict_row = self._lib.LGBM_BoosterPredictForMatSingleRowFast
+        self._length = ctypes.c_int64()
+        self._length_ref = ctypes.byref(self._length)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def available() -> bool:
+        try:
+            from lightgbm import basic
+
+            lib = basic._LIB
+            return all(
+                hasattr(lib, name)
+                for name in (
+                    "LGBM_BoosterPredictForMatSingleRowFastInit",
+                    "LGBM_BoosterPredictForMatSingleRowFast",
+                    "LGBM_FastConfigFree",
+                )
+            )
+        except (ImportError, AttributeError):
+            return False
+
+    def predict(self, features: np.ndarray) -> np.ndarray | None:
+        """The scores of ``features`` (rows x the model's columns, float64) in
+        ``Booster.predict``'s shape, or None when another thread is using the predictor."""
+        import numpy as np
+
+        rows = np.ascontiguousarray(features, dtype=np.float64)
+        n = len(rows)
+        if rows.ndim != 2 or rows.shape[1] != self.columns:
+            raise ValueError(f"expected rows of {self.columns} features, got {rows.shape}")
+        out = np.empty((n, self.outputs), dtype=np.float64)
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            base, step = rows.ctypes.data, self.columns * 8
+            into, width = out.ctypes.data, self.outputs * 8
+            for i in range(n):
+                self._check(
+                    self._predict_row(
+                        self._config,
+                        ctypes.c_void_p(base + i * step),
+                        self._length_ref,
+                        ctypes.c_void_p(into + i * width),
+                    )
+                )
+        finally:
+            self._lock.release()
+        return out[:, 0] if self.outputs == 1 else out
+
+    def __del__(self) -> None:
+        config = getattr(self, "_config", None)
+        if config is not None and config.value:
+            with contextlib.suppress(Exception):  # at interpreter shutdown, nothing to free
+                self._lib.LGBM_FastConfigFree(config)
+            config.value = None
+
+
+def row_predictor(booster: lgb.Booster) -> Any:
+    """A ``RowPredictor`` for ``booster``, or None when this LightGBM lacks the API."""
+    return RowPredictor(booster) if RowPredictor.available() else None
