@@ -6,9 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from pipespec.cli.arguments import project
 from pipespec.core.console import console, out
-
-COMMANDS = ("release", "promote", "registry")
 
 
 def add_parsers(sub: Any) -> None:
@@ -31,6 +30,7 @@ def add_parsers(sub: Any) -> None:
         help="bump the greatest released version (default: patch; the first is v0.0.1)",
     )
     p.add_argument("-m", "--message", metavar="MSG", help="a line for the tag's message")
+    p.set_defaults(func=cmd_release)
 
     p = sub.add_parser(
         "promote",
@@ -50,6 +50,7 @@ def add_parsers(sub: Any) -> None:
         help="promote even when the version's task, classes, output fields or required "
         "inputs differ from the stage's current holder (the tag records the differences)",
     )
+    p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser(
         "registry",
@@ -58,18 +59,13 @@ def add_parsers(sub: Any) -> None:
         "the evidence of its release, read from the git tags as GTO reads them.",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def _project(args: argparse.Namespace) -> Any:
-    from pipespec.engine.project import Project
-
-    return Project.find(args.project)
+    p.set_defaults(func=cmd_registry)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
     from pipespec.engine.registry import release
 
-    done = release(_project(args), version=args.version, part=args.bump, message=args.message)
+    done = release(project(args), version=args.version, part=args.bump, message=args.message)
     sha = done.evidence["bundle"]["sha256"]
     console().print(
         f"[green]released[/] {done.tag} at {done.commit[:12]} (bundle {sha[:12]})\n"
@@ -82,7 +78,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from pipespec.engine.registry import promote
 
     done = promote(
-        _project(args),
+        project(args),
         args.name,
         args.version,
         args.stage,
@@ -98,7 +94,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_registry(args: argparse.Namespace) -> int:
     from pipespec.engine.registry import project_registry
 
-    document = project_registry(_project(args)).to_json()
+    document = project_registry(project(args)).to_json()
     if args.json:
         out().print_json(json.dumps(document))
         return 0

@@ -24,8 +24,9 @@ class PipespecError(Exception):
     exit_code = 1
     meaning = "unexpected error (any other exception, shown with its traceback)"
 
-    def __init_subclass__(cls, *, code: int | None = None, meaning: str | None = None,
-                          **kwargs: Any) -> None:  # fmt: skip
+    def __init_subclass__(
+        cls, *, code: int | None = None, meaning: str | None = None, **kwargs: Any
+    ) -> None:
         """``code``: the exit code of this class and its subclasses; ``meaning``: what the
         code says, for the exit-code table (given once per code, by the class that owns it)."""
         super().__init_subclass__(**kwargs)
@@ -43,9 +44,11 @@ class PipespecError(Exception):
 
 
 class ConfigError(
-    PipespecError, code=2, meaning="bad config, pipeline or usage (unknown key, wrong type, "
-    "unknown stage kind, bad command line)"
-):  # fmt: skip
+    PipespecError,
+    code=2,
+    meaning="bad config, pipeline or usage (unknown key, wrong type, "
+    "unknown stage kind, bad command line)",
+):
     """A config file, an override or a composition is wrong (unknown key, wrong type, ...)."""
 
 
@@ -54,22 +57,25 @@ class PipelineError(PipespecError, code=ConfigError.exit_code):
 
 
 class StaleError(
-    PipespecError, code=3, meaning="`params.yaml`, `dvc.yaml` or an exported file is stale "
-    "(`compose --check`, `export --check`)"
-):  # fmt: skip
+    PipespecError,
+    code=3,
+    meaning="`params.yaml`, `dvc.yaml` or an exported file is stale "
+    "(`compose --check`, `export --check`)",
+):
     """``params.yaml`` or ``dvc.yaml`` no longer matches ``configs/`` and ``pipelines/``."""
 
 
 class DataError(
-    PipespecError, code=4, meaning="bad data (file not found, missing column, wrong target "
-    "type, ...)"
-):  # fmt: skip
+    PipespecError,
+    code=4,
+    meaning="bad data (file not found, missing column, wrong target type, ...)",
+):
     """Input data is unreadable or does not fit the config (missing column, wrong type, ...)."""
 
 
 class StageError(
     PipespecError, code=5, meaning="a stage failed (including a read of an undeclared params key)"
-):  # fmt: skip
+):
     """A stage failed while running."""
 
 
@@ -83,14 +89,15 @@ class UndeclaredParamError(StageError):
 
 class ReproError(
     PipespecError, code=6, meaning="DVC or git failed (and so `pipespec run` when a stage fails)"
-):  # fmt: skip
+):
     """``dvc repro`` (or another DVC/git command pipespec drives) failed."""
 
 
 class BundleError(
-    PipespecError, code=7, meaning="bad bundle (missing, tampered with, or of an unreadable "
-    "format version)"
-):  # fmt: skip
+    PipespecError,
+    code=7,
+    meaning="bad bundle (missing, tampered with, or of an unreadable format version)",
+):
     """A production bundle is missing, tampered with, or of a format this version cannot read."""
 
 
@@ -103,9 +110,11 @@ class DriftError(PipespecError, code=8, meaning="drift beyond a monitor threshol
 
 
 class RegistryError(
-    PipespecError, code=9, meaning="`release` or `promote` refused (dirty workspace, failed "
-    "gate, out of order, ...); no tag was created"
-):  # fmt: skip
+    PipespecError,
+    code=9,
+    meaning="`release` or `promote` refused (dirty workspace, failed "
+    "gate, out of order, ...); no tag was created",
+):
     """The registry refused a release or a promotion; no tag was created."""
 
 
@@ -140,16 +149,20 @@ class ContractChangeError(PromotionError):
 
 
 class BehaviorError(
-    PipespecError, code=10, meaning="a behaviour check failed (`pipespec test`, or the "
-    "`behavior` stage with `behavior.enforce`)"
-):  # fmt: skip
+    PipespecError,
+    code=10,
+    meaning="a behaviour check failed (`pipespec test`, or the "
+    "`behavior` stage with `behavior.enforce`)",
+):
     """A behaviour check of a model failed (``pipespec test``, or the ``behavior`` stage)."""
 
 
 class OutputError(
-    PipespecError, code=11, meaning="an output cannot be written or removed (read-only, "
-    "immutable, a file where a folder must be)"
-):  # fmt: skip
+    PipespecError,
+    code=11,
+    meaning="an output cannot be written or removed (read-only, "
+    "immutable, a file where a folder must be)",
+):
     """A file or folder pipespec must write or remove cannot be: read-only, immutable, or a
     file where a folder must be. Nothing was half-written."""
 
@@ -220,11 +233,12 @@ def main(argv: list[str]) -> int:
     if not argv:
         sys.stdout.write(markdown_table())
         return OK
+    import os
     from pathlib import Path
 
-    from pipespec.core.atomic import write_text
-
     path = Path(argv[0])
-    write_text(path, with_table(path.read_text(encoding="utf-8"), str(path)))
+    text = with_table(path.read_text(encoding="utf-8"), str(path))
+    temporary = path.with_name(f".{path.name}.tmp")  # then renamed: never half-written
+    temporary.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(temporary, path)
     return OK
-

@@ -1,0 +1,71 @@
+"""What several commands' parsers share: the overrides, the project, the number types."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipespec.engine.project import Project
+
+
+def overrides(parser: argparse.ArgumentParser) -> None:
+    """The trailing Hydra overrides of run, compose and show."""
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="OVERRIDE",
+        help="Hydra overrides: key=value, group=option, +key=value, ~key",
+    )
+
+
+def project(args: argparse.Namespace) -> Project:
+    """The project ``-C DIR`` names, or the one holding the working directory."""
+    from pipespec.engine.project import Project
+
+    return Project.find(args.project)
+
+
+def _integer(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
+
+
+def positive(text: str) -> int:
+    """An integer >= 1 (workers, rows per chunk, threads)."""
+    value = _integer(text, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def count(text: str) -> int:
+    """An integer >= 0."""
+    value = _integer(text, "a whole number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds, above 0 and below a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got '{text}'") from None
+    if not 0 < value < 86_400:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 (and below a day), got {text}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got '{text}'") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
