@@ -4,6 +4,7 @@ and errors turned into exit codes, in-process."""
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import subprocess
 import sys
@@ -94,16 +95,15 @@ def test_each_exit_code_has_one_meaning_and_its_classes() -> None:
     assert "UndeclaredParamError" in rows[5].errors
     assert "ContractChangeError" in rows[9].errors
 
-    with pytest.raises(TypeError, match="exit code 2 has two meanings"):
+    class Twice(PipespecError, code=2, meaning="another meaning"):
+        pass
 
-        class Twice(PipespecError, code=2, meaning="another meaning"):
-            pass
-
-        exit_codes()
-    del Twice  # (the class stays a subclass until collected: keep it out of other tests)
-    import gc
-
-    gc.collect()
+    try:
+        with pytest.raises(TypeError, match="exit code 2 has two meanings"):
+            exit_codes()
+    finally:  # a subclass stays listed until collected: keep it out of other tests
+        del Twice
+        gc.collect()
 
 
 def test_help_and_version_load_nothing_heavy() -> None:
