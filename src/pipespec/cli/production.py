@@ -424,7 +424,9 @@ def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
             format=args.format,
             progress=progress,
         )
-    out().print(_monitor_table(report))
+    from pipespec.cli.render import monitor_table
+
+    out().print(monitor_table(report))
     if args.report:
         json_path, html_path = report_paths(args.report)
         write_reports(report, json_path, html_path)
@@ -510,83 +512,3 @@ def _thresholds(items: list[str]) -> dict[str, Any]:
     if any(v is None for k, v in parsed.items() if k != "pvalue"):
         raise ConfigError("--threshold: only pvalue can be turned off (null)")
     return parsed
-
-
-def _monitor_table(report: dict[str, Any]) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    def num(value: Any, digits: int = 3) -> str:
-        if value is None:
-            return "-"
-        if value != 0 and abs(value) < 10**-digits:
-            return f"{value:.1e}"
-        return f"{value:.{digits}f}"
-
-    table = Table(
-        title=f"drift of {report['current']} ({report['rows']:,} rows)", title_justify="left"
-    )
-    for name, justify in (
-        ("feature", "left"),
-        ("kind", "left"),
-        ("PSI", "right"),
-        ("test", "left"),
-        ("stat", "right"),
-        ("p", "right"),
-        ("missing", "right"),
-        ("bad", "right"),
-        ("unusual (ref)", "right"),
-        ("", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for f in sorted(report["features"], key=lambda f: -(f.get("psi") or 0)):
-        table.add_row(
-            f["name"],
-            "num" if f["type"] == "numeric" else "cat",
-            num(f.get("psi")),
-            f.get("test") or "",
-            num(f.get("statistic")),
-            num(f.get("pvalue")),
-            f"{f['missing_reference']:.1%}→{f['missing_current']:.1%}",
-            f"{f['violations']:,}",
-            "; ".join(
-                f"{u['rate']:.1%} ({u['reference_rate']:.1%})"
-                for u in (f.get("unusual") or {}).values()
-            )
-            or "-",
-            Text("DRIFT", style="bold red") if f["drift"] else Text("ok", style="green"),
-        )
-    pred = report["prediction"]
-    lines: list[Any] = [
-        table,
-        Text.assemble(
-            ("predictions: ", "bold"),
-            f"PSI {num(pred.get('psi'))}, {pred.get('test')} {num(pred.get('statistic'))} "
-            f"(p {num(pred.get('pvalue'))})  ",
-            ("DRIFT", "bold red") if pred["drift"] else ("ok", "green"),
-        ),
-        Text.assemble(
-            ("schema violations: ", "bold"),
-            f"{report['violations']['rows']:,} malformed rows ({report['violations']['rate']:.2%})",
-        ),
-    ]
-    unusual = report.get("unusual")
-    if unusual:
-        reference = unusual.get("reference") or {}
-        lines.append(
-            Text.assemble(
-                ("unusual values: ", "bold"),
-                f"{unusual['rows']:,} rows ({unusual['rate']:.2%}), against "
-                + (
-                    f"{reference['rows']:,} held-out reference rows"
-                    if reference.get("rows")
-                    else "no reference rows (rates compared with zero)"
-                ),
-            )
-        )
-    if report.get("missing_columns"):
-        lines.append(Text(f"missing columns: {', '.join(report['missing_columns'])}", "red"))
-    for alert in report["alerts"]:
-        lines.append(Text(f"alert: {alert}", style="red"))
-    return Group(*lines)
