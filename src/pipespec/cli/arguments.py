@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,27 +27,25 @@ def project(args: argparse.Namespace) -> Project:
     return Project.find(args.project)
 
 
-def _integer(text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
+def _integer(what: str, least: int, bound: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``least``, its errors naming ``what`` and ``bound``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected {bound}, got {value}")
+        return value
+
+    return parse
 
 
-def positive(text: str) -> int:
-    """An integer >= 1 (workers, rows per chunk, threads)."""
-    value = _integer(text, "a positive integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def count(text: str) -> int:
-    """An integer >= 0."""
-    value = _integer(text, "a whole number")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
+positive = _integer("a positive integer", 1, "a positive integer")
+"""An integer >= 1 (workers, rows per chunk, threads)."""
+count = _integer("a whole number", 0, "a whole number >= 0")
+"""An integer >= 0."""
 
 
 def seconds(text: str) -> float:
