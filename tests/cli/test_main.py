@@ -94,6 +94,11 @@ def test_each_exit_code_has_one_meaning_and_its_classes() -> None:
     assert rows[2].errors == ("ConfigError", "PipelineError")
     assert "UndeclaredParamError" in rows[5].errors
     assert "ContractChangeError" in rows[9].errors
+    from pipespec.core.expression import ExpressionError
+
+    assert issubclass(ExpressionError, PipespecError)  # defined elsewhere, exits 7 too
+
+    assert exit_codes() == list(rows.values())  # the table does not depend on imports
 
     class Twice(PipespecError, code=2, meaning="another meaning"):
         pass

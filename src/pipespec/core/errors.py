@@ -180,7 +180,9 @@ class ExitCode:
 
 
 def exit_codes() -> list[ExitCode]:
-    """Every exit code pipespec uses, in order, read from the error classes."""
+    """Every exit code pipespec uses, in order, read from the error classes (each code's
+    meaning given once; the classes listed are those of this module, their subclasses
+    elsewhere exit with the same code)."""
     classes: list[type[PipespecError]] = [PipespecError]
     for cls in classes:  # breadth first over the tree, in definition order
         classes.extend(cls.__subclasses__())
@@ -190,10 +192,12 @@ def exit_codes() -> list[ExitCode]:
     }
     for cls in classes:
         row = rows.setdefault(cls.exit_code, ExitCode(cls.exit_code, ""))
-        meaning = cls.meaning or row.meaning
         if cls.meaning and row.meaning:
             raise TypeError(f"exit code {cls.exit_code} has two meanings ({cls.__name__})")
-        rows[cls.exit_code] = ExitCode(row.code, meaning, (*row.errors, cls.__name__))
+        # the classes of this module only: the table must not depend on what else is imported
+        # (core/expression.py's ExpressionError, a DocumentError, exits 7 as well)
+        named = (cls.__name__,) if cls.__module__ == __name__ else ()
+        rows[cls.exit_code] = ExitCode(row.code, cls.meaning or row.meaning, (*row.errors, *named))
     return [rows[code] for code in sorted(rows)]
 
 
