@@ -11,8 +11,7 @@ and ``tests/test_readme.py`` fails when it is stale.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 OK = 0
 INTERRUPTED = 130  # Ctrl-C, or SIGTERM while a stage runs (128 + SIGINT, as shells report it)
@@ -170,9 +169,9 @@ class OutputError(
 # --- the exit-code table --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ExitCode:
-    """One row of the table: a code, what it means, the error classes that exit with it."""
+class ExitCode(NamedTuple):
+    """One row of the table: a code, what it means, the error classes that exit with it (a
+    named tuple: ``dataclasses`` would cost ``pipespec --version`` its import time)."""
 
     code: int
     meaning: str
