@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install install-spark run example-lock test test-fast lint format bench bench-scale lock clean
+.PHONY: install install-spark run example-lock test test-fast lint format exit-codes bench bench-scale lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ lint: install ## ruff (lint + format check), mypy, import-linter layer contracts
 format: install
 	ruff format src tests bench
 	ruff check --fix src tests bench
+
+exit-codes: install ## rewrite README.md's exit-code table from the error classes (core/errors.py)
+	python -c "import sys; from pipespec.core.errors import main; sys.exit(main(['README.md']))"
 
 bench: install ## benchmarks: pipespec against hand-written equivalents, as ratios (docs/benchmarks.md)
 	python bench/noop_run.py

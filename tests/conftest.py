@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, SHARED_DATA, SMALL, commit_all, run_cli
+from helpers import BIN, SHARED_DATA, SMALL, commit_all, run_cli, run_main
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -34,11 +34,11 @@ def _environment() -> Iterator[None]:
 
 @pytest.fixture
 def new_project(tmp_path: Path) -> Callable[..., Path]:
-    """Factory: a fresh project made by `pipespec init` (real git init + dvc init)."""
+    """Factory: a fresh project made by `pipespec init` (real git init + dvc init), in-process."""
 
     def make(name: str = "proj") -> Path:
         root = tmp_path / name
-        run_cli("init", str(root), cwd=tmp_path)
+        run_main("init", str(root), cwd=tmp_path)
         return root
 
     return make
@@ -49,7 +49,7 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One project, run once, committed: for tests that only read it."""
     base = tmp_path_factory.mktemp("trained")
     root = base / "proj"
-    run_cli("init", str(root), cwd=base)
-    run_cli("run", *SMALL, cwd=root)
+    run_main("init", str(root), cwd=base)
+    run_cli("run", *SMALL, cwd=root)  # DVC runs each stage in its own process
     commit_all(root, "trained")
     return root

@@ -1,12 +1,16 @@
-"""Helpers for the test suite: real subprocesses of pipespec, git and DVC."""
+"""Helpers for the test suite: pipespec in-process or in a real subprocess, git and DVC."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -35,6 +39,43 @@ def run_cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedPr
             f"pipespec {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         )
     return proc
+
+
+@dataclass(frozen=True)
+class MainResult:
+    """What ``run_main`` saw: the exit code and the two streams, as a subprocess's would be."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(*args: str, cwd: Path, check: bool = True) -> MainResult:
+    """`pipespec ARGS` in this process (``pipespec.cli.main.main``), in ``cwd``, with stdout
+    and stderr captured: for commands that need no process of their own (parsing, composing,
+    reading a project or a bundle). argparse's exits become the exit code; the rich consoles
+    (cached in ``core/console.py``) are made anew so that they write to the captured streams."""
+    from pipespec.cli.main import main
+    from pipespec.core import console
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    console.console.cache_clear()
+    console.out.cache_clear()
+    try:
+        with contextlib.chdir(cwd), redirect_stdout(stdout), redirect_stderr(stderr):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: --help, --version, a usage error
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        console.console.cache_clear()
+        console.out.cache_clear()
+    result = MainResult(code, stdout.getvalue(), stderr.getvalue())
+    if check and code != 0:
+        raise AssertionError(
+            f"pipespec {' '.join(args)} exited {code}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
 
 
 def run_tool(*argv: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:

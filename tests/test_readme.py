@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from helpers import BIN, REPO, run_cli
+from helpers import REPO, run_cli, run_main
+from pipespec.core.errors import MARKERS, ConfigError, markdown_table, with_table
 from pipespec.engine.compose import compose
 from pipespec.engine.project import Project
 
@@ -80,7 +81,7 @@ def test_every_readme_block_parses_in_bash():
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("readme")
-    run_cli("init", str(base / "proj"), cwd=base)
+    run_cli("init", str(base / "proj"), cwd=base)  # the console script, as a user runs it
     return base / "proj"
 
 
@@ -106,15 +107,13 @@ def test_readme_pipespec_commands_and_flags_exist(project):
         sub = [a for a in argv[1:3] if not a.startswith("-")]
         key = " ".join(sub)
         if key not in helps:
-            proc = subprocess.run([str(BIN / "pipespec"), *sub[:1], "--help"], cwd=project,
-                                  capture_output=True, text=True, check=False)  # fmt: skip
-            assert proc.returncode == 0, f"pipespec {sub[0]}: {proc.stderr}"
-            helps[key] = proc.stdout
-            if len(sub) > 1 and sub[1] in proc.stdout:  # a sub-subcommand
-                proc = subprocess.run([str(BIN / "pipespec"), *sub, "--help"], cwd=project,
-                                      capture_output=True, text=True, check=False)  # fmt: skip
-                if proc.returncode == 0:
-                    helps[key] = proc.stdout
+            shown = run_main(*sub[:1], "--help", cwd=project, check=False)
+            assert shown.returncode == 0, f"pipespec {sub[0]}: {shown.stderr}"
+            helps[key] = shown.stdout
+            if len(sub) > 1 and sub[1] in shown.stdout:  # a sub-subcommand
+                shown = run_main(*sub, "--help", cwd=project, check=False)
+                if shown.returncode == 0:
+                    helps[key] = shown.stdout
         for flag in (a.split("=")[0] for a in argv if a.startswith("--")):
             assert flag in helps[key], f"{' '.join(argv)}: {flag} is not an option of {key}"
 
@@ -143,3 +142,30 @@ def test_readme_rerun_claim_matches_the_compiled_dvc_yaml():
     assert rerun == {"train", "package", "evaluate", "behavior", "gate"}
     text = README.read_text(encoding="utf-8")
     assert "`package`, `evaluate`, `behavior` and `gate`" in text
+
+
+def test_readme_exit_code_table_is_the_error_classes():
+    """The README's table is generated from core/errors.py (`make exit-codes`): stale, it fails."""
+    text = README.read_text(encoding="utf-8")
+    start, end = MARKERS
+    assert text.count(start) == 1
+    assert text.count(end) == 1
+    table = text.split(start)[1].split(end)[0]
+    assert table == f"\n{markdown_table()}\n", "README's exit codes are stale: run make exit-codes"
+    assert with_table(text, "README.md") == text
+    assert "| 9 | `release` or `promote` refused" in table
+
+
+def test_the_exit_code_table_is_written_by_the_generator(tmp_path):
+    """`make exit-codes`: the table between the markers is replaced, the rest kept."""
+    from pipespec.core.errors import main
+
+    start, end = MARKERS
+    page = tmp_path / "page.md"
+    page.write_text(f"# head\n{start}| old |\n{end}tail\n", encoding="utf-8")
+    assert main([str(page)]) == 0
+    assert page.read_text(encoding="utf-8") == f"# head\n{start}\n{markdown_table()}\n{end}tail\n"
+    page.write_text("no markers\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"page\.md: no exit-code table markers"):
+        main([str(page)])
+    assert page.read_text(encoding="utf-8") == "no markers\n"

@@ -4,12 +4,12 @@ YAML configs under ``configs/`` are composed with Hydra into ``params.yaml``; pi
 ``pipelines/`` are compiled with the params each stage reads into ``dvc.yaml``; ``dvc repro``
 then trains, evaluates and packages LightGBM models reproducibly.
 
-The public API is small and importing it is cheap: heavy libraries load only where used.
+The public API is small and importing it is cheap: ``__version__``, the errors a caller may
+catch (``PipespecError`` and the subclasses whose exit codes scripts see most), and
+``Bundle``, the production artifact, which loads its heavy libraries on first use.
 """
 
 from __future__ import annotations
-
-__version__ = "0.1.0"
 
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from pipespec.core.errors import (
     StageError,
     StaleError,
 )
+from pipespec.core.version import __version__
 
 __all__ = [
     "Bundle",

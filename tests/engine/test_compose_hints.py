@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from helpers import run_cli
+from helpers import run_main
 from pipespec.core.errors import ConfigError
 from pipespec.engine.compose import compose, quoting_hint
 from pipespec.engine.project import Project
@@ -15,7 +15,7 @@ from pipespec.engine.project import Project
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     base = tmp_path_factory.mktemp("hints")
-    run_cli("init", str(base / "p"), cwd=base)
+    run_main("init", str(base / "p"), cwd=base)
     return Project(base / "p")
 
 

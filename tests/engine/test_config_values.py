@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import copy_template_project, run_cli
+from helpers import copy_template_project
 from pipespec.core.errors import ConfigError, StaleError
 from pipespec.engine.compose import compose, strip_header
 from pipespec.engine.generate import check, generate, write
@@ -303,24 +303,6 @@ def test_params_written_by_dvc_are_checked_too(tmp_path: Path) -> None:
     project.dvc_file.write_text("stages: {}\n")
     with pytest.raises(StaleError, match=r"dvc\.yaml is stale"):  # the values pass
         check(project)
-
-
-def test_run_refuses_a_bad_value_before_any_stage(new_project) -> None:
-    root = new_project()
-    params, dvc = (root / "params.yaml").read_bytes(), (root / "dvc.yaml").read_bytes()
-    proc = run_cli("run", "dataset.rows=500", "compute.workers=0", cwd=root, check=False)
-    assert proc.returncode == 2, proc.stderr
-    assert (
-        "'compute.workers' in command-line override 'compute.workers=0': "
-        "must be a whole number >= 1, got 0"
-    ) in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert "Running stage" not in proc.stdout + proc.stderr
-    assert not (root / "dvc.lock").exists()
-    assert not (root / "data").exists() or not any((root / "data").rglob("*.parquet"))
-    assert not (root / ".pipespec" / "runs").exists()
-    assert (root / "params.yaml").read_bytes() == params
-    assert (root / "dvc.yaml").read_bytes() == dvc
 
 
 def test_the_override_named_is_the_last_one_the_one_that_wins(project: Project) -> None:

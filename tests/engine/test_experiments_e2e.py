@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SMALL, commit_all, read_yaml, run_cli, shared
+from helpers import SMALL, commit_all, read_yaml, run_cli, run_main, shared
 from pipespec.engine.experiments import expand, list_experiments
 from pipespec.engine.project import Project
 
@@ -68,7 +68,7 @@ def test_sweep_2x2_glob_and_plus_gives_four_experiments(committed: Path) -> None
             assert row.params["dataset.rows"] == 3000  # the fixed overrides apply to each
             assert 0.5 < row.metrics["valid.auc"] <= 1.0
     assert len({round(r.metrics["valid.auc"], 6) for r in exps.values()}) > 1
-    table = run_cli("exp", "show", "--sort", "valid.auc", "--md", cwd=committed).stdout
+    table = run_main("exp", "show", "--sort", "valid.auc", "--md", cwd=committed).stdout
     header = table.splitlines()[0]
     assert "model.name" in header
     assert "model.params.max_bin" in header

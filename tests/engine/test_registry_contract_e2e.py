@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.test_registry_e2e import make_repo, refused, registry, tags
-from helpers import BIN, commit_all, run_cli, run_tool, shared
+from helpers import BIN, commit_all, run_cli, run_main, run_tool, shared
 from pipespec.bundle.bundle import Bundle
 from pipespec.engine.registry import EVIDENCE_MARKER, parse_message
 
@@ -53,7 +53,7 @@ def test_evidence_survives_the_message_and_promotion_guards_the_contract(
     assert shown["model"]["version"] == "v1.0.0"
     (registration,) = [e for e in gto(repo, "history", "model") if e["event"] == "registration"]
     assert parse_message("model@v1.0.0", registration["message"])[1]["bundle"]["sha256"] == sha
-    table = run_cli("registry", cwd=repo).stdout
+    table = run_main("registry", cwd=repo).stdout
     assert sha[:12] in table
     assert FORGED[:12] not in table
     run_cli("promote", "model", "v1.0.0", "--to", "staging", cwd=repo)
@@ -78,7 +78,7 @@ def test_evidence_survives_the_message_and_promotion_guards_the_contract(
     assert "- task 'binary' -> 'regression'" in message
     versions = {v["version"]: v for v in registry(repo)["artifacts"][0]["versions"]}
     assert versions["v2.0.0"]["contract"] == "regression -> value; 28 inputs"
-    assert "regression" in run_cli("registry", cwd=repo).stdout
+    assert "regression" in run_main("registry", cwd=repo).stdout
 
     # a version GTO registered by itself has no evidence: not promoted, not served
     run_tool("git", "commit", "-q", "--allow-empty", "-m", "empty", cwd=repo)

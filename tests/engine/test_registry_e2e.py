@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bundle.bundle_helpers import start_server
-from helpers import BIN, SMALL, clone_trained, commit_all, run_cli, run_tool
+from helpers import BIN, SMALL, clone_trained, commit_all, run_cli, run_main, run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +30,13 @@ def tags(repo: Path) -> list[str]:
 
 
 def registry(repo: Path) -> dict:
-    return json.loads(run_cli("registry", "--json", cwd=repo).stdout)
+    return json.loads(run_main("registry", "--json", cwd=repo).stdout)
 
 
 def refused(repo: Path, *args: str) -> str:
     """Run a command that must be refused: exit 9, no new tag; its stderr."""
     before = tags(repo)
-    proc = run_cli(*args, cwd=repo, check=False)
+    proc = run_main(*args, cwd=repo, check=False)
     assert proc.returncode == 9, proc.stdout + proc.stderr
     assert tags(repo) == before
     return proc.stderr
@@ -48,7 +48,7 @@ def team(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     repo = make_repo(trained_project, tmp_path_factory.mktemp("registry"))
     run_cli("release", "--bump", "minor", "-m", "first release", cwd=repo)
     run_cli("promote", "model", "v0.1.0", "--to", "staging", cwd=repo)
-    run_cli("promote", "model", "0.1.0", "--to", "prod", cwd=repo)
+    run_main("promote", "model", "0.1.0", "--to", "prod", cwd=repo)
     return repo
 
 
@@ -77,7 +77,7 @@ def test_release_and_promotions_are_gto_tags_that_gto_and_dvc_read(team: Path) -
     evaluate = json.loads((team / "metrics" / "evaluate.json").read_text())
     assert version["evidence"]["metrics"]["metrics/evaluate.json"] == evaluate
     assert version["evidence"]["gate"]["metrics/gate.json"]["gates_failed"] == 0
-    table = run_cli("registry", cwd=team).stdout
+    table = run_main("registry", cwd=team).stdout
     assert "v0.1.0" in table
     assert "staging, prod" in table
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, SMALL, commit_all, lock_md5s, read_yaml, run_cli, run_tool
+from helpers import BIN, SMALL, commit_all, lock_md5s, read_yaml, run_cli, run_main, run_tool
 from pipespec.engine.compose import strip_header
 
 pytestmark = pytest.mark.slow
@@ -101,13 +101,13 @@ def test_plain_dvc_repro_never_runs_on_stale_params(new_project) -> None:
     assert (root / "params.yaml").read_bytes() == params
 
     # A pipeline edit is caught the same way (dvc.yaml is stale).
-    run_cli("compose", *SMALL, cwd=root)
+    run_main("compose", *SMALL, cwd=root)
     pipe = root / "pipelines" / "train.yaml"
     text = pipe.read_text()
     scored = "      valid: split.valid\n      test: split.test\n  behavior:"
     assert scored in text
     pipe.write_text(text.replace(scored, "      test: split.test\n  behavior:"))
-    check = run_cli("compose", "--check", cwd=root, check=False)
+    check = run_main("compose", "--check", cwd=root, check=False)
     assert check.returncode == 3
     assert "dvc.yaml is stale" in check.stderr
     proc = run_tool("dvc", "repro", cwd=root, check=False)
@@ -126,7 +126,7 @@ def test_params_diff_and_dvc_exp_run(new_project) -> None:
     run_cli("run", *SMALL, cwd=root)
     commit_all(root, "baseline")
 
-    run_cli("compose", *SMALL, "model.num_leaves=9", cwd=root)
+    run_main("compose", *SMALL, "model.num_leaves=9", cwd=root)
     diff = run_tool("dvc", "params", "diff", cwd=root).stdout
     assert re.search(r"model\.num_leaves\s+31\s+9", diff), diff
     ours = (root / "params.yaml").read_text()
@@ -148,14 +148,14 @@ def test_params_diff_and_dvc_exp_run(new_project) -> None:
     assert "Running stage 'load'" not in exp.stdout + exp.stderr
     theirs = (root / "params.yaml").read_text()
     assert strip_header(ours) == theirs  # DVC's Hydra composition gives the same params
-    run_cli("compose", "--check", cwd=root)  # and pipespec accepts what DVC wrote
+    run_main("compose", "--check", cwd=root)  # and pipespec accepts what DVC wrote
 
 
 def test_env_switch_is_a_params_diff(new_project) -> None:
     root = new_project()
-    run_cli("compose", cwd=root)
+    run_main("compose", cwd=root)
     commit_all(root, "dev")
-    run_cli("compose", "env=prod", cwd=root)
+    run_main("compose", "env=prod", cwd=root)
     diff = run_tool("dvc", "params", "diff", "--all", cwd=root).stdout
     rows = [  # columns are separated by two or more spaces; a value may hold one (">= 0.6")
         re.split(r"\s{2,}", line.strip())
@@ -167,53 +167,3 @@ def test_env_switch_is_a_params_diff(new_project) -> None:
     prod = read_yaml(root / "params.yaml")
     assert prod["env"]["name"] == "prod"
     assert prod["dataset"]["sample"]["fraction"] is None
-
-
-@pytest.mark.parametrize(
-    ("override", "match"),
-    [
-        ("model.num_leavs=3", r"model\.num_leavs"),
-        ("model.num_leaves=abc", r"model\.num_leaves.*model\.num_leaves=abc"),
-        ("model=nope", r"Available options in 'model': lightgbm, lightgbm_small"),
-        ("model.num_leaves==", r"malformed override"),
-        ("dataset=csv", r"dataset\.path.*configs/dataset/csv\.yaml"),
-    ],
-)
-def test_bad_config_exits_2_and_changes_nothing(new_project, override: str, match: str) -> None:
-    root = new_project()
-    params, dvc = (root / "params.yaml").read_bytes(), (root / "dvc.yaml").read_bytes()
-    for command in ("compose", "run"):
-        proc = run_cli(command, override, cwd=root, check=False)
-        assert proc.returncode == 2, proc.stderr
-        assert re.search("(?s)" + match, proc.stderr), proc.stderr
-        assert "Traceback" not in proc.stderr
-    assert (root / "params.yaml").read_bytes() == params
-    assert (root / "dvc.yaml").read_bytes() == dvc
-
-
-def test_bad_config_file_names_the_file(new_project) -> None:
-    root = new_project()
-    params = (root / "params.yaml").read_bytes()
-    cfg = root / "configs" / "model" / "lightgbm.yaml"
-    cfg.write_text(cfg.read_text() + "num_leavs: 3\n")
-    proc = run_cli("run", cwd=root, check=False)
-    assert proc.returncode == 2
-    assert "model.num_leavs" in proc.stderr
-    assert "configs/model/lightgbm.yaml" in proc.stderr
-    assert (root / "params.yaml").read_bytes() == params
-
-
-def test_show_writes_nothing(new_project) -> None:
-    root = new_project()
-    params = (root / "params.yaml").read_bytes()
-    proc = run_cli("show", "model.num_leaves=5", cwd=root)
-    assert "num_leaves: 5" in proc.stdout
-    assert '# overrides: ["model.num_leaves=5"]' in proc.stdout
-    assert (root / "params.yaml").read_bytes() == params
-
-
-def test_dag_draws_every_stage(trained_project: Path) -> None:
-    proc = run_cli("dag", cwd=trained_project)
-    for name in ("load", "split", "featurize", "train", "evaluate"):
-        assert name in proc.stdout
-    assert proc.stdout.index("load") < proc.stdout.index("split") < proc.stdout.index("evaluate")

@@ -36,7 +36,6 @@ from starlette.requests import ClientDisconnect
 from pipespec.bundle.bundle import Bundle
 from pipespec.bundle.inputs import InputProblem, NonFinite
 from pipespec.bundle.reader import clean_records
-from pipespec.bundle.server import TIMED_OUT
 from pipespec.core.console import error
 from pipespec.core.documents import to_json
 
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
 
 MAX_ERRORS = 50  # problems listed in one 422 answer
 HUNG_UP = 499  # the status counted for a client that left before its request was complete
+TIMED_OUT = "pipespec.timed_out"  # set in a request's scope state when its body was too slow
 TOO_SLOW = 408  # ... and for one the server cut off (``pipespec.bundle.server.Limits``)
 JSON_TYPES = ("application/json",)  # and any ``application/*+json``
 # Called with each answered request's records, outputs and scoring seconds (shadow serving).

@@ -1,7 +1,11 @@
-"""Running the HTTP service: the socket, uvicorn's settings, worker processes and signals.
+"""Running the HTTP service: the socket, uvicorn's settings, worker processes, signals and
+the shadow bundle.
 
-``serve`` takes plain arguments (a loaded bundle, an address, a number of workers), so the
-``pipespec serve`` command only parses its options, calls it and renders what it says.
+``serve`` takes plain arguments (a loaded bundle, an address, a number of workers, a shadow
+bundle's folder), so the ``pipespec serve`` command only parses its options, calls it and
+renders what it says. The app it runs is ``bundle.serve.create_app``; this module imports
+that one, never the other way round (the app reads ``serve.TIMED_OUT``, which the deadline
+below sets).
 
 What a hostile or broken client can do is bounded here (``docs/architecture.md``, "Threat
 model: requests and the server"):
@@ -29,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.console import error
@@ -39,7 +44,6 @@ if TYPE_CHECKING:
     from pipespec.bundle.serve import Observer
 
 BACKLOG = 2048  # uvicorn's default
-TIMED_OUT = "pipespec.timed_out"  # set in a request's scope state when its body was too slow
 FAST_FAILURE = 5.0  # a worker that dies sooner than this after its start failed to start
 FAST_FAILURES = 3  # this many in a row: stop, the workers cannot start
 
@@ -84,17 +88,48 @@ def serve(
     log: str | os.PathLike[str] | None = None,
     access_log: bool = False,
     release: dict[str, Any] | None = None,
-    observer: Observer | None = None,
+    shadow: str | os.PathLike[str] | None = None,
+    shadow_log: str | os.PathLike[str] = "shadow.jsonl",
     limits: Limits = Limits(),
     on_ready: Callable[[str, int], None] | None = None,
 ) -> None:
     """Serve ``bundle`` until SIGTERM or SIGINT. ``on_ready(host, port)`` is called once
     the socket accepts connections and every worker answers them (``port`` is the one bound:
-    ``port=0`` picks a free one)."""
+    ``port=0`` picks a free one). ``shadow``: the folder of a second bundle that scores every
+    answered request in its own process, off the response path, both predictions going to
+    ``shadow_log`` (one worker only); its backlog is finished before this returns."""
+    if shadow is None:
+        _serve(bundle, host, port, workers, log, access_log, release, None, limits, on_ready)
+        return
+    if workers > 1:
+        raise ConfigError("--shadow works with one worker process: drop --workers")
+    from pipespec.bundle.shadow import Shadow
+
+    shadowing = Shadow(Path(shadow), shadow_log, primary=bundle.sha)
+    try:
+        _serve(bundle, host, port, 1, log, access_log, release, shadowing.submit, limits, on_ready)
+    finally:
+        shadowing.close()
+        if shadowing.dropped:
+            error(
+                f"shadow: {shadowing.dropped:,} requests were not scored (the shadow fell behind)"
+            )
+
+
+def _serve(
+    bundle: Bundle,
+    host: str,
+    port: int,
+    workers: int,
+    log: str | os.PathLike[str] | None,
+    access_log: bool,
+    release: dict[str, Any] | None,
+    observer: Observer | None,
+    limits: Limits,
+    on_ready: Callable[[str, int], None] | None,
+) -> None:
     from pipespec.bundle.prometheus import MULTIPROC_ENV
 
-    if workers > 1 and observer is not None:
-        raise ConfigError("--shadow works with one worker process: drop --workers")
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit through
     # Python so the callers' contexts (the shadow's backlog, a fetched bundle's temporary
     # directory) are closed, instead of dying on the default handler.
@@ -205,6 +240,8 @@ def _protocol(timeout: float) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol with a deadline on each request's head and body."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from pipespec.bundle.serve import TIMED_OUT
 
     shed = _Shed()
 

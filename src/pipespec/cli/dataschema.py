@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipespec.cli.arguments import count
+
 if TYPE_CHECKING:
     from pipespec.core.documents import ReadOptions
 
@@ -55,15 +57,16 @@ def add_parsers(sub: Any) -> None:
     infer.add_argument("--encoding", help="CSV text encoding (default utf-8)")
     infer.add_argument(
         "--max-categories",
-        type=_count,
+        type=count,
         default=20,
         metavar="N",
         help="text columns with at most N distinct values get an `isin` check (default 20)",
     )
+    infer.set_defaults(func=cmd_infer)
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
-    """Run the ``schema`` action the arguments name."""
+def cmd_infer(args: argparse.Namespace) -> int:
+    """``schema infer``: write the inferred schema to --out, or print it."""
     from pipespec.bundle.reader import read_rows
     from pipespec.core.atomic import write_text
     from pipespec.core.console import console, out
@@ -154,13 +157,3 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
     if args.encoding is not None:
         changes["encoding"] = args.encoding
     return dataclasses.replace(options, **changes)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value

@@ -1,7 +1,10 @@
-"""``pipespec predict``, ``serve`` and ``monitor``: thin commands over ``pipespec.bundle``.
+"""``pipespec predict``, ``serve``, ``monitor`` and ``test``: thin commands over
+``pipespec.bundle``.
 
 They need a bundle and nothing else: no project, no Hydra, no DVC, so a serving host runs
-them from a bundle fetched with ``dvc get``.
+them from a bundle fetched with ``dvc get``. The server's runtime (the socket, worker
+processes, signals, the shadow) is ``bundle.server.serve``; ``serve`` here only parses,
+resolves the bundle references and prints where it listens.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipespec.cli.arguments import port, positive, seconds
 from pipespec.core.console import console, error, out
 from pipespec.core.errors import ConfigError, DriftError
 from pipespec.core.progress import reporter
@@ -19,7 +23,6 @@ from pipespec.core.progress import reporter
 if TYPE_CHECKING:
     from pipespec.bundle.bundle import Bundle
 
-COMMANDS = ("predict", "serve", "monitor", "test")
 DEFAULT_BUNDLE = "models/bundle"
 
 
@@ -64,7 +67,8 @@ def add_parsers(sub: Any) -> None:
         help="copy input column COL to the output (repeat, or comma-separate), e.g. an id",
     )
     _chunk_args(p)
-    p.add_argument("--threads", type=_positive, default=None, help="LightGBM threads")
+    p.add_argument("--threads", type=positive, default=None, help="LightGBM threads")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
         "serve",
@@ -81,20 +85,20 @@ def add_parsers(sub: Any) -> None:
     )
     _bundle_arg(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any free)")
+    p.add_argument("--port", type=port, default=8000, help="port (default 8000; 0: any free)")
     p.add_argument(
         "--log", metavar="FILE", help="append each prediction (input and output) as a JSON line"
     )
     p.add_argument("--access-log", action="store_true", help="uvicorn's access log on stderr")
     p.add_argument(
         "--workers",
-        type=_positive,
+        type=positive,
         default=1,
         help="worker processes sharing the port (default 1); /metrics adds up all of them",
     )
     p.add_argument(
         "--request-timeout",
-        type=_seconds,
+        type=seconds,
         default=10.0,
         metavar="S",
         help="seconds a request's head and body may take to arrive (default 10); a slower "
@@ -102,14 +106,14 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument(
         "--keep-alive",
-        type=_seconds,
+        type=seconds,
         default=5.0,
         metavar="S",
         help="seconds an idle keep-alive connection stays open (default 5)",
     )
     p.add_argument(
         "--max-connections",
-        type=_positive,
+        type=positive,
         default=1000,
         metavar="N",
         help="open connections per worker before it answers 503 (default 1000)",
@@ -126,6 +130,7 @@ def add_parsers(sub: Any) -> None:
         default="shadow.jsonl",
         help="where both predictions of each record go, as JSON lines (default shadow.jsonl)",
     )
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
         "monitor",
@@ -164,6 +169,7 @@ def add_parsers(sub: Any) -> None:
         "`dvc plots show` (DIR/dvc.yaml holds the plot definitions)",
     )
     _chunk_args(p)
+    p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser(
         "test",
@@ -188,6 +194,7 @@ def add_parsers(sub: Any) -> None:
         help="write FILE.json and FILE.html (a .json or .html suffix is replaced)",
     )
     p.add_argument("--seed", type=int, default=None, help="override the checks' seed")
+    p.set_defaults(func=cmd_test)
 
 
 def _bundle_arg(p: argparse.ArgumentParser) -> None:
@@ -226,7 +233,7 @@ def _bundle_arg(p: argparse.ArgumentParser) -> None:
 
 def _chunk_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--chunk-rows", type=_positive, default=65_536, help="rows per chunk (default 65536)"
+        "--chunk-rows", type=positive, default=65_536, help="rows per chunk (default 65536)"
     )
     p.add_argument("--sep", default=None, help="CSV separator (default: the training data's)")
     p.add_argument(
@@ -235,36 +242,6 @@ def _chunk_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="how to read the file (default: from its extension, else the training files')",
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got '{text}'") from None
-    if not 0 < value < 86_400:
-        raise argparse.ArgumentTypeError(f"expected seconds above 0 (and below a day), got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got '{text}'") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
-    return value
 
 
 @contextmanager
@@ -368,73 +345,55 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from pipespec.bundle.server import Limits, serve
+
     with ExitStack() as stack:
         bundle, release = stack.enter_context(_loaded(args.bundle, args.repo, args))
         shadow = None
         if args.shadow:
             from pipespec.bundle.bundle import Bundle
-            from pipespec.bundle.shadow import Shadow
 
-            path, _ = stack.enter_context(_resolved(args.shadow, args.repo))
-            shadow_sha = Bundle.load(path, allow_custom=_trust(args)[0]).sha  # verified first
-            shadow = Shadow(path, args.shadow_log, primary=bundle.sha)
-            stack.callback(_close_shadow, shadow)
+            shadow, _ = stack.enter_context(_resolved(args.shadow, args.repo))
+            shadow_sha = Bundle.load(shadow, allow_custom=_trust(args)[0]).sha  # verified first
             console().print(
                 f"shadow: {args.shadow} (bundle {shadow_sha[:12]}) scores every request off "
                 f"the response path; both predictions -> {args.shadow_log}"
             )
-        return _serve(args, bundle, release, shadow.submit if shadow else None)
 
+        def ready(host: str, port: int) -> None:
+            shown = f"[{host}]" if ":" in host else host
+            served = f"{release['artifact']}@{release['version']}, " if release else ""
+            if release and release.get("stage"):
+                served = f"{release['artifact']}#{release['stage']} = {served}"
+            workers = f", {args.workers} workers" if args.workers > 1 else ""
+            console().print(
+                f"serving [bold]{escape(str(bundle.card.get('name')))}[/] "
+                f"({escape(served)}bundle {bundle.sha[:12]}) on "
+                f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata, "
+                f"GET /metrics{workers})"
+            )
+            if args.log:
+                console().print(f"logging predictions to {args.log}")
 
-def _close_shadow(shadow: Any) -> None:
-    """Finish the shadow's backlog; say how many requests it had to leave out."""
-    shadow.close()
-    if shadow.dropped:
-        error(f"shadow: {shadow.dropped:,} requests were not scored (the shadow fell behind)")
-
-
-def _serve(
-    args: argparse.Namespace,
-    bundle: Bundle,
-    release: dict[str, Any] | None,
-    observer: Any = None,
-) -> int:
-    from rich.markup import escape
-
-    from pipespec.bundle.server import Limits, serve
-
-    def ready(host: str, port: int) -> None:
-        shown = f"[{host}]" if ":" in host else host
-        served = f"{release['artifact']}@{release['version']}, " if release else ""
-        if release and release.get("stage"):
-            served = f"{release['artifact']}#{release['stage']} = {served}"
-        workers = f", {args.workers} workers" if args.workers > 1 else ""
-        console().print(
-            f"serving [bold]{escape(str(bundle.card.get('name')))}[/] "
-            f"({escape(served)}bundle {bundle.sha[:12]}) on "
-            f"http://{shown}:{port}  (POST /predict, GET /health, GET /metadata, GET /metrics"
-            f"{workers})"
+        serve(
+            bundle,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log=args.log,
+            access_log=args.access_log,
+            release=release,
+            shadow=shadow,
+            shadow_log=args.shadow_log,
+            limits=Limits(
+                request_timeout=args.request_timeout,
+                keep_alive=args.keep_alive,
+                max_connections=args.max_connections,
+            ),
+            on_ready=ready,
         )
-        if args.log:
-            console().print(f"logging predictions to {args.log}")
-
-    limits = Limits(
-        request_timeout=args.request_timeout,
-        keep_alive=args.keep_alive,
-        max_connections=args.max_connections,
-    )
-    serve(
-        bundle,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log=args.log,
-        access_log=args.access_log,
-        release=release,
-        observer=observer,
-        limits=limits,
-        on_ready=ready,
-    )
     return 0
 
 
@@ -465,7 +424,9 @@ def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
             format=args.format,
             progress=progress,
         )
-    out().print(_monitor_table(report))
+    from pipespec.cli.render import monitor_table
+
+    out().print(monitor_table(report))
     if args.report:
         json_path, html_path = report_paths(args.report)
         write_reports(report, json_path, html_path)
@@ -551,83 +512,3 @@ def _thresholds(items: list[str]) -> dict[str, Any]:
     if any(v is None for k, v in parsed.items() if k != "pvalue"):
         raise ConfigError("--threshold: only pvalue can be turned off (null)")
     return parsed
-
-
-def _monitor_table(report: dict[str, Any]) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    def num(value: Any, digits: int = 3) -> str:
-        if value is None:
-            return "-"
-        if value != 0 and abs(value) < 10**-digits:
-            return f"{value:.1e}"
-        return f"{value:.{digits}f}"
-
-    table = Table(
-        title=f"drift of {report['current']} ({report['rows']:,} rows)", title_justify="left"
-    )
-    for name, justify in (
-        ("feature", "left"),
-        ("kind", "left"),
-        ("PSI", "right"),
-        ("test", "left"),
-        ("stat", "right"),
-        ("p", "right"),
-        ("missing", "right"),
-        ("bad", "right"),
-        ("unusual (ref)", "right"),
-        ("", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for f in sorted(report["features"], key=lambda f: -(f.get("psi") or 0)):
-        table.add_row(
-            f["name"],
-            "num" if f["type"] == "numeric" else "cat",
-            num(f.get("psi")),
-            f.get("test") or "",
-            num(f.get("statistic")),
-            num(f.get("pvalue")),
-            f"{f['missing_reference']:.1%}→{f['missing_current']:.1%}",
-            f"{f['violations']:,}",
-            "; ".join(
-                f"{u['rate']:.1%} ({u['reference_rate']:.1%})"
-                for u in (f.get("unusual") or {}).values()
-            )
-            or "-",
-            Text("DRIFT", style="bold red") if f["drift"] else Text("ok", style="green"),
-        )
-    pred = report["prediction"]
-    lines: list[Any] = [
-        table,
-        Text.assemble(
-            ("predictions: ", "bold"),
-            f"PSI {num(pred.get('psi'))}, {pred.get('test')} {num(pred.get('statistic'))} "
-            f"(p {num(pred.get('pvalue'))})  ",
-            ("DRIFT", "bold red") if pred["drift"] else ("ok", "green"),
-        ),
-        Text.assemble(
-            ("schema violations: ", "bold"),
-            f"{report['violations']['rows']:,} malformed rows ({report['violations']['rate']:.2%})",
-        ),
-    ]
-    unusual = report.get("unusual")
-    if unusual:
-        reference = unusual.get("reference") or {}
-        lines.append(
-            Text.assemble(
-                ("unusual values: ", "bold"),
-                f"{unusual['rows']:,} rows ({unusual['rate']:.2%}), against "
-                + (
-                    f"{reference['rows']:,} held-out reference rows"
-                    if reference.get("rows")
-                    else "no reference rows (rates compared with zero)"
-                ),
-            )
-        )
-    if report.get("missing_columns"):
-        lines.append(Text(f"missing columns: {', '.join(report['missing_columns'])}", "red"))
-    for alert in report["alerts"]:
-        lines.append(Text(f"alert: {alert}", style="red"))
-    return Group(*lines)

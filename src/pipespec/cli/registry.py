@@ -6,9 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from pipespec.cli.arguments import project
 from pipespec.core.console import console, out
-
-COMMANDS = ("release", "promote", "registry")
 
 
 def add_parsers(sub: Any) -> None:
@@ -31,6 +30,7 @@ def add_parsers(sub: Any) -> None:
         help="bump the greatest released version (default: patch; the first is v0.0.1)",
     )
     p.add_argument("-m", "--message", metavar="MSG", help="a line for the tag's message")
+    p.set_defaults(func=cmd_release)
 
     p = sub.add_parser(
         "promote",
@@ -50,6 +50,7 @@ def add_parsers(sub: Any) -> None:
         help="promote even when the version's task, classes, output fields or required "
         "inputs differ from the stage's current holder (the tag records the differences)",
     )
+    p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser(
         "registry",
@@ -58,18 +59,13 @@ def add_parsers(sub: Any) -> None:
         "the evidence of its release, read from the git tags as GTO reads them.",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def _project(args: argparse.Namespace) -> Any:
-    from pipespec.engine.project import Project
-
-    return Project.find(args.project)
+    p.set_defaults(func=cmd_registry)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
     from pipespec.engine.registry import release
 
-    done = release(_project(args), version=args.version, part=args.bump, message=args.message)
+    done = release(project(args), version=args.version, part=args.bump, message=args.message)
     sha = done.evidence["bundle"]["sha256"]
     console().print(
         f"[green]released[/] {done.tag} at {done.commit[:12]} (bundle {sha[:12]})\n"
@@ -82,7 +78,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from pipespec.engine.registry import promote
 
     done = promote(
-        _project(args),
+        project(args),
         args.name,
         args.version,
         args.stage,
@@ -98,75 +94,18 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_registry(args: argparse.Namespace) -> int:
     from pipespec.engine.registry import project_registry
 
-    document = project_registry(_project(args)).to_json()
+    document = project_registry(project(args)).to_json()
     if args.json:
         out().print_json(json.dumps(document))
         return 0
-    from rich.table import Table
     from rich.text import Text
+
+    from pipespec.cli.render import registry_tables
 
     if not document["artifacts"]:
         console().print("no releases yet: `pipespec release` makes one")
-    for artifact in document["artifacts"]:
-        table = Table(title=f"artifact {artifact['name']}", title_justify="left")
-        for name, justify in (
-            ("version", "left"),
-            ("stages", "left"),
-            ("commit", "left"),
-            ("bundle", "left"),
-            ("gate", "left"),
-            ("behaviour", "left"),
-            ("headline metrics", "left"),
-            ("contract", "left"),
-        ):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        errors = []
-        for v in artifact["versions"]:
-            evidence = v["evidence"]
-            if v["evidence_error"]:
-                errors.append(v["evidence_error"])
-            table.add_row(
-                v["version"],
-                ", ".join(v["stages"]) or "-",
-                v["commit"][:12],
-                (evidence.get("bundle") or {}).get("sha256", "")[:12]
-                or Text("INVALID" if v["evidence_error"] else "none", "bold red"),
-                _gate(evidence.get("gate")),
-                _behavior(evidence.get("behavior")),
-                _headline(evidence.get("metrics") or {}),
-                Text(v["contract"]),
-            )
+    for table, errors in registry_tables(document):
         out().print(table)
         for message in errors:
             console().print(Text(f"evidence error: {message}", "red"))
     return 0
-
-
-def _gate(gate: dict[str, Any] | None) -> str:
-    if not gate:
-        return "-"
-    passed = sum(int(r.get("gates_passed", 0)) for r in gate.values())
-    failed = sum(int(r.get("gates_failed", 0)) for r in gate.values())
-    if not passed and not failed:
-        return "none set"
-    return f"{passed} passed" if not failed else f"{failed} FAILED"
-
-
-def _behavior(summary: dict[str, Any] | None) -> str:
-    """'2 of 2 passed' from the release evidence's behaviour counts."""
-    if not summary:
-        return "-"
-    checks, passed = summary.get("checks"), summary.get("passed")
-    if checks is None or passed is None:
-        return "passed" if summary.get("all_passed") else "FAILED"
-    return f"{passed} of {checks} passed"
-
-
-def _headline(metrics: dict[str, Any]) -> str:
-    """The test split's numbers of the evaluate metrics, short."""
-    for data in metrics.values():
-        test = data.get("test") if isinstance(data, dict) else None
-        if isinstance(test, dict):
-            items = [(k, v) for k, v in test.items() if isinstance(v, int | float)][:2]
-            return ", ".join(f"test.{k} {v:.4g}" for k, v in items)
-    return "-"

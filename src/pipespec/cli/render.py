@@ -1,8 +1,10 @@
-"""Rich renderings: the pipeline tree and the run summary."""
+"""Rich renderings of the commands' results: the pipeline tree, the run summary, diffs,
+experiments, the registry and drift."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.table import Table
@@ -210,3 +212,138 @@ def _headline_keys(rows: list[ExperimentRow]) -> list[str]:
         if keys:
             return keys
     return sorted(k for k in present if "." in k)[:4]
+
+
+def registry_tables(document: dict[str, Any]) -> Iterator[tuple[Table, list[str]]]:
+    """``pipespec registry``'s screen: per artifact, a table of its versions and the evidence
+    errors of their tags."""
+    for artifact in document["artifacts"]:
+        table = Table(title=f"artifact {artifact['name']}", title_justify="left")
+        for name in ("version", "stages", "commit", "bundle", "gate", "behaviour",
+                     "headline metrics", "contract"):  # fmt: skip
+            table.add_column(name)
+        errors = []
+        for v in artifact["versions"]:
+            evidence = v["evidence"]
+            if v["evidence_error"]:
+                errors.append(v["evidence_error"])
+            table.add_row(
+                v["version"],
+                ", ".join(v["stages"]) or "-",
+                v["commit"][:12],
+                (evidence.get("bundle") or {}).get("sha256", "")[:12]
+                or Text("INVALID" if v["evidence_error"] else "none", "bold red"),
+                _gate(evidence.get("gate")),
+                _behavior(evidence.get("behavior")),
+                _headline(evidence.get("metrics") or {}),
+                Text(v["contract"]),
+            )
+        yield table, errors
+
+
+def _gate(gate: dict[str, Any] | None) -> str:
+    if not gate:
+        return "-"
+    passed = sum(int(r.get("gates_passed", 0)) for r in gate.values())
+    failed = sum(int(r.get("gates_failed", 0)) for r in gate.values())
+    if not passed and not failed:
+        return "none set"
+    return f"{passed} passed" if not failed else f"{failed} FAILED"
+
+
+def _behavior(summary: dict[str, Any] | None) -> str:
+    """'2 of 2 passed' from the release evidence's behaviour counts."""
+    if not summary:
+        return "-"
+    checks, passed = summary.get("checks"), summary.get("passed")
+    if checks is None or passed is None:
+        return "passed" if summary.get("all_passed") else "FAILED"
+    return f"{passed} of {checks} passed"
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    """The test split's numbers of the evaluate metrics, short."""
+    for data in metrics.values():
+        test = data.get("test") if isinstance(data, dict) else None
+        if isinstance(test, dict):
+            items = [(k, v) for k, v in test.items() if isinstance(v, int | float)][:2]
+            return ", ".join(f"test.{k} {v:.4g}" for k, v in items)
+    return "-"
+
+
+def monitor_table(report: dict[str, Any]) -> Group:
+    """``pipespec monitor``'s screen: a row per feature, then predictions, violations, alerts."""
+
+    def num(value: Any, digits: int = 3) -> str:
+        if value is None:
+            return "-"
+        if value != 0 and abs(value) < 10**-digits:
+            return f"{value:.1e}"
+        return f"{value:.{digits}f}"
+
+    table = Table(
+        title=f"drift of {report['current']} ({report['rows']:,} rows)", title_justify="left"
+    )
+    for name, justify in (
+        ("feature", "left"),
+        ("kind", "left"),
+        ("PSI", "right"),
+        ("test", "left"),
+        ("stat", "right"),
+        ("p", "right"),
+        ("missing", "right"),
+        ("bad", "right"),
+        ("unusual (ref)", "right"),
+        ("", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for f in sorted(report["features"], key=lambda f: -(f.get("psi") or 0)):
+        table.add_row(
+            f["name"],
+            "num" if f["type"] == "numeric" else "cat",
+            num(f.get("psi")),
+            f.get("test") or "",
+            num(f.get("statistic")),
+            num(f.get("pvalue")),
+            f"{f['missing_reference']:.1%}→{f['missing_current']:.1%}",
+            f"{f['violations']:,}",
+            "; ".join(
+                f"{u['rate']:.1%} ({u['reference_rate']:.1%})"
+                for u in (f.get("unusual") or {}).values()
+            )
+            or "-",
+            Text("DRIFT", style="bold red") if f["drift"] else Text("ok", style="green"),
+        )
+    pred = report["prediction"]
+    lines: list[Any] = [
+        table,
+        Text.assemble(
+            ("predictions: ", "bold"),
+            f"PSI {num(pred.get('psi'))}, {pred.get('test')} {num(pred.get('statistic'))} "
+            f"(p {num(pred.get('pvalue'))})  ",
+            ("DRIFT", "bold red") if pred["drift"] else ("ok", "green"),
+        ),
+        Text.assemble(
+            ("schema violations: ", "bold"),
+            f"{report['violations']['rows']:,} malformed rows ({report['violations']['rate']:.2%})",
+        ),
+    ]
+    unusual = report.get("unusual")
+    if unusual:
+        reference = unusual.get("reference") or {}
+        lines.append(
+            Text.assemble(
+                ("unusual values: ", "bold"),
+                f"{unusual['rows']:,} rows ({unusual['rate']:.2%}), against "
+                + (
+                    f"{reference['rows']:,} held-out reference rows"
+                    if reference.get("rows")
+                    else "no reference rows (rates compared with zero)"
+                ),
+            )
+        )
+    if report.get("missing_columns"):
+        lines.append(Text(f"missing columns: {', '.join(report['missing_columns'])}", "red"))
+    for alert in report["alerts"]:
+        lines.append(Text(f"alert: {alert}", style="red"))
+    return Group(*lines)

@@ -9,8 +9,6 @@ from typing import Any
 
 from pipespec.core.console import out
 
-COMMANDS = ("shadow",)
-
 
 def add_parsers(sub: Any) -> None:
     """Add ``shadow report`` to the ``pipespec`` parser."""
@@ -33,9 +31,10 @@ def add_parsers(sub: Any) -> None:
         default=0.01,
         help="regression: relative difference still counted as agreement (default 0.01)",
     )
+    q.set_defaults(func=cmd_report)
 
 
-def cmd_shadow(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from pipespec.bundle.shadow import report

@@ -479,13 +479,15 @@ class OrchestratorConfig:
 
 
 @dataclass
-class JobResourcesConfig:
-    """Kubernetes resource requests and limits of each training stage's container."""
+class ResourcesConfig:
+    """Kubernetes resource requests and limits of a container: these defaults are the serving
+    container's (``deploy.resources``); ``kubernetes.resources`` (each training stage's
+    container) sets its own."""
 
-    cpu_request: str = "1"
-    cpu_limit: str = "2"
-    memory_request: str = "2Gi"
-    memory_limit: str = "4Gi"
+    cpu_request: str = "250m"
+    cpu_limit: str = "1"
+    memory_request: str = "512Mi"
+    memory_limit: str = "1Gi"
 
 
 @dataclass
@@ -505,17 +507,11 @@ class KubernetesConfig:
     remote: str | None = None  # DVC remote the stages share artifacts through; null: default
     backoff_limit: int = 0  # Job retries of a failed stage pod
     ttl_seconds: int = 86400  # a finished Job is deleted after this long
-    resources: JobResourcesConfig = field(default_factory=JobResourcesConfig)
-
-
-@dataclass
-class ResourcesConfig:
-    """Kubernetes resource requests and limits of the serving container."""
-
-    cpu_request: str = "250m"
-    cpu_limit: str = "1"
-    memory_request: str = "512Mi"
-    memory_limit: str = "1Gi"
+    resources: ResourcesConfig = field(  # of each training stage's container
+        default_factory=lambda: ResourcesConfig(
+            cpu_request="1", cpu_limit="2", memory_request="2Gi", memory_limit="4Gi"
+        )
+    )
 
 
 @dataclass

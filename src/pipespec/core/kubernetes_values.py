@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pipespec.core.value_checks import KeyPath, Problem, Rule
+from pipespec.core.value_rule import KeyPath, Problem, Rule
 
 # Kubernetes' own grammars (k8s.io/apimachinery validation and resource.Quantity)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -16,32 +16,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from pipespec.core import grammar
 from pipespec.core.bounds import HINT as BOUND_HINT
 from pipespec.core.bounds import read_bound
 from pipespec.core.config import ModelConfig
-
-KeyPath = tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A bad value: the keys at fault (as paths, since a key may hold a dot: a gate's
-    ``test.auc``), what is wrong, and how to fix it."""
-
-    paths: tuple[KeyPath, ...]
-    message: str
-    hint: str | None = None
-
-    @property
-    def keys(self) -> list[str]:
-        return [".".join(path) for path in self.paths]
-
-
-Rule = Callable[[KeyPath, Any, Mapping[str, Any]], Iterator[Problem]]
+from pipespec.core.value_rule import KeyPath, Problem, Rule
 
 
 def _whole_number(path: KeyPath, value: Any, params: Mapping[str, Any]) -> Iterator[Problem]:
@@ -493,7 +475,7 @@ option or code to a file; the exporters write them through the target's own quot
 def check_values(params: Mapping[str, Any]) -> list[Problem]:
     """Every problem with the values of a composed config, in ``RULES``, ``GENERATED`` then
     Kubernetes order."""
-    from pipespec.core.kubernetes_values import RULES as KUBERNETES_RULES  # imports this
+    from pipespec.core.kubernetes_values import RULES as KUBERNETES_RULES
 
     problems: list[Problem] = []
     for key, rule in {**RULES, **GENERATED, **KUBERNETES_RULES}.items():

@@ -15,7 +15,7 @@ import yaml
 
 from pipespec.core.errors import PipelineError
 from pipespec.engine.project import Project
-from pipespec.stages.kinds import BUILTIN, Output, StageKind, get_kind
+from pipespec.stages.kinds import BUILTIN, StageKind, StageOutput, get_kind
 
 STAGE_KEYS = ("kind", "inputs", "outputs", "description")
 # A stage name reaches command lines, task ids and file names: nothing an option or a shell
@@ -39,7 +39,7 @@ class Stage:
     def outputs_of(self, type_: str) -> list[str]:
         return [p for o, p in self.declared_outputs() if o.type == type_]
 
-    def declared_outputs(self) -> list[tuple[Output, str]]:
+    def declared_outputs(self) -> list[tuple[StageOutput, str]]:
         """(declaration, path) of each output this stage writes."""
         return [(o, self.outputs[o.name]) for o in self.kind.outputs if o.name in self.outputs]
 

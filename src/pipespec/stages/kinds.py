@@ -51,7 +51,7 @@ BUILTIN: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class Output:
+class StageOutput:
     """A file a stage writes. ``path`` may contain ``{stage}``, the stage's name.
 
     ``tasks`` limits the output to some values of ``dataset.task`` (a ROC curve exists for
@@ -79,13 +79,13 @@ class StageKind:
     entry: str  # "module:function"
     reads: tuple[str, ...] = ()  # params keys (dotted) it reads: DVC re-runs it when they change
     inputs: tuple[str, ...] = ()  # required named inputs
-    outputs: tuple[Output, ...] = ()
+    outputs: tuple[StageOutput, ...] = ()
     any_inputs: bool = False  # accepts further named inputs (e.g. evaluate: any split)
     path_params: tuple[str, ...] = ()  # params holding a path the stage reads (a dependency)
     description: str = ""
     module_file: str | None = field(default=None, compare=False)  # a user's module (a dep)
 
-    def output(self, name: str) -> Output:
+    def output(self, name: str) -> StageOutput:
         for out in self.outputs:
             if out.name == name:
                 return out
@@ -213,7 +213,7 @@ def _names(kind: str, declared: Mapping[str, Any], attribute: str) -> tuple[str,
     return tuple(value)
 
 
-def _outputs(kind: str, declared: Any) -> tuple[Output, ...]:
+def _outputs(kind: str, declared: Any) -> tuple[StageOutput, ...]:
     """``OUTPUTS``: name -> (path, type) or (path, type, options); the options are ``tasks``
     (the ``dataset.task`` values the output exists for) and DVC plot properties."""
     form = (
@@ -238,7 +238,7 @@ def _outputs(kind: str, declared: Any) -> tuple[Output, ...]:
             )
         props = tuple((k, str(options[k])) for k in PLOT_PROPS if k in options)
         tasks = tuple(str(t) for t in options.get("tasks", ()))
-        outputs.append(Output(str(out_name), str(path), type_, tasks, props))
+        outputs.append(StageOutput(str(out_name), str(path), type_, tasks, props))
     return tuple(outputs)
 
 
