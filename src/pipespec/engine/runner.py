@@ -61,9 +61,12 @@ WARM_MODULES = (
     "pyarrow.compute",
     "yaml",
     "rich.console",
+    "rich._emoji_codes",  # rich's emoji table, read by every stage's first markup print
     "lightgbm",
     "pipespec.engine.stage_process",
     "pipespec.stages.load",
+    "pipespec.stages.embedded",
+    "pipespec.bundle.reader",
     "pipespec.stages.validate",
     "pipespec.stages.split",
     "pipespec.stages.featurize",
