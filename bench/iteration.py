@@ -16,7 +16,9 @@ hand-written: one `python script.py` that reads the table, makes the same seeded
 70/15/15 split, imputes medians and codes categories, trains LightGBM with the composition's
 params and early stopping on valid, and scores valid and test with scikit-learn.
 
-The runs alternate (--repeat) and the machine is shared: compare the ratios of one run.
+The runs alternate (--repeat) and the machine is shared: compare the ratios of one run. A
+second line gives the CPU seconds (user + system) of each side's processes, which a loaded
+machine inflates less than the wall time (DVC's detached analytics daemon is not counted).
 
     python bench/iteration.py [--rows 10000] [--repeat 1] [--tables embedded,csv]
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -100,10 +103,18 @@ SCRIPT = """
 """
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of each run's processes, in order
+
+
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    """Wall seconds of the command; its processes' CPU seconds go to ``CPU`` (on a loaded
+    machine they hold better than the wall time; a detached process is not counted)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env, timeout=1800)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"`{' '.join(argv)}` failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
     return wall
@@ -171,16 +182,23 @@ def main() -> None:
         for table in args.tables.split(","):
             root, overrides, _ = setup(work, table, args.rows)
             times: dict[str, list[float]] = {"hand": [], "warm": [], "cold": []}
+            cpu: dict[str, list[float]] = {"hand": [], "warm": [], "cold": []}
             cold_env = {**os.environ, "PIPESPEC_RUNNER": "0"}
             for _ in range(args.repeat):
                 times["hand"].append(run([sys.executable, "hand.py"], root))
+                cpu["hand"].append(CPU[-1])
                 times["warm"].append(run([str(BIN / "pipespec"), "run", "-f", *overrides], root))
+                cpu["warm"].append(CPU[-1])
                 times["cold"].append(
                     run([str(BIN / "pipespec"), "run", "-f", *overrides], root, env=cold_env)
                 )
+                cpu["cold"].append(CPU[-1])
             hand, warm, cold = (statistics.median(times[k]) for k in ("hand", "warm", "cold"))
+            c_hand, c_warm, c_cold = (statistics.median(cpu[k]) for k in ("hand", "warm", "cold"))
             print(f"{table:<10} {hand:>12.1f}s {warm:>9.1f}s {warm / hand:>6.2f}x "
                   f"{cold:>9.1f}s {cold / hand:>6.2f}x")  # fmt: skip
+            print(f"{'  CPU s':<10} {c_hand:>12.1f}s {c_warm:>9.1f}s {c_warm / c_hand:>6.2f}x "
+                  f"{c_cold:>9.1f}s {c_cold / c_hand:>6.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

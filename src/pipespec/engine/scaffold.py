@@ -34,6 +34,13 @@ DVC_HYDRA = {
 # can, else a copy; never a link a hand edit could write through). Set only in a repository
 # pipespec initialises: an existing one keeps its own.
 DVC_CACHE = {"cache.type": dvc_repo.CACHE_TYPES}
+# DVC's usage report: after every `dvc` command (and so after every `pipespec run`, whose
+# `dvc repro` is DVC's own command line, in-process) DVC starts a detached `dvc daemon
+# analytics` process that imports DVC again and posts the report: about 1.8 s of CPU and
+# several seconds on a 2-core machine, competing with whatever runs next (the next run of
+# an iteration, the next test). Off in the repositories pipespec initialises, visibly in
+# .dvc/config (`dvc config core.analytics true` turns it back on).
+DVC_CORE = {"core.analytics": "false"}
 
 
 def template_root() -> Path:
@@ -71,7 +78,7 @@ def init(target: Path) -> Project:
         dvc_repo.set_config(target, DVC_HYDRA)
     else:
         dvc_repo.init(target)
-        dvc_repo.set_config(target, {**DVC_CACHE, **DVC_HYDRA})
+        dvc_repo.set_config(target, {**DVC_CORE, **DVC_CACHE, **DVC_HYDRA})
     project = Project(target)
     write(project, generate(project))
     return project
