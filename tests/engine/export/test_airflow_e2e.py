@@ -122,7 +122,7 @@ def test_pod_tasks_import_and_run_each_in_a_fresh_clone(
 ) -> None:
     """With orchestrator.image every task is a KubernetesPodOperator; run in order, each
     task's own command in a fresh clone (its pod) reproduces the local run byte for byte."""
-    from test_export_kubernetes_training import run_in_fresh_clones
+    from test_kubernetes_training import run_in_fresh_clones
 
     root = new_project()
     run_tool("dvc", "remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=root)
