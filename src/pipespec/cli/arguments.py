@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipespec.engine.project import Project
+
+
+def command(sub: Any, name: str, func: Callable[[argparse.Namespace], int]) -> Any:
+    """Add subcommand ``name``, run by ``func``: its one-line help is the first paragraph of
+    ``func``'s docstring and its description the rest, as Click reads a command's docstring,
+    so a command's documentation sits on the function that runs it."""
+    first, _, rest = (func.__doc__ or "").strip().partition("\n\n")
+    parser = sub.add_parser(
+        name, help=" ".join(first.split()), description=" ".join(rest.split()) or None
+    )
+    parser.set_defaults(func=func)
+    return parser
 
 
 def overrides(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipespec.cli.arguments import project
+from pipespec.cli.arguments import command, project
 from pipespec.core.console import console, out
 
 
@@ -19,17 +19,16 @@ def add_parsers(sub: Any) -> None:
         "results) into the workspace; commit it to make it the new baseline.",
     )
     exp = p.add_subparsers(dest="exp_command", metavar="ACTION", required=True)
-    q = exp.add_parser("show", help="table of experiments: differing params and metrics")
+    q = command(exp, "show", cmd_show)
     q.add_argument("--sort", metavar="METRIC", help="sort by this metric (best first)")
     q.add_argument("--metrics", metavar="KEYS", help="comma-separated metric keys to show")
     q.add_argument("--md", action="store_true", help="print Markdown")
-    q.set_defaults(func=cmd_show)
-    q = exp.add_parser("apply", help="bring an experiment into the workspace")
+    q = command(exp, "apply", cmd_apply)
     q.add_argument("name", help="experiment name (see `pipespec exp show`)")
-    q.set_defaults(func=cmd_apply)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """table of experiments: differing params and metrics"""
     from pipespec.cli.render import experiments_table
     from pipespec.engine.experiments import list_experiments
 
@@ -44,6 +43,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    """bring an experiment into the workspace"""
     from pipespec.engine.experiments import apply_experiment
 
     overrides = apply_experiment(project(args), args.name)

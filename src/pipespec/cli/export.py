@@ -5,24 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipespec.cli.arguments import project
+from pipespec.cli.arguments import command, project
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError
 
 
 def add_parsers(sub: Any) -> None:
     """Add ``export`` to the ``pipespec`` parser."""
-    p = sub.add_parser(
-        "export",
-        help="write CI, Airflow, Docker, Kubernetes or alert files (or --check them)",
-        description="Generate files for systems that run the pipeline or its model elsewhere, "
-        "from params.yaml, pipelines/ and (docker, alerts) the bundle: github-actions "
-        "(.github/workflows/pipespec.yml), gitlab-ci (.gitlab-ci.yml), airflow (dags/), "
-        "docker (deploy/docker/), kubernetes (deploy/kubernetes/), alerts "
-        "(deploy/prometheus/). exports.yaml records what was exported; without TARGET every "
-        "recorded target is exported again. With --check, write nothing and exit 3 naming "
-        "each exported file that no longer matches.",
-    )
+    p = command(sub, "export", cmd_export)
     p.add_argument(
         "target",
         nargs="?",
@@ -36,10 +26,17 @@ def add_parsers(sub: Any) -> None:
         default=None,
         help="airflow: one task per stage (default) or per pipelines/ file",
     )
-    p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """write CI, Airflow, Docker, Kubernetes or alert files (or --check them)
+
+    Generate files for systems that run the pipeline or its model elsewhere, from params.yaml,
+    pipelines/ and (docker, alerts) the bundle: github-actions (.github/workflows/pipespec.yml),
+    gitlab-ci (.gitlab-ci.yml), airflow (dags/), docker (deploy/docker/), kubernetes
+    (deploy/kubernetes/), alerts (deploy/prometheus/). exports.yaml records what was exported;
+    without TARGET every recorded target is exported again. With --check, write nothing and exit
+    3 naming each exported file that no longer matches."""
     from pipespec.engine import export
 
     where = project(args)

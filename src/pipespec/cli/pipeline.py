@@ -7,19 +7,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipespec.cli.arguments import overrides, project
+from pipespec.cli.arguments import command, overrides, project
 from pipespec.core.console import console, out
 
 
 def add_parsers(sub: Any) -> None:
     """Add the pipeline subcommands to the ``pipespec`` parser."""
-    p = sub.add_parser(
-        "compose",
-        help="write params.yaml and dvc.yaml (or --check them)",
-        description="Compose configs/ with the overrides into params.yaml (fully "
-        "resolved, overrides recorded in its header) and compile pipelines/ into "
-        "dvc.yaml. With --check, write nothing and exit 3 if either is stale.",
-    )
+    p = command(sub, "compose", cmd_compose)
     overrides(p)
     p.add_argument(
         "--check",
@@ -27,69 +21,35 @@ def add_parsers(sub: Any) -> None:
         help="exit 3 naming the stale file when params.yaml or dvc.yaml would change",
     )
     p.add_argument("--stamp", metavar="PATH", help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_compose)
 
-    p = sub.add_parser(
-        "show",
-        help="print the composition as YAML; write nothing",
-        description="Print what `pipespec compose` would write to params.yaml.",
-    )
+    p = command(sub, "show", cmd_show)
     overrides(p)
-    p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser(
-        "dag",
-        help="draw the pipeline as a tree",
-        description="Draw pipelines/ as a tree: each stage, its kind, the params it "
-        "reads and the files it writes.",
-    )
-    p.set_defaults(func=cmd_dag)
+    p = command(sub, "dag", cmd_dag)
 
-    p = sub.add_parser(
-        "stage",
-        help="run one stage from params.yaml (what dvc.yaml calls)",
-        description="Run one stage with the params in params.yaml. DVC calls this; "
-        "run it by hand to debug a stage.",
-    )
+    p = command(sub, "stage", cmd_stage)
     p.add_argument("name", help="stage name from pipelines/")
-    p.set_defaults(func=cmd_stage)
 
-    p = sub.add_parser(
-        "push-run-cache",
-        help="push DVC's run cache with every object it names (exported tasks run this)",
-        description="`dvc push --run-cache` pushes the run-cache entries but not the copies of "
-        "`cache: false` outputs (metrics, plots) they name; this pushes both, so a task in "
-        "another checkout restores the stage from the remote (`dvc repro --pull`).",
-    )
+    p = command(sub, "push-run-cache", cmd_push_run_cache)
     p.add_argument("-r", "--remote", default=None, help="DVC remote (default: the default)")
-    p.set_defaults(func=cmd_push_run_cache)
 
-    p = sub.add_parser(
-        "diff",
-        help="params, metrics and re-run stages between two git revisions",
-        description="Compare two git revisions (default: HEAD against the workspace): the "
-        "params that changed (old, new), the metrics (old, new, delta, better or worse) and the "
-        "stages the change re-runs. --md prints Markdown for a pull-request comment.",
-    )
+    p = command(sub, "diff", cmd_diff)
     p.add_argument("a_rev", nargs="?", default="HEAD", metavar="REV_A", help="default: HEAD")
     p.add_argument(
         "b_rev", nargs="?", default="workspace", metavar="REV_B", help="default: the workspace"
     )
     p.add_argument("--md", action="store_true", help="print Markdown instead of tables")
-    p.set_defaults(func=cmd_diff)
 
-    p = sub.add_parser(
-        "init",
-        help="create a new project",
-        description="Scaffold a project in DIR: git init, dvc init, configs/, "
-        "pipelines/, params.yaml, dvc.yaml and .gitignore; `pipespec run` runs it "
-        "at once on the embedded example data.",
-    )
+    p = command(sub, "init", cmd_init)
     p.add_argument("dir", help="folder to create (or complete)")
-    p.set_defaults(func=cmd_init)
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
+    """write params.yaml and dvc.yaml (or --check them)
+
+    Compose configs/ with the overrides into params.yaml (fully resolved, overrides recorded in
+    its header) and compile pipelines/ into dvc.yaml. With --check, write nothing and exit 3 if
+    either is stale."""
     from pipespec.engine import generate
 
     where = project(args)
@@ -109,6 +69,9 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """print the composition as YAML; write nothing
+
+    Print what `pipespec compose` would write to params.yaml."""
     from rich.syntax import Syntax
 
     from pipespec.engine.compose import compose
@@ -127,6 +90,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_dag(args: argparse.Namespace) -> int:
+    """draw the pipeline as a tree
+
+    Draw pipelines/ as a tree: each stage, its kind, the params it reads and the files it
+    writes."""
     from pipespec.cli.render import dag_tree
     from pipespec.engine.pipeline import load_pipeline
 
@@ -135,6 +102,11 @@ def cmd_dag(args: argparse.Namespace) -> int:
 
 
 def cmd_push_run_cache(args: argparse.Namespace) -> int:
+    """push DVC's run cache with every object it names (exported tasks run this)
+
+    `dvc push --run-cache` pushes the run-cache entries but not the copies of `cache: false`
+    outputs (metrics, plots) they name; this pushes both, so a task in another checkout restores
+    the stage from the remote (`dvc repro --pull`)."""
     from pipespec.engine import dvc_repo
 
     count = dvc_repo.push_run_cache(project(args), args.remote)
@@ -143,6 +115,10 @@ def cmd_push_run_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
+    """run one stage from params.yaml (what dvc.yaml calls)
+
+    Run one stage with the params in params.yaml. DVC calls this; run it by hand to debug a
+    stage."""
     from pipespec.engine.runner import delegate
 
     if args.project is None:  # run by DVC under `pipespec run`: the warm runner, if any
@@ -156,6 +132,11 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    """params, metrics and re-run stages between two git revisions
+
+    Compare two git revisions (default: HEAD against the workspace): the params that changed
+    (old, new), the metrics (old, new, delta, better or worse) and the stages the change
+    re-runs. --md prints Markdown for a pull-request comment."""
     from pipespec.cli.render import diff_markdown, diff_tables
     from pipespec.engine.diff import diff
 
@@ -168,6 +149,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """create a new project
+
+    Scaffold a project in DIR: git init, dvc init, configs/, pipelines/, params.yaml, dvc.yaml
+    and .gitignore; `pipespec run` runs it at once on the embedded example data."""
     from pipespec.engine.scaffold import init
 
     created = init(Path(args.dir))

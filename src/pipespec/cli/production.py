@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipespec.cli.arguments import port, positive, seconds
+from pipespec.cli.arguments import command, port, positive, seconds
 from pipespec.core.console import console, error, out
 from pipespec.core.errors import ConfigError, DriftError
 from pipespec.core.progress import reporter
@@ -28,23 +28,7 @@ DEFAULT_BUNDLE = "models/bundle"
 
 def add_parsers(sub: Any) -> None:
     """Add the production subcommands to the ``pipespec`` parser."""
-    p = sub.add_parser(
-        "predict",
-        help="batch predictions of a file with a bundle",
-        description="Predict every row of INPUT with the bundle into OUTPUT (CSV or Parquet), "
-        "in chunks, so files larger than memory work. INPUT is read as the training config "
-        "read its files (separator, header, column names, strip, comment, encoding, "
-        "missing-value markers, dtypes: stored in the bundle), whatever its extension: an "
-        "unknown one is read in the training files' format, --format says it outright. "
-        "Malformed rows (a value of the wrong type or unreadable) are refused: with "
-        "--on-invalid fail (default: the bundle's production.on_invalid) the run stops and "
-        "nothing is written; with skip, they are left out and reported. Unusual values (out "
-        "of the training range, an unseen category, a null where training had none) are "
-        "predicted as training treats them and named in the `warnings` column, unless "
-        "production.strict refuses them. OUTPUT has `row` (0-based input row), any --keep "
-        "columns, then `prediction` (probability of the second class, or the value), "
-        "`p_<class>` per class label (multiclass), `label` (classification) and `warnings`.",
-    )
+    p = command(sub, "predict", cmd_predict)
     _bundle_arg(p)
     p.add_argument("input", metavar="INPUT", help="CSV, Parquet or JSON-lines file")
     p.add_argument("output", metavar="OUTPUT", help="CSV or Parquet file to write")
@@ -68,21 +52,8 @@ def add_parsers(sub: Any) -> None:
     )
     _chunk_args(p)
     p.add_argument("--threads", type=positive, default=None, help="LightGBM threads")
-    p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser(
-        "serve",
-        help="serve a bundle over HTTP (FastAPI + uvicorn)",
-        description="Serve the bundle: POST /predict (one JSON record or a list), GET /health, "
-        "GET /metadata (model card and the train/serve contract), GET /metrics (Prometheus: "
-        "requests, latency, records, refusals and warnings by field and reason, per-feature "
-        "missing/out-of-range/unseen counts, predictions on the profile's bins; summed over "
-        "--workers). A malformed request gets "
-        "a 4xx naming the record and field; unusual values (out of range, unseen category, "
-        "unexpected null) are predicted and named in the answer's `warnings`, unless "
-        "production.strict refuses them. Binds 127.0.0.1 unless --host says otherwise; "
-        "--port 0 picks a free port (printed).",
-    )
+    p = command(sub, "serve", cmd_serve)
     _bundle_arg(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=port, default=8000, help="port (default 8000; 0: any free)")
@@ -130,18 +101,8 @@ def add_parsers(sub: Any) -> None:
         default="shadow.jsonl",
         help="where both predictions of each record go, as JSON lines (default shadow.jsonl)",
     )
-    p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser(
-        "monitor",
-        help="drift of current data against a bundle's reference profile",
-        description="Compare DATA (CSV, Parquet, or the JSON lines `pipespec serve --log` "
-        "writes) with the bundle's profile of its training data: PSI for every feature, KS "
-        "(numeric) or chi-square (categorical), change of missing rate, malformed-row "
-        "(violation) rate, unusual-value rates against the reference's own, and drift of the "
-        "predictions. Exits 8 when a threshold is crossed "
-        "(production.monitor.*, or --threshold), so a scheduler can alert.",
-    )
+    p = command(sub, "monitor", cmd_monitor)
     _bundle_arg(p)
     p.add_argument("--current", metavar="DATA", required=True, help="the data to check")
     p.add_argument(
@@ -169,20 +130,8 @@ def add_parsers(sub: Any) -> None:
         "`dvc plots show` (DIR/dvc.yaml holds the plot definitions)",
     )
     _chunk_args(p)
-    p.set_defaults(func=cmd_monitor)
 
-    p = sub.add_parser(
-        "test",
-        help="behaviour checks of a bundle on a data file (exit 10 when one fails)",
-        description="Run the behaviour checks (slices, weakest segments, invariance, "
-        "directional expectations, minimum-functionality cases, latency) against DATA "
-        "(CSV, Parquet or JSON lines; with the target column for slices) through the "
-        "bundle's own predict path. The checks come from --checks FILE (YAML or JSON: a "
-        "`behavior:` mapping, or the mapping itself, as in params.yaml), or else from the "
-        "`behavior` section of ./params.yaml. Relative case-file paths start from that "
-        "file's folder. Exits 10 when a check fails, naming the check, the slice or feature, "
-        "the value and the bound.",
-    )
+    p = command(sub, "test", cmd_test)
     _bundle_arg(p)
     p.add_argument("data", metavar="DATA", help="the rows to check the model on")
     p.add_argument(
@@ -194,7 +143,6 @@ def add_parsers(sub: Any) -> None:
         help="write FILE.json and FILE.html (a .json or .html suffix is replaced)",
     )
     p.add_argument("--seed", type=int, default=None, help="override the checks' seed")
-    p.set_defaults(func=cmd_test)
 
 
 def _bundle_arg(p: argparse.ArgumentParser) -> None:
@@ -291,6 +239,20 @@ def _resolved(ref: str, repo: str | None) -> Iterator[tuple[Path, dict[str, Any]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """batch predictions of a file with a bundle
+
+    Predict every row of INPUT with the bundle into OUTPUT (CSV or Parquet), in chunks, so files
+    larger than memory work. INPUT is read as the training config read its files (separator,
+    header, column names, strip, comment, encoding, missing-value markers, dtypes: stored in the
+    bundle), whatever its extension: an unknown one is read in the training files' format,
+    --format says it outright. Malformed rows (a value of the wrong type or unreadable) are
+    refused: with --on-invalid fail (default: the bundle's production.on_invalid) the run stops
+    and nothing is written; with skip, they are left out and reported. Unusual values (out of
+    the training range, an unseen category, a null where training had none) are predicted as
+    training treats them and named in the `warnings` column, unless production.strict refuses
+    them. OUTPUT has `row` (0-based input row), any --keep columns, then `prediction`
+    (probability of the second class, or the value), `p_<class>` per class label (multiclass),
+    `label` (classification) and `warnings`."""
     from rich.table import Table
 
     from pipespec.bundle.predict import predict_file
@@ -345,6 +307,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """serve a bundle over HTTP (FastAPI + uvicorn)
+
+    Serve the bundle: POST /predict (one JSON record or a list), GET /health, GET /metadata
+    (model card and the train/serve contract), GET /metrics (Prometheus: requests, latency,
+    records, refusals and warnings by field and reason, per-feature missing/out-of-range/unseen
+    counts, predictions on the profile's bins; summed over --workers). A malformed request gets
+    a 4xx naming the record and field; unusual values (out of range, unseen category, unexpected
+    null) are predicted and named in the answer's `warnings`, unless production.strict refuses
+    them. Binds 127.0.0.1 unless --host says otherwise; --port 0 picks a free port (printed)."""
     from rich.markup import escape
 
     from pipespec.bundle.server import Limits, serve
@@ -398,6 +369,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    """drift of current data against a bundle's reference profile
+
+    Compare DATA (CSV, Parquet, or the JSON lines `pipespec serve --log` writes) with the
+    bundle's profile of its training data: PSI for every feature, KS (numeric) or chi-square
+    (categorical), change of missing rate, malformed-row (violation) rate, unusual-value rates
+    against the reference's own, and drift of the predictions. Exits 8 when a threshold is
+    crossed (production.monitor.*, or --threshold), so a scheduler can alert."""
     with _loaded(args.bundle, args.repo, args) as (bundle, _):
         return _monitor(args, bundle)
 
@@ -459,6 +437,15 @@ def _notify(url: str, report: dict[str, Any]) -> None:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    """behaviour checks of a bundle on a data file (exit 10 when one fails)
+
+    Run the behaviour checks (slices, weakest segments, invariance, directional expectations,
+    minimum-functionality cases, latency) against DATA (CSV, Parquet or JSON lines; with the
+    target column for slices) through the bundle's own predict path. The checks come from
+    --checks FILE (YAML or JSON: a `behavior:` mapping, or the mapping itself, as in
+    params.yaml), or else from the `behavior` section of ./params.yaml. Relative case-file paths
+    start from that file's folder. Exits 10 when a check fails, naming the check, the slice or
+    feature, the value and the bound."""
     with _loaded(args.bundle, args.repo, args) as (bundle, _):
         return _test(args, bundle)
 

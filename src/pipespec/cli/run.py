@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from pipespec.cli.arguments import overrides, project
+from pipespec.cli.arguments import command, overrides, project
 from pipespec.core.console import console
 from pipespec.core.errors import StageError
 
@@ -16,13 +16,7 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: Any) -> None:
     """Add ``run`` to the ``pipespec`` parser."""
-    p = sub.add_parser(
-        "run",
-        help="compose + compile + dvc repro, with a summary",
-        description="Write params.yaml and dvc.yaml from configs/ and pipelines/ "
-        "with the overrides, then `dvc repro`: only stages whose params, code or "
-        "inputs changed run. Ends with the stages run/skipped and the metrics.",
-    )
+    p = command(sub, "run", cmd_run)
     overrides(p)
     p.add_argument("-f", "--force", action="store_true", help="re-run every stage (dvc repro -f)")
     p.add_argument(
@@ -32,10 +26,14 @@ def add_parsers(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                    help="with -m: experiments run in parallel (DVC queue workers)")  # fmt: skip
-    p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """compose + compile + dvc repro, with a summary
+
+    Write params.yaml and dvc.yaml from configs/ and pipelines/ with the overrides, then `dvc
+    repro`: only stages whose params, code or inputs changed run. Ends with the stages
+    run/skipped and the metrics."""
     from pipespec.cli.render import run_summary
     from pipespec.engine.run import run
 

@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from pipespec.cli.arguments import command
 from pipespec.core.console import out
 
 
@@ -21,7 +22,7 @@ def add_parsers(sub: Any) -> None:
         "request (p50, p90, p99).",
     )
     actions = p.add_subparsers(dest="shadow_command", metavar="ACTION", required=True)
-    q = actions.add_parser("report", help="agreement, PSI and latencies of a shadow log")
+    q = command(actions, "report", cmd_report)
     q.add_argument("log", metavar="LOG", help="the --shadow-log file (JSON lines)")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
     q.add_argument("--bins", type=int, default=10, help="quantile bins for the PSI (default 10)")
@@ -31,10 +32,10 @@ def add_parsers(sub: Any) -> None:
         default=0.01,
         help="regression: relative difference still counted as agreement (default 0.01)",
     )
-    q.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """agreement, PSI and latencies of a shadow log"""
     from rich.table import Table
 
     from pipespec.bundle.shadow import report
