@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,77 @@ def monitor(
     report["current"] = str(reader.path)
     report["missing_columns"] = reader.missing
     return report
+
+
+@dataclass(frozen=True)
+class Run:
+    """What ``run`` did: the report, the files it wrote, and the webhook's answer."""
+
+    report: dict[str, Any]
+    written: list[Path] = field(default_factory=list)  # the report's JSON and HTML
+    history: Path | None = None  # the history file a row was appended to
+    notified: tuple[str, int | None, str | None] | None = None  # url, HTTP status, error
+
+    @property
+    def alerts(self) -> list[str]:
+        return list(self.report["alerts"])
+
+
+def run(
+    bundle: Bundle,
+    current: str | os.PathLike[str],
+    *,
+    thresholds: dict[str, Any] | None = None,
+    report: str | os.PathLike[str] | None = None,
+    history: str | os.PathLike[str] | None = None,
+    notify: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    sep: str | None = None,
+    format: str | None = None,
+    progress: Progress | None = None,
+) -> Run:
+    """``pipespec monitor``: the drift report of ``current`` with ``thresholds`` over the
+    bundle's own, written to ``report`` (``.json`` and ``.html``), appended to the
+    ``history`` folder, and POSTed to ``notify`` when an alert fires. The webhook URL and
+    the history folder are checked before the data is read; a webhook that fails is
+    recorded in ``Run.notified``, not raised (the drift is the result)."""
+    limits = thresholds_for(bundle, thresholds)
+    if notify:
+        from pipespec.bundle.notify import check_url
+
+        check_url(notify)
+    if history:
+        from pipespec.bundle.history import check_folder
+
+        check_folder(history)
+    found = monitor(
+        bundle,
+        current,
+        thresholds=limits,
+        chunk_rows=chunk_rows,
+        sep=sep,
+        format=format,
+        progress=progress,
+    )
+    written: list[Path] = []
+    if report:
+        json_path, html_path = report_paths(report)
+        write_reports(found, json_path, html_path)
+        written = [json_path, html_path]
+    appended = None
+    if history:
+        from pipespec.bundle.history import append
+
+        appended = Path(append(found, history))
+    notified: tuple[str, int | None, str | None] | None = None
+    if found["alerts"] and notify:
+        from pipespec.bundle.notify import send
+
+        try:
+            notified = (notify, send(notify, found), None)
+        except OSError as exc:
+            notified = (notify, None, str(exc))
+    return Run(found, written, appended, notified)
 
 
 def report_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:

@@ -381,59 +381,39 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace, bundle: Bundle) -> int:
-    from pipespec.bundle.monitor import monitor, report_paths, thresholds_for, write_reports
+    from pipespec.bundle import monitor
+    from pipespec.cli.render import monitor_table
 
-    thresholds = thresholds_for(bundle, _thresholds(args.threshold))
-    if args.notify:
-        from pipespec.bundle.notify import check_url
-
-        check_url(args.notify)  # before the work, not after it
-    if args.history:
-        from pipespec.bundle.history import check_folder
-
-        check_folder(args.history)
     with reporter("monitoring") as progress:
-        report = monitor(
+        done = monitor.run(
             bundle,
             args.current,
-            thresholds=thresholds,
+            thresholds=_thresholds(args.threshold),
+            report=args.report,
+            history=args.history,
+            notify=args.notify,
             chunk_rows=args.chunk_rows,
             sep=args.sep,
             format=args.format,
             progress=progress,
         )
-    from pipespec.cli.render import monitor_table
-
-    out().print(monitor_table(report))
-    if args.report:
-        json_path, html_path = report_paths(args.report)
-        write_reports(report, json_path, html_path)
-        console().print(f"report: {json_path}, {html_path}")
-    if args.history:
-        from pipespec.bundle.history import append
-
-        console().print(f"history: {append(report, args.history)} (`dvc plots show`)")
-    if report["alerts"]:
-        if args.notify:
-            _notify(args.notify, report)
+    out().print(monitor_table(done.report))
+    if done.written:
+        console().print(f"report: {', '.join(map(str, done.written))}")
+    if done.history:
+        console().print(f"history: {done.history} (`dvc plots show`)")
+    if done.notified:
+        url, status, failure = done.notified
+        if failure:
+            error(f"--notify {url}: the webhook failed: {failure}")
+        else:
+            console().print(f"notified {url} (HTTP {status})")
+    if done.alerts:
         raise DriftError(
-            f"drift: {len(report['alerts'])} threshold(s) crossed:\n  "
-            + "\n  ".join(report["alerts"])
+            f"drift: {len(done.alerts)} threshold(s) crossed:\n  " + "\n  ".join(done.alerts)
         )
     console().print("[green]no drift[/] beyond the thresholds")
     return 0
-
-
-def _notify(url: str, report: dict[str, Any]) -> None:
-    """POST the alerts; a webhook that fails is reported, and the exit stays 8 (drift)."""
-    from pipespec.bundle.notify import send
-
-    try:
-        status = send(url, report)
-    except OSError as exc:
-        error(f"--notify {url}: the webhook failed: {exc}")
-        return
-    console().print(f"notified {url} (HTTP {status})")
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -451,35 +431,16 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace, bundle: Bundle) -> int:
-    from pathlib import Path
-
     from pipespec.bundle import behavior
-    from pipespec.bundle.monitor import report_paths
-    from pipespec.core.atomic import write_json, write_text
 
-    source = Path(args.checks) if args.checks else Path("params.yaml")
-    if not args.checks and not source.is_file():
-        raise ConfigError(
-            "no checks: give --checks FILE, or run in a project folder with params.yaml",
-            hint="A checks file holds a `behavior:` mapping, as in params.yaml.",
-        )
-    data = behavior.load_checks(source)
-    if args.seed is not None:
-        data["seed"] = args.seed
-    spec = behavior.spec_from(data, where=str(source))
-    frame = behavior.read_data(bundle, Path(args.data))
-    base = source.resolve().parent
-    found = behavior.run_checks(bundle, frame, spec, base=base, source=args.data).to_json()
+    found, page = behavior.check_bundle(
+        bundle, args.data, checks=args.checks, seed=args.seed, report=args.report
+    )
     out().print(behavior.table(found))
-    where = None
-    if args.report:
-        json_path, html_path = report_paths(args.report)
-        write_json(json_path, found)
-        write_text(html_path, behavior.render_html(found))
-        console().print(f"report: {json_path}, {html_path}")
-        where = str(html_path)
+    if page:
+        console().print(f"report: {page.with_suffix('.json')}, {page}")
     if found["checks_failed"]:
-        raise behavior.failure_error(found, where)
+        raise behavior.failure_error(found, str(page) if page else None)
     return 0
 
 

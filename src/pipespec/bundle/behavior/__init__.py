@@ -28,7 +28,7 @@ from pipespec.bundle.behavior.report import (
     table,
 )
 from pipespec.bundle.behavior.rows import METRICS, metrics
-from pipespec.bundle.behavior.run import read_data, run_checks, sample
+from pipespec.bundle.behavior.run import check_bundle, read_data, run_checks, sample
 from pipespec.bundle.behavior.spec import SECTION, columns_read, load_checks, spec_from
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Check",
     "Report",
     "as_report",
+    "check_bundle",
     "columns_read",
     "failure_error",
     "load_checks",

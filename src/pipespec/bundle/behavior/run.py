@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipespec.bundle.behavior.cases import Cases
 from pipespec.bundle.behavior.directional import Directional
@@ -89,3 +89,44 @@ def read_data(bundle: Bundle, path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     return read_rows(path, bundle.reading, where=str(path))
+
+
+def check_bundle(
+    bundle: Bundle,
+    data: str | Path,
+    *,
+    checks: str | Path | None = None,
+    seed: int | None = None,
+    report: str | Path | None = None,
+) -> tuple[dict[str, Any], Path | None]:
+    """``pipespec test``: the checks of ``checks`` (a YAML or JSON file holding a
+    ``behavior:`` mapping, or the mapping itself), else of ``./params.yaml``, run on
+    ``data`` through the bundle's predict path; relative case files start from the checks
+    file's folder. The report as JSON data, and the HTML page written with it to ``report``
+    (``.json`` and ``.html``) when given."""
+    from pipespec.bundle.behavior.report import render_html
+    from pipespec.bundle.behavior.spec import load_checks, spec_from
+    from pipespec.core.atomic import write_json, write_text
+    from pipespec.core.errors import ConfigError
+
+    source = Path(checks) if checks else Path("params.yaml")
+    if not checks and not source.is_file():
+        raise ConfigError(
+            "no checks: give --checks FILE, or run in a project folder with params.yaml",
+            hint="A checks file holds a `behavior:` mapping, as in params.yaml.",
+        )
+    document = load_checks(source)
+    if seed is not None:
+        document["seed"] = seed
+    spec = spec_from(document, where=str(source))
+    frame = read_data(bundle, Path(data))
+    found = run_checks(bundle, frame, spec, base=source.resolve().parent, source=str(data))
+    result = found.to_json()
+    if not report:
+        return result, None
+    from pipespec.bundle.monitor import report_paths
+
+    json_path, html_path = report_paths(report)
+    write_json(json_path, result)
+    write_text(html_path, render_html(result))
+    return result, html_path
