@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from data_layer import run_stage
-from package import cpu_of, prepare
+from package import arguments, cpu_of, prepare
 from pipeline import pipespec_overrides, run_cmd
 
 BIN = Path(sys.executable).parent
@@ -97,16 +97,8 @@ def line(label: str, runs: list[tuple[float, float]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--numeric", type=int, default=50)
-    parser.add_argument("--categorical", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per side")
-    parser.add_argument("--keep", type=Path, help="prepare the project here, or reuse it")
+    parser = arguments(__doc__)
     parser.add_argument("--perturb", action="store_true", help="add perturbation checks")
-    parser.add_argument("--compare", type=Path, help="another pipespec src tree, side by side")
-    parser.add_argument("--profile", action="store_true", help="cProfile one more run")
     args = parser.parse_args()
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     other = str(args.compare.resolve()) if args.compare else None

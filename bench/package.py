@@ -120,8 +120,9 @@ def profile(root: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options of a bench on one prepared project, timed side by side with --compare."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--numeric", type=int, default=50)
     parser.add_argument("--categorical", type=int, default=5)
@@ -130,7 +131,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="prepare the project here, or reuse it")
     parser.add_argument("--profile", action="store_true", help="cProfile one more run")
     parser.add_argument("--compare", type=Path, help="another pipespec src tree, side by side")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments(__doc__).parse_args()
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     with tempfile.TemporaryDirectory() as tmp:
         root = (args.keep or Path(tmp) / "project").resolve()

@@ -22,6 +22,7 @@ from typing import Any
 
 from pipespec.bundle import histogram
 from pipespec.bundle.bundle import Bundle
+from pipespec.bundle.pages import report_paths
 from pipespec.bundle.profile import THRESHOLD_DEFAULTS, THRESHOLD_KEYS, Summary, compare
 from pipespec.bundle.reader import DEFAULT_CHUNK_ROWS, RowReader
 from pipespec.core.atomic import write_text
@@ -163,13 +164,6 @@ def run(
         except OSError as exc:
             notified = (notify, None, str(exc))
     return Run(found, written, appended, notified)
-
-
-def report_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """``FILE.json`` and ``FILE.html`` for ``--report FILE`` (either suffix, or none)."""
-    path = Path(path)
-    base = path.with_suffix("") if path.suffix.lower() in (".json", ".html", ".htm") else path
-    return base.with_name(base.name + ".json"), base.with_name(base.name + ".html")
 
 
 def write_reports(report: dict[str, Any], json_path: Path, html_path: Path) -> None:

@@ -7,6 +7,8 @@ requests, readable offline and as a CI artifact."""
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipespec.core.numbers import number
@@ -44,3 +46,10 @@ def markup(html: str) -> Any:
     import markupsafe
 
     return markupsafe.Markup(html)
+
+
+def report_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``FILE.json`` and ``FILE.html`` for ``--report FILE`` (either suffix, or none)."""
+    path = Path(path)
+    base = path.with_suffix("") if path.suffix.lower() in (".json", ".html", ".htm") else path
+    return base.with_name(base.name + ".json"), base.with_name(base.name + ".html")

@@ -124,7 +124,7 @@ def check_bundle(
     result = found.to_json()
     if not report:
         return result, None
-    from pipespec.bundle.monitor import report_paths
+    from pipespec.bundle.pages import report_paths
 
     json_path, html_path = report_paths(report)
     write_json(json_path, result)
