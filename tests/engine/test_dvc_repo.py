@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import clone_trained, read_yaml, run_tool
+from helpers import REPO, clone_trained, read_yaml, run_tool
 from pipespec.core.errors import ReproError
 from pipespec.engine import dvc_repo
 from pipespec.engine.project import Project
@@ -112,3 +112,76 @@ def test_a_hand_edit_of_an_output_leaves_the_cache_intact(
     run_tool("dvc", "checkout", "-q", "--force", "models/train/model.txt", cwd=clone)
     assert model.read_bytes() == before
     assert "train" not in dvc_repo.status(Project(clone))
+
+
+def _whole(data: object) -> str:
+    from dvc.utils.serialize._yaml import dumps_yaml
+
+    return str(dumps_yaml(data))
+
+
+def test_lock_text_writes_the_bytes_of_dvcs_whole_dump() -> None:
+    from dvc.utils.serialize._yaml import _dump, parse_yaml_for_update
+
+    text = (REPO / "dvc.lock").read_text(encoding="utf-8")
+    doc = parse_yaml_for_update(text, "dvc.lock")
+    lock = dvc_repo.LockText(_dump)
+    assert lock.text(doc) == text
+
+    # a stage ran: its entry is a new plain dict, with a path long enough to wrap
+    entry = dict(doc["stages"]["train"])
+    entry["cmd"] = "pipespec stage train " + "--flag " * 30
+    doc["stages"]["train"] = entry
+    assert lock.text(doc) == _whole(doc) != text
+    # an entry changed in place is dumped again, not taken from the last text
+    doc["stages"]["load"]["cmd"] = "pipespec stage load --again"
+    assert lock.text(doc) == _whole(doc)
+    assert "pipespec stage load --again" in lock.text(doc)
+    # entries sharing an object: the whole dump's anchor and alias
+    doc["stages"]["split"]["deps"] = doc["stages"]["validate"]["outs"]
+    shared = lock.text(doc)
+    assert shared == _whole(doc)
+    assert "&id001" in shared
+    # a document of another shape is dumped whole
+    assert lock.text({"stages": {}}) == _whole({"stages": {}})
+
+
+def test_parse_once_parses_each_text_once_and_writes_dvcs_bytes(tmp_path: Path) -> None:
+    import importlib
+
+    from dvc.utils.serialize import modify_yaml
+
+    module_name, (parse_name, _) = dvc_repo.YAML_HOOKS
+    module = importlib.import_module(module_name)  # a DVC release that moved them fails here
+    parse = getattr(module, parse_name)
+    calls: list[str] = []
+
+    def counting(text: str, path: object, typ: str = "safe") -> object:
+        calls.append(typ)
+        return parse(text, path, typ)
+
+    def three_stages(path: Path) -> bytes:
+        path.parent.mkdir()
+        path.write_bytes((REPO / "dvc.lock").read_bytes())
+        for name in ("train", "package", "evaluate"):
+            with modify_yaml(str(path)) as data:
+                entry = dict(data["stages"][name])
+                entry["cmd"] = f"pipespec stage {name} --changed"
+                data["stages"].update({name: entry})
+        return path.read_bytes()
+
+    plain = three_stages(tmp_path / "plain" / "dvc.lock")
+    setattr(module, parse_name, counting)
+    try:
+        with dvc_repo._parse_once():
+            hooked = three_stages(tmp_path / "hooked" / "dvc.lock")
+            for _ in range(3):  # params.yaml read for each stage: one parse, a copy each time
+                first = module.parse_yaml("a: {b: [1, 2]}\n", "params.yaml")
+                first["a"]["b"].append(3)
+    finally:
+        setattr(module, parse_name, parse)
+    assert hooked == plain
+    assert b"pipespec stage evaluate --changed" in hooked
+    assert calls == ["rt", "safe"]  # the lock once (then DVC's own dumps), params.yaml once
+    assert first == {"a": {"b": [1, 2, 3]}}
+    assert getattr(module, parse_name) is parse
