@@ -15,10 +15,15 @@ from pathlib import Path
 import pytest
 from tests.helpers import BIN, clone_trained, run_cli
 
-from pipespec.core.errors import ConfigError
+from pipespec.core.errors import ConfigError, StaleError
 from pipespec.engine.runner import ENV_SOCKET, ENV_TOKEN, warm_runner
 
 DELEGATE = "import sys; from pipespec.engine.runner import delegate; print(delegate(sys.argv[1]))"
+CHECK = "from pipespec.engine.runner import delegate_check; print(delegate_check())"
+MAIN = (
+    "import sys; from pipespec.cli.main import main; code = main(sys.argv[1:]); "
+    "print(code, 'pipespec.cli.production' in sys.modules)"
+)
 
 
 @pytest.fixture
@@ -26,9 +31,11 @@ def project(trained_project: Path, tmp_path: Path) -> Path:
     return clone_trained(trained_project, tmp_path / "proj")
 
 
-def _delegate(root: Path, stage: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _delegate(
+    root: Path, stage: str, *, code: str = DELEGATE, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", DELEGATE, stage],
+        [sys.executable, "-c", code, stage],
         cwd=root,
         env={**os.environ, **env},
         capture_output=True,
@@ -61,6 +68,34 @@ def test_a_stage_run_by_the_runner_writes_the_in_process_bytes(project: Path) ->
     assert proc.poll() is not None
     run_cli("stage", "evaluate", cwd=project)  # its own process
     assert [_digests(folder) for folder in outputs] == by_runner
+
+
+def test_the_commands_dvc_starts_are_handed_over_before_any_parser(project: Path) -> None:
+    stamp = project / ".pipespec" / "configs.ok"
+    stamp.unlink(missing_ok=True)  # local state: a clone has none
+    with warm_runner(project / ".pipespec"):
+        checked = _delegate(project, "", code=CHECK)
+        assert checked.stdout.strip() == "0", checked.stderr  # the runner's exit code
+        assert "params.yaml and dvc.yaml are up to date" in checked.stderr
+        assert stamp.is_file()
+        # the console script's way in: handed over with no command group imported
+        for argv in (["stage", "gate"], ["compose", "--check", "--stamp", str(stamp)]):
+            handed = subprocess.run(
+                [sys.executable, "-c", MAIN, *argv],
+                cwd=project,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert handed.stdout.split() == ["0", "False"], handed.stderr
+        # a stale params.yaml: the check's message and exit code, through the runner
+        cfg = project / "configs" / "model" / "lightgbm.yaml"
+        cfg.write_text(cfg.read_text().replace("learning_rate: 0.05", "learning_rate: 0.2"))
+        stamp.unlink()
+        stale = _delegate(project, "", code=CHECK)
+        assert stale.stdout.strip() == str(StaleError.exit_code), stale.stderr
+        assert "params.yaml is stale" in stale.stderr
+        assert not stamp.exists()
 
 
 def test_without_a_usable_runner_the_stage_runs_in_process(project: Path) -> None:

@@ -11,25 +11,14 @@ in ``pipespec --help`` and the README).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from pipespec.cli import (
-    dataschema,
-    experiments,
-    export,
-    pipeline,
-    production,
-    registry,
-    run,
-    shadow,
-)
 from pipespec.core.console import error
 from pipespec.core.errors import INTERRUPTED, PipespecError, help_table
 from pipespec.core.version import __version__
-
-GROUPS = (run, experiments, pipeline, export, production, registry, shadow, dataschema)
-"""The command groups, in the order ``pipespec --help`` lists their commands."""
 
 EXAMPLES = """\
 Overrides use Hydra's grammar: key=value, group=option, +new_key=value, ~key.
@@ -64,13 +53,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="project folder (default: the one containing the working directory)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in GROUPS:
+    for group in groups():
         group.add_parsers(sub)
     return parser
 
 
+def groups() -> tuple[ModuleType, ...]:
+    """The command groups, in the order ``pipespec --help`` lists their commands (imported
+    here, not at the top: a stage handed to the warm runner builds no parser)."""
+    from pipespec.cli import (
+        dataschema,
+        experiments,
+        export,
+        pipeline,
+        production,
+        registry,
+        run,
+        shadow,
+    )
+
+    return (run, experiments, pipeline, export, production, registry, shadow, dataschema)
+
+
+def _hand_over(argv: Sequence[str]) -> int | None:
+    """The commands DVC starts for each stage under ``pipespec run`` (``pipespec stage NAME``,
+    and the configs stage's ``pipespec compose --check --stamp PATH``), handed to the warm
+    runner before any parser is built: a small run starts ten of them. Its exit code, or None
+    with no runner, or one that refuses (the command then runs here)."""
+    from pipespec.engine.runner import ENV_SOCKET
+
+    if ENV_SOCKET not in os.environ:
+        return None
+    from pipespec.engine import runner
+
+    if len(argv) == 2 and argv[0] == "stage" and not argv[1].startswith("-"):
+        return runner.delegate(argv[1])
+    if len(argv) == 4 and list(argv[:3]) == ["compose", "--check", "--stamp"]:
+        return runner.delegate_check()
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    handed = _hand_over(sys.argv[1:] if argv is None else argv)
+    if handed is not None:
+        return handed
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

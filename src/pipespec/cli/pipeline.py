@@ -56,8 +56,11 @@ def cmd_compose(args: argparse.Namespace) -> int:
     if args.check:
         if args.overrides:
             console().print("[yellow]note:[/] --check uses the overrides recorded in params.yaml")
-        generate.check(where, stamp=bool(args.stamp))
-        console().print("[green]params.yaml and dvc.yaml are up to date[/]")
+        if args.stamp:
+            generate.check_and_stamp(where)
+        else:
+            generate.check(where)
+            console().print(f"[green]{generate.UP_TO_DATE}[/]")
         return 0
     changed = generate.write(where, generate.generate(where, tuple(args.overrides)))
     console().print(
@@ -119,12 +122,6 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
     Run one stage with the params in params.yaml. DVC calls this; run it by hand to debug a
     stage."""
-    from pipespec.engine.runner import delegate
-
-    if args.project is None:  # run by DVC under `pipespec run`: the warm runner, if any
-        code = delegate(args.name)
-        if code is not None:
-            return code
     from pipespec.engine.stage_process import run_stage
 
     run_stage(project(args), args.name)

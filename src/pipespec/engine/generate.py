@@ -189,6 +189,18 @@ def check(project: Project, *, stamp: bool = False) -> None:
     _stamp(project, stamp)
 
 
+UP_TO_DATE = "params.yaml and dvc.yaml are up to date"
+
+
+def check_and_stamp(project: Project) -> None:
+    """What DVC's ``configs`` stage runs (``pipespec compose --check --stamp``): the check,
+    the stamp its downstream stages depend on, and the line that says so."""
+    from pipespec.core.console import console
+
+    check(project, stamp=True)
+    console().print(f"[green]{UP_TO_DATE}[/]")
+
+
 def _stamp(project: Project, stamp: bool) -> None:
     if stamp:
         atomic.write_text(project.root / STAMP, STAMP_TEXT)

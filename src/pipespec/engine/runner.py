@@ -37,7 +37,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # `pipespec run`'s side only: every stage process imports thi
     import subprocess
 
 ENV_SOCKET = "PIPESPEC_RUNNER"
+STAGE, CHECK = "stage", "check"  # the jobs: a stage, or the configs stage's freshness check
 ENV_TOKEN = "PIPESPEC_RUNNER_TOKEN"
 SOCKET_NAME = "runner.sock"
 # what may differ between the runner's environment and a stage's: DVC and `pipespec run`
@@ -53,6 +54,7 @@ ENV_ALLOWED = ("PATH", "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES")
 ENV_ALLOWED_PREFIXES = ("DVC_",)
 # imported once by the runner: what the built-in stage kinds import
 WARM_MODULES = (
+    "pipespec.engine.generate",  # the first stage's (configs) check
     "numpy",
     "pandas",
     "pyarrow",
@@ -90,6 +92,16 @@ _MAX_REQUEST = 1 << 20
 def delegate(name: str) -> int | None:
     """Run stage ``name`` in the runner named by ``PIPESPEC_RUNNER``; its exit code, or None
     when there is no runner to hand it to (the caller then runs it in-process)."""
+    return _hand_over(STAGE, name)
+
+
+def delegate_check() -> int | None:
+    """The ``configs`` stage's ``pipespec compose --check --stamp`` in the runner: its exit
+    code, or None when there is no runner to hand it to."""
+    return _hand_over(CHECK, "")
+
+
+def _hand_over(job: str, name: str) -> int | None:
     path, token = os.environ.get(ENV_SOCKET), os.environ.get(ENV_TOKEN)
     if not path or not token:
         return None
@@ -101,6 +113,7 @@ def delegate(name: str) -> int | None:
         request = json.dumps(
             {
                 "token": token,
+                "job": job,
                 "stage": name,
                 "cwd": os.getcwd(),
                 "env": dict(os.environ),
@@ -329,6 +342,8 @@ def _accept(
             raise ValueError(f"the environment differs from the runner's in {', '.join(keys)}")
         if request["path"][1:] != sys.path[1:]:  # [0]: the script's folder
             raise ValueError("sys.path differs from the runner's")
+        if request["job"] not in (STAGE, CHECK) or not isinstance(request["stage"], str):
+            raise ValueError("unknown job")
         conn.settimeout(None)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         with contextlib.suppress(OSError):
@@ -344,7 +359,7 @@ def _accept(
         listener.close()
         conn.close()
         sys.path[:], sys.argv[:] = request["path"], request["argv"]
-        _child(request["stage"], request["cwd"], env, fds)
+        _child(request["job"], request["stage"], request["cwd"], env, fds)
     for fd in fds:
         os.close(fd)
     conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
@@ -370,7 +385,7 @@ def _reap(running: dict[int, socket.socket], selector: Any) -> None:
         conn.close()
 
 
-def _child(stage: str, cwd: str, env: dict[str, str], fds: list[int]) -> None:
+def _child(job: str, stage: str, cwd: str, env: dict[str, str], fds: list[int]) -> None:
     """Become the stage process: its descriptors, directory and environment, fresh seeds."""
     code = 1
     try:
@@ -385,7 +400,7 @@ def _child(stage: str, cwd: str, env: dict[str, str], fds: list[int]) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _interrupt)  # as run_stage's own handler does
         _reseed()
-        code = run_in_process(stage)
+        code = run_in_process(stage) if job == STAGE else check_in_process()
     except KeyboardInterrupt:  # before the stage began: nothing written
         sys.stderr.write("error: interrupted\n")
         code = 130
@@ -417,15 +432,28 @@ def _reseed() -> None:
 
 def run_in_process(stage: str) -> int:
     """``pipespec stage NAME`` without the runner: run it here; its exit code."""
-    from pipespec.core import console as console_module
-    from pipespec.core.errors import PipespecError
     from pipespec.engine.project import Project
     from pipespec.engine.stage_process import run_stage
+
+    return _in_process(lambda: run_stage(Project.find(None), stage))
+
+
+def check_in_process() -> int:
+    """``pipespec compose --check --stamp`` (the ``configs`` stage) here; its exit code."""
+    from pipespec.engine.generate import check_and_stamp
+    from pipespec.engine.project import Project
+
+    return _in_process(lambda: check_and_stamp(Project.find(None)))
+
+
+def _in_process(work: Callable[[], object]) -> int:
+    from pipespec.core import console as console_module
+    from pipespec.core.errors import PipespecError
 
     console_module.console.cache_clear()  # bound to this process's stderr and environment
     console_module.out.cache_clear()
     try:
-        run_stage(Project.find(None), stage)
+        work()
     except PipespecError as exc:
         console_module.error(exc.message, exc.hint)
         return exc.exit_code
