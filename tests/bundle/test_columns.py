@@ -86,6 +86,43 @@ def test_parse_floats_reads_text_as_the_csv_reader_does() -> None:
     assert math.isnan(values[2])
 
 
+def _arrow_alone(token: str | None) -> tuple[float, bool]:
+    """A token as Arrow's cast reads it on its own: (value, unreadable)."""
+    import pyarrow.compute as pc
+
+    if token is None or not token.strip():
+        return math.nan, False
+    try:
+        return float(pc.cast(pa.scalar(token.strip()), pa.float64()).as_py()), False
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return math.nan, True
+
+
+EDGE_TOKENS = [
+    "1", "+1", "-.5", "1.", ".", "e5", "1e", "1e+", "1E-3", "inf", "-Infinity", "NaN",
+    "nan(1)", "+nan", "1,5", "0x10", "1_000", "1.2.3", "\uff11", "--1", "12abc", " 7 ", "",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(EDGE_TOKENS),
+            st.text(alphabet="0123456789.eE+-infatyINFATY x,_", max_size=8),
+            st.floats(allow_nan=True).map(repr),
+            st.none(),
+        ),
+        max_size=40,
+    )
+)
+def test_parse_floats_reads_each_token_as_arrow_reads_it_alone(tokens: list[str | None]) -> None:
+    values, wrong, _ = parse_floats(np.array(tokens, dtype=object))
+    expected = [_arrow_alone(t) for t in tokens]
+    assert wrong.tolist() == [bad for _, bad in expected]
+    assert np.array_equal(values, np.array([v for v, _ in expected]), equal_nan=True)
+
+
 def test_floats_and_dates_of_a_mixed_column() -> None:
     mixed = np.array(["2.5", None, True, 3], dtype=object)
     assert floats(mixed)[[0, 2, 3]].tolist() == [2.5, 1.0, 3.0]

@@ -165,22 +165,52 @@ def parse_floats(text: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return values, wrong, blank
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
-    cache: dict[str, float | None] = {}
-    for i in np.flatnonzero(ok):
-        v = stripped[int(i)].as_py()
-        if v is None:  # missing: stays NaN
-            continue
-        if v not in cache:
-            try:
-                cache[v] = float(pc.cast(pa.scalar(v), pa.float64()).as_py())
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                cache[v] = None
-        result = cache[v]
-        if result is None:
-            wrong[i] = True
-        else:
-            values[i] = result
+    # some token is not a number: each distinct token is parsed once, in one cast where
+    # it can be (a column of words or identifiers costs one regex over its distinct tokens)
+    encoded = pc.dictionary_encode(_combined(stripped))
+    tokens = encoded.dictionary
+    parsed, unreadable = np.full(len(tokens), np.nan), np.ones(len(tokens), dtype=bool)
+    maybe = np.flatnonzero(
+        np.asarray(pc.match_substring_regex(tokens, MAYBE_NUMBER).to_numpy(zero_copy_only=False))
+    )
+    for batch, numbers in _castable(tokens, maybe):
+        parsed[batch], unreadable[batch] = numbers, False
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    present = ok & ~np.asarray(encoded.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    where = codes[present].astype(np.intp)
+    values[present], wrong[present] = parsed[where], unreadable[where]
     return values, wrong, blank
+
+
+# What Arrow's text-to-float cast may accept, and more: signed decimal digits with a point
+# and an exponent, or an inf/nan spelling. A token it does not match is certainly not a
+# number; one it matches is cast (tests/bundle/test_columns.py compares both with Arrow's
+# cast of each token alone).
+MAYBE_NUMBER = r"(?i)^[+-]?([0-9.]+(e[+-]?[0-9]*)?$|inf|nan)"
+
+
+def _combined(values: Any) -> Any:
+    return values.combine_chunks() if hasattr(values, "combine_chunks") else values
+
+
+def _castable(tokens: Any, candidates: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The candidate tokens in groups that Arrow casts to float64 whole, with their values:
+    all of them in one when it can, else the halves, and so on (a few unreadable tokens among
+    many numbers cost a few casts each, not one per token); those it refuses alone are in no
+    group."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(candidates):
+        return []
+    try:
+        numbers = pc.cast(tokens.take(pa.array(candidates)), pa.float64())
+        return [(candidates, numbers.to_numpy(zero_copy_only=False))]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        if len(candidates) == 1:
+            return []
+    half = len(candidates) // 2
+    return _castable(tokens, candidates[:half]) + _castable(tokens, candidates[half:])
 
 
 def parse_dates(values: np.ndarray, fmt: str | None) -> np.ndarray:

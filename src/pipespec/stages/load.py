@@ -274,7 +274,8 @@ def _holds_numbers(ds: dict[str, Any], table: pa.Table, column: str) -> bool:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipespec.bundle.reader import marker_like, read_numbers
+    from pipespec.bundle.columns import parse_floats
+    from pipespec.bundle.reader import marker_like
 
     if column in ds["dtypes"] or column == ds.get("weight"):
         return False
@@ -283,15 +284,15 @@ def _holds_numbers(ds: dict[str, Any], table: pa.Table, column: str) -> bool:
         return True  # already numbers: only non-finite values to look for
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return False
-    text = pc.utf8_trim_whitespace(pc.drop_null(values)).to_pandas()
-    text = text[text != ""].iloc[:INFER_ROWS]
+    text = pc.utf8_trim_whitespace(pc.drop_null(values)).combine_chunks()
+    text = text.filter(pc.not_equal(text, ""))[:INFER_ROWS]
     if not len(text):
         return False
-    numbers = read_numbers(text)
-    share = 1 - float(numbers.text.mean())
+    _, unreadable, _ = parse_floats(text)  # what read_numbers reads text as, without pandas
+    share = 1 - float(unreadable.mean())
     if share >= NUMBER_SHARE:
         return True
-    others = set(text[numbers.text].unique())
+    others = pc.unique(text.filter(pa.array(unreadable))).to_pylist()
     return share >= MARKED_SHARE and all(marker_like(t) for t in others)
 
 
