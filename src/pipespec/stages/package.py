@@ -189,14 +189,16 @@ def _training_rows(path: Path, *, seed: int, needed: list[str] | None) -> tuple[
     of them and of their columns: every row of a single-file table, only the ``needed``
     columns read; of a partitioned one (compute=dask) at most SCHEMA_ROWS, drawn with a
     seeded generator part by part."""
-    import numpy as np
-    import pandas as pd
-
     if not path.is_dir():
+        # no pandas import before the read: Arrow decodes without the GIL while the other
+        # thread imports LightGBM (and pandas with it)
         available, _ = table_columns(path)
         wanted = None if needed is None else [c for c in available if c in set(needed)]
         train, _ = read_table(path, columns=wanted)
         return train, len(train), len(available)
+    import numpy as np
+    import pandas as pd
+
     from pipespec.stages import parquet
 
     parts = parquet.part_files(path)
