@@ -82,7 +82,10 @@ def run(ctx: StageContext) -> None:
         git=git_commit(ctx.root) if prod["git_commit"] else None,
     )
     # LightGBM is imported and the inputs hashed (for the card) while the rows are read:
-    # Parquet decoding and hashlib work without the GIL
+    # Parquet decoding and hashlib work without the GIL. Arrow's Parquet reader is imported
+    # first, so that the decode starts before LightGBM's import (which holds the GIL) does.
+    import pyarrow.parquet  # noqa: F401
+
     with ThreadPoolExecutor(max_workers=1) as pool:
         imported = pool.submit(import_lightgbm)
         hashing = {k: pool.submit(_sha, p) for k, p in sorted(ctx.inputs.items())}
