@@ -105,8 +105,8 @@ def test_a_table_above_profile_rows_is_profiled_on_a_seeded_sample(
     assert profile["prediction"]["rows"] == rows // 3
     assert bundle.card["data"]["train"]["profiled_rows"] == rows // 3
     assert bundle.card["data"]["train"]["rows"] == rows
-    whole = assemble(tmp_path / "whole", settings=Settings(name="t", env="dev", seed=4),
-                     **{**inputs, "train": module._sample(inputs["train"], rows // 3, 4)})  # fmt: skip
+    sample = module._sample(inputs["train"], rows // 3, 4)
+    whole = assemble(tmp_path / "whole", settings=settings, **{**inputs, "train": sample})
     # the profile is that of the sample alone; the schema (ranges, categories) of every row
     assert whole.profile["features"] == profile["features"]
     again = assemble(tmp_path / "again", settings=settings, **inputs)
