@@ -85,3 +85,33 @@ def test_training_rows_without_a_feature_fail_and_keep_the_old_bundle(
         )
     assert (target / files.MANIFEST).read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # nothing half-written
+
+
+def test_a_table_above_profile_rows_is_profiled_on_a_seeded_sample(
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above PROFILE_ROWS training rows the schema still sees every row, the profile the
+    seeded sample; the card says both counts, and the same inputs give the same bytes."""
+    from pipespec.bundle import assemble as module
+
+    inputs = _inputs(trained_project)
+    rows = len(inputs["train"])
+    monkeypatch.setattr(module, "PROFILE_ROWS", rows // 3)
+    settings = Settings(name="t", env="dev", seed=4)
+    bundle = assemble(tmp_path / "bundle", settings=settings, **inputs)
+    profile = bundle.profile
+    assert profile["rows"] == rows // 3
+    assert {f["rows"] for f in profile["features"].values()} == {rows // 3}
+    assert profile["prediction"]["rows"] == rows // 3
+    assert bundle.card["data"]["train"]["profiled_rows"] == rows // 3
+    assert bundle.card["data"]["train"]["rows"] == rows
+    sample = module._sample(inputs["train"], rows // 3, 4)
+    whole = assemble(tmp_path / "whole", settings=settings, **{**inputs, "train": sample})
+    # the profile is that of the sample alone; the schema (ranges, categories) of every row
+    assert whole.profile["features"] == profile["features"]
+    again = assemble(tmp_path / "again", settings=settings, **inputs)
+    assert again.sha == bundle.sha
+    monkeypatch.setattr(module, "PROFILE_ROWS", rows)
+    unsampled = assemble(tmp_path / "unsampled", settings=settings, **inputs)
+    assert unsampled.schema == bundle.schema
+    assert unsampled.profile["rows"] == rows

@@ -82,7 +82,10 @@ def run(ctx: StageContext) -> None:
         git=git_commit(ctx.root) if prod["git_commit"] else None,
     )
     # LightGBM is imported and the inputs hashed (for the card) while the rows are read:
-    # Parquet decoding and hashlib work without the GIL
+    # Parquet decoding and hashlib work without the GIL. Arrow's Parquet reader is imported
+    # first, so that the decode starts before LightGBM's import (which holds the GIL) does.
+    import pyarrow.parquet  # noqa: F401
+
     with ThreadPoolExecutor(max_workers=1) as pool:
         imported = pool.submit(import_lightgbm)
         hashing = {k: pool.submit(_sha, p) for k, p in sorted(ctx.inputs.items())}
@@ -178,10 +181,10 @@ def _valid_rows(path: Path, needed: list[str] | None, transforms_text: bytes) ->
     except (ValueError, KeyError, TypeError):
         needed = None
     if needed is None:
-        return read_table(path)[0]
+        return _read(path)
     available, _ = table_columns(path)
     wanted = {*needed, target}
-    return read_table(path, columns=[c for c in available if c in wanted] or None)[0]
+    return _read(path, [c for c in available if c in wanted] or None)
 
 
 def _training_rows(path: Path, *, seed: int, needed: list[str] | None) -> tuple[Any, int, int]:
@@ -189,14 +192,16 @@ def _training_rows(path: Path, *, seed: int, needed: list[str] | None) -> tuple[
     of them and of their columns: every row of a single-file table, only the ``needed``
     columns read; of a partitioned one (compute=dask) at most SCHEMA_ROWS, drawn with a
     seeded generator part by part."""
+    if not path.is_dir():
+        # no pandas import before the read: Arrow decodes without the GIL while the other
+        # thread imports LightGBM (and pandas with it)
+        available, _ = table_columns(path)
+        wanted = None if needed is None else [c for c in available if c in set(needed)]
+        train = _read(path, wanted)
+        return train, len(train), len(available)
     import numpy as np
     import pandas as pd
 
-    if not path.is_dir():
-        available, _ = table_columns(path)
-        wanted = None if needed is None else [c for c in available if c in set(needed)]
-        train, _ = read_table(path, columns=wanted)
-        return train, len(train), len(available)
     from pipespec.stages import parquet
 
     parts = parquet.part_files(path)
@@ -212,6 +217,23 @@ def _training_rows(path: Path, *, seed: int, needed: list[str] | None) -> tuple[
         frames.append(frame)
     train = pd.concat(frames, ignore_index=True)
     return train, total, len(train.columns)
+
+
+def _read(path: Path, columns: list[str] | None = None) -> Any:
+    """``parquet.read_table``'s frame of a single-file table, the file memory-mapped: Arrow
+    then decodes the pages where they lie instead of copying the file into freshly allocated
+    buffers first (700k rows x 55 columns: about 1.0 s of CPU against 1.5-2.4 s in a fresh
+    process). A partitioned table is read by ``read_table``."""
+    if path.is_dir():
+        return read_table(path, columns=columns)[0]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=columns, memory_map=True)
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)  # as read_table converts
+    del table
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def _sha(path: Path) -> str:
