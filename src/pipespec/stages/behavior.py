@@ -16,7 +16,7 @@ from typing import Any
 from pipespec.core.atomic import write_json, write_text
 from pipespec.core.console import console
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import read_arrow, table_columns
+from pipespec.stages.parquet import part_files
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("behavior",)
@@ -31,6 +31,11 @@ PATH_PARAMS = ("behavior.cases.path",)  # editing the cases re-runs the checks
 
 
 def run(ctx: StageContext) -> None:
+    # the data read while the libraries are imported: Arrow decodes without the GIL, so the
+    # read takes the other core while this one imports pandas and pipespec's modules
+    data = _ReadAhead(ctx.input("data"))
+    import pandas  # noqa: F401
+
     from pipespec.bundle import behavior
     from pipespec.bundle.behavior import native
     from pipespec.bundle.bundle import Bundle
@@ -46,10 +51,11 @@ def run(ctx: StageContext) -> None:
     spec = behavior.spec_from(ctx.params["behavior"].to_dict(), where="params.yaml")
     # only the columns the checks read (all of them when one is not there: the check that
     # names it then says which columns the data has)
-    available, _ = table_columns(ctx.input("data"))
+    table = data.table()
     wanted = behavior.columns_read(bundle, spec)
-    subset = [c for c in available if c in wanted] if wanted <= set(available) else None
-    frame, total = _sampled(ctx.input("data"), subset, spec)
+    if wanted <= set(table.column_names):
+        table = table.select([c for c in table.column_names if c in wanted])
+    frame, total = _sampled(table, spec)
     source = ctx.input("data").relative_to(ctx.root).as_posix()
     found = behavior.run_checks(bundle, frame, spec, base=ctx.root, source=source, total_rows=total)
     console().print(behavior.table(found))
@@ -65,7 +71,44 @@ def run(ctx: StageContext) -> None:
         console().print(f"[yellow]{error.message}[/] (behavior.enforce is false: going on)")
 
 
-def _sampled(path: Path, columns: list[str] | None, spec: Any) -> tuple[Any, int | None]:
+class _ReadAhead:
+    """A table (file or directory of parts, every column) read by a thread of its own;
+    ``table()`` waits for it and raises what the read raised. The parts are found first,
+    so a missing file is this stage's DataError at once."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        import pyarrow.parquet as pq
+
+        files = part_files(path)
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+        def read() -> None:
+            try:
+                tables = [pq.ParquetFile(f).read() for f in files]
+                self._result = tables[0] if len(tables) == 1 else _concat(tables)
+            except BaseException as exc:  # handed to the caller of table()
+                self._error = exc
+
+        self._thread = threading.Thread(target=read, name="behavior-read", daemon=True)
+        self._thread.start()
+
+    def table(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def _concat(tables: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables)
+
+
+def _sampled(table: Any, spec: Any) -> tuple[Any, int | None]:
     """The rows the checks run on, and the table's row count (None: the frame is the whole
     table, ``run_checks`` samples it). Only the sampled rows become pandas (``take`` in
     Arrow): at 1M rows the conversion of the others was most of the read. Arrow converts an
@@ -75,11 +118,13 @@ def _sampled(path: Path, columns: list[str] | None, spec: Any) -> tuple[Any, int
 
     from pipespec.bundle import behavior
 
-    table = read_arrow(path, columns)
     index = behavior.sample(table.num_rows, spec)
     typed = (pa.types.is_integer, pa.types.is_boolean)
     if index is None or any(
         column.null_count and any(t(column.type) for t in typed) for column in table.columns
     ):  # as parquet.read_table converts it
         return table.to_pandas(self_destruct=True, split_blocks=True), None
-    return table.take(index).to_pandas(split_blocks=True), table.num_rows
+    # one block per column type, not per column (the sample is small, the copy cheap): a
+    # one-record frame of it costs Bundle.predict a quarter less (its check reads each
+    # column), so the latency calls and the base predictions take less
+    return table.take(index).to_pandas(), table.num_rows

@@ -206,9 +206,10 @@ def grouped_auc(
 
     if not len(chosen):
         return []
-    slot = np.full(max(int(group.max(initial=-1)), int(chosen.max())) + 1, -1, dtype=np.int64)
-    slot[chosen] = np.arange(len(chosen))
-    member = np.where(group >= 0, slot[np.maximum(group, 0)], -1)[order]
+    # each row's place among the chosen groups (-1: none), the rows in score order
+    slot = np.full(max(int(group.max(initial=-1)), int(chosen.max())) + 2, -1, dtype=np.int64)
+    slot[chosen + 1] = np.arange(len(chosen))
+    member = slot[group[order] + 1]
     rows = order[member >= 0]
     member = member[member >= 0]
     small = np.int16 if len(chosen) <= np.iinfo(np.int16).max else np.int64
@@ -265,8 +266,12 @@ def grouped_auc(
 
 def _more_distinct(values: Any, bins: int) -> bool:
     """``values.nunique() > bins``, most often decided on the first rows."""
-    if values.iloc[:256].dropna().nunique() > bins:
-        return True
+    import numpy as np
+
+    if values.dtype == np.float64:
+        head = np.unique(values.to_numpy()[:256])  # NaN, if any, once and last
+        if len(head) - int(np.isnan(head[-1:]).sum()) > bins:
+            return True
     return bool(values.nunique() > bins)
 
 
