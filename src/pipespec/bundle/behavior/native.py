@@ -160,8 +160,10 @@ class NativeBooster:
             raise ValueError(f"LightGBM predicts at most {_MAX_INT32} rows at once")
         # lightgbm's _np2d_to_np1d: float32 or float64 kept, a column-major matrix as it is
         dtype = data.dtype if data.dtype in (np.float32, np.float64) else np.dtype(np.float32)
-        order, layout = ("F", _COL_MAJOR) if data.flags["F_CONTIGUOUS"] else ("C", _ROW_MAJOR)
-        flat = np.asarray(data, dtype=dtype, order=order).ravel(order=order)
+        if data.flags["F_CONTIGUOUS"]:
+            flat, layout = np.asarray(data, dtype=dtype, order="F").ravel(order="F"), _COL_MAJOR
+        else:
+            flat, layout = np.asarray(data, dtype=dtype, order="C").ravel(order="C"), _ROW_MAJOR
         kind = _FLOAT64 if flat.dtype == np.float64 else _FLOAT32
         iterations = ctypes.c_int(self.best_iteration)
         expected = ctypes.c_int64(0)
@@ -211,7 +213,7 @@ class NativeRowPredictor(RowPredictor):
 
     def __init__(self, booster: NativeBooster) -> None:  # RowPredictor's, on this library
         self._lib = booster._lib
-        self._check = _check
+        self._check = _check  # type: ignore[assignment]
         self._booster = booster  # type: ignore[assignment]
         self.columns = booster.num_feature()
         self.outputs = booster.num_model_per_iteration()

@@ -19,6 +19,7 @@ from pipespec.bundle.behavior.rows import (
     metrics,
     missing,
     quantile_bins,
+    rounded,
 )
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ class Search:
             enough &= np.minimum(positives, counts - positives) >= MIN_CLASS_ROWS
         chosen = np.flatnonzero(enough)
         if metric == "auc":
-            values = grouped_auc(y, s, self.order, flat, chosen)
+            values = [rounded(v) for v in grouped_auc(y, s, self.order, flat, chosen)]
         else:
             values = [metrics(self.rows.bundle, y[flat == k], s[flat == k], only=metric)
                       .get(metric) for k in chosen]  # fmt: skip
@@ -190,11 +191,11 @@ def codes(groups: Groups, rows: int) -> np.ndarray | None:
 
 def grouped_auc(
     y: np.ndarray, s: np.ndarray, order: np.ndarray, group: np.ndarray, chosen: np.ndarray
-) -> list[float | None]:
+) -> list[float]:
     """The AUC of the rows of each group in ``chosen`` (``group``: each row's group, -1 for
-    none; ``order``: ``np.argsort(-s, kind="stable")``), rounded as ``rows.metrics`` rounds
-    it: the numbers ``metrics(bundle, y[group == k], s[group == k])`` gives, bit for bit,
-    with one sort for all groups instead of one per group.
+    none; ``order``: ``np.argsort(-s, kind="stable")``): ``core.model_metrics.auc`` of
+    ``y[group == k], s[group == k]`` bit for bit (nan unless both classes occur), with one
+    sort for all groups instead of one per group.
 
     Filtering the stably sorted rows keeps each group's rows in the order its own stable
     sort gives (score descending, ties in row order); a stable sort by group then makes
@@ -253,14 +254,11 @@ def grouped_auc(
     with np.errstate(divide="ignore", invalid="ignore"):  # a one-class group: not used
         fpr, tpr = fx / fx[ends][group_of], tx / tx[ends][group_of]
         terms = (fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2.0
-    out: list[float | None] = []
+    out = []
     for g in range(len(chosen)):
         positives, n = int(yy[starts[g] : starts[g] + sizes[g]].sum()), int(sizes[g])
-        if not 0 < positives < n:  # model_metrics.auc: nan unless both classes occur
-            out.append(None)
-            continue
-        value = float(terms[lead[g] : ends[g]].sum())
-        out.append(round(value, 6) if math.isfinite(value) else None)
+        both = 0 < positives < n  # model_metrics.auc: nan unless both classes occur
+        out.append(float(terms[lead[g] : ends[g]].sum()) if both else math.nan)
     return out
 
 
