@@ -87,7 +87,7 @@ class _ReadAhead:
 
         def read() -> None:
             try:
-                tables = [pq.ParquetFile(f).read() for f in files]
+                tables = [pq.ParquetFile(f).read(use_threads=False) for f in files]
                 self._result = tables[0] if len(tables) == 1 else _concat(tables)
             except BaseException as exc:  # handed to the caller of table()
                 self._error = exc
