@@ -211,8 +211,8 @@ def grouped_auc(
     slot = np.full(max(int(group.max(initial=-1)), int(chosen.max())) + 2, -1, dtype=np.int64)
     slot[chosen + 1] = np.arange(len(chosen))
     member = slot[group[order] + 1]
-    rows = order[member >= 0]
-    member = member[member >= 0]
+    inside = member >= 0
+    rows, member = order[inside], member[inside]
     small = np.int16 if len(chosen) <= np.iinfo(np.int16).max else np.int64
     regroup = np.argsort(member.astype(small), kind="stable")  # (a radix sort on int16)
     rows, member = rows[regroup], member[regroup]
@@ -254,11 +254,12 @@ def grouped_auc(
     with np.errstate(divide="ignore", invalid="ignore"):  # a one-class group: not used
         fpr, tpr = fx / fx[ends][group_of], tx / tx[ends][group_of]
         terms = (fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2.0
+    positives = np.bincount(member, weights=yy, minlength=len(chosen)).tolist()
     out = []
-    for g in range(len(chosen)):
-        positives, n = int(yy[starts[g] : starts[g] + sizes[g]].sum()), int(sizes[g])
-        both = 0 < positives < n  # model_metrics.auc: nan unless both classes occur
-        out.append(float(terms[lead[g] : ends[g]].sum()) if both else math.nan)
+    groups = zip(positives, sizes.tolist(), lead.tolist(), ends.tolist(), strict=True)
+    for ones, n, first, final in groups:
+        both = 0 < ones < n  # model_metrics.auc: nan unless both classes occur
+        out.append(float(terms[first:final].sum()) if both else math.nan)
     return out
 
 
