@@ -16,7 +16,7 @@ from typing import Any
 from pipespec.core.atomic import write_json, write_text
 from pipespec.core.console import console
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import part_files
+from pipespec.stages.parquet import part_files, table_columns
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("behavior",)
@@ -31,11 +31,6 @@ PATH_PARAMS = ("behavior.cases.path",)  # editing the cases re-runs the checks
 
 
 def run(ctx: StageContext) -> None:
-    # the data read while the libraries are imported: Arrow decodes without the GIL, so the
-    # read takes the other core while this one imports pandas and pipespec's modules
-    data = _ReadAhead(ctx.input("data"))
-    import pandas  # noqa: F401
-
     from pipespec.bundle import behavior
     from pipespec.bundle.behavior import native
     from pipespec.bundle.bundle import Bundle
@@ -51,12 +46,15 @@ def run(ctx: StageContext) -> None:
         import_lightgbm()
     spec = behavior.spec_from(ctx.params["behavior"].to_dict(), where="params.yaml")
     # only the columns the checks read (all of them when one is not there: the check that
-    # names it then says which columns the data has)
-    table = data.table()
+    # names it then says which columns the data has), read while pandas is imported: Arrow
+    # decodes without the GIL, so the read takes the other core
+    available, _ = table_columns(ctx.input("data"))
     wanted = behavior.columns_read(bundle, spec)
-    if wanted <= set(table.column_names):
-        table = table.select([c for c in table.column_names if c in wanted])
-    frame, total = _sampled(table, spec)
+    subset = [c for c in available if c in wanted] if wanted <= set(available) else None
+    data = _ReadAhead(ctx.input("data"), subset)
+    import pandas  # noqa: F401
+
+    frame, total = _sampled(data.table(), spec)
     source = ctx.input("data").relative_to(ctx.root).as_posix()
     found = behavior.run_checks(bundle, frame, spec, base=ctx.root, source=source, total_rows=total)
     console().print(behavior.table(found))
@@ -73,11 +71,12 @@ def run(ctx: StageContext) -> None:
 
 
 class _ReadAhead:
-    """A table (file or directory of parts, every column) read by a thread of its own;
-    ``table()`` waits for it and raises what the read raised. The parts are found first,
-    so a missing file is this stage's DataError at once."""
+    """A table (file or directory of parts; only ``columns`` if given) read by a thread of
+    its own, with one decoding thread (the caller's work has the other core); ``table()``
+    waits for it and raises what the read raised. The parts are found first, so a missing
+    file is this stage's DataError at once."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, columns: list[str] | None = None) -> None:
         import threading
 
         import pyarrow.parquet as pq
@@ -88,7 +87,7 @@ class _ReadAhead:
 
         def read() -> None:
             try:
-                tables = [pq.ParquetFile(f).read(use_threads=False) for f in files]
+                tables = [pq.ParquetFile(f).read(columns, use_threads=False) for f in files]
                 self._result = tables[0] if len(tables) == 1 else _concat(tables)
             except BaseException as exc:  # handed to the caller of table()
                 self._error = exc
