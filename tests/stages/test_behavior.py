@@ -80,9 +80,11 @@ def test_the_read_ahead_reads_every_part_in_order_and_raises_what_the_read_raise
 
     parts = tmp_path / "table"
     parts.mkdir()
-    pq.write_table(pa.table({"x": [3, 4]}), parts / "part.00001.parquet")
-    pq.write_table(pa.table({"x": [1, 2]}), parts / "part.00000.parquet")
+    pq.write_table(pa.table({"x": [3, 4], "y": ["c", "d"]}), parts / "part.00001.parquet")
+    pq.write_table(pa.table({"x": [1, 2], "y": ["a", "b"]}), parts / "part.00000.parquet")
     assert _ReadAhead(parts).table().column("x").to_pylist() == [1, 2, 3, 4]
+    only = _ReadAhead(parts, ["y"]).table()
+    assert (only.column_names, only.column("y").to_pylist()) == (["y"], ["a", "b", "c", "d"])
     with pytest.raises(DataError, match=r"input file not found: .*missing\.parquet"):
         _ReadAhead(tmp_path / "missing.parquet")
     broken = tmp_path / "broken.parquet"
