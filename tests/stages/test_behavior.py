@@ -45,7 +45,7 @@ def test_only_the_sampled_rows_are_converted_and_they_equal_the_sample_of_the_wh
     import pyarrow.parquet as pq
 
     from pipespec.bundle import behavior
-    from pipespec.stages.behavior import _sampled
+    from pipespec.stages.behavior import _ReadAhead, _sampled
     from pipespec.stages.parquet import read_table
 
     def whole(path: Path, spec: object) -> pd.DataFrame:
@@ -55,7 +55,7 @@ def test_only_the_sampled_rows_are_converted_and_they_equal_the_sample_of_the_wh
 
     spec = behavior.spec_from({"name": "t", "rows": 100}, where="t")
     test = trained_project / "data" / "split" / "test.parquet"
-    frame, total = _sampled(test, None, spec)
+    frame, total = _sampled(_ReadAhead(test).table(), spec)
     assert total is not None
     assert total > 100
     pd.testing.assert_frame_equal(frame, whole(test, spec), check_exact=True)
@@ -63,7 +63,32 @@ def test_only_the_sampled_rows_are_converted_and_they_equal_the_sample_of_the_wh
     # the whole table is converted then, and sampled by run_checks
     path = tmp_path / "nulls.parquet"
     pq.write_table(pa.table({"n": pa.array([1, None] + [2] * 198, pa.int64())}), path)
-    frame, total = _sampled(path, None, spec)
+    frame, total = _sampled(_ReadAhead(path).table(), spec)
     assert total is None
     assert frame["n"].dtype == "float64"
     assert len(frame) == 200
+
+
+def test_the_read_ahead_reads_every_part_in_order_and_raises_what_the_read_raised(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipespec.core.errors import DataError
+    from pipespec.stages.behavior import _ReadAhead
+
+    parts = tmp_path / "table"
+    parts.mkdir()
+    pq.write_table(pa.table({"x": [3, 4], "y": ["c", "d"]}), parts / "part.00001.parquet")
+    pq.write_table(pa.table({"x": [1, 2], "y": ["a", "b"]}), parts / "part.00000.parquet")
+    assert _ReadAhead(parts).table().column("x").to_pylist() == [1, 2, 3, 4]
+    only = _ReadAhead(parts, ["y"]).table()
+    assert (only.column_names, only.column("y").to_pylist()) == (["y"], ["a", "b", "c", "d"])
+    with pytest.raises(DataError, match=r"input file not found: .*missing\.parquet"):
+        _ReadAhead(tmp_path / "missing.parquet")
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not a parquet file")
+    reading = _ReadAhead(broken)
+    with pytest.raises(pa.ArrowInvalid, match="Parquet magic bytes not found"):
+        reading.table()

@@ -16,7 +16,7 @@ from typing import Any
 from pipespec.core.atomic import write_json, write_text
 from pipespec.core.console import console
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import read_arrow, table_columns
+from pipespec.stages.parquet import part_files, table_columns
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("behavior",)
@@ -32,21 +32,29 @@ PATH_PARAMS = ("behavior.cases.path",)  # editing the cases re-runs the checks
 
 def run(ctx: StageContext) -> None:
     from pipespec.bundle import behavior
+    from pipespec.bundle.behavior import native
     from pipespec.bundle.bundle import Bundle
     from pipespec.bundle.card import markdown, with_behavior
-    from pipespec.bundle.engine import import_lightgbm
 
-    # LightGBM without its scikit-learn API (and scikit-learn's scipy), which the checks do
-    # not use: most of the time `import lightgbm` takes (see the package stage)
-    import_lightgbm()
-    bundle = Bundle.load(ctx.input("bundle"), project=ctx.root)  # its own custom modules
+    # the model scored through LightGBM's C library without `import lightgbm` (its scipy and
+    # narwhals: a third of a second); where that cannot be, the package without its
+    # scikit-learn API, which the checks do not use (see the package stage)
+    bundle = native.scoring(Bundle.load(ctx.input("bundle"), project=ctx.root))
+    if not isinstance(bundle, native.NativeBundle):
+        from pipespec.bundle.engine import import_lightgbm
+
+        import_lightgbm()
     spec = behavior.spec_from(ctx.params["behavior"].to_dict(), where="params.yaml")
     # only the columns the checks read (all of them when one is not there: the check that
-    # names it then says which columns the data has)
+    # names it then says which columns the data has), read while pandas is imported: Arrow
+    # decodes without the GIL, so the read takes the other core
     available, _ = table_columns(ctx.input("data"))
     wanted = behavior.columns_read(bundle, spec)
     subset = [c for c in available if c in wanted] if wanted <= set(available) else None
-    frame, total = _sampled(ctx.input("data"), subset, spec)
+    data = _ReadAhead(ctx.input("data"), subset)
+    import pandas  # noqa: F401
+
+    frame, total = _sampled(data.table(), spec)
     source = ctx.input("data").relative_to(ctx.root).as_posix()
     found = behavior.run_checks(bundle, frame, spec, base=ctx.root, source=source, total_rows=total)
     console().print(behavior.table(found))
@@ -62,7 +70,45 @@ def run(ctx: StageContext) -> None:
         console().print(f"[yellow]{error.message}[/] (behavior.enforce is false: going on)")
 
 
-def _sampled(path: Path, columns: list[str] | None, spec: Any) -> tuple[Any, int | None]:
+class _ReadAhead:
+    """A table (file or directory of parts; only ``columns`` if given) read by a thread of
+    its own, with one decoding thread (the caller's work has the other core); ``table()``
+    waits for it and raises what the read raised. The parts are found first, so a missing
+    file is this stage's DataError at once."""
+
+    def __init__(self, path: Path, columns: list[str] | None = None) -> None:
+        import threading
+
+        import pyarrow.parquet as pq
+
+        files = part_files(path)
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+        def read() -> None:
+            try:
+                tables = [pq.ParquetFile(f).read(columns, use_threads=False) for f in files]
+                self._result = tables[0] if len(tables) == 1 else _concat(tables)
+            except BaseException as exc:  # handed to the caller of table()
+                self._error = exc
+
+        self._thread = threading.Thread(target=read, name="behavior-read", daemon=True)
+        self._thread.start()
+
+    def table(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def _concat(tables: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables)
+
+
+def _sampled(table: Any, spec: Any) -> tuple[Any, int | None]:
     """The rows the checks run on, and the table's row count (None: the frame is the whole
     table, ``run_checks`` samples it). Only the sampled rows become pandas (``take`` in
     Arrow): at 1M rows the conversion of the others was most of the read. Arrow converts an
@@ -72,11 +118,13 @@ def _sampled(path: Path, columns: list[str] | None, spec: Any) -> tuple[Any, int
 
     from pipespec.bundle import behavior
 
-    table = read_arrow(path, columns)
     index = behavior.sample(table.num_rows, spec)
     typed = (pa.types.is_integer, pa.types.is_boolean)
     if index is None or any(
         column.null_count and any(t(column.type) for t in typed) for column in table.columns
     ):  # as parquet.read_table converts it
         return table.to_pandas(self_destruct=True, split_blocks=True), None
-    return table.take(index).to_pandas(split_blocks=True), table.num_rows
+    # one block per column type, not per column (the sample is small, the copy cheap): a
+    # one-record frame of it costs Bundle.predict a quarter less (its check reads each
+    # column), so the latency calls and the base predictions take less
+    return table.take(index).to_pandas(), table.num_rows

@@ -138,10 +138,12 @@ def metrics(
     if not len(y):
         return dict.fromkeys(wanted)
     values = task_metrics(task, y, s, wanted, threshold=bundle.threshold)
-    return {
-        name: round(float(v), 6) if v is not None and math.isfinite(v) else None
-        for name, v in values.items()
-    }
+    return {name: rounded(v) for name, v in values.items()}
+
+
+def rounded(value: float | None) -> float | None:
+    """A metric as the report holds it: 6 decimals; None where it is undefined."""
+    return round(float(value), 6) if value is not None and math.isfinite(value) else None
 
 
 def gap(metric: str, overall: float, value: float) -> float:
