@@ -151,8 +151,8 @@ def _output(
     columns: dict[str, Any] = {"row": pa.array(rows + start, type=pa.int64())}
     for name, array in keep.items():
         columns[name] = array.take(pa.array(rows, type=pa.int64()))
-    for name, values in bundle.columns(scores).items():
-        columns[name] = pa.array(values)
+    for name, values in bundle.columns(scores, kind="arrow").items():
+        columns[name] = values if isinstance(values, pa.Array) else pa.array(values)
     columns["warnings"] = pa.array(warnings, type=pa.string())
     return pa.table(columns)
 
