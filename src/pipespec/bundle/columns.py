@@ -230,7 +230,6 @@ def floats(values: np.ndarray) -> np.ndarray:
 def index_in(keys: np.ndarray, categories: list[str] | tuple[str, ...]) -> np.ndarray:
     """Position of each text key in ``categories`` (-1: not there or missing), by Arrow's
     hash table: for many rows."""
-    import numpy as np
 
     return positions_in(keys, categories).astype("float64")
 
