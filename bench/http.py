@@ -5,6 +5,9 @@ and with the floor: a FastAPI endpoint that reads the body and answers a constan
 uvicorn, FastAPI and the client cost with no work at all). Loops are bounded; each server
 runs in its own process on 127.0.0.1. A row "create_app on uvicorn" serves pipespec's app
 on plain uvicorn (what `pipespec serve`'s own protocol and limits add is the difference).
+Every server runs for the whole measure and the requests alternate between them (one
+single-record request to each in turn, then the concurrent load in rounds, the order
+reversed every round), so a shared machine's changing load falls on all of them alike.
 
 Then, in this process (far less noisy on a shared machine): a raw ASGI call loop, no socket,
 over pipespec's app and the floor's app alternately, and `predict_records` alone: the time
@@ -138,19 +141,46 @@ def start(argv: list[str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit(f"server did not start:\n{log.read_text()}")
 
 
-def sequential(url: str, record: dict, n: int) -> list[float]:
+def sequential(urls: dict[str, str], record: dict, n: int) -> dict[str, list[float]]:
+    """``n`` single-record requests to each server, one to each in turn (keep-alive)."""
     import httpx
 
-    latencies = []
-    with httpx.Client(base_url=url) as client:
-        for _ in range(min(50, n)):  # warm up
-            client.post("/predict", json=record)
-        for _ in range(n):
-            start = time.perf_counter()
-            answer = client.post("/predict", json=record)
-            latencies.append(time.perf_counter() - start)
-            assert answer.status_code == 200, answer.text
+    latencies: dict[str, list[float]] = {name: [] for name in urls}
+    clients = {name: httpx.Client(base_url=url) for name, url in urls.items()}
+    try:
+        for client in clients.values():
+            for _ in range(min(50, n)):  # warm up
+                client.post("/predict", json=record)
+        names = list(clients)
+        for i in range(n):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                start = time.perf_counter()
+                answer = clients[name].post("/predict", json=record)
+                latencies[name].append(time.perf_counter() - start)
+                assert answer.status_code == 200, answer.text
+    finally:
+        for client in clients.values():
+            client.close()
     return latencies
+
+
+def alternating_load(
+    urls: dict[str, str], record: dict, n: int, workers: int, rounds: int = 4
+) -> dict[str, tuple[float, list[float]]]:
+    """``concurrent`` on each server in ``rounds`` rounds (the order reversed every round):
+    requests/s over all rounds, and the latencies."""
+    names = list(urls)
+    walls: dict[str, float] = dict.fromkeys(names, 0.0)
+    done: dict[str, int] = dict.fromkeys(names, 0)
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    per = max(workers, n // rounds)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            rps, loaded = concurrent(urls[name], record, per, workers)
+            walls[name] += len(loaded) / rps
+            done[name] += len(loaded)
+            latencies[name].extend(loaded)
+    return {name: (done[name] / walls[name], latencies[name]) for name in names}
 
 
 def concurrent(url: str, record: dict, n: int, workers: int) -> tuple[float, list[float]]:
@@ -341,22 +371,29 @@ def main() -> None:
             servers["pipespec serve (lleaves)"] += argv[4:]
         results = {}
         local = in_process(bundle, record, args.requests)
-        for name, argv in ({} if args.in_process_only else servers).items():
-            proc, url = start(argv, work / f"{name.split()[0]}.log")
-            try:
-                if name.endswith("(lleaves)"):
-                    import httpx
+        procs = []
+        try:
+            urls = {}
+            for i, (name, argv) in enumerate(({} if args.in_process_only else servers).items()):
+                proc, urls[name] = start(argv, work / f"server{i}.log")
+                procs.append(proc)
+            if "pipespec serve (lleaves)" in urls:
+                import httpx
 
-                    engine = httpx.get(f"{url}/health").json()["engine"]
-                    assert engine["name"] == "lleaves", f"serving with LightGBM: {engine}"
-                single = sequential(url, record, args.requests)
-                rps, loaded = concurrent(url, record, args.requests, args.concurrency)
-            finally:
+                engine = httpx.get(f"{urls['pipespec serve (lleaves)']}/health").json()["engine"]
+                assert engine["name"] == "lleaves", f"serving with LightGBM: {engine}"
+            single = sequential(urls, record, args.requests) if urls else {}
+            load = alternating_load(urls, record, args.requests, args.concurrency) if urls else {}
+        finally:
+            for proc in procs:
                 proc.terminate()
+            for proc in procs:
                 proc.wait(timeout=30)
+        for name in single:
+            rps, loaded = load[name]
             results[name] = (
-                pct(single, 0.5),
-                pct(single, 0.99),
+                pct(single[name], 0.5),
+                pct(single[name], 0.99),
                 rps,
                 pct(loaded, 0.5),
                 pct(loaded, 0.99),
@@ -374,7 +411,10 @@ def main() -> None:
     )
     if args.in_process_only:
         return
-    print(f"{args.requests} single-record requests per measure, 127.0.0.1, keep-alive")
+    print(
+        f"{args.requests} single-record requests to each server, one to each in turn, "
+        "127.0.0.1, keep-alive; the load in 4 alternating rounds"
+    )
     load = f"req/s @{args.concurrency}"
     print(f"{'':24} {'p50 ms':>8} {'p99 ms':>8} {load:>10} {'p50/p99 ms under load':>22}")
     for name, (p50, p99, rps, lp50, lp99) in results.items():
@@ -388,6 +428,12 @@ def main() -> None:
     print(
         f"pipespec over the floor: p50 +{ours[0] - floor[0]:.2f} ms, "
         f"p99 +{ours[1] - floor[1]:.2f} ms, throughput {ours[2] / floor[2]:.2f}x"
+    )
+    plain = results["create_app on uvicorn"]
+    print(
+        f"`pipespec serve` over create_app on plain uvicorn (its protocol, limits, process): "
+        f"p50 {ours[0] - plain[0]:+.2f} ms, p99 {ours[1] - plain[1]:+.2f} ms, "
+        f"throughput {ours[2] / plain[2]:.2f}x"
     )
 
     if "pipespec serve (lleaves)" in results:

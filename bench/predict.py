@@ -159,7 +159,7 @@ def main() -> None:
     import pandas as pd
 
     from pipespec.bundle.bundle import Bundle
-    from pipespec.bundle.transforms import apply
+    from pipespec.bundle.transforms import apply, matrix
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -206,6 +206,7 @@ def main() -> None:
         booster = bundle.booster
         threads = bundle.policy.num_threads
         inproc, raw, nocheck = [], [], []
+        phases: dict[str, list[float]] = {"check": [], "matrix": [], "output": []}
         checked = bundle.check(frame)
         for _ in range(args.repeat):
             start = time.perf_counter()
@@ -217,6 +218,18 @@ def main() -> None:
             start = time.perf_counter()
             bundle.score(checked, threads=threads)
             nocheck.append(time.perf_counter() - start)
+            # the work outside the model, phase by phase (single-threaded, so far less
+            # sensitive to a busy machine than the model's threads)
+            start = time.perf_counter()
+            again = bundle.check(frame)
+            phases["check"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            work = dict(again.work)
+            matrix(bundle.transforms, work, bundle.feature_names, bundle.custom, again.codes)
+            phases["matrix"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            pd.DataFrame(bundle.columns(pred, kind="pandas"), index=frame.index)
+            phases["output"].append(time.perf_counter() - start)
         assert np.array_equal(out["prediction"].to_numpy(), pred)
         if args.engine != "lightgbm":
             compare_engines(bundle_dir, frame, args.repeat, args.compiled, work)
@@ -240,6 +253,12 @@ def main() -> None:
     print(
         f"  ratio Bundle.predict/booster:   {median_rate(n, inproc) / median_rate(n, raw):.2f}x "
         "throughput"
+    )
+    shown = {name: statistics.median(times) * 1e3 for name, times in phases.items()}
+    print(
+        f"  outside the model (ms): check {shown['check']:.1f}, transforms + matrix "
+        f"{shown['matrix']:.1f}, output frame {shown['output']:.1f}; "
+        f"total {sum(shown.values()):.1f}"
     )
 
 

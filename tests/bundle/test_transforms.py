@@ -114,3 +114,81 @@ def test_model_columns_and_targets_that_do_not_match_are_named() -> None:
         model_columns(["a", "b"], ["a"])
     with pytest.raises(DataError, match="target 'y' has label\\(s\\) unseen in training: maybe"):
         encode_target(TRANSFORMS.target, pd.Series(["yes", "maybe"]))
+
+
+SCHEMA_CATEGORIES = st.lists(st.sampled_from(["a", "b", "c", "1", "True", "x"]), unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(CATEGORY_VALUES, min_size=1, max_size=8),
+    SCHEMA_CATEGORIES,
+    st.lists(st.sampled_from(["a", "b", "c", "1", "True", "y"]), unique=True, min_size=1),
+    st.booleans(),
+    st.sampled_from(["objects", "arrow", "floats"]),
+)
+def test_the_checks_category_lookup_gives_the_codes_of_a_lookup_of_its_own(
+    values: list, schema: list, fitted: list, other: bool, kind: str
+) -> None:
+    """The categorical step reuses the input check's lookup (``Codes``) of the same array:
+    byte-identical codes whatever the schema's list holds (a fitted category the schema
+    lacks: the step looks up itself), for all rows and for taken rows."""
+    import pyarrow as pa
+
+    from pipespec.bundle.columns import Codes, positions_in, text_keys
+
+    copies = SMALL // len(values) + 2
+    many = np.empty(len(values) * copies, dtype=object)
+    many[:] = values * copies
+    if kind == "arrow":
+        column = pa.array([v if v is None else str(v) for v in many], type=pa.string())
+    elif kind == "floats":
+        column = np.array([np.nan if v is None or isinstance(v, str) else float(v) for v in many])
+    else:
+        column = many
+    step = CategoricalStep(column="c", categories=tuple(fitted), other=other)
+    known = Codes(column, tuple(schema), positions_in(text_keys(column), tuple(schema)))
+    alone = run({"c": column}, [step])["c"]
+    shared = run({"c": column}, [step], codes={"c": known})["c"]
+    assert shared.tobytes() == alone.tobytes()
+    rows = np.arange(0, len(many), 2)
+    taken = column.take(rows) if kind == "arrow" else column[rows]
+    alone = run({"c": taken}, [step])["c"]
+    shared = run({"c": taken}, [step], codes={"c": known.take(rows, taken)})["c"]
+    assert shared.tobytes() == alone.tobytes()
+
+
+def test_the_checks_lookup_is_used_only_for_the_array_it_was_made_from() -> None:
+    from pipespec.bundle.columns import Codes
+
+    column = np.array(["a", "b"] * SMALL, dtype=object)
+    step = CategoricalStep(column="c", categories=("a", "b"), other=False)
+    flipped = np.tile(np.array([1, 0], dtype=np.int32), SMALL)  # not the keys' positions
+    known = Codes(column, ("a", "b"), flipped)
+    assert run({"c": column}, [step], codes={"c": known})["c"][:2].tolist() == [1.0, 0.0]
+    other = column.copy()  # an equal array, not the one looked up (renamed, imputed, ...)
+    assert run({"c": other}, [step], codes={"c": known})["c"][:2].tolist() == [0.0, 1.0]
+
+
+def test_predicting_a_frame_shares_the_lookup_and_matches_the_interpreter_alone() -> None:
+    """``check`` keeps its lookups for the categorical columns of many rows, and the
+    matrix made with them is the matrix made without."""
+    from pipespec.bundle.inputs import check, infer
+
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, 2.0, None, 4.0] * SMALL,
+            "city": pd.Series(["a", "b", "z", None] * SMALL, dtype="str"),
+            "plan": ["pro", "basic", "pro", None] * SMALL,
+        }
+    )
+    schema = infer(frame.iloc[:8], TRANSFORMS, range_margin=None, ignored=[])
+    checked = check(schema, frame, typed=False)
+    assert set(checked.codes) == {"city", "plan"}
+    names = TRANSFORMS.feature_names
+    rows = np.arange(1, len(frame), 3)
+    for taken in (None, rows):
+        work = dict(checked.work) if taken is None else checked.take(taken)
+        with_codes = matrix(TRANSFORMS, dict(work), names, codes=checked.codes_of(work, taken))
+        without = matrix(TRANSFORMS, dict(work), names)
+        assert with_codes.tobytes() == without.tobytes()

@@ -577,7 +577,8 @@ class Bundle:
         if n == 0:
             width = len(self.classes) if self.task == "multiclass" else 0
             return np.zeros((0, width)) if width else np.zeros(0)
-        features = matrix(self.transforms, work, self.feature_names, self.custom)
+        codes = checked.codes_of(work, rows)
+        features = matrix(self.transforms, work, self.feature_names, self.custom, codes)
         if self.engine is not None and self.engine.predict is not None:  # compiled engine
             return np.asarray(self.engine.predict(features, threads))
         if n <= ROWS and self.row_predictor is not None:  # a few rows: no per-call set-up
@@ -598,21 +599,35 @@ class Bundle:
 
         return model_columns(self.transforms.feature_names, list(self.booster.feature_name()))
 
-    def columns(self, scores: np.ndarray) -> dict[str, np.ndarray]:
+    def columns(self, scores: np.ndarray, *, kind: str = "numpy") -> dict[str, Any]:
         """Output columns for a table: ``prediction`` (probability of the second class, or
         the value), ``p_<class label>`` for multiclass (``class_columns``), and ``label`` for
-        classification."""
+        classification. ``kind``: the label as a numpy array, a pandas array (``"pandas"``)
+        or an Arrow array (``"arrow"``), each taken from the class list (no text is made
+        per row: the same values and types as the numpy array gives its table)."""
         import numpy as np
 
         if self.task == "regression":
             return {"prediction": scores}
         labels = np.asarray(self.classes)
         if self.task == "binary":
-            return {"prediction": scores, "label": labels[(scores >= self.threshold).astype(int)]}
-        from pipespec.core.documents import class_columns
+            out: dict[str, Any] = {"prediction": scores}
+            chosen = (scores >= self.threshold).astype(np.intp)
+        else:
+            from pipespec.core.documents import class_columns
 
-        out = dict(zip(class_columns(list(self.classes)), scores.T, strict=True))
-        out["label"] = labels[scores.argmax(axis=1)] if len(scores) else labels[:0]
+            out = dict(zip(class_columns(list(self.classes)), scores.T, strict=True))
+            chosen = scores.argmax(axis=1) if len(scores) else np.zeros(0, dtype=np.intp)
+        if kind == "arrow":
+            import pyarrow as pa
+
+            out["label"] = pa.array(labels).take(pa.array(chosen))
+        elif kind == "pandas":
+            import pandas as pd
+
+            out["label"] = pd.Index(labels).take(chosen).array
+        else:
+            out["label"] = labels[chosen]
         return out
 
     def records(self, scores: np.ndarray) -> list[dict[str, Any]]:
@@ -652,7 +667,7 @@ class Bundle:
         rows = None if not checked.n_invalid else checked.valid.nonzero()[0]
         scores = self.score(checked, rows, threads=threads)
         index = frame.index if rows is None else frame.index[rows]
-        out = pd.DataFrame(self.columns(scores), index=index)
+        out = pd.DataFrame(self.columns(scores, kind="pandas"), index=index)
         out.attrs["warnings"] = checked.counts("warning")
         return out
 

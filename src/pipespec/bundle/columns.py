@@ -20,6 +20,7 @@ knows about a transforms document or an input schema.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ SMALL = 64  # up to this many rows, lookups go value by value (cheaper than a ha
 
 __all__ = [
     "SMALL",
+    "Codes",
     "as_array",
     "category_codes",
     "floats",
@@ -36,6 +38,7 @@ __all__ = [
     "is_arrow",
     "parse_dates",
     "parse_floats",
+    "positions_in",
     "present_keys",
     "take",
     "text_keys",
@@ -257,6 +260,13 @@ def floats(values: np.ndarray) -> np.ndarray:
 def index_in(keys: np.ndarray, categories: list[str] | tuple[str, ...]) -> np.ndarray:
     """Position of each text key in ``categories`` (-1: not there or missing), by Arrow's
     hash table: for many rows."""
+
+    return positions_in(keys, categories).astype("float64")
+
+
+def positions_in(keys: Any, categories: list[str] | tuple[str, ...]) -> np.ndarray:
+    """``index_in`` as integers (int32; -1: not there or missing): one pass of Arrow's hash
+    table over the keys, whose result ``Codes`` lets a later step reuse."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -265,7 +275,43 @@ def index_in(keys: np.ndarray, categories: list[str] | tuple[str, ...]) -> np.nd
     found = pc.index_in(arrow, value_set=pa.array(list(categories), type=pa.string()))
     if found.null_count:
         found = found.fill_null(-1)
-    return np.asarray(found.to_numpy(zero_copy_only=False), dtype="float64")
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int32)
+
+
+@dataclass(frozen=True, eq=False)
+class Codes:
+    """The input check's lookup of a column's keys in its schema categories, kept so the
+    categorical step reuses it instead of hashing every key a second time.
+
+    ``source`` is the very array the positions were computed from: a step that finds
+    another array under the column's name (renamed, imputed, taken) looks the keys up
+    itself."""
+
+    source: Any
+    categories: tuple[str, ...]
+    positions: np.ndarray  # int32, position in ``categories``; -1: not there or missing
+
+    def take(self, rows: np.ndarray, source: Any) -> Codes:
+        """The codes of ``rows`` only, for ``source`` (the column's same rows)."""
+        return Codes(source, self.categories, self.positions[rows])
+
+    def recode(self, categories: list[str] | tuple[str, ...]) -> np.ndarray | None:
+        """Each key's position in ``categories`` (-1: not there or missing), from the kept
+        lookup; None when ``categories`` holds a key the kept list lacks (the lookup could
+        not tell it apart from an unseen one)."""
+        import numpy as np
+
+        index = category_codes(self.categories)
+        table = np.empty(len(self.categories) + 1, dtype=np.int32)
+        table[-1] = -1  # position -1 reads the last entry: not there or missing
+        table[:-1] = -1
+        for i, category in enumerate(categories):
+            at = index.get(category)
+            if at is None:
+                return None
+            if table[int(at)] < 0:  # a repeated category keeps its first position
+                table[int(at)] = i
+        return table[self.positions]
 
 
 def present_keys(keys: Any) -> np.ndarray:

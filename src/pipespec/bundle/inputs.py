@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from pipespec.bundle.columns import (
     SMALL,
+    Codes,
     as_array,
-    index_in,
     is_arrow,
     parse_dates,
     parse_floats,
+    positions_in,
     present_keys,
     take,
     text_keys,
@@ -148,7 +149,9 @@ class Checked:
 
     ``work`` holds every schema column in the interpreter's representation (NaN / None /
     NaT where missing or unreadable). Unusual values (out of range, unseen) are kept as they
-    are, so that the model and monitoring see them.
+    are, so that the model and monitoring see them. ``codes`` holds, per categorical
+    column of many rows, the check's lookup of its keys in the schema's categories, which
+    the categorical transform reuses (``Codes``).
     """
 
     work: dict[str, np.ndarray]
@@ -159,6 +162,7 @@ class Checked:
     first_row: int = 0
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = field(default_factory=list)
     expected: Mapping[str, str] = field(default_factory=dict)
+    codes: dict[str, Codes] = field(default_factory=dict)
 
     @property
     def valid(self) -> np.ndarray:
@@ -190,6 +194,16 @@ class Checked:
         if len(rows) == self.rows:
             return dict(self.work)
         return {name: take(values, rows) for name, values in self.work.items()}
+
+    def codes_of(self, work: Mapping[str, Any], rows: np.ndarray | None) -> dict[str, Codes]:
+        """``codes`` for ``work``, the columns of ``rows`` that ``take`` gave (None: all)."""
+        if rows is None or len(rows) == self.rows:
+            return self.codes
+        return {
+            name: known.take(rows, work[name])
+            for name, known in self.codes.items()
+            if len(rows) > SMALL and name in work
+        }
 
     def iter_problems(
         self, limit: int | None = None, kind: str | None = None
@@ -350,6 +364,7 @@ def check(
     refused = np.zeros(n, dtype=bool)
     warned = np.zeros(n, dtype=bool)
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = []
+    codes: dict[str, Codes] = {}
     for col in schema.columns:
         absent: Any = None
         if records:
@@ -375,7 +390,7 @@ def check(
         masks: list[tuple[str, np.ndarray]] = []
         if absent is None and col.type == CATEGORICAL and not (null.any() or wrong.any()):
             if col.categories is not None:  # the usual case: only unseen categories to find
-                unseen = ~_known(col.categories, text_keys(values))
+                unseen = ~_known(col.categories, values, codes, col.name)
                 if unseen.any():
                     masks.append((UNSEEN, unseen))
             work[col.name] = values
@@ -421,7 +436,7 @@ def check(
             if fraction.any():
                 masks.append((NOT_WHOLE, fraction))
         if col.type == CATEGORICAL and col.categories is not None:
-            unseen = ~null & ok & ~_known(col.categories, text_keys(values))
+            unseen = ~null & ok & ~_known(col.categories, values, codes, col.name)
             if unseen.any():
                 masks.append((UNSEEN, unseen))
         work[col.name] = values
@@ -435,6 +450,7 @@ def check(
         first_row=first_row,
         problems=problems,
         expected=_Expected(schema),
+        codes=codes,
     )
 
 
@@ -529,14 +545,21 @@ def _expected(col: Column) -> str:
     return found[1]
 
 
-def _known(categories: tuple[str, ...], keys: np.ndarray) -> np.ndarray:
+def _known(
+    categories: tuple[str, ...], values: Any, codes: dict[str, Codes], name: str
+) -> np.ndarray:
+    """Which keys of ``values`` are among ``categories``; for many rows, the lookup is kept
+    in ``codes`` for the categorical transform."""
     import numpy as np
 
+    keys = text_keys(values)
     if len(keys) <= SMALL:
         keys = to_objects(keys)
         allowed = _category_set(categories)
         return np.fromiter((k in allowed for k in keys), bool, len(keys))
-    return index_in(keys, categories) >= 0
+    positions = positions_in(keys, categories)
+    codes[name] = Codes(values, categories, positions)
+    return positions >= 0
 
 
 _SETS: dict[int, tuple[tuple[str, ...], frozenset[str]]] = {}

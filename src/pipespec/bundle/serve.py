@@ -116,8 +116,9 @@ def create_app(
     ``release`` (the registry's version, stage and evidence of a fetched bundle) goes into
     ``/health`` and ``/metadata``; ``observer`` is called with every answered request's
     records, outputs and scoring time (shadow serving), after the answer is ready."""
-    from pipespec.bundle.engine import select
+    from pipespec.bundle.engine import import_lightgbm, select
 
+    import_lightgbm()  # a Booster only: without scikit-learn, a faster start
     engine = select(bundle)  # the compiled model when its key matches, else LightGBM
     _warm_up(bundle)
     from pipespec.bundle.prometheus import CONTENT_TYPE, ServeMetrics

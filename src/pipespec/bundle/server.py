@@ -26,6 +26,7 @@ model: requests and the server"):
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -191,6 +192,10 @@ def _server(
     from pipespec.bundle.serve import create_app
 
     app = create_app(bundle, log=log, release=release, observer=observer)
+    # Everything loaded so far (the libraries, the bundle, the warmed-up model) lives as
+    # long as the server: out of the collector's sight, a collection no longer walks it.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipespec.bundle.columns import (
     SMALL,
+    Codes,
     as_array,
     category_codes,
     floats,
@@ -97,13 +98,21 @@ def load(data: Any, where: str = "transforms.json") -> Transforms:
 
 
 def run(
-    work: dict[str, np.ndarray], steps: Sequence[Step], custom: Custom | None = None
+    work: dict[str, np.ndarray],
+    steps: Sequence[Step],
+    custom: Custom | None = None,
+    codes: Mapping[str, Codes] | None = None,
 ) -> dict[str, np.ndarray]:
     """Apply ``steps`` in order to ``work`` (in place; also returned). ``custom`` maps a
-    custom step's ``fn`` to the class its caller admitted."""
+    custom step's ``fn`` to the class its caller admitted; ``codes``: the input check's
+    category lookups (``Checked.codes``), which a categorical step reuses when its column
+    is still the array they were made from."""
     admitted = custom or {}
     for step in steps:
-        OPS[type(step)](work, step, admitted)
+        if codes and type(step) is CategoricalStep:
+            _categorical(work, step, admitted, codes.get(step.column))
+        else:
+            OPS[type(step)](work, step, admitted)
     return work
 
 
@@ -112,12 +121,13 @@ def matrix(
     work: dict[str, np.ndarray],
     names: list[str],
     custom: Custom | None = None,
+    codes: Mapping[str, Codes] | None = None,
 ) -> Any:
     """The model's input matrix (float64, rows x features in ``names`` order) for conformed
     input columns ``work``: what featurize wrote for the same rows."""
     import numpy as np
 
-    run(work, transforms.steps, custom)
+    run(work, transforms.steps, custom, codes)
     n = len(next(iter(work.values()))) if work else 0
     out = np.empty((n, len(names)), dtype="float64", order="F")
     for j, name in enumerate(names):
@@ -285,15 +295,24 @@ def _impute(work: dict[str, Any], step: ImputeStep, custom: Custom) -> None:
     work[col] = filled
 
 
-def _categorical(work: dict[str, Any], step: CategoricalStep, custom: Custom) -> None:
+def _categorical(
+    work: dict[str, Any], step: CategoricalStep, custom: Custom, known: Codes | None = None
+) -> None:
     """Codes 0..K-1 in the fitted order; unseen or rare values -> the 'other' bucket (code K)
-    when the step has one, else missing."""
+    when the step has one, else missing. ``known``: the input check's lookup of the same
+    keys, reused (one hash pass per column, not two)."""
     import numpy as np
 
     col = step.column
     values = work[col]
     cats = step.categories
     unseen = float(len(cats)) if step.other else math.nan
+    if known is not None and known.source is values and len(values) > SMALL:
+        found = known.recode(cats)
+        if found is not None:
+            present = present_keys(text_keys(values))
+            work[col] = np.where(found >= 0, found, np.where(present, unseen, np.nan))
+            return
     if len(values) <= SMALL:  # a few rows: value by value, the keys as ``text_keys`` makes them
         index = category_codes(cats)
         if type(values) is np.ndarray and values.dtype == object:
