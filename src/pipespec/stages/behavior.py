@@ -32,18 +32,12 @@ PATH_PARAMS = ("behavior.cases.path",)  # editing the cases re-runs the checks
 
 def run(ctx: StageContext) -> None:
     from pipespec.bundle import behavior
-    from pipespec.bundle.behavior import native
     from pipespec.bundle.bundle import Bundle
     from pipespec.bundle.card import markdown, with_behavior
+    from pipespec.bundle.engine import import_lightgbm
 
-    # the model scored through LightGBM's C library without `import lightgbm` (its scipy and
-    # narwhals: a third of a second); where that cannot be, the package without its
-    # scikit-learn API, which the checks do not use (see the package stage)
-    bundle = native.scoring(Bundle.load(ctx.input("bundle"), project=ctx.root))
-    if not isinstance(bundle, native.NativeBundle):
-        from pipespec.bundle.engine import import_lightgbm
-
-        import_lightgbm()
+    bundle = Bundle.load(ctx.input("bundle"), project=ctx.root)
+    import_lightgbm()  # without its scikit-learn API, which the checks do not use
     spec = behavior.spec_from(ctx.params["behavior"].to_dict(), where="params.yaml")
     # only the columns the checks read (all of them when one is not there: the check that
     # names it then says which columns the data has), read while pandas is imported: Arrow

@@ -104,11 +104,13 @@ def check_bundle(
     ``data`` through the bundle's predict path; relative case files start from the checks
     file's folder. The report as JSON data, and the HTML page written with it to ``report``
     (``.json`` and ``.html``) when given."""
-    from pipespec.bundle.behavior import native
     from pipespec.bundle.behavior.report import render_html
     from pipespec.bundle.behavior.spec import load_checks, spec_from
+    from pipespec.bundle.engine import import_lightgbm
     from pipespec.core.atomic import write_json, write_text
     from pipespec.core.errors import ConfigError
+
+    import_lightgbm()  # a Booster only, as predict and serve: without scikit-learn
 
     source = Path(checks) if checks else Path("params.yaml")
     if not checks and not source.is_file():
@@ -121,7 +123,6 @@ def check_bundle(
         document["seed"] = seed
     spec = spec_from(document, where=str(source))
     frame = read_data(bundle, Path(data))
-    bundle = native.scoring(bundle)  # without importing lightgbm, unless it is already
     found = run_checks(bundle, frame, spec, base=source.resolve().parent, source=str(data))
     result = found.to_json()
     if not report:
