@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import itertools
 import os
 import stat
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,48 @@ def test_parse_once_parses_each_text_once_and_writes_dvcs_bytes(tmp_path: Path) 
     assert calls == ["rt", "safe"]  # the lock once (then DVC's own dumps), params.yaml once
     assert first == {"a": {"b": [1, 2, 3]}}
     assert getattr(module, parse_name) is parse
+
+
+def test_commands_go_to_the_hand_over_first_and_dvc_keeps_the_rest(tmp_path: Path) -> None:
+    """``repro(hand_over=...)``: a command the hand-over runs is DVC's stage all the same
+    (its lock entry, its exit code as DVC's failure); one it leaves, DVC starts."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    run_tool("git", "init", "-q", cwd=root)
+    dvc_repo.init(root)
+    (root / "dvc.yaml").write_text(
+        "stages:\n"
+        "  mine:\n    cmd: make mine\n    outs: [mine.txt]\n"
+        "  theirs:\n    cmd: echo theirs > theirs.txt\n    outs: [theirs.txt]\n"
+        "    deps: [mine.txt]\n"
+    )
+    offered: list[tuple[str, str, str]] = []
+
+    def hand_over(cmd: str, env: Mapping[str, str], cwd: str) -> int | None:
+        offered.append((cmd, env.get("DVC_STAGE", ""), cwd))
+        if cmd != "make mine":
+            return None
+        (Path(cwd) / "mine.txt").write_text("mine\n")
+        return 0
+
+    project = Project(root)
+    assert dvc_repo.repro(project, hand_over=hand_over) == 0
+    assert offered == [
+        ("make mine", "mine", str(root)),
+        ("echo theirs > theirs.txt", "theirs", str(root)),
+    ]
+    assert (root / "theirs.txt").read_text() == "theirs\n"  # DVC started the one left
+    lock = read_yaml(root / "dvc.lock")["stages"]
+    assert lock["mine"]["outs"][0]["path"] == "mine.txt"
+    assert lock["mine"]["outs"][0]["md5"]
+
+    failed: list[str] = []
+
+    def failing(cmd: str, env: Mapping[str, str], cwd: str) -> int | None:
+        failed.append(cmd)
+        return 3
+
+    assert dvc_repo.repro(project, force=True, hand_over=failing) != 0
+    assert failed == ["make mine"]  # DVC stopped at the failed stage: nothing after it ran
+    module = importlib.import_module(dvc_repo.COMMAND_HOOK[0])
+    assert getattr(module, dvc_repo.COMMAND_HOOK[1][0]).__module__ == module.__name__

@@ -4,6 +4,7 @@ runs in its own process."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import signal
@@ -96,6 +97,33 @@ def test_the_commands_dvc_starts_are_handed_over_before_any_parser(project: Path
         assert stale.stdout.strip() == str(StaleError.exit_code), stale.stderr
         assert "params.yaml is stale" in stale.stderr
         assert not stamp.exists()
+
+
+COMMAND = (
+    "import os, sys; from pipespec.engine.runner import run_command; "
+    "env = {**os.environ, 'DVC_STAGE': 'x', 'DVC_ROOT': os.getcwd()}; "
+    "print([run_command(c, env, os.getcwd()) for c in sys.argv[1:]])"
+)
+
+
+def test_pipespec_runs_own_stage_commands_hand_over_without_a_process(project: Path) -> None:
+    """What `pipespec run`'s process does for each command DVC is about to start."""
+    commands = ["pipespec stage gate", "pipespec stage no_such_stage", "echo hi",
+                "pipespec stage gate --x", "pipespec stage 'unclosed"]  # fmt: skip
+
+    def offered() -> list[int | None]:
+        proc = subprocess.run([sys.executable, "-c", COMMAND, *commands], cwd=project,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return list(ast.literal_eval(proc.stdout.strip().splitlines()[-1]))
+
+    assert offered() == [None] * len(commands)  # no runner: DVC starts them all
+    mark = project / ".pipespec" / "runs" / "gate"
+    with warm_runner(project / ".pipespec"):
+        mark.unlink(missing_ok=True)
+        # the runner ran the two stages (the second's exit code); DVC starts the others
+        assert offered() == [0, ConfigError.exit_code, None, None, None]
+    assert mark.is_file()
 
 
 def test_without_a_usable_runner_the_stage_runs_in_process(project: Path) -> None:

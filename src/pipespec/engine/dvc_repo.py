@@ -26,7 +26,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,17 +80,68 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def repro(project: Project, *, force: bool = False, args: Sequence[str] = ()) -> int:
+def repro(
+    project: Project,
+    *,
+    force: bool = False,
+    args: Sequence[str] = (),
+    hand_over: HandOver | None = None,
+) -> int:
     """``dvc repro`` in this process, with DVC's own terminal output; the exit code.
 
     In-process through DVC's command-line entry point (not ``Repo.reproduce``) so that the
     user sees exactly what plain ``dvc repro`` prints and any ``dvc repro`` option passes
-    through; it saves the interpreter start-up of a subprocess."""
+    through; it saves the interpreter start-up of a subprocess. ``hand_over`` is offered each
+    stage command before DVC starts it (``_commands``)."""
     from dvc.cli import main as dvc_main
 
     argv = ["repro", *(["--force"] if force else []), *args]
-    with _in_project(project.root, tools=True), _parse_once():
+    with _in_project(project.root, tools=True), _parse_once(), _commands(hand_over):
         return int(dvc_main(argv) or 0)
+
+
+HandOver = Callable[[str, Mapping[str, str], str], "int | None"]
+"""(command, its environment, its folder) -> its exit code, or None to let DVC start it."""
+
+# DVC's function that starts one command of a stage, and its error for a failed one
+# (`_commands` wraps the first; a DVC release that moves them makes it a no-op).
+COMMAND_HOOK = ("dvc.stage.run", ("_run", "StageCmdFailedError"))
+
+
+@contextlib.contextmanager
+def _commands(hand_over: HandOver | None) -> Iterator[None]:
+    """Each command DVC would start for a stage goes to ``hand_over`` first (``pipespec run``
+    hands its own stage commands to the warm runner: no shell and no ``pipespec`` process
+    per stage). DVC has already printed the command and keeps everything else: its
+    environment for the command, the stage's folder, the exit code (a non-zero one is DVC's
+    own ``StageCmdFailedError``), the lock and the run cache. A command ``hand_over`` leaves
+    (None) is started by DVC as always."""
+    import importlib
+
+    module_name, (run_name, error_name) = COMMAND_HOOK
+    try:
+        module = importlib.import_module(module_name)
+        start, failed = getattr(module, run_name), getattr(module, error_name)
+    except (ImportError, AttributeError):
+        hand_over = None
+    if hand_over is None:
+        yield
+        return
+    offer = hand_over
+
+    def run(executable: Any, cmd: str, **kwargs: Any) -> None:
+        env = kwargs.get("env")
+        code = offer(cmd, dict(os.environ) if env is None else env, str(kwargs.get("cwd") or "."))
+        if code is None:
+            start(executable, cmd, **kwargs)
+        elif code != 0:
+            raise failed(cmd, code)
+
+    setattr(module, run_name, run)
+    try:
+        yield
+    finally:
+        setattr(module, run_name, start)
 
 
 # DVC's YAML functions that `_parse_once` wraps: (module, name). A DVC release that moves them

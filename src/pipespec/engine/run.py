@@ -14,6 +14,7 @@ from pipespec.engine.dvc_repo import lock_entries, lock_text, repro
 from pipespec.engine.generate import generate, is_fresh_fast, write
 from pipespec.engine.pipeline import Pipeline, load_pipeline
 from pipespec.engine.project import Project
+from pipespec.engine.runner import run_command
 from pipespec.engine.stage_process import ran_since
 
 
@@ -51,7 +52,7 @@ def run(
     lock_before = lock_text(project)
     compute = params.get("compute") or {}
     with _dask_cluster(project, compute), _runner(project, compute):
-        code = repro(project, force=force, args=dvc_args)
+        code = repro(project, force=force, args=dvc_args, hand_over=run_command)
     if code != 0:
         raise ReproError(
             f"dvc repro failed (exit {code}); the failing stage's message is above",

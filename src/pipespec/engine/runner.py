@@ -37,7 +37,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +52,9 @@ SOCKET_NAME = "runner.sock"
 # set these; nothing the runner imported reads them at import
 ENV_ALLOWED = ("PATH", "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES")
 ENV_ALLOWED_PREFIXES = ("DVC_",)
-# imported once by the runner: what the built-in stage kinds import
+# imported once by the runner: what the built-in stage kinds import, in the order the stages
+# need them. A request waits while one module is imported, so LightGBM's import (2 s, 1.3 of
+# it scipy.stats through scikit-learn) comes in pieces after what the early stages need
 WARM_MODULES = (
     "pipespec.engine.generate",  # the first stage's (configs) check
     "numpy",
@@ -64,7 +66,6 @@ WARM_MODULES = (
     "yaml",
     "rich.console",
     "rich._emoji_codes",  # rich's emoji table, read by every stage's first markup print
-    "lightgbm",
     "pipespec.engine.stage_process",
     "pipespec.stages.load",
     "pipespec.stages.embedded",
@@ -72,6 +73,18 @@ WARM_MODULES = (
     "pipespec.stages.validate",
     "pipespec.stages.split",
     "pipespec.stages.featurize",
+    "scipy.sparse",
+    "scipy.linalg",
+    "scipy.special",
+    "scipy.fft",
+    "scipy.spatial",
+    "scipy.optimize",
+    "scipy.interpolate",
+    "scipy.ndimage",
+    "scipy.stats",
+    "sklearn",
+    "sklearn.model_selection",
+    "lightgbm",
     "pipespec.stages.train",
     "pipespec.stages.package",
     "pipespec.stages.evaluate",
@@ -101,8 +114,41 @@ def delegate_check() -> int | None:
     return _hand_over(CHECK, "")
 
 
-def _hand_over(job: str, name: str) -> int | None:
-    path, token = os.environ.get(ENV_SOCKET), os.environ.get(ENV_TOKEN)
+def run_command(cmd: str, env: Mapping[str, str], cwd: str) -> int | None:
+    """A command of ``dvc.yaml`` that DVC is about to start for ``pipespec run``
+    (``pipespec stage NAME``, the configs check), handed to the runner from ``pipespec run``'s
+    own process instead: no shell and no ``pipespec`` process per stage. The child gets what
+    the command would have had (DVC's environment for it, the stage's folder, this process's
+    stdin/stdout/stderr). Its exit code, or None: another command, no runner, a refusal, or
+    not the main thread (which alone can pass signals on); DVC then starts the command."""
+    import shlex
+    import threading
+
+    try:
+        words = shlex.split(cmd)
+    except ValueError:
+        return None
+    if len(words) == 3 and words[:2] == ["pipespec", "stage"]:
+        job, name = STAGE, words[2]
+    elif len(words) == 5 and words[:4] == ["pipespec", "compose", "--check", "--stamp"]:
+        job, name = CHECK, ""
+    else:
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return _hand_over(job, name, env=dict(env), cwd=cwd, argv=words)
+
+
+def _hand_over(
+    job: str,
+    name: str,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    argv: list[str] | None = None,
+) -> int | None:
+    env = dict(os.environ) if env is None else env
+    path, token = env.get(ENV_SOCKET), env.get(ENV_TOKEN)
     if not path or not token:
         return None
     try:
@@ -115,10 +161,10 @@ def _hand_over(job: str, name: str) -> int | None:
                 "token": token,
                 "job": job,
                 "stage": name,
-                "cwd": os.getcwd(),
-                "env": dict(os.environ),
+                "cwd": os.getcwd() if cwd is None else cwd,
+                "env": env,
                 "path": sys.path,
-                "argv": sys.argv,
+                "argv": sys.argv if argv is None else argv,
             }
         ).encode()
         try:
@@ -340,7 +386,7 @@ def _accept(
         if theirs != expected:
             keys = sorted(k for k in {*theirs, *expected} if theirs.get(k) != expected.get(k))
             raise ValueError(f"the environment differs from the runner's in {', '.join(keys)}")
-        if request["path"][1:] != sys.path[1:]:  # [0]: the script's folder
+        if _import_path(request["path"], request["cwd"]) != _import_path(sys.path, request["cwd"]):
             raise ValueError("sys.path differs from the runner's")
         if request["job"] not in (STAGE, CHECK) or not isinstance(request["stage"], str):
             raise ValueError("unknown job")
@@ -364,6 +410,13 @@ def _accept(
         os.close(fd)
     conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
     return pid, conn
+
+
+def _import_path(path: list[str], project: str) -> list[str]:
+    """``sys.path`` as it decides what an import finds: without its first entry (the
+    script's folder) and the project's folder (``load_pipeline`` puts it first, for a user's
+    own kinds, in ``pipespec run``'s process and in every stage process)."""
+    return [p for p in path if p != project][1:]
 
 
 def _reap(running: dict[int, socket.socket], selector: Any) -> None:
