@@ -86,7 +86,8 @@ def load_pipeline(project: Project, params: dict[str, Any] | None = None) -> Pip
                 hint="The file's name becomes an Airflow task and DAG id (`export airflow`).",
             )
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when built
+            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
         except yaml.YAMLError as exc:
             raise PipelineError(f"cannot parse {rel}: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("stages"), dict):

@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # `pipespec run`'s side only: every stage process imports thi
 
 ENV_SOCKET = "PIPESPEC_RUNNER"
 STAGE, CHECK = "stage", "check"  # the jobs: a stage, or the configs stage's freshness check
+WAKEUP = "wakeup"  # the selector's key for the runner's signal wake-up pipe
 ENV_TOKEN = "PIPESPEC_RUNNER_TOKEN"
 SOCKET_NAME = "runner.sock"
 # what may differ between the runner's environment and a stage's: DVC and `pipespec run`
@@ -53,8 +54,9 @@ SOCKET_NAME = "runner.sock"
 ENV_ALLOWED = ("PATH", "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES")
 ENV_ALLOWED_PREFIXES = ("DVC_",)
 # imported once by the runner: what the built-in stage kinds import, in the order the stages
-# need them. A request waits while one module is imported, so LightGBM's import (2 s, 1.3 of
-# it scipy.stats through scikit-learn) comes in pieces after what the early stages need
+# need them (`module:function` is also called, with no arguments, once imported). A request
+# waits while one module is imported, so LightGBM's import (2 s, 1.3 of it scipy.stats
+# through scikit-learn) comes in pieces after what the early stages need
 WARM_MODULES = (
     "pipespec.engine.generate",  # the first stage's (configs) check
     "numpy",
@@ -67,6 +69,7 @@ WARM_MODULES = (
     "rich.console",
     "rich._emoji_codes",  # rich's emoji table, read by every stage's first markup print
     "pipespec.engine.stage_process",
+    "pipespec.stages.kinds:builtin_kinds",  # called: the kinds' declarations read once
     "pipespec.stages.load",
     "pipespec.stages.embedded",
     "pipespec.bundle.reader",
@@ -321,14 +324,25 @@ def serve(path: str, fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
+    # a child's exit (SIGCHLD) or a SIGTERM wakes the select at once: its exit code goes to
+    # its stage process without waiting for the select's timeout
+    wakeup, woken = os.pipe()
+    for end in (wakeup, woken):
+        os.set_blocking(end, False)
+    signal.set_wakeup_fd(woken, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    selector.register(wakeup, selectors.EVENT_READ, WAKEUP)
     try:
         while not stopping and os.getppid() == parent:
             for key, _ in selector.select(timeout=0 if pending else 0.05):
                 if key.fileobj is listener:
-                    pid, conn = _accept(listener, token, expected)
+                    pid, conn = _accept(listener, token, expected, (wakeup, woken))
                     if pid:
                         running[pid] = conn
                         selector.register(conn, selectors.EVENT_READ, pid)
+                elif key.data == WAKEUP:
+                    with contextlib.suppress(OSError):
+                        os.read(wakeup, 4096)
                 else:  # the stage process closed its end: it is gone, stop its child
                     with contextlib.suppress(OSError):
                         os.kill(key.data, signal.SIGTERM)
@@ -336,7 +350,10 @@ def serve(path: str, fd: int) -> None:
             _reap(running, selector)
             if pending:
                 with contextlib.suppress(Exception):  # an optional one missing: the child
-                    importlib.import_module(pending.pop(0))  # imports it, or says so
+                    module, _, call = pending.pop(0).partition(":")  # imports it, or says so
+                    loaded = importlib.import_module(module)
+                    if call:
+                        getattr(loaded, call)()
     finally:
         for pid in running:
             with contextlib.suppress(OSError):
@@ -359,7 +376,7 @@ def _comparable(env: dict[str, str]) -> dict[str, str]:
 
 
 def _accept(
-    listener: socket.socket, token: str, expected: dict[str, str]
+    listener: socket.socket, token: str, expected: dict[str, str], own: tuple[int, ...] = ()
 ) -> tuple[int, socket.socket]:
     """Read one request; fork its child, or refuse it. (pid, connection) or (0, closed)."""
     conn, _ = listener.accept()
@@ -404,6 +421,9 @@ def _accept(
     if pid == 0:  # the child: never returns
         listener.close()
         conn.close()
+        signal.set_wakeup_fd(-1)
+        for fd in own:  # the runner's wake-up pipe
+            os.close(fd)
         sys.path[:], sys.argv[:] = request["path"], request["argv"]
         _child(request["job"], request["stage"], request["cwd"], env, fds)
     for fd in fds:

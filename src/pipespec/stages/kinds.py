@@ -14,6 +14,7 @@ stage runs.
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
 import importlib.util
 import re
@@ -126,12 +127,20 @@ Found = tuple[dict[str, Any], str, str | None]  # declarations, docstring, modul
 _TOP = re.compile(r"^(?:async\s+def|def|class|@)\b", re.MULTILINE)
 
 
+def builtin_kinds() -> list[StageKind]:
+    """Every built-in kind (the warm runner reads them once, so a forked stage parses none)."""
+    return [get_kind(name) for name in BUILTIN]
+
+
+_READ: dict[tuple[str, str, int, int], Found | None] = {}  # (file, function, mtime, size)
+
+
 def _from_source(kind: str, module_name: str, func: str) -> Found | None:
     """The declarations read from the module's source without running it: the literal
     assignments before its first function or class (where every built-in module has them).
     None when they cannot be read that way (a computed value, a declaration assigned again
     further down, no source file, a function not defined by ``def``): then the module is
-    imported."""
+    imported. A file is read again only when its modification time or size changed."""
     try:
         spec = importlib.util.find_spec(module_name)
     except (ImportError, ValueError) as exc:
@@ -141,7 +150,19 @@ def _from_source(kind: str, module_name: str, func: str) -> Found | None:
     if not spec.origin or not spec.origin.endswith(".py"):
         return None
     try:
-        text = Path(spec.origin).read_text(encoding="utf-8")
+        stat = Path(spec.origin).stat()
+    except OSError:
+        return None
+    key = (spec.origin, func, stat.st_mtime_ns, stat.st_size)
+    if key not in _READ:
+        _READ[key] = _read_source(spec.origin, func)
+    found = _READ[key]
+    return None if found is None else (copy.deepcopy(found[0]), found[1], found[2])
+
+
+def _read_source(origin: str, func: str) -> Found | None:
+    try:
+        text = Path(origin).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     first = _TOP.search(text)
@@ -177,7 +198,7 @@ def _from_source(kind: str, module_name: str, func: str) -> Found | None:
     ):
         return None  # a declaration bound some other way (in an `if`, imported, `+=`)
     doc = ast.get_docstring(function) or ast.get_docstring(tree) or ""
-    return declared, doc, spec.origin
+    return declared, doc, origin
 
 
 def _bindings(tree: ast.AST) -> list[ast.AST]:
