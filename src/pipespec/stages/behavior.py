@@ -37,16 +37,17 @@ def run(ctx: StageContext) -> None:
     from pipespec.bundle.engine import import_lightgbm
 
     bundle = Bundle.load(ctx.input("bundle"), project=ctx.root)
-    import_lightgbm()  # without its scikit-learn API, which the checks do not use
     spec = behavior.spec_from(ctx.params["behavior"].to_dict(), where="params.yaml")
     # only the columns the checks read (all of them when one is not there: the check that
-    # names it then says which columns the data has), read while pandas is imported: Arrow
-    # decodes without the GIL, so the read takes the other core
+    # names it then says which columns the data has), read while pandas and LightGBM are
+    # imported: Arrow decodes without the GIL, so the read takes the other core
     available, _ = table_columns(ctx.input("data"))
     wanted = behavior.columns_read(bundle, spec)
     subset = [c for c in available if c in wanted] if wanted <= set(available) else None
     data = _ReadAhead(ctx.input("data"), subset)
     import pandas  # noqa: F401
+
+    import_lightgbm()  # without its scikit-learn API, which the checks do not use
 
     frame, total = _sampled(data.table(), spec)
     source = ctx.input("data").relative_to(ctx.root).as_posix()
