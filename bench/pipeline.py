@@ -331,6 +331,17 @@ def _hwm(pid: int) -> int:
     return 0
 
 
+def _runner_stage(pid: int) -> str | None:
+    """The stage a child of pipespec's warm runner runs: it names itself `stage NAME`
+    (/proc/PID/comm, 15 bytes) right after the fork."""
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as fh:
+            comm = fh.read().strip()
+    except OSError:
+        return None
+    return comm.removeprefix("stage ") if comm.startswith("stage ") else None
+
+
 def stage_of(argv: list[str]) -> str | None:
     """The stage a process runs: `pipespec stage NAME`, the configs check, a script."""
     if "stage" in argv[:-1] and any(a.endswith("pipespec") for a in argv):
@@ -357,7 +368,7 @@ def watched(argv: list[str], cwd: Path, log: Path, timeout: float) -> Run:
             for pid in _descendants(proc.pid):
                 known = procs.get(pid)
                 if known is None:
-                    name = stage_of(_argv(pid))
+                    name = stage_of(_argv(pid)) or _runner_stage(pid)
                     if name is None:
                         continue
                     known = procs[pid] = Proc(name, now, now)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # `pipespec run`'s side only: every stage process imports thi
 ENV_SOCKET = "PIPESPEC_RUNNER"
 STAGE, CHECK = "stage", "check"  # the jobs: a stage, or the configs stage's freshness check
 WAKEUP = "wakeup"  # the selector's key for the runner's signal wake-up pipe
+PR_SET_NAME = 15  # prctl(2): a process's name
 ENV_TOKEN = "PIPESPEC_RUNNER_TOKEN"
 SOCKET_NAME = "runner.sock"
 # what may differ between the runner's environment and a stage's: DVC and `pipespec run`
@@ -472,6 +473,7 @@ def _child(job: str, stage: str, cwd: str, env: dict[str, str], fds: list[int]) 
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _interrupt)  # as run_stage's own handler does
+        _name_process(stage if job == STAGE else "configs")
         _reseed()
         code = run_in_process(stage) if job == STAGE else check_in_process()
     except KeyboardInterrupt:  # before the stage began: nothing written
@@ -486,6 +488,17 @@ def _child(job: str, stage: str, cwd: str, env: dict[str, str], fds: list[int]) 
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _name_process(stage: str) -> None:
+    """The child's name in ``ps`` and ``/proc/PID/comm``: ``stage NAME`` (Linux only, cut at
+    15 bytes), so a stage run by the runner can be told from the runner itself."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):  # a name is a convenience: never a failure
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_NAME, f"stage {stage}".encode()[:15], 0, 0, 0)
 
 
 def _interrupt(signum: int, frame: object) -> None:
