@@ -19,8 +19,14 @@ from tests.helpers import BIN, clone_trained, run_cli
 from pipespec.core.errors import ConfigError, StaleError
 from pipespec.engine.runner import ENV_SOCKET, ENV_TOKEN, warm_runner
 
-DELEGATE = "import sys; from pipespec.engine.runner import delegate; print(delegate(sys.argv[1]))"
-CHECK = "from pipespec.engine.runner import delegate_check; print(delegate_check())"
+DELEGATE = (
+    "import sys; from pipespec.engine.runner import delegate; "
+    "print(delegate(['stage', sys.argv[1]]))"
+)
+CHECK = (
+    "from pipespec.engine.runner import delegate; "
+    "print(delegate(['compose', '--check', '--stamp', '.pipespec/configs.ok']))"
+)
 MAIN = (
     "import sys; from pipespec.cli.main import main; code = main(sys.argv[1:]); "
     "print(code, 'pipespec.cli.production' in sys.modules)"

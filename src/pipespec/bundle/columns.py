@@ -260,7 +260,6 @@ def floats(values: np.ndarray) -> np.ndarray:
 def index_in(keys: np.ndarray, categories: list[str] | tuple[str, ...]) -> np.ndarray:
     """Position of each text key in ``categories`` (-1: not there or missing), by Arrow's
     hash table: for many rows."""
-
     return positions_in(keys, categories).astype("float64")
 
 
@@ -302,9 +301,8 @@ class Codes:
         import numpy as np
 
         index = category_codes(self.categories)
-        table = np.empty(len(self.categories) + 1, dtype=np.int32)
-        table[-1] = -1  # position -1 reads the last entry: not there or missing
-        table[:-1] = -1
+        # -1 everywhere: position -1 (not there or missing) reads the extra last entry
+        table = np.full(len(self.categories) + 1, -1, dtype=np.int32)
         for i, category in enumerate(categories):
             at = index.get(category)
             if at is None:

@@ -76,21 +76,13 @@ def groups() -> tuple[ModuleType, ...]:
 
 
 def _hand_over(argv: Sequence[str]) -> int | None:
-    """The commands DVC starts for each stage under ``pipespec run`` (``pipespec stage NAME``,
-    and the configs stage's ``pipespec compose --check --stamp PATH``), handed to the warm
-    runner before any parser is built: a small run starts ten of them. Its exit code, or None
-    with no runner, or one that refuses (the command then runs here)."""
-    from pipespec.engine.runner import ENV_SOCKET
+    """A ``pipespec stage NAME`` (or the configs check) started while a warm runner is up
+    (``pipespec run`` itself hands its stages over without this process: a process starts
+    only under plain ``dvc repro`` inside a run), passed to the runner before any parser is
+    built. Its exit code, or None with no runner, or one that refuses (it then runs here)."""
+    from pipespec.engine.runner import ENV_SOCKET, delegate
 
-    if ENV_SOCKET not in os.environ:
-        return None
-    from pipespec.engine import runner
-
-    if len(argv) == 2 and argv[0] == "stage" and not argv[1].startswith("-"):
-        return runner.delegate(argv[1])
-    if len(argv) == 4 and list(argv[:3]) == ["compose", "--check", "--stamp"]:
-        return runner.delegate_check()
-    return None
+    return delegate(argv) if ENV_SOCKET in os.environ else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -116,17 +116,11 @@ def _commands(hand_over: HandOver | None) -> Iterator[None]:
     environment for the command, the stage's folder, the exit code (a non-zero one is DVC's
     own ``StageCmdFailedError``), the lock and the run cache. A command ``hand_over`` leaves
     (None) is started by DVC as always."""
-    import importlib
-
-    module_name, (run_name, error_name) = COMMAND_HOOK
-    try:
-        module = importlib.import_module(module_name)
-        start, failed = getattr(module, run_name), getattr(module, error_name)
-    except (ImportError, AttributeError):
-        hand_over = None
-    if hand_over is None:
+    found = _dvc_names(*COMMAND_HOOK)
+    if hand_over is None or found is None:
         yield
         return
+    module, (start, failed) = found
     offer = hand_over
 
     def run(executable: Any, cmd: str, **kwargs: Any) -> None:
@@ -137,11 +131,8 @@ def _commands(hand_over: HandOver | None) -> Iterator[None]:
         elif code != 0:
             raise failed(cmd, code)
 
-    setattr(module, run_name, run)
-    try:
+    with _replaced(module, {COMMAND_HOOK[1][0]: run}):
         yield
-    finally:
-        setattr(module, run_name, start)
 
 
 # DVC's YAML functions that `_parse_once` wraps: (module, name). A DVC release that moves them
@@ -168,15 +159,12 @@ def _parse_once() -> Iterator[None]:
     DVC's own dumper writes every byte: ``dvc.lock`` is the same as plain ``dvc repro``
     writes (tests/engine/test_dvc_repo.py and tests/engine/test_run_e2e.py compare them)."""
     import copy
-    import importlib
 
-    module_name, (parse_name, dump_name) = YAML_HOOKS
-    try:
-        module = importlib.import_module(module_name)
-        parse, dump = getattr(module, parse_name), getattr(module, dump_name)
-    except (ImportError, AttributeError):
+    found = _dvc_names(*YAML_HOOKS)
+    if found is None:
         yield
         return
+    module, (parse, dump) = found
     parsed: dict[tuple[str, str], Any] = {}  # (typ, text) -> its parse, copied for each caller
     written: dict[str, Any] = {}  # dvc.lock's text -> the document dumped, handed over once
     lock = LockText(dump)
@@ -197,13 +185,33 @@ def _parse_once() -> Iterator[None]:
         stream.write(text)
         written[text] = data  # DVC is done with it: `modify_yaml` dumps on leaving
 
-    setattr(module, parse_name, parse_once)
-    setattr(module, dump_name, dump_known)
+    with _replaced(module, dict(zip(YAML_HOOKS[1], (parse_once, dump_known), strict=True))):
+        yield
+
+
+def _dvc_names(module_name: str, names: Sequence[str]) -> tuple[Any, list[Any]] | None:
+    """DVC's module and the functions or classes named in it that a hook wraps; None when a
+    DVC release moved them (the hook then does nothing: correct, only slower)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+        return module, [getattr(module, name) for name in names]
+    except (ImportError, AttributeError):
+        return None
+
+
+@contextlib.contextmanager
+def _replaced(module: Any, replacements: Mapping[str, Any]) -> Iterator[None]:
+    """``module``'s attributes replaced for the duration, then put back."""
+    originals = {name: getattr(module, name) for name in replacements}
+    for name, value in replacements.items():
+        setattr(module, name, value)
     try:
         yield
     finally:
-        setattr(module, parse_name, parse)
-        setattr(module, dump_name, dump)
+        for name, value in originals.items():
+            setattr(module, name, value)
 
 
 def status(project: Project) -> dict[str, Any]:

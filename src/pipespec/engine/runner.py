@@ -37,7 +37,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,16 +106,13 @@ _MAX_REQUEST = 1 << 20
 # --- the stage process's side ------------------------------------------------------------
 
 
-def delegate(name: str) -> int | None:
-    """Run stage ``name`` in the runner named by ``PIPESPEC_RUNNER``; its exit code, or None
-    when there is no runner to hand it to (the caller then runs it in-process)."""
-    return _hand_over(STAGE, name)
-
-
-def delegate_check() -> int | None:
-    """The ``configs`` stage's ``pipespec compose --check --stamp`` in the runner: its exit
-    code, or None when there is no runner to hand it to."""
-    return _hand_over(CHECK, "")
+def delegate(args: Sequence[str]) -> int | None:
+    """``pipespec ARGS`` (``stage NAME``, or the configs stage's ``compose --check --stamp
+    PATH``) run by the runner named by ``PIPESPEC_RUNNER``; its exit code, or None when
+    ARGS is no job of the runner's or there is no runner to hand it to (the caller then
+    runs it in-process)."""
+    job = _job(args)
+    return None if job is None else _hand_over(*job)
 
 
 def run_command(cmd: str, env: Mapping[str, str], cwd: str) -> int | None:
@@ -132,15 +129,19 @@ def run_command(cmd: str, env: Mapping[str, str], cwd: str) -> int | None:
         words = shlex.split(cmd)
     except ValueError:
         return None
-    if len(words) == 3 and words[:2] == ["pipespec", "stage"]:
-        job, name = STAGE, words[2]
-    elif len(words) == 5 and words[:4] == ["pipespec", "compose", "--check", "--stamp"]:
-        job, name = CHECK, ""
-    else:
+    job = _job(words[1:]) if words[:1] == ["pipespec"] else None
+    if job is None or threading.current_thread() is not threading.main_thread():
         return None
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return _hand_over(job, name, env=dict(env), cwd=cwd, argv=words)
+    return _hand_over(*job, env=dict(env), cwd=cwd, argv=words)
+
+
+def _job(args: Sequence[str]) -> tuple[str, str] | None:
+    """The runner's job for ``pipespec ARGS``: (STAGE, name), (CHECK, ""), or None."""
+    if len(args) == 2 and args[0] == "stage" and not args[1].startswith("-"):
+        return STAGE, args[1]
+    if len(args) == 4 and list(args[:3]) == ["compose", "--check", "--stamp"]:
+        return CHECK, ""
+    return None
 
 
 def _hand_over(
