@@ -64,17 +64,3 @@ def test_calibration_reuses_the_threshold_s_scores_and_reads_only_the_bundle_s_c
                            bundle.classes, "valid")  # fmt: skip
     assert bundle.profile[CALIBRATION] == expected
     assert expected["rows"] == len(valid) // 3
-
-
-def test_the_memory_mapped_read_gives_read_table_s_frame(trained_project: Path) -> None:
-    """The stage reads its tables memory-mapped; the frame is the one `read_table` gives,
-    dtypes included, for every column and for a selection."""
-    import pandas as pd
-
-    from pipespec.stages.package import _read
-    from pipespec.stages.parquet import read_table
-
-    path = trained_project / "data/split/train.parquet"
-    pd.testing.assert_frame_equal(_read(path), read_table(path)[0])
-    some = list(read_table(path)[0].columns[::2])
-    pd.testing.assert_frame_equal(_read(path, some), read_table(path, columns=some)[0])

@@ -16,7 +16,7 @@ from typing import Any
 from pipespec.core.atomic import write_json, write_text
 from pipespec.core.console import console
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import part_files, table_columns
+from pipespec.stages.parquet import part_files, read_arrow, table_columns
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = ("behavior",)
@@ -74,16 +74,16 @@ class _ReadAhead:
     def __init__(self, path: Path, columns: list[str] | None = None) -> None:
         import threading
 
-        import pyarrow.parquet as pq
+        import pyarrow.dataset  # imported here, not by the reading thread
+        import pyarrow.parquet  # noqa: F401
 
-        files = part_files(path)
+        part_files(path)  # a missing table: this stage's DataError, at once
         self._result: Any = None
         self._error: BaseException | None = None
 
         def read() -> None:
             try:
-                tables = [pq.ParquetFile(f).read(columns, use_threads=False) for f in files]
-                self._result = tables[0] if len(tables) == 1 else _concat(tables)
+                self._result = read_arrow(path, columns, threads=False)
             except BaseException as exc:  # handed to the caller of table()
                 self._error = exc
 
@@ -95,12 +95,6 @@ class _ReadAhead:
         if self._error is not None:
             raise self._error
         return self._result
-
-
-def _concat(tables: list[Any]) -> Any:
-    import pyarrow as pa
-
-    return pa.concat_tables(tables)
 
 
 def _sampled(table: Any, spec: Any) -> tuple[Any, int | None]:

@@ -64,20 +64,33 @@ def offsets(counts: Sequence[int]) -> list[int]:
     return out
 
 
-def read_arrow(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """A table (file or directory of parts) as Arrow, only ``columns`` if given."""
+def read_arrow(
+    path: Path,
+    columns: list[str] | None = None,
+    *,
+    memory_map: bool = False,
+    threads: bool = True,
+) -> pa.Table:
+    """A table (file or directory of parts) as Arrow, only ``columns`` if given.
+    ``memory_map``: Arrow decodes the pages where they lie instead of copying the file into
+    fresh buffers first (the package stage's 700k x 55 training rows: about 1.0 s of CPU
+    against 1.5-2.4 s); ``threads=False``: one decoding thread (a reader beside other work)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     files = part_files(path)
-    tables = [pq.read_table(f, columns=columns) for f in files]
+    tables = [
+        pq.read_table(f, columns=columns, memory_map=memory_map, use_threads=threads) for f in files
+    ]
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> tuple[pd.DataFrame, TableMeta]:
+def read_table(
+    path: Path, columns: list[str] | None = None, *, memory_map: bool = False
+) -> tuple[pd.DataFrame, TableMeta]:
     """A table written by a stage (only ``columns``, if given) as pandas, and its pipespec
-    metadata (empty if none)."""
-    table = read_arrow(path, columns)
+    metadata (empty if none); ``memory_map`` as ``read_arrow``'s."""
+    table = read_arrow(path, columns, memory_map=memory_map)
     meta = schema_meta(table.schema)
     # self_destruct: Arrow frees each column once pandas has it, so the two copies of the
     # table never coexist whole (the peak of a stage that reads a large table). The table
