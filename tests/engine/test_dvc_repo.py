@@ -232,3 +232,51 @@ def test_commands_go_to_the_hand_over_first_and_dvc_keeps_the_rest(tmp_path: Pat
     assert failed == ["make mine"]  # DVC stopped at the failed stage: nothing after it ran
     module = importlib.import_module(dvc_repo.COMMAND_HOOK[0])
     assert getattr(module, dvc_repo.COMMAND_HOOK[1][0]).__module__ == module.__name__
+
+
+def test_outputs_are_not_copied_back_from_the_cache_where_only_copies_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``repro`` narrows the cache's link types to those that work here (``_tested_links``):
+    on a filesystem without reflinks, the file a stage wrote stays in place instead of being
+    copied back from the cache after saving; the lock, the output and the cache hold the
+    bytes plain ``dvc repro`` writes, and DVC's function is put back afterwards."""
+    import shutil
+
+    from dvc.cli import main as dvc_main
+    from dvc_objects.fs import localfs
+    from dvc_objects.fs.generic import test_links
+
+    root = _git_repo(tmp_path / "repo")
+    dvc_repo.init(root)
+    (root / "dvc.yaml").write_text(
+        "stages:\n  make:\n    cmd: python -c \"open('out.txt', 'w').write('made\\n' * 1000)\"\n"
+        "    outs: [out.txt]\n"
+    )
+    reflinks = bool(test_links(["reflink"], localfs, str(root / ".dvc"), localfs, str(root / "x")))
+    objects = root / ".dvc" / "cache" / "files" / "md5"
+    back: list[str] = []  # cached objects copied into the workspace (not DVC's link probes)
+    copyfile = shutil.copyfile
+
+    def watched(src: str, dst: str, **kwargs: object) -> object:
+        if Path(src).parent.parent == objects and not Path(dst).is_relative_to(root / ".dvc"):
+            back.append(str(Path(dst).parent.relative_to(root)))
+        return copyfile(src, dst, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", watched)
+    assert dvc_repo.repro(Project(root)) == 0
+    ours = (root / "dvc.lock").read_bytes()
+    cached = _cache_file(root, "make", "out.txt")
+    assert cached.read_bytes() == (root / "out.txt").read_bytes() == b"made\n" * 1000
+    assert dvc_repo.status(Project(root)) == {}
+    module = importlib.import_module(dvc_repo.CACHE_HOOK[0])
+    assert getattr(module, dvc_repo.CACHE_HOOK[1][0]).__module__ == module.__name__
+    assert dvc_repo.repro(Project(root), force=True) == 0
+    assert back == []  # neither when the object was new to the cache nor when it was there
+
+    with dvc_repo._in_project(root, tools=True):
+        assert dvc_main(["repro", "-f"]) == 0  # plain DVC, in this process
+    assert back == ([] if reflinks else ["."])  # it copied the output back (or re-linked it)
+    assert (root / "dvc.lock").read_bytes() == ours
+    assert (root / "out.txt").read_bytes() == cached.read_bytes()
+    assert not [p.name for p in (root / ".dvc" / "tmp").iterdir() if "links" in p.name]

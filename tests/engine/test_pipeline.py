@@ -238,6 +238,15 @@ def test_user_kind_declares_plots_as_builtins_do(tmp_path: Path) -> None:
         ('OUTPUTS = {"x": ("x.csv", "plots", {"colour": "red"})}', r"options take only tasks"),
         ('READS = "seed"', r"READS must be a sequence of strings"),
         ("INPUTS = 3", r"INPUTS must be a sequence of strings"),
+        (
+            'INPUTS = ("data",)\nOUTPUTS = {"x": ("x.pq", "out", {"passes": "table", '
+            '"unless": "seed"})}',
+            r"output 'x': 'passes' names one of its INPUTS \(data\) and 'unless' a params key",
+        ),
+        (
+            'INPUTS = ("data",)\nOUTPUTS = {"x": ("x.pq", "out", {"passes": "data"})}',
+            r"'unless' a params key, both or neither",
+        ),
     ],
 )
 def test_bad_user_declarations_are_named(tmp_path: Path, declarations: str, match: str) -> None:
@@ -291,3 +300,77 @@ def test_literal_declarations_are_data_computed_ones_are_imported(tmp_path: Path
     assert not marker.exists()
     assert pipeline.get("comp").kind.reads == ("seed", "split")
     assert pipeline.get("branch").kind.reads == ("split",)  # bound in an `if`: imported
+
+
+def test_a_table_passed_on_unchanged_is_read_where_it_is(tmp_path: Path) -> None:
+    """Without a schema file validate passes its table on as read: split takes load's file
+    itself, runs after validate's report, and validate writes no copy for DVC to hash and
+    cache (a stale one is removed); with a schema file the validated table is validate's."""
+    from pipespec.engine.generate import remove_unused_outputs
+
+    project = _project(tmp_path)
+    params = compose(project).params
+    assert params["schema"]["path"] is None
+    pipeline = load_pipeline(project, params)
+    validate, split = pipeline.get("validate"), pipeline.get("split")
+    assert "data" not in validate.outputs
+    assert split.inputs == {"data": "data/load/data.parquet"}
+    assert split.after == ("data/validate/report.json",)
+    assert split.upstream == ("validate", "load")
+    stages = compile_stages(project, pipeline, params)["stages"]
+    assert stages["split"]["deps"] == ["data/load/data.parquet", "data/validate/report.json"]
+    assert stages["validate"]["outs"] == [
+        "data/validate/report.json",
+        "data/validate/quarantine.parquet",
+    ]
+    stale = project.root / "data" / "validate" / "data.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"PAR1")
+    assert remove_unused_outputs(project, pipeline) == ["data/validate/data.parquet"]
+    assert not stale.exists()
+
+    params["schema"]["path"] = "schemas/adult.yaml"
+    pipeline = load_pipeline(project, params)
+    assert pipeline.get("validate").outputs["data"] == "data/validate/data.parquet"
+    assert pipeline.get("split").inputs == {"data": "data/validate/data.parquet"}
+    assert pipeline.get("split").after == ()
+    stale.write_bytes(b"PAR1")
+    assert remove_unused_outputs(project, pipeline) == []
+    assert stale.exists()
+    # without params (the declarations alone) every output is listed
+    assert "data" in load_pipeline(project).get("validate").outputs
+
+
+def test_a_stage_passing_its_only_output_on_still_writes_it(tmp_path: Path) -> None:
+    """A kind whose one output passes on has nothing else a taker could run after: the
+    output stays a file of its own. Passed-on outputs chain: a taker of a taker reads the
+    first input."""
+    project = _project(tmp_path)
+    _user_kind(
+        project,
+        "kinds_pass_user",
+        'INPUTS = ("data",)\nOUTPUTS = {"same": ("data/{stage}/same.parquet", "out", '
+        '{"passes": "data", "unless": "schema.path"})}\n',
+    )
+    _user_kind(
+        project,
+        "kinds_pass_report_user",
+        'INPUTS = ("data",)\nOUTPUTS = {"same": ("data/{stage}/same.parquet", "out", '
+        '{"passes": "data", "unless": "schema.path"}), "note": ("data/{stage}/note.json", '
+        '"out")}\n',
+    )
+    with (project.pipelines / "train.yaml").open("a") as fh:
+        fh.write("  only:\n    kind: kinds_pass_user:run\n    inputs:\n      data: load.data\n")
+        fh.write(
+            "  again:\n    kind: kinds_pass_report_user:run\n    inputs:\n"
+            "      data: validate.data\n"
+            "  after:\n    kind: kinds_pass_report_user:run\n    inputs:\n"
+            "      data: again.same\n"
+        )
+    params = compose(project).params
+    pipeline = load_pipeline(project, params)
+    assert pipeline.get("only").outputs == {"same": "data/only/same.parquet"}
+    assert pipeline.get("again").inputs == {"data": "data/load/data.parquet"}
+    assert pipeline.get("after").inputs == {"data": "data/load/data.parquet"}
+    assert pipeline.get("after").after == ("data/again/note.json",)
+    assert pipeline.get("after").upstream == ("again", "load")

@@ -1,6 +1,7 @@
 """The validate stage in-process: every output written, the stage failing with a message that
 names column, check and count, the quarantine policy passing the rest on, a byte-stable
-report; without a schema file the table passes on as the very same file."""
+report; without a schema file the table passes on as the very same file, or, when the
+pipeline reads the input itself, is not written at all."""
 
 from __future__ import annotations
 
@@ -64,3 +65,16 @@ def test_without_a_schema_the_table_passes_on_as_read(tmp_path: Path) -> None:
     assert ctx.output("data").read_bytes() == ctx.input("data").read_bytes()
     assert json.loads(ctx.output("report").read_text())["outcome"] == "passed"
     assert read_table(ctx.output("quarantine"))[0].empty
+
+
+def test_without_a_schema_and_no_data_output_only_the_checks_are_written(tmp_path: Path) -> None:
+    """The pipeline passes the table on (split reads load's file): validate writes its
+    report and the empty quarantine, and no copy of the table."""
+    ctx = _context(tmp_path, None, "fail", 0.0)
+    del ctx.outputs["data"]
+    validate.run(ctx)
+    assert not (tmp_path / "data.out").exists()
+    assert json.loads(ctx.output("report").read_text())["outcome"] == "passed"
+    assert read_table(ctx.output("quarantine"))[0].empty
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "quarantine.out",
+                                                          "report.out"]  # fmt: skip

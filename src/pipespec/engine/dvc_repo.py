@@ -92,11 +92,17 @@ def repro(
     In-process through DVC's command-line entry point (not ``Repo.reproduce``) so that the
     user sees exactly what plain ``dvc repro`` prints and any ``dvc repro`` option passes
     through; it saves the interpreter start-up of a subprocess. ``hand_over`` is offered each
-    stage command before DVC starts it (``_commands``)."""
+    stage command before DVC starts it (``_commands``); the hooks below change how much work
+    DVC does, never what it writes."""
     from dvc.cli import main as dvc_main
 
     argv = ["repro", *(["--force"] if force else []), *args]
-    with _in_project(project.root, tools=True), _parse_once(), _commands(hand_over):
+    with (
+        _in_project(project.root, tools=True),
+        _parse_once(),
+        _commands(hand_over),
+        _tested_links(),
+    ):
         return int(dvc_main(argv) or 0)
 
 
@@ -132,6 +138,43 @@ def _commands(hand_over: HandOver | None) -> Iterator[None]:
             raise failed(cmd, code)
 
     with _replaced(module, {COMMAND_HOOK[1][0]: run}):
+        yield
+
+
+# DVC's function that opens a cache of the repository (`_tested_links` wraps it).
+CACHE_HOOK = ("dvc.cachemgr", ("_get_odb",))
+
+
+@contextlib.contextmanager
+def _tested_links() -> Iterator[None]:
+    """Each cache DVC opens for the duration keeps only the link types that work between it
+    and the workspace, as DVC's own ``test_links`` finds them.
+
+    After saving an output to the cache, DVC links it back into the workspace unless the
+    first configured type is ``copy``. With ``reflink,copy`` (``CACHE_TYPES``) on a
+    filesystem without reflinks (ext4), that is a second full copy of every output: 1.1 GB
+    in a run on a million rows. Narrowed to ``copy`` there, the file the stage wrote stays
+    where it is. Where reflinks work, nothing changes. Outputs, cache and lock get the same
+    bytes (tests/engine/test_dvc_repo.py)."""
+    found = _dvc_names(*CACHE_HOOK)
+    if found is None:
+        yield
+        return
+    module, (get_odb,) = found
+
+    def tested(repo: Any, *args: Any, **kwargs: Any) -> Any:
+        odb = get_odb(repo, *args, **kwargs)
+        local = odb is not None and odb.fs.protocol == repo.fs.protocol == "local"
+        if local and len(odb.cache_types) > 1 and repo.tmp_dir:
+            from dvc_objects.fs.generic import test_links
+
+            here = repo.fs.join(repo.tmp_dir, "links")  # its probe file goes to .dvc/tmp
+            works = test_links(list(odb.cache_types), odb.fs, odb.path, repo.fs, here)
+            if works:
+                odb.cache_types = works
+        return odb
+
+    with _replaced(module, {CACHE_HOOK[1][0]: tested}):
         yield
 
 

@@ -66,17 +66,19 @@ def write(project: Project, generated: Generated) -> list[str]:
 
 
 def remove_unused_outputs(project: Project, pipeline: Pipeline) -> list[str]:
-    """Delete the plot and metric files a stage declares but no longer writes for the
-    composed task (a regression model has no ROC curve): left behind, they would show in
-    ``git status`` and ``dvc plots show``. Only regular files inside the project that the
-    pipeline's own declarations name are removed; DVC-cached outputs are DVC's to manage."""
+    """Delete the files a stage declares but no longer writes for the composition: plots
+    and metrics of another task (a regression model has no ROC curve), left behind, would
+    show in ``git status`` and ``dvc plots show``; a table now passed on unchanged (validate
+    without a schema) would be a stale copy of its input. Only regular files inside the
+    project that the pipeline's own declarations name are removed; other DVC-cached outputs
+    are DVC's to manage."""
     every = load_pipeline(project)
     kept = {path for stage in pipeline.stages for _, path in stage.declared_outputs()}
     root = project.root.resolve()
     removed = []
     for stage in every.stages:
         for output, rel in stage.declared_outputs():
-            if output.type == "out" or rel in kept:
+            if (output.type == "out" and not output.passes) or rel in kept:
                 continue
             path = project.root / rel
             if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -23,6 +23,17 @@ STAGE_KEYS = ("kind", "inputs", "outputs", "description")
 STAGE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 FILE_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 RESERVED = ("configs",)  # the freshness-check stage the compiler adds
+MISSING = object()  # what ``lookup`` gives for a key the params do not have
+
+
+def lookup(params: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted key path of ``params``, or ``MISSING``."""
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class Stage:
     upstream: tuple[str, ...]  # stages whose outputs it takes
     outputs: dict[str, str]  # output name -> path
     source: str  # the pipelines/ file declaring it
+    after: tuple[str, ...] = ()  # files of stages that pass it an input on (run after them)
 
     def outputs_of(self, type_: str) -> list[str]:
         return [p for o, p in self.declared_outputs() if o.type == type_]
@@ -66,7 +78,10 @@ def load_pipeline(project: Project, params: dict[str, Any] | None = None) -> Pip
     """Parse and check every ``pipelines/*.yaml`` of ``project``.
 
     With ``params``, outputs that do not apply to ``dataset.task`` are left out (a
-    regression model has no ROC curve); without, every declared output is listed.
+    regression model has no ROC curve), and an output a stage passes on unchanged
+    (``StageOutput.passes``: validate without a schema file) is no file of its own: the
+    stages that take it read the passing stage's input; without, every declared output is
+    listed.
     """
     import sys
 
@@ -128,15 +143,16 @@ def load_pipeline(project: Project, params: dict[str, Any] | None = None) -> Pip
                 )
             seen[name] = rel
             raw.append((rel, name, spec))
-    task = ((params or {}).get("dataset") or {}).get("task") if params is not None else None
-    return _resolve(project, raw, task)
+    return _resolve(project, raw, params)
 
 
 def _resolve(
-    project: Project, raw: list[tuple[str, str, dict[str, Any]]], task: str | None
+    project: Project, raw: list[tuple[str, str, dict[str, Any]]], params: dict[str, Any] | None
 ) -> Pipeline:
+    task = ((params or {}).get("dataset") or {}).get("task") if params is not None else None
     kinds: dict[str, StageKind] = {}
     outputs: dict[str, dict[str, str]] = {}
+    passed: dict[str, set[str]] = {}  # stage -> the outputs it passes on unchanged
     for rel, name, spec in raw:
         try:
             kind = get_kind(str(spec["kind"]))
@@ -159,6 +175,11 @@ def _resolve(
             o.name: str(custom.get(o.name, o.for_stage(name)))
             for o in kind.outputs
             if task is None or o.active(task)
+        }
+        passed[name] = {
+            o.name
+            for o in kind.outputs
+            if o.passes and params is not None and lookup(params, o.unless) in (None, "", MISSING)
         }
 
     resolved: dict[str, Stage] = {}
@@ -207,7 +228,38 @@ def _resolve(
                     + f"Stages: {', '.join(outputs)}",
                 )
         resolved[name] = Stage(name, kind, inputs, tuple(upstream), outputs[name], rel)
-    return Pipeline(_toposort(resolved, [name for _, name, _ in raw]))
+    return Pipeline(_pass_on(_toposort(resolved, [name for _, name, _ in raw]), passed))
+
+
+def _pass_on(stages: tuple[Stage, ...], passed: dict[str, set[str]]) -> tuple[Stage, ...]:
+    """Outputs passed on unchanged are no files: a stage that takes one reads the passing
+    stage's own input instead, counts that input's producer upstream too, and depends on
+    the passing stage's first other output, so that it still runs after the check. A stage
+    with no other output keeps writing the one it passes on."""
+    producer = {path: s.name for s in stages for path in s.outputs.values()}
+    source: dict[str, str] = {}  # path of an output passed on -> the path it stands for
+    owner: dict[str, Stage] = {}
+    out: list[Stage] = []
+    for stage in stages:  # in dependency order: a passing stage comes before its takers
+        inputs, upstream, after = dict(stage.inputs), list(stage.upstream), list(stage.after)
+        for input_name, path in stage.inputs.items():
+            if path in source:
+                inputs[input_name] = source[path]
+                up = producer.get(source[path])
+                upstream += [up] if up and up not in upstream else []
+                after += [f for f in owner[path].outputs.values() if f not in after][:1]
+        outputs = dict(stage.outputs)
+        gone = {n: p for n, p in outputs.items() if n in passed.get(stage.name, set())}
+        if len(gone) == len(outputs):
+            gone = {}
+        for name, path in gone.items():
+            del outputs[name]
+            source[path] = inputs[stage.kind.output(name).passes]
+        kept = replace(stage, inputs=inputs, upstream=tuple(upstream), outputs=outputs,
+                       after=tuple(after))  # fmt: skip
+        owner.update(dict.fromkeys(gone.values(), kept))
+        out.append(kept)
+    return tuple(out)
 
 
 def _toposort(stages: dict[str, Stage], order: list[str]) -> tuple[Stage, ...]:

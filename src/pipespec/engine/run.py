@@ -127,7 +127,7 @@ def _check_input_files(project: Project) -> tuple[Pipeline, dict[str, Any]]:
     from pathlib import Path
 
     from pipespec.core.errors import DataError
-    from pipespec.engine.compile import lookup
+    from pipespec.engine.pipeline import lookup
     from pipespec.engine.stage_process import load_params
 
     params = load_params(project)

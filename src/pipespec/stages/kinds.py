@@ -28,7 +28,8 @@ from pipespec.core.errors import PipelineError
 OutputType = Literal["out", "metrics", "plots"]
 OUTPUT_TYPES: tuple[str, ...] = get_args(OutputType)
 PLOT_PROPS = ("template", "x", "y", "title")  # DVC plot properties an output may set
-OUTPUT_OPTIONS = ("tasks", *PLOT_PROPS)
+PASS_ON = ("passes", "unless")  # the output is input `passes` unchanged unless `unless` is set
+OUTPUT_OPTIONS = ("tasks", *PASS_ON, *PLOT_PROPS)
 DECLARATIONS = ("READS", "INPUTS", "OUTPUTS", "ANY_INPUTS", "PATH_PARAMS")
 
 # The built-in kinds: a name -> the function that implements it. Each module declares the
@@ -57,6 +58,9 @@ class StageOutput:
 
     ``tasks`` limits the output to some values of ``dataset.task`` (a ROC curve exists for
     binary models only); ``props`` are DVC plot properties (template, x, y, title).
+    ``passes`` names an input the output is unchanged while the params key ``unless`` is
+    empty (validate without a schema file passes its table on): the stages that take the
+    output then read that input itself, and nobody writes, hashes or caches a copy.
     """
 
     name: str
@@ -64,6 +68,8 @@ class StageOutput:
     type: OutputType = "out"
     tasks: tuple[str, ...] = ()
     props: tuple[tuple[str, str], ...] = ()
+    passes: str = ""  # an input the output is, unchanged, while params key `unless` is empty
+    unless: str = ""
 
     def for_stage(self, stage: str) -> str:
         return self.path.format(stage=stage)
@@ -114,7 +120,7 @@ def get_kind(name: str) -> StageKind:
         entry=entry,
         reads=_names(name, declared, "READS"),
         inputs=_names(name, declared, "INPUTS"),
-        outputs=_outputs(name, declared.get("OUTPUTS", {})),
+        outputs=_outputs(name, declared.get("OUTPUTS", {}), _names(name, declared, "INPUTS")),
         any_inputs=bool(declared.get("ANY_INPUTS", False)),
         path_params=_names(name, declared, "PATH_PARAMS"),
         description=doc.strip().splitlines()[0] if doc.strip() else "",
@@ -234,9 +240,11 @@ def _names(kind: str, declared: Mapping[str, Any], attribute: str) -> tuple[str,
     return tuple(value)
 
 
-def _outputs(kind: str, declared: Any) -> tuple[StageOutput, ...]:
+def _outputs(kind: str, declared: Any, inputs: tuple[str, ...]) -> tuple[StageOutput, ...]:
     """``OUTPUTS``: name -> (path, type) or (path, type, options); the options are ``tasks``
-    (the ``dataset.task`` values the output exists for) and DVC plot properties."""
+    (the ``dataset.task`` values the output exists for), ``passes`` and ``unless`` (the
+    output is that input unchanged while that params key is empty) and DVC plot
+    properties."""
     form = (
         f"stage kind '{kind}': OUTPUTS must map each output name to (path, type) or "
         f"(path, type, options), type one of {', '.join(OUTPUT_TYPES)}"
@@ -259,7 +267,15 @@ def _outputs(kind: str, declared: Any) -> tuple[StageOutput, ...]:
             )
         props = tuple((k, str(options[k])) for k in PLOT_PROPS if k in options)
         tasks = tuple(str(t) for t in options.get("tasks", ()))
-        outputs.append(StageOutput(str(out_name), str(path), type_, tasks, props))
+        passes, unless = (options.get(k, "") for k in PASS_ON)
+        if (bool(passes) != bool(unless)) or (passes and passes not in inputs):
+            raise PipelineError(
+                f"stage kind '{kind}': output '{out_name}': 'passes' names one of its INPUTS "
+                f"({', '.join(inputs) or 'none'}) and 'unless' a params key, both or neither"
+            )
+        outputs.append(
+            StageOutput(str(out_name), str(path), type_, tasks, props, str(passes), str(unless))
+        )
     return tuple(outputs)
 
 

@@ -52,7 +52,8 @@ from pipespec.stages.schema_report import failure_message, failure_table, report
 READS = ("schema", "dataset.target", "dataset.drop", "compute.backend")
 INPUTS = ("data",)
 OUTPUTS = {
-    "data": ("data/{stage}/data.parquet", "out"),
+    # without a schema file the table passes on as read: split takes load's file itself
+    "data": ("data/{stage}/data.parquet", "out", {"passes": "data", "unless": "schema.path"}),
     "report": ("data/{stage}/report.json", "out"),
     "quarantine": ("data/{stage}/quarantine.parquet", "out"),
 }
@@ -80,7 +81,11 @@ def run(ctx: StageContext) -> None:
         "classes": meta.task in CLASSIFICATION,
         "columns": columns,
     }
-    outputs = {"data": ctx.output("data"), "quarantine": ctx.output("quarantine")}
+    # "data" is not among the outputs when it passes on as read (OUTPUTS above): the stages
+    # that take it read the input itself
+    outputs: dict[str, Path] = {
+        n: ctx.outputs[n] for n in ("data", "quarantine") if n in ctx.outputs
+    }
     with cluster.backend(ctx) as backend:
         out = parquet.Parts(outputs, single=not backend.dask)
         try:
@@ -108,7 +113,7 @@ def run(ctx: StageContext) -> None:
         settings["max_failure_fraction"],
         settled=all(passed is not None for _, _, passed, _ in parts),
     )
-    if result.outcome == "failed":
+    if result.outcome == "failed" and "data" in outputs:
         out.abandon("data")  # a stale table must not look validated
     else:
         result.passed_rows = int(np.sum([p or 0 for _, _, p, _ in parts]))
@@ -159,9 +164,10 @@ def _report(ctx: StageContext, result: Validation, width: int) -> None:
             f"{settings['max_failure_fraction']:g}) -> {_rel(ctx.output('quarantine'), ctx.root)}"
         )
     passed = result.passed_rows if result.data is None else len(result.data)
-    console().print(
-        f"  {passed:,} rows x {width} columns fit {where} -> {_rel(ctx.output('data'), ctx.root)}"
-    )
+    table = ctx.outputs.get("data")
+    source = _rel(ctx.input("data"), ctx.root)
+    onward = f"-> {_rel(table, ctx.root)}" if table else f"(passed on as {source})"
+    console().print(f"  {passed:,} rows x {width} columns fit {where} {onward}")
 
 
 def _validate_part(
@@ -235,7 +241,7 @@ def _basic_part(
         FAILURES_COLUMN, pa.array([], pa.string())
     )
     out.write("quarantine", index, quarantine, meta)
-    if not failures:
+    if not failures and "data" in out.targets:
         out.link("data", index, path)
     return failures, rows, None if failures else rows, counts
 
