@@ -365,6 +365,7 @@ def check(
     warned = np.zeros(n, dtype=bool)
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     codes: dict[str, Codes] = {}
+    looked_up: dict[str, tuple[Any, np.ndarray]] = {}
     for col in schema.columns:
         absent: Any = None
         if records:
@@ -381,7 +382,11 @@ def check(
                 raw[absent] = None
         else:
             frame: Any = rows
-            if col.name in frame.columns:
+            coded = _dictionary_text(col, frame[col.name]) if col.name in frame.columns else None
+            if coded is not None:  # a dictionary column: its lookup is done on the dictionary
+                raw = coded[0]
+                looked_up[col.name] = coded
+            elif col.name in frame.columns:
                 raw = _raw(frame[col.name])
             else:
                 raw = np.full(n, None, dtype=object)
@@ -390,7 +395,7 @@ def check(
         masks: list[tuple[str, np.ndarray]] = []
         if absent is None and col.type == CATEGORICAL and not (null.any() or wrong.any()):
             if col.categories is not None:  # the usual case: only unseen categories to find
-                unseen = ~_known(col.categories, values, codes, col.name)
+                unseen = ~_known(col.categories, values, codes, col.name, looked_up)
                 if unseen.any():
                     masks.append((UNSEEN, unseen))
             work[col.name] = values
@@ -436,7 +441,7 @@ def check(
             if fraction.any():
                 masks.append((NOT_WHOLE, fraction))
         if col.type == CATEGORICAL and col.categories is not None:
-            unseen = ~null & ok & ~_known(col.categories, values, codes, col.name)
+            unseen = ~null & ok & ~_known(col.categories, values, codes, col.name, looked_up)
             if unseen.any():
                 masks.append((UNSEEN, unseen))
         work[col.name] = values
@@ -546,18 +551,27 @@ def _expected(col: Column) -> str:
 
 
 def _known(
-    categories: tuple[str, ...], values: Any, codes: dict[str, Codes], name: str
+    categories: tuple[str, ...],
+    values: Any,
+    codes: dict[str, Codes],
+    name: str,
+    looked_up: Mapping[str, tuple[Any, np.ndarray]],
 ) -> np.ndarray:
     """Which keys of ``values`` are among ``categories``; for many rows, the lookup is kept
-    in ``codes`` for the categorical transform."""
+    in ``codes`` for the categorical transform (``looked_up``: the positions a dictionary
+    column's lookup gave, for the very array they belong to)."""
     import numpy as np
 
     keys = text_keys(values)
-    if len(keys) <= SMALL:
+    found = looked_up.get(name)
+    if found is not None and found[0] is keys:
+        positions = found[1]
+    elif len(keys) <= SMALL:
         keys = to_objects(keys)
         allowed = _category_set(categories)
         return np.fromiter((k in allowed for k in keys), bool, len(keys))
-    positions = positions_in(keys, categories)
+    else:
+        positions = positions_in(keys, categories)
     codes[name] = Codes(values, categories, positions)
     return positions >= 0
 
@@ -573,6 +587,35 @@ def _category_set(categories: tuple[str, ...]) -> frozenset[str]:
             _SETS.clear()
         found = _SETS[id(categories)] = (categories, frozenset(categories))
     return found[1]
+
+
+def _dictionary_text(col: Column, series: pd.Series) -> tuple[Any, np.ndarray] | None:
+    """A text column held as a dictionary (a pandas categorical of text, as
+    ``pd.read_parquet(..., read_dictionary=[...])`` gives): its values as Arrow text, and
+    each row's position in the schema's categories (-1: not there or missing), looked up
+    once per distinct value on the dictionary instead of once per row. None for any other
+    column (which ``_raw`` reads)."""
+    import numpy as np
+    import pandas as pd
+
+    if col.type != CATEGORICAL or col.categories is None or col.dtype != "str":
+        return None
+    dtype = series.dtype
+    if not isinstance(dtype, pd.CategoricalDtype) or len(series) <= SMALL:
+        return None
+    if pd.api.types.infer_dtype(dtype.categories, skipna=False) != "string":
+        return None
+    import pyarrow as pa
+
+    try:
+        text = pa.array(series.array).cast(pa.string())
+        dictionary = pa.array(dtype.categories.to_numpy(dtype=object), type=pa.string())
+    except (pa.ArrowException, UnicodeEncodeError, TypeError):
+        return None  # text Arrow cannot hold (a lone surrogate): read value by value
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    table = np.append(positions_in(dictionary, col.categories), np.int32(-1))
+    return text, table[series.cat.codes.to_numpy()]  # code -1 (missing) reads the last
 
 
 def _raw(series: pd.Series) -> np.ndarray:
