@@ -262,7 +262,9 @@ def test_health_and_metadata(bundle_server: Server, bundle_dir: Path) -> None:
     assert bundle_server.client.get("/predict").status_code == 405
 
 
-def test_predict_answers_past_fastapi_and_stays_documented(bundle_server: Server, good: dict) -> None:
+def test_predict_answers_past_fastapi_and_stays_documented(
+    bundle_server: Server, good: dict
+) -> None:
     """POST /predict is answered straight from the ASGI call (``serve._Service``): the same
     JSON answer and headers, and FastAPI still documents the route."""
     answer = bundle_server.client.post("/predict", json=good)
