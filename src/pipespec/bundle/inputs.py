@@ -368,6 +368,7 @@ def check(
     looked_up: dict[str, tuple[Any, np.ndarray]] = {}
     for col in schema.columns:
         absent: Any = None
+        whole = False  # the values are whole numbers by their type
         if records:
             listed = [r.get(col.name, _ABSENT) for r in rows]
             if n <= SMALL:
@@ -382,12 +383,15 @@ def check(
                 raw[absent] = None
         else:
             frame: Any = rows
-            coded = _dictionary_text(col, frame[col.name]) if col.name in frame.columns else None
+            series = frame[col.name] if col.name in frame.columns else None
+            coded = None if series is None else _dictionary_text(col, series)
             if coded is not None:  # a dictionary column: its lookup is done on the dictionary
                 raw = coded[0]
                 looked_up[col.name] = coded
-            elif col.name in frame.columns:
-                raw = _raw(frame[col.name])
+            elif series is not None:
+                raw = _raw(series)
+                # an integer column holds whole numbers only: no fraction to look for
+                whole = series.dtype.kind in "iu"
             else:
                 raw = np.full(n, None, dtype=object)
                 absent = np.ones(n, dtype=bool)
@@ -401,14 +405,24 @@ def check(
             work[col.name] = values
             _note(col.name, masks, raw, refuse, refused, warned, problems)
             continue
+        if absent is None and col.type == NUMERIC and _within(values, col.low, col.high):
+            # the usual case, in two reductions: every value a finite number within the
+            # range (no null, no wrong type: both are NaN here, and NaN is no minimum)
+            if col.dtype == "int" and not whole:
+                fraction = values != np.floor(values)
+                if fraction.any():
+                    masks.append((NOT_WHOLE, fraction))
+            work[col.name] = values
+            _note(col.name, masks, raw, refuse, refused, warned, problems)
+            continue
         if absent is None and col.type == NUMERIC and np.isfinite(values).all():
-            # the usual case, in one test: every value a finite number (no null, no wrong
-            # type: both are NaN here), so only the range is left to check
+            # every value a finite number (no null, no wrong type: both are NaN here), so
+            # only the range is left to check
             if col.low is not None and col.high is not None:
                 outside = (values < col.low) | (values > col.high)
                 if outside.any():
                     masks.append((OUT_OF_RANGE, outside))
-            if col.dtype == "int":
+            if col.dtype == "int" and not whole:
                 fraction = values != np.floor(values)
                 if fraction.any():
                     masks.append((NOT_WHOLE, fraction))
@@ -435,7 +449,7 @@ def check(
             outside = (values < col.low) | (values > col.high)
             if outside.any():
                 masks.append((OUT_OF_RANGE, outside))
-        if col.type == NUMERIC and col.dtype == "int":
+        if col.type == NUMERIC and col.dtype == "int" and not whole:
             with np.errstate(invalid="ignore"):
                 fraction = np.isfinite(values) & (values != np.floor(values))
             if fraction.any():
@@ -457,6 +471,18 @@ def check(
         expected=_Expected(schema),
         codes=codes,
     )
+
+
+def _within(values: np.ndarray, low: float | None, high: float | None) -> bool:
+    """Every value finite and in ``[low, high]`` (any finite value without a range), from the
+    smallest and the largest alone: a NaN anywhere makes both NaN, and an infinity is one of
+    them."""
+    if len(values) <= SMALL:
+        return False  # a few values: the masks cost no more than the reductions
+    lo, hi = float(values.min()), float(values.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return False
+    return low is None or high is None or (low <= lo and hi <= high)
 
 
 def _usual(col: Column, listed: list[Any]) -> np.ndarray | None:
