@@ -315,3 +315,21 @@ def test_a_dictionary_text_column_is_checked_as_its_plain_text(schema: InputSche
     for checked in (ours, theirs):
         got = matrix(TRANSFORMS, dict(checked.work), NAMES, None, checked.codes)
         assert got.tobytes() == expected.tobytes()
+
+
+def test_many_rows_flag_each_unusual_number(schema: InputSchema) -> None:
+    """Past ``SMALL`` rows a numeric column is found usual by its minimum and maximum; any
+    infinity, value out of range or fraction (in a column not of integers) is still named."""
+    clean = _many()
+    numeric = {("x", r) for r in (NOT_FINITE, OUT_OF_RANGE)} | {("n", NOT_WHOLE)}
+
+    def named(frame: pd.DataFrame) -> set[tuple]:
+        checked = check(schema, frame, typed=False)
+        return {(p.row, p.column, p.reason) for p in checked.iter_problems()
+                if (p.column, p.reason) in numeric}  # fmt: skip
+
+    assert named(clean) == set()
+    bad = clean.assign(n=clean["n"].astype("float64"))
+    bad.loc[10, "x"], bad.loc[11, "x"], bad.loc[12, "n"] = math.inf, 100.0, 2.5
+    assert named(bad) == {(10, "x", NOT_FINITE), (11, "x", OUT_OF_RANGE), (12, "n", NOT_WHOLE)}
+    assert named(clean.assign(n=clean["n"].astype("Int64"))) == set()
