@@ -15,6 +15,13 @@ pipespec spends between uvicorn and the answer, per layer.
 
     python bench/http.py [--requests 2000] [--concurrency 8] [--bundle DIR]
                          [--engine both|lightgbm] [--compiled DIR] [--in-process-only]
+                         [--compare SRC]
+
+``--compare SRC`` adds a row "pipespec serve (SRC)": the same command run on another
+checkout's code (``PYTHONPATH=SRC``, e.g. a copy of ``src/`` before a change), measured in the
+same alternation, so a before/after comparison shares one run's load. Every server runs on
+uvicorn's h11 protocol and asyncio's event loop (the output says so): `pipespec serve`'s
+request deadline and head limit are built on h11 (``bundle/server.py``).
 
 Without --bundle, a project is created in a temp dir and run once to build one. With
 ``--engine both`` (the default) `pipespec serve` is measured with each engine: LightGBM, and
@@ -120,11 +127,13 @@ APP_ONLY = (
 )
 
 
-def start(argv: list[str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start(
+    argv: list[str], log: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=fh)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=fh, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         found = re.search(r"on (http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
@@ -317,6 +326,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=("both", "lightgbm"), default="both")
     parser.add_argument("--compiled", type=Path, default=None, help="a compiled cache directory")
     parser.add_argument("--in-process-only", action="store_true", help="skip the servers")
+    parser.add_argument("--compare", type=Path, default=None, help="another checkout's src/")
     args = parser.parse_args()
 
     import importlib.util
@@ -357,6 +367,18 @@ def main() -> None:
             "hand-written FastAPI": [sys.executable, str(work / "baseline.py"), str(bundle_dir)],
             "floor (constant answer)": [sys.executable, str(work / "floor.py")],
         }
+        envs: dict[str, dict[str, str]] = {}
+        if args.compare is not None:
+            import os
+
+            compared = f"pipespec serve ({args.compare})"
+            servers[compared] = [
+                sys.executable,
+                "-m",
+                "pipespec.cli.main",
+                *servers["pipespec serve"][1:],
+            ]
+            envs[compared] = {**os.environ, "PYTHONPATH": str(args.compare.resolve())}
         if args.engine == "both" and not args.in_process_only:  # beside its compiled cache
             import shutil
 
@@ -375,7 +397,7 @@ def main() -> None:
         try:
             urls = {}
             for i, (name, argv) in enumerate(({} if args.in_process_only else servers).items()):
-                proc, urls[name] = start(argv, work / f"server{i}.log")
+                proc, urls[name] = start(argv, work / f"server{i}.log", envs.get(name))
                 procs.append(proc)
             if "pipespec serve (lleaves)" in urls:
                 import httpx
@@ -411,14 +433,18 @@ def main() -> None:
     )
     if args.in_process_only:
         return
+    import uvicorn
+
     print(
         f"{args.requests} single-record requests to each server, one to each in turn, "
-        "127.0.0.1, keep-alive; the load in 4 alternating rounds"
+        "127.0.0.1, keep-alive; the load in 4 alternating rounds; every server: "
+        f"uvicorn {uvicorn.__version__}, http=h11, loop=asyncio"
     )
     load = f"req/s @{args.concurrency}"
-    print(f"{'':24} {'p50 ms':>8} {'p99 ms':>8} {load:>10} {'p50/p99 ms under load':>22}")
+    width = max(24, *map(len, results))
+    print(f"{'':{width}} {'p50 ms':>8} {'p99 ms':>8} {load:>10} {'p50/p99 ms under load':>22}")
     for name, (p50, p99, rps, lp50, lp99) in results.items():
-        print(f"{name:24} {p50:8.2f} {p99:8.2f} {rps:10.0f} {lp50:11.2f}/{lp99:.2f}")
+        print(f"{name:{width}} {p50:8.2f} {p99:8.2f} {rps:10.0f} {lp50:11.2f}/{lp99:.2f}")
     ours, theirs = results["pipespec serve"], results["hand-written FastAPI"]
     floor = results["floor (constant answer)"]
     print(
@@ -426,9 +452,15 @@ def main() -> None:
         f"p99 {ours[1] / theirs[1]:.2f}x, throughput {ours[2] / theirs[2]:.2f}x"
     )
     print(
-        f"pipespec over the floor: p50 +{ours[0] - floor[0]:.2f} ms, "
-        f"p99 +{ours[1] - floor[1]:.2f} ms, throughput {ours[2] / floor[2]:.2f}x"
+        f"pipespec over the floor: p50 {ours[0] - floor[0]:+.2f} ms, "
+        f"p99 {ours[1] - floor[1]:+.2f} ms, throughput {ours[2] / floor[2]:.2f}x"
     )
+    for name, other in results.items():
+        if name.startswith("pipespec serve (") and name != "pipespec serve (lleaves)":
+            print(
+                f"{name} over the floor: p50 {other[0] - floor[0]:+.2f} ms, "
+                f"p99 {other[1] - floor[1]:+.2f} ms, throughput {other[2] / floor[2]:.2f}x"
+            )
     plain = results["create_app on uvicorn"]
     print(
         f"`pipespec serve` over create_app on plain uvicorn (its protocol, limits, process): "

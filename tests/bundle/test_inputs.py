@@ -278,3 +278,58 @@ def test_a_few_records_checked_value_by_value_match_the_vectorised_check(
     assert [p.to_json() for p in fast.iter_problems()] == [
         p.to_json() for p in slow.iter_problems()
     ]
+
+
+def _many(n: int = 300) -> pd.DataFrame:
+    """A frame of many rows (past ``SMALL``: the hash lookups and the kept ``Codes``) with
+    unseen categories, missing keys and values out of range in every categorical column."""
+    rng = np.random.default_rng(7)
+    city = rng.choice(np.array(["a", "b", "c", "z", None], dtype=object), n)
+    return pd.DataFrame(
+        {
+            "x": rng.uniform(0, 12, n),
+            "n": rng.integers(1, 6, n),
+            "city": pd.array(city, dtype="str"),
+            "code": rng.choice(np.array([10.0, 20.0, 30.0, 40.0, np.nan]), n),
+            "ratio": rng.choice(np.array([0.5, 1.0, 1.5, 2.5, np.nan]), n),
+        }
+    )
+
+
+def test_a_dictionary_text_column_is_checked_as_its_plain_text(schema: InputSchema) -> None:
+    """A categorical of text (as ``read_dictionary`` reads a Parquet column), its lookup done
+    on the dictionary, gives the plain text column's values, problems and model matrix; the
+    lookup reused by the categorical step (float codes, NaN where missing) gives what the
+    transforms give without it."""
+    plain = _many()
+    coded = plain.assign(city=plain["city"].astype(pd.CategoricalDtype(["q", "c", "z", "a", "b"])))
+    ours, theirs = check(schema, coded, typed=False), check(schema, plain, typed=False)
+    assert type(ours.work["city"]).__module__.startswith("pyarrow")
+    assert ours.work["city"].to_pylist() == theirs.work["city"].to_pylist()
+    assert [p.to_json() for p in ours.iter_problems()] == [
+        p.to_json() for p in theirs.iter_problems()
+    ]
+    assert {r for _, r in ours.counts()} == {UNSEEN, NULL}
+    assert np.array_equal(ours.codes["city"].positions, theirs.codes["city"].positions)
+    expected = apply(TRANSFORMS, plain)[NAMES].to_numpy()
+    for checked in (ours, theirs):
+        got = matrix(TRANSFORMS, dict(checked.work), NAMES, None, checked.codes)
+        assert got.tobytes() == expected.tobytes()
+
+
+def test_many_rows_flag_each_unusual_number(schema: InputSchema) -> None:
+    """Past ``SMALL`` rows a numeric column is found usual by its minimum and maximum; any
+    infinity, value out of range or fraction (in a column not of integers) is still named."""
+    clean = _many()
+    numeric = {("x", r) for r in (NOT_FINITE, OUT_OF_RANGE)} | {("n", NOT_WHOLE)}
+
+    def named(frame: pd.DataFrame) -> set[tuple]:
+        checked = check(schema, frame, typed=False)
+        return {(p.row, p.column, p.reason) for p in checked.iter_problems()
+                if (p.column, p.reason) in numeric}  # fmt: skip
+
+    assert named(clean) == set()
+    bad = clean.assign(n=clean["n"].astype("float64"))
+    bad.loc[10, "x"], bad.loc[11, "x"], bad.loc[12, "n"] = math.inf, 100.0, 2.5
+    assert named(bad) == {(10, "x", NOT_FINITE), (11, "x", OUT_OF_RANGE), (12, "n", NOT_WHOLE)}
+    assert named(clean.assign(n=clean["n"].astype("Int64"))) == set()

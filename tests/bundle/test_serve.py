@@ -262,6 +262,21 @@ def test_health_and_metadata(bundle_server: Server, bundle_dir: Path) -> None:
     assert bundle_server.client.get("/predict").status_code == 405
 
 
+def test_predict_answers_past_fastapi_and_stays_documented(
+    bundle_server: Server, good: dict
+) -> None:
+    """POST /predict is answered straight from the ASGI call (``serve._Service``): the same
+    JSON answer and headers, and FastAPI still documents the route."""
+    answer = bundle_server.client.post("/predict", json=good)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    assert int(answer.headers["content-length"]) == len(answer.content)
+    assert set(answer.json()) == {"prediction", "warnings"}
+    assert answer.json()["warnings"] == []
+    paths = bundle_server.client.get("/openapi.json").json()["paths"]
+    assert "post" in paths["/predict"]
+
+
 def test_serving_imports_neither_hydra_nor_dvc(bundle_dir: Path) -> None:
     code = f"""
 import sys

@@ -294,22 +294,41 @@ class Codes:
         """The codes of ``rows`` only, for ``source`` (the column's same rows)."""
         return Codes(source, self.categories, self.positions[rows])
 
-    def recode(self, categories: list[str] | tuple[str, ...]) -> np.ndarray | None:
-        """Each key's position in ``categories`` (-1: not there or missing), from the kept
-        lookup; None when ``categories`` holds a key the kept list lacks (the lookup could
-        not tell it apart from an unseen one)."""
+    def recode(self, categories: list[str] | tuple[str, ...], unseen: float) -> np.ndarray | None:
+        """Each key's code in ``categories`` as the categorical step gives it (float64: the
+        position; ``unseen`` where the key is not there; NaN where it is missing, which
+        ``missing`` says), from the kept lookup in one gather through a table of the kept
+        list; None when ``categories`` holds a key the kept list lacks (the lookup could not
+        tell it apart from an unseen one)."""
         import numpy as np
 
         index = category_codes(self.categories)
-        # -1 everywhere: position -1 (not there or missing) reads the extra last entry
-        table = np.full(len(self.categories) + 1, -1, dtype=np.int32)
+        # ``unseen`` everywhere: position -1 (not there or missing) reads the extra last entry
+        table = np.full(len(self.categories) + 1, unseen, dtype="float64")
+        placed = np.zeros(len(self.categories) + 1, dtype=bool)
         for i, category in enumerate(categories):
             at = index.get(category)
             if at is None:
                 return None
-            if table[int(at)] < 0:  # a repeated category keeps its first position
-                table[int(at)] = i
-        return table[self.positions]
+            if not placed[int(at)]:  # a repeated category keeps its first position
+                table[int(at)], placed[int(at)] = float(i), True
+        codes = table[self.positions]
+        missing = _missing(self.source)
+        if missing.any():
+            codes[missing] = np.nan
+        return codes
+
+
+def _missing(values: Any) -> np.ndarray:
+    """Which entries of a column have no key (``~present_keys(text_keys(values))``, without
+    making the keys of numbers or dates)."""
+    import numpy as np
+
+    if not is_arrow(values) and values.dtype.kind == "f":
+        return np.isnan(values)
+    if not is_arrow(values) and values.dtype.kind == "M":
+        return np.isnat(values)
+    return ~present_keys(values)
 
 
 def present_keys(keys: Any) -> np.ndarray:

@@ -365,8 +365,10 @@ def check(
     warned = np.zeros(n, dtype=bool)
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     codes: dict[str, Codes] = {}
+    looked_up: dict[str, tuple[Any, np.ndarray]] = {}
     for col in schema.columns:
         absent: Any = None
+        whole = False  # the values are whole numbers by their type
         if records:
             listed = [r.get(col.name, _ABSENT) for r in rows]
             if n <= SMALL:
@@ -381,8 +383,15 @@ def check(
                 raw[absent] = None
         else:
             frame: Any = rows
-            if col.name in frame.columns:
-                raw = _raw(frame[col.name])
+            series = frame[col.name] if col.name in frame.columns else None
+            coded = None if series is None else _dictionary_text(col, series)
+            if coded is not None:  # a dictionary column: its lookup is done on the dictionary
+                raw = coded[0]
+                looked_up[col.name] = coded
+            elif series is not None:
+                raw = _raw(series)
+                # an integer column holds whole numbers only: no fraction to look for
+                whole = series.dtype.kind in "iu"
             else:
                 raw = np.full(n, None, dtype=object)
                 absent = np.ones(n, dtype=bool)
@@ -390,20 +399,30 @@ def check(
         masks: list[tuple[str, np.ndarray]] = []
         if absent is None and col.type == CATEGORICAL and not (null.any() or wrong.any()):
             if col.categories is not None:  # the usual case: only unseen categories to find
-                unseen = ~_known(col.categories, values, codes, col.name)
+                unseen = ~_known(col.categories, values, codes, col.name, looked_up)
                 if unseen.any():
                     masks.append((UNSEEN, unseen))
             work[col.name] = values
             _note(col.name, masks, raw, refuse, refused, warned, problems)
             continue
+        if absent is None and col.type == NUMERIC and _within(values, col.low, col.high):
+            # the usual case, in two reductions: every value a finite number within the
+            # range (no null, no wrong type: both are NaN here, and NaN is no minimum)
+            if col.dtype == "int" and not whole:
+                fraction = values != np.floor(values)
+                if fraction.any():
+                    masks.append((NOT_WHOLE, fraction))
+            work[col.name] = values
+            _note(col.name, masks, raw, refuse, refused, warned, problems)
+            continue
         if absent is None and col.type == NUMERIC and np.isfinite(values).all():
-            # the usual case, in one test: every value a finite number (no null, no wrong
-            # type: both are NaN here), so only the range is left to check
+            # every value a finite number (no null, no wrong type: both are NaN here), so
+            # only the range is left to check
             if col.low is not None and col.high is not None:
                 outside = (values < col.low) | (values > col.high)
                 if outside.any():
                     masks.append((OUT_OF_RANGE, outside))
-            if col.dtype == "int":
+            if col.dtype == "int" and not whole:
                 fraction = values != np.floor(values)
                 if fraction.any():
                     masks.append((NOT_WHOLE, fraction))
@@ -430,13 +449,13 @@ def check(
             outside = (values < col.low) | (values > col.high)
             if outside.any():
                 masks.append((OUT_OF_RANGE, outside))
-        if col.type == NUMERIC and col.dtype == "int":
+        if col.type == NUMERIC and col.dtype == "int" and not whole:
             with np.errstate(invalid="ignore"):
                 fraction = np.isfinite(values) & (values != np.floor(values))
             if fraction.any():
                 masks.append((NOT_WHOLE, fraction))
         if col.type == CATEGORICAL and col.categories is not None:
-            unseen = ~null & ok & ~_known(col.categories, values, codes, col.name)
+            unseen = ~null & ok & ~_known(col.categories, values, codes, col.name, looked_up)
             if unseen.any():
                 masks.append((UNSEEN, unseen))
         work[col.name] = values
@@ -452,6 +471,18 @@ def check(
         expected=_Expected(schema),
         codes=codes,
     )
+
+
+def _within(values: np.ndarray, low: float | None, high: float | None) -> bool:
+    """Every value finite and in ``[low, high]`` (any finite value without a range), from the
+    smallest and the largest alone: a NaN anywhere makes both NaN, and an infinity is one of
+    them."""
+    if len(values) <= SMALL:
+        return False  # a few values: the masks cost no more than the reductions
+    lo, hi = float(values.min()), float(values.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return False
+    return low is None or high is None or (low <= lo and hi <= high)
 
 
 def _usual(col: Column, listed: list[Any]) -> np.ndarray | None:
@@ -546,18 +577,27 @@ def _expected(col: Column) -> str:
 
 
 def _known(
-    categories: tuple[str, ...], values: Any, codes: dict[str, Codes], name: str
+    categories: tuple[str, ...],
+    values: Any,
+    codes: dict[str, Codes],
+    name: str,
+    looked_up: Mapping[str, tuple[Any, np.ndarray]],
 ) -> np.ndarray:
     """Which keys of ``values`` are among ``categories``; for many rows, the lookup is kept
-    in ``codes`` for the categorical transform."""
+    in ``codes`` for the categorical transform (``looked_up``: the positions a dictionary
+    column's lookup gave, for the very array they belong to)."""
     import numpy as np
 
     keys = text_keys(values)
-    if len(keys) <= SMALL:
+    found = looked_up.get(name)
+    if found is not None and found[0] is keys:
+        positions = found[1]
+    elif len(keys) <= SMALL:
         keys = to_objects(keys)
         allowed = _category_set(categories)
         return np.fromiter((k in allowed for k in keys), bool, len(keys))
-    positions = positions_in(keys, categories)
+    else:
+        positions = positions_in(keys, categories)
     codes[name] = Codes(values, categories, positions)
     return positions >= 0
 
@@ -573,6 +613,35 @@ def _category_set(categories: tuple[str, ...]) -> frozenset[str]:
             _SETS.clear()
         found = _SETS[id(categories)] = (categories, frozenset(categories))
     return found[1]
+
+
+def _dictionary_text(col: Column, series: pd.Series) -> tuple[Any, np.ndarray] | None:
+    """A text column held as a dictionary (a pandas categorical of text, as
+    ``pd.read_parquet(..., read_dictionary=[...])`` gives): its values as Arrow text, and
+    each row's position in the schema's categories (-1: not there or missing), looked up
+    once per distinct value on the dictionary instead of once per row. None for any other
+    column (which ``_raw`` reads)."""
+    import numpy as np
+    import pandas as pd
+
+    if col.type != CATEGORICAL or col.categories is None or col.dtype != "str":
+        return None
+    dtype = series.dtype
+    if not isinstance(dtype, pd.CategoricalDtype) or len(series) <= SMALL:
+        return None
+    if pd.api.types.infer_dtype(dtype.categories, skipna=False) != "string":
+        return None
+    import pyarrow as pa
+
+    try:
+        text = pa.array(series.array).cast(pa.string())
+        dictionary = pa.array(dtype.categories.to_numpy(dtype=object), type=pa.string())
+    except (pa.ArrowException, UnicodeEncodeError, TypeError):
+        return None  # text Arrow cannot hold (a lone surrogate): read value by value
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    table = np.append(positions_in(dictionary, col.categories), np.int32(-1))
+    return text, table[series.cat.codes.to_numpy()]  # code -1 (missing) reads the last
 
 
 def _raw(series: pd.Series) -> np.ndarray:

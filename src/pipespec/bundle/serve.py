@@ -24,7 +24,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request  # at module level: FastAPI resolves the annotation
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from pipespec.bundle.bundle import Bundle
 from pipespec.bundle.inputs import InputProblem, NonFinite
@@ -47,6 +48,8 @@ HUNG_UP = 499  # the status counted for a client that left before its request wa
 TIMED_OUT = "pipespec.timed_out"  # set in a request's scope state when its body was too slow
 TOO_SLOW = 408  # ... and for one the server cut off (``pipespec.bundle.server.Limits``)
 JSON_TYPES = ("application/json",)  # and any ``application/*+json``
+JSON = "application/json"  # what every answer with a body is
+PREDICT = "/predict"
 # Called with each answered request's records, outputs and scoring seconds (shadow serving).
 Observer = Callable[[list[dict[str, Any]], list[dict[str, Any]], float], None]
 
@@ -154,7 +157,7 @@ def create_app(
         if logger is not None:
             logger.close()
 
-    app = FastAPI(
+    app = _Service(
         title=f"pipespec: {bundle.card.get('name', 'model')}",
         description="Predictions from a pipespec bundle. POST /predict a record or a list.",
         version=bundle.sha[:12],
@@ -180,17 +183,29 @@ def create_app(
 
     @app.post("/predict")
     async def post_predict(request: Request) -> Response:
+        """The route FastAPI documents (``/docs``); requests are answered by ``predict``."""
+        status, body, kind = await _answer(request.scope, request.receive)
+        return Response(body, status_code=status, media_type=kind)
+
+    async def predict(scope: Scope, receive: Receive, send: Send) -> None:
+        status, body, kind = await _answer(scope, receive)
+        headers = [(b"content-length", str(len(body)).encode())]
+        if kind is not None:
+            headers.append((b"content-type", kind.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(scope: Scope, receive: Receive) -> tuple[int, bytes, str | None]:
         received = time.perf_counter()
-        response = await _predict(request)
-        metrics.request("/predict", response.status_code, time.perf_counter() - received)
-        return response
+        status, body, kind = await _predict(scope, receive)
+        metrics.request("/predict", status, time.perf_counter() - received)
+        return status, body, kind
 
-    _direct(app, "/predict", post_predict)
-
-    async def _predict(request: Request) -> Response:
+    async def _predict(scope: Scope, receive: Receive) -> tuple[int, bytes, str | None]:
         try:
-            _json_only(request.headers.get("content-type"))
-            body = await _read_body(request, limits["max_body_bytes"])
+            content_type, length = _head(scope["headers"])
+            _json_only(content_type)
+            body = await _read_body(receive, length, limits["max_body_bytes"])
             payload = _parse(body)
             single = isinstance(payload, dict)
             records = _records(payload, limits["max_records"])
@@ -201,59 +216,76 @@ def create_app(
             content: dict[str, Any] = {"error": exc.message}
             if exc.errors:
                 content["errors"] = exc.errors
-            return Response(
-                _json_bytes(content), status_code=exc.status, media_type="application/json"
-            )
+            return exc.status, _json_bytes(content), JSON
         except ClientDisconnect:
-            return _hung_up(request)
+            return _hung_up(scope)
         except Exception as exc:  # a bug, not a bad request: say so, keep serving
             import traceback
 
             traceback.print_exc()
             content = {"error": f"internal error: {type(exc).__name__}: {exc}"}
-            return Response(_json_bytes(content), status_code=500, media_type="application/json")
+            return 500, _json_bytes(content), JSON
         if logger is not None:
             try:
                 logger.write(records, outputs, warnings)
             except OSError as exc:  # a full disk, say: the answer would not be logged
                 error(f"cannot write the prediction log {logger.path}: {exc.strerror or exc}")
                 content = {"error": f"cannot write the prediction log: {exc.strerror or exc}"}
-                return Response(
-                    _json_bytes(content), status_code=500, media_type="application/json"
-                )
+                return 500, _json_bytes(content), JSON
         if observer is not None:
             observer(records, outputs, seconds)
         answer: dict[str, Any] = {"prediction": outputs[0]} if single else {"predictions": outputs}
         answer["warnings"] = warnings
-        return Response(_json_bytes(answer), media_type="application/json")
+        return 200, _json_bytes(answer), JSON
 
+    app.predict = predict
     return app
 
 
-def _direct(app: FastAPI, path: str, endpoint: Callable[[Request], Any]) -> None:
-    """Call ``endpoint`` straight from the router for ``path``: FastAPI's per-request
-    dependency solving and response handling cost about as much as a one-record prediction,
-    and the endpoint needs neither (it takes the bare request, answers a ready ``Response``
-    and turns every error into one). The route stays FastAPI's, so ``/docs`` still lists it."""
-    from fastapi.routing import APIRoute
+class _Service(FastAPI):
+    """FastAPI, with ``POST /predict`` answered straight from the ASGI call.
 
-    async def call(scope: Any, receive: Any, send: Any) -> None:
-        response = await endpoint(Request(scope, receive, send))
-        await response(scope, receive, send)
+    FastAPI's middleware stack (server errors, exceptions, body limits, telemetry, the async
+    exit stack), its router and its per-request dependency solving cost about as much as a
+    one-record prediction (``bench/http.py``), and the prediction endpoint needs none of
+    them: it reads the bare body, turns every error into its own answer (4xx, 499/408, 500)
+    and sends a ready JSON body. Every other path, and ``/predict`` with another method,
+    goes through FastAPI as usual, and the route stays FastAPI's, so ``/docs`` lists it."""
 
-    for route in app.router.routes:
-        if isinstance(route, APIRoute) and route.path == path:
-            route.app = call
+    predict: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.predict is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == scope.get("root_path", "") + PREDICT
+        ):
+            scope["app"] = self
+            await self.predict(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
-def _hung_up(request: Request) -> Response:
+def _head(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:
+    """The request's Content-Type and Content-Length (None when absent or not a number)."""
+    content_type = length = None
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-length" and value.isdigit():
+            length = int(value)
+    return content_type, length
+
+
+def _hung_up(scope: Scope) -> tuple[int, bytes, None]:
     """The client left (or was cut off) before its body was complete: one line, no answer."""
-    timed_out = bool(request.scope.get("state", {}).get(TIMED_OUT))
-    client = request.client
-    who = f"{client.host}:{client.port}" if client else "a client"
+    timed_out = bool(scope.get("state", {}).get(TIMED_OUT))
+    client = scope.get("client")
+    who = f"{client[0]}:{client[1]}" if client else "a client"
     why = "was too slow: cut off" if timed_out else "hung up"
     error(f"POST /predict: {who} {why} before its request body was complete; not answered")
-    return Response(b"", status_code=TOO_SLOW if timed_out else HUNG_UP)
+    return (TOO_SLOW if timed_out else HUNG_UP), b"", None
 
 
 def _json_only(content_type: str | None) -> None:
@@ -303,16 +335,29 @@ def _rejection(problems: list[InputProblem], single: bool) -> _Reject:
     return _Reject(422, f"{where}{first.message()}{more}", errors)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise _Reject(413, f"request body of {int(length):,} bytes is over the limit of {limit:,}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _Reject(413, f"request body is over the limit of {limit:,} bytes")
-    return bytes(body)
+async def _read_body(receive: Receive, length: int | None, limit: int) -> bytes:
+    """The request body, read from the ASGI messages (as Starlette's ``Request.stream``);
+    ``ClientDisconnect`` when the client leaves first, a 413 past ``limit`` bytes."""
+    if length is not None and length > limit:
+        raise _Reject(413, f"request body of {length:,} bytes is over the limit of {limit:,}")
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body = message.get("body", b"")  # the usual case: the whole body in one message
+    else:
+        chunks = bytearray()
+        while True:
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunks += message.get("body", b"")
+            if len(chunks) > limit:
+                break
+            if not message.get("more_body", False):
+                break
+            message = await receive()
+        body = bytes(chunks)
+    if len(body) > limit:
+        raise _Reject(413, f"request body is over the limit of {limit:,} bytes")
+    return body
 
 
 def _parse(body: bytes) -> Any:

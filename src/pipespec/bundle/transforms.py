@@ -308,10 +308,9 @@ def _categorical(
     cats = step.categories
     unseen = float(len(cats)) if step.other else math.nan
     if known is not None and known.source is values and len(values) > SMALL:
-        found = known.recode(cats)
-        if found is not None:
-            present = present_keys(text_keys(values))
-            work[col] = np.where(found >= 0, found, np.where(present, unseen, np.nan))
+        recoded = known.recode(cats, unseen)
+        if recoded is not None:
+            work[col] = recoded
             return
     if len(values) <= SMALL:  # a few rows: value by value, the keys as ``text_keys`` makes them
         index = category_codes(cats)
