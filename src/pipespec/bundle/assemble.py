@@ -158,9 +158,9 @@ def assemble(
     }
     if valid is not None and not valid.empty:
         # the monitor's checks on held-out rows: what unchanged data shows (monitor.py)
-        held = _sample(valid, CALIBRATION_ROWS, settings.seed)
+        drawn = _sampled_rows(valid, CALIBRATION_ROWS, settings.seed)  # drawn once
+        held = _sample(valid, CALIBRATION_ROWS, settings.seed, drawn)
         held_checked = bundle.check(held)
-        drawn = _sampled_rows(valid, CALIBRATION_ROWS, settings.seed)
         if valid_scores is not None and drawn is not None:
             # scored already for the threshold (every row valid, scores row by row): the
             # sample's scores are those of its rows
@@ -223,13 +223,17 @@ def assemble(
     return bundle
 
 
-def _sample(train: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+def _sample(
+    train: pd.DataFrame, rows: int, seed: int, drawn: np.ndarray | None = None
+) -> pd.DataFrame:
     """At most ``rows`` of ``train``, drawn with ``seed``, in their order: the schema sees
     every row, the profile a sample. ``train.sample(n, random_state=seed).sort_index()``,
-    drawn on the row numbers alone so that only the sampled rows are copied, once."""
+    drawn on the row numbers alone so that only the sampled rows are copied, once
+    (``drawn``: ``_sampled_rows``' answer, when the caller has it already)."""
     if len(train) <= rows:
         return train
-    drawn = _sampled_rows(train, rows, seed)
+    if drawn is None:
+        drawn = _sampled_rows(train, rows, seed)
     if drawn is None:
         return train.sample(n=rows, random_state=seed).sort_index()
     return train.take(drawn)
@@ -239,13 +243,25 @@ def _sampled_rows(train: pd.DataFrame, rows: int, seed: int) -> np.ndarray | Non
     """The row numbers ``_sample`` takes, in order; None when it samples by the index (an
     index not increasing or not unique)."""
     import numpy as np
-    import pandas as pd
 
     if len(train) <= rows:
         return np.arange(len(train))
     if not train.index.is_monotonic_increasing or not train.index.is_unique:
         return None
-    drawn = pd.RangeIndex(len(train)).to_series().sample(n=rows, random_state=seed)
+    return sample_positions(len(train), rows, seed)
+
+
+def sample_positions(count: int, rows: int, seed: int) -> np.ndarray:
+    """The row numbers, in order, of the seeded sample of ``rows`` of ``count`` rows that
+    ``assemble`` profiles (``PROFILE_ROWS``) or calibrates on (``CALIBRATION_ROWS``): a
+    caller that reads its rows from a file can read only these (the package stage's valid
+    rows), and ``assemble`` then sees the same sample."""
+    import numpy as np
+    import pandas as pd
+
+    if count <= rows:
+        return np.arange(count)
+    drawn = pd.RangeIndex(count).to_series().sample(n=rows, random_state=seed)
     return np.sort(drawn.to_numpy())
 
 
