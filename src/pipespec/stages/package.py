@@ -47,6 +47,21 @@ SCHEMA_ROWS = 1_000_000  # training rows drawn from a partitioned table (compute
 
 
 def run(ctx: StageContext) -> None:
+    """Build the bundle (``_run``) with the objects the process holds when it starts frozen
+    out of the garbage collector: in a fork of the warm runner they are the imported
+    libraries', and a full collection would walk them all and write to every page that holds
+    one (copy-on-write), 0.1-0.3 s of CPU at 1M rows for no garbage. Unfrozen afterwards, so
+    an in-process caller's collector sees them again."""
+    import gc
+
+    gc.freeze()
+    try:
+        _run(ctx)
+    finally:
+        gc.unfreeze()
+
+
+def _run(ctx: StageContext) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from pipespec.bundle.assemble import Settings, Sources, assemble
@@ -89,19 +104,23 @@ def run(ctx: StageContext) -> None:
     # first, so that the decode starts before LightGBM's import (which holds the GIL) does.
     import pyarrow.parquet  # noqa: F401
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        imported = pool.submit(import_lightgbm)
-        hashes = _Hashes({k: pool.submit(_sha, p) for k, p in sorted(ctx.inputs.items())})
+    with ThreadPoolExecutor(max_workers=2) as pool:
         model_text = ctx.input("model").read_bytes()
         transforms_text = ctx.input("transforms").read_bytes()
         needed = _input_names(transforms_text)
-        train, total_rows, columns = _training_rows(ctx.input("train"), seed=seed, needed=needed)
-        # the valid rows calibrate monitoring (and pick the threshold, when asked)
-        valid = (
-            _valid_rows(ctx.input("valid"), needed, transforms_text, None if optimize else seed)
+        # the valid rows calibrate monitoring (and pick the threshold, when asked): read on
+        # the second worker, beside the training rows
+        reading_valid = (
+            pool.submit(
+                _valid_rows, ctx.input("valid"), needed, transforms_text, None if optimize else seed
+            )
             if "valid" in ctx.inputs
             else None
         )
+        imported = pool.submit(import_lightgbm)
+        hashes = _Hashes({k: pool.submit(_sha, p) for k, p in sorted(ctx.inputs.items())})
+        train, total_rows, columns = _training_rows(ctx.input("train"), seed=seed, needed=needed)
+        valid = None if reading_valid is None else reading_valid.result()
         metrics: dict[str, Any] = {}
         if "metrics" in ctx.inputs:
             metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
