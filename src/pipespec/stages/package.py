@@ -156,9 +156,14 @@ def _run(ctx: StageContext) -> None:
 
 
 def numeric_reading(reading: Any, train: Any) -> Any:
-    """``reading`` naming the numeric columns of the raw training rows: with
+    """``reading`` naming the numeric columns of the raw training rows (a frame, or an Arrow
+    table: the types its pandas frame has; a missing value changes only an int column's to
+    float, or a bool column's to object, which does not change the answer): with
     ``coerce_numeric``, serving reads what is not a number there as missing, as load did."""
     import pandas as pd
+
+    if not isinstance(train, pd.DataFrame):  # an Arrow table
+        train = train.schema.empty_table().to_pandas()
 
     numeric = tuple(
         str(c) for c in train.columns
@@ -226,16 +231,17 @@ def _valid_rows(
 
 def _training_rows(path: Path, *, seed: int, needed: list[str] | None) -> tuple[Any, int, int]:
     """The training rows the schema and the drift profile are built from, the count of all
-    of them and of their columns: every row of a single-file table, only the ``needed``
-    columns read; of a partitioned one (compute=dask) at most SCHEMA_ROWS, drawn with a
-    seeded generator part by part."""
+    of them and of their columns: every row of a single-file table as Arrow, only the
+    ``needed`` columns read; of a partitioned one (compute=dask) at most SCHEMA_ROWS as
+    pandas, drawn with a seeded generator part by part."""
     if not path.is_dir():
         # no pandas import before the read: Arrow decodes without the GIL while the other
-        # thread imports LightGBM (and pandas with it)
+        # thread imports LightGBM (and pandas with it). The rows stay Arrow: ``assemble``
+        # infers the schema on them and makes pandas of the profile's sample only.
         available, _ = table_columns(path)
         wanted = None if needed is None else [c for c in available if c in set(needed)]
-        train, _ = read_table(path, columns=wanted, memory_map=True)
-        return train, len(train), len(available)
+        table = read_arrow(path, wanted, memory_map=True)
+        return table, table.num_rows, len(available)
     import numpy as np
     import pandas as pd
 
