@@ -151,3 +151,38 @@ def test_the_stage_runs_with_the_heap_frozen_and_leaves_it_unfrozen(
     assert seen
     assert seen[0] > before
     assert gc.get_freeze_count() == before
+
+
+def test_a_bundle_from_the_training_rows_as_arrow_is_the_one_from_pandas(
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stage hands ``assemble`` the training rows as Arrow (no pandas frame of all of
+    them): the bundle's bytes are those the same rows as a pandas frame give, and so are
+    the numeric columns ``coerce_numeric`` names."""
+    from pipespec.bundle import assemble
+    from pipespec.core.documents import ReadOptions
+    from pipespec.stages.package import _training_rows, numeric_reading
+    from pipespec.stages.parquet import read_table
+
+    root = trained_project
+    transforms_text = (root / "models/featurize/transforms.json").read_bytes()
+    path = root / "data/split/train.parquet"
+    table, rows, _ = _training_rows(path, seed=0, needed=_input_names(transforms_text))
+    frame, _ = read_table(path, columns=list(table.column_names))
+    assert rows == len(frame)
+    reading = ReadOptions()
+    assert numeric_reading(reading, table) == numeric_reading(reading, frame)
+    monkeypatch.setattr(assemble, "PROFILE_ROWS", rows // 3)  # a sample is drawn
+    settings = assemble.Settings(name="t", env="dev", seed=3)
+    made = [
+        assemble.assemble(
+            tmp_path / str(i),
+            model_text=(root / "models/train/model.txt").read_bytes(),
+            transforms_text=transforms_text,
+            train=train,
+            settings=settings,
+        )
+        for i, train in enumerate((table, frame))
+    ]
+    assert made[0].sha == made[1].sha
+    assert made[0].card["data"]["train"]["profiled_rows"] == rows // 3
