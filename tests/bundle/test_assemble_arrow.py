@@ -102,3 +102,21 @@ def test_a_table_s_other_columns_and_its_sample_are_its_pandas_frame_s() -> None
     expected = _sample(frame, 9, 3).reset_index(drop=True)
     assert rows.sample(9, 3).equals(expected)
     assert rows.sample(n, 3).equals(frame)
+
+
+def test_pandas_metadata_of_a_table_is_honoured() -> None:
+    """A table written from pandas carries its dtypes (a nullable ``Int64`` column): the
+    schema is the one its frame gives (an int column, though it holds a missing value)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "k": pd.array([1, None, 3, 4], dtype="Int64"),
+            "x": pd.array([0.5, None, 2.0, 1.0], dtype="Float64"),
+        }
+    )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    transforms = _transforms(["k", "x"], [])
+    from_arrow = infer(_TableRows(table), transforms, range_margin=None, ignored=[])
+    assert from_arrow == infer(table.to_pandas(), transforms, range_margin=None, ignored=[])
+    assert [c.dtype for c in from_arrow.columns] == ["int", "float"]

@@ -254,7 +254,10 @@ class _TableRows:
         import pyarrow as pa
 
         column = self.table.column(name)
-        return column if pa.types.is_float64(column.type) else column.to_pandas()
+        if pa.types.is_float64(column.type):  # a float column whatever pandas' metadata says
+            return column
+        # through the table, so that its pandas metadata (an extension dtype) is honoured
+        return self.table.select([name]).to_pandas()[name]
 
     def sample(self, rows: int, seed: int) -> pd.DataFrame:
         table = self.table
