@@ -104,23 +104,21 @@ def _run(ctx: StageContext) -> None:
     # first, so that the decode starts before LightGBM's import (which holds the GIL) does.
     import pyarrow.parquet  # noqa: F401
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        imported = pool.submit(import_lightgbm)
+        hashes = _Hashes({k: pool.submit(_sha, p) for k, p in sorted(ctx.inputs.items())})
         model_text = ctx.input("model").read_bytes()
         transforms_text = ctx.input("transforms").read_bytes()
         needed = _input_names(transforms_text)
-        # the valid rows calibrate monitoring (and pick the threshold, when asked): read on
-        # the second worker, beside the training rows
-        reading_valid = (
-            pool.submit(
-                _valid_rows, ctx.input("valid"), needed, transforms_text, None if optimize else seed
-            )
+        train, total_rows, columns = _training_rows(ctx.input("train"), seed=seed, needed=needed)
+        # the valid rows calibrate monitoring (and pick the threshold, when asked); read
+        # after the training rows, whose memory-mapped file is closed by then (read beside
+        # it, the stage's peak was 140 MiB higher at 1M rows)
+        valid = (
+            _valid_rows(ctx.input("valid"), needed, transforms_text, None if optimize else seed)
             if "valid" in ctx.inputs
             else None
         )
-        imported = pool.submit(import_lightgbm)
-        hashes = _Hashes({k: pool.submit(_sha, p) for k, p in sorted(ctx.inputs.items())})
-        train, total_rows, columns = _training_rows(ctx.input("train"), seed=seed, needed=needed)
-        valid = None if reading_valid is None else reading_valid.result()
         metrics: dict[str, Any] = {}
         if "metrics" in ctx.inputs:
             metrics = json.loads(ctx.input("metrics").read_text(encoding="utf-8"))
