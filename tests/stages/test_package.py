@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,124 @@ def test_calibration_reuses_the_threshold_s_scores_and_reads_only_the_bundle_s_c
                            bundle.classes, "valid")  # fmt: skip
     assert bundle.profile[CALIBRATION] == expected
     assert expected["rows"] == len(valid) // 3
+
+
+def test_only_the_calibration_sample_of_the_valid_rows_is_read_and_the_bundle_is_the_same(
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a threshold to pick, the stage turns only the calibration's seeded sample of
+    the valid rows into pandas (``assemble.sample_positions``): the rows ``assemble`` itself
+    draws from all of them, so the bundle's bytes are those of a bundle given every row."""
+    from pipespec.bundle import assemble
+    from pipespec.stages.package import _valid_rows
+    from pipespec.stages.parquet import read_table
+
+    root = trained_project
+    transforms_text = (root / "models/featurize/transforms.json").read_bytes()
+    path = root / "data/split/valid.parquet"
+    full, _ = read_table(path)
+    rows = len(full) // 3
+    monkeypatch.setattr(assemble, "CALIBRATION_ROWS", rows)
+    drawn = assemble.sample_positions(len(full), rows, 7)
+    assert list(drawn) == list(assemble._sampled_rows(full, rows, 7))  # type: ignore[arg-type]
+    sampled = _valid_rows(path, _input_names(transforms_text), transforms_text, 7)
+    assert len(sampled) == rows
+    expected = assemble._sample(full, rows, 7).reset_index(drop=True)
+    assert sampled[expected.columns].equals(expected)
+
+    train, _ = read_table(root / "data/split/train.parquet")
+    settings = assemble.Settings(name="t", env="dev", seed=7)
+    made = {
+        name: assemble.assemble(
+            tmp_path / name,
+            model_text=(root / "models/train/model.txt").read_bytes(),
+            transforms_text=transforms_text,
+            train=train,
+            settings=settings,
+            valid=valid,
+        )
+        for name, valid in (("whole", full), ("sampled", sampled))
+    }
+    assert made["whole"].profile["calibration"]["rows"] == rows
+    assert made["sampled"].sha == made["whole"].sha
+
+
+def test_input_hashes_are_waited_for_when_read_and_an_unreadable_input_fails_then(
+    tmp_path: Path,
+) -> None:
+    """The inputs are hashed beside the stage's work; the first look at the hashes waits
+    for them, and an input that cannot be read fails there with the stage's message."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipespec.core.errors import StageError
+    from pipespec.stages.package import _Hashes, _sha
+
+    (tmp_path / "model.txt").write_bytes(b"tree")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        good = _Hashes({"model": pool.submit(_sha, tmp_path / "model.txt")})
+        assert len(good) == 1
+        assert dict(good) == {"model": hashlib.sha256(b"tree").hexdigest()}
+        bad = _Hashes({"train": pool.submit(_sha, tmp_path / "missing.parquet")})
+        assert len(bad) == 1  # counting does not wait
+        with pytest.raises(StageError, match=r"cannot read input .*missing\.parquet"):
+            bad.get("train")
+
+
+def test_the_stage_runs_with_the_heap_frozen_and_leaves_it_unfrozen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The objects the process held before the stage are out of the collector's reach while
+    it runs (in a fork of the warm runner, a full collection would walk and copy every page
+    of the imported libraries); afterwards, and after a failure, they are back."""
+    import gc
+
+    from pipespec.stages import package
+
+    seen: list[int] = []
+
+    def work(ctx: object) -> None:
+        seen.append(gc.get_freeze_count())
+        raise RuntimeError("stage failed")
+
+    monkeypatch.setattr(package, "_run", work)
+    before = gc.get_freeze_count()
+    with pytest.raises(RuntimeError, match="stage failed"):
+        package.run(None)  # type: ignore[arg-type]
+    assert seen
+    assert seen[0] > before
+    assert gc.get_freeze_count() == before
+
+
+def test_a_bundle_from_the_training_rows_as_arrow_is_the_one_from_pandas(
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stage hands ``assemble`` the training rows as Arrow (no pandas frame of all of
+    them): the bundle's bytes are those the same rows as a pandas frame give, and so are
+    the numeric columns ``coerce_numeric`` names."""
+    from pipespec.bundle import assemble
+    from pipespec.core.documents import ReadOptions
+    from pipespec.stages.package import _training_rows, numeric_reading
+    from pipespec.stages.parquet import read_table
+
+    root = trained_project
+    transforms_text = (root / "models/featurize/transforms.json").read_bytes()
+    path = root / "data/split/train.parquet"
+    table, rows, _ = _training_rows(path, seed=0, needed=_input_names(transforms_text))
+    frame, _ = read_table(path, columns=list(table.column_names))
+    assert rows == len(frame)
+    reading = ReadOptions()
+    assert numeric_reading(reading, table) == numeric_reading(reading, frame)
+    monkeypatch.setattr(assemble, "PROFILE_ROWS", rows // 3)  # a sample is drawn
+    settings = assemble.Settings(name="t", env="dev", seed=3)
+    made = [
+        assemble.assemble(
+            tmp_path / str(i),
+            model_text=(root / "models/train/model.txt").read_bytes(),
+            transforms_text=transforms_text,
+            train=train,
+            settings=settings,
+        )
+        for i, train in enumerate((table, frame))
+    ]
+    assert made[0].sha == made[1].sha
+    assert made[0].card["data"]["train"]["profiled_rows"] == rows // 3

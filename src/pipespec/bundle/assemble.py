@@ -45,6 +45,7 @@ from pipespec.core.errors import ConfigError, DataError
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
 # Training rows (a seeded sample) the drift reference profile describes. 50,000 keeps the
 # reference's own sampling noise far below every alert (docs/architecture.md, "The drift
@@ -94,7 +95,7 @@ def assemble(
     *,
     model_text: bytes,
     transforms_text: bytes,
-    train: pd.DataFrame,
+    train: pd.DataFrame | pa.Table,
     settings: Settings,
     valid: pd.DataFrame | None = None,
     metrics: Mapping[str, Any] | None = None,
@@ -102,7 +103,11 @@ def assemble(
 ) -> Bundle:
     """Build the bundle of ``model_text`` (LightGBM's text format) and ``transforms_text``
     (the fitted transforms document) for the raw training rows ``train``, and write it to
-    ``target`` atomically. Returns the bundle as written (its ``sha`` names it)."""
+    ``target`` atomically. Returns the bundle as written (its ``sha`` names it).
+
+    ``train`` may be an Arrow table (a Parquet file's rows, read without pandas): the schema
+    is then inferred on its columns as they are, and only the profile's sample becomes
+    pandas; the bundle is the one its pandas frame gives."""
     sources = sources or Sources()
     transforms = load_transforms(json.loads(transforms_text), sources.transforms)
     # the project's own custom transforms (features.custom): their sources are hashed into
@@ -111,7 +116,8 @@ def assemble(
     custom_hashes = files.source_hashes(modules)
     custom = {s.fn: load_custom(s.fn) for s in transforms.steps if isinstance(s, CustomStep)}
     label = transforms.target
-    missing = [c.name for c in transforms.inputs if c.name not in train.columns]
+    rows = _TableRows(train) if _is_table(train) else train
+    missing = [c.name for c in transforms.inputs if c.name not in rows.columns]
     if missing:
         raise DataError(
             f"{sources.train} lack feature column(s) {', '.join(missing)}: a bundle describes "
@@ -119,7 +125,7 @@ def assemble(
         )
     ignored = sorted({*settings.ignored, *transforms.dropped} - {label.name})
     schema = infer(
-        train, transforms, range_margin=settings.policy.range_margin, ignored=list(ignored)
+        rows, transforms, range_margin=settings.policy.range_margin, ignored=list(ignored)
     )
     output = Output(
         task=label.task,
@@ -147,7 +153,11 @@ def assemble(
         output = dataclasses.replace(output, threshold=threshold)
         bundle.contract = dataclasses.replace(bundle.contract, output=output)
 
-    profiled = _sample(train, PROFILE_ROWS, settings.seed)
+    profiled = (
+        rows.sample(PROFILE_ROWS, settings.seed)
+        if isinstance(rows, _TableRows)
+        else _sample(train, PROFILE_ROWS, settings.seed)
+    )
     threads = settings.policy.num_threads
     checked = bundle.check(profiled)
     scores = bundle.score(checked, threads=threads)
@@ -158,9 +168,9 @@ def assemble(
     }
     if valid is not None and not valid.empty:
         # the monitor's checks on held-out rows: what unchanged data shows (monitor.py)
-        held = _sample(valid, CALIBRATION_ROWS, settings.seed)
+        drawn = _sampled_rows(valid, CALIBRATION_ROWS, settings.seed)  # drawn once
+        held = _sample(valid, CALIBRATION_ROWS, settings.seed, drawn)
         held_checked = bundle.check(held)
-        drawn = _sampled_rows(valid, CALIBRATION_ROWS, settings.seed)
         if valid_scores is not None and drawn is not None:
             # scored already for the threshold (every row valid, scores row by row): the
             # sample's scores are those of its rows
@@ -196,9 +206,9 @@ def assemble(
         data={
             "train": TrainingData(
                 sha256=sources.hashes.get("train", ""),
-                rows=len(train) if sources.train_rows is None else sources.train_rows,
+                rows=len(rows) if sources.train_rows is None else sources.train_rows,
                 profiled_rows=len(profiled),
-                columns=len(train.columns)
+                columns=len(rows.columns)
                 if sources.train_columns is None
                 else sources.train_columns,
                 coerced_missing=dict(sources.coerced) if sources.coerced else None,
@@ -223,13 +233,50 @@ def assemble(
     return bundle
 
 
-def _sample(train: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+def _is_table(rows: Any) -> bool:
+    return type(rows).__name__ == "Table" and type(rows).__module__.startswith("pyarrow")
+
+
+class _TableRows:
+    """An Arrow table's rows as ``infer`` reads a frame: its float64 columns as they are
+    (Arrow finds their range and missing values without a copy), every other column as the
+    pandas Series the table's ``to_pandas`` would hold; ``sample`` is ``_sample`` of that
+    frame (the same rows, in order; a fresh row index)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.columns = list(table.column_names)
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def __getitem__(self, name: str) -> Any:
+        import pyarrow as pa
+
+        column = self.table.column(name)
+        if pa.types.is_float64(column.type):  # a float column whatever pandas' metadata says
+            return column
+        # through the table, so that its pandas metadata (an extension dtype) is honoured
+        return self.table.select([name]).to_pandas()[name]
+
+    def sample(self, rows: int, seed: int) -> pd.DataFrame:
+        table = self.table
+        if table.num_rows > rows:
+            table = table.take(sample_positions(table.num_rows, rows, seed))
+        return table.to_pandas(split_blocks=True)
+
+
+def _sample(
+    train: pd.DataFrame, rows: int, seed: int, drawn: np.ndarray | None = None
+) -> pd.DataFrame:
     """At most ``rows`` of ``train``, drawn with ``seed``, in their order: the schema sees
     every row, the profile a sample. ``train.sample(n, random_state=seed).sort_index()``,
-    drawn on the row numbers alone so that only the sampled rows are copied, once."""
+    drawn on the row numbers alone so that only the sampled rows are copied, once
+    (``drawn``: ``_sampled_rows``' answer, when the caller has it already)."""
     if len(train) <= rows:
         return train
-    drawn = _sampled_rows(train, rows, seed)
+    if drawn is None:
+        drawn = _sampled_rows(train, rows, seed)
     if drawn is None:
         return train.sample(n=rows, random_state=seed).sort_index()
     return train.take(drawn)
@@ -239,13 +286,25 @@ def _sampled_rows(train: pd.DataFrame, rows: int, seed: int) -> np.ndarray | Non
     """The row numbers ``_sample`` takes, in order; None when it samples by the index (an
     index not increasing or not unique)."""
     import numpy as np
-    import pandas as pd
 
     if len(train) <= rows:
         return np.arange(len(train))
     if not train.index.is_monotonic_increasing or not train.index.is_unique:
         return None
-    drawn = pd.RangeIndex(len(train)).to_series().sample(n=rows, random_state=seed)
+    return sample_positions(len(train), rows, seed)
+
+
+def sample_positions(count: int, rows: int, seed: int) -> np.ndarray:
+    """The row numbers, in order, of the seeded sample of ``rows`` of ``count`` rows that
+    ``assemble`` profiles (``PROFILE_ROWS``) or calibrates on (``CALIBRATION_ROWS``): a
+    caller that reads its rows from a file can read only these (the package stage's valid
+    rows), and ``assemble`` then sees the same sample."""
+    import numpy as np
+    import pandas as pd
+
+    if count <= rows:
+        return np.arange(count)
+    drawn = pd.RangeIndex(count).to_series().sample(n=rows, random_state=seed)
     return np.sort(drawn.to_numpy())
 
 

@@ -265,7 +265,10 @@ def infer(
     range_margin: float | None,
     ignored: list[str],
 ) -> InputSchema:
-    """The input schema of the raw training rows ``frame`` for the fitted ``transforms``."""
+    """The input schema of the raw training rows ``frame`` for the fitted ``transforms``.
+    A column of ``frame`` may also be an Arrow float64 ``ChunkedArray`` (a double column of
+    a Parquet table, ``assemble``'s table rows): the same column as its pandas float64
+    Series gives, found without copying it."""
     import numpy as np
 
     columns: list[Column] = []
@@ -274,6 +277,12 @@ def infer(
         if name not in frame.columns:
             raise DataError(f"the training rows lack input column '{name}' of transforms.json")
         series = frame[name]
+        if kind == NUMERIC and _is_arrow_float(series):
+            found = _arrow_float_range(series)
+            if found is not None:
+                columns.append(_numeric_column(name, "float", *found, range_margin))
+                continue
+            series = series.to_pandas()  # inf, a zero or no number: numpy's answer
         dtype = _dtype_of(series)
         probe = Column(name, kind, dtype, True, format=_date_format(transforms, name))
         values, _, _ = _conform(probe, _raw(series), typed=False)
@@ -281,12 +290,8 @@ def infer(
             finite = values[np.isfinite(values)]
             lo = float(finite.min()) if len(finite) else None
             hi = float(finite.max()) if len(finite) else None
-            low = high = None
-            if range_margin is not None and lo is not None and hi is not None:
-                width = (hi - lo) or max(abs(lo), 1.0)
-                low, high = lo - range_margin * width, hi + range_margin * width
             nullable = bool(np.isnan(values).any())  # training turned unreadable text into NaN
-            columns.append(Column(name, NUMERIC, dtype, nullable, lo, hi, low, high))
+            columns.append(_numeric_column(name, dtype, nullable, lo, hi, range_margin))
         elif kind == CATEGORICAL:
             seen, nullable = _categories(text_keys(values))
             cats = tuple(seen) if len(seen) <= MAX_CATEGORIES else None
@@ -297,6 +302,53 @@ def infer(
         else:
             raise DataError(f"transforms.json: input '{name}' has an unknown type '{kind}'")
     return InputSchema(tuple(columns), tuple(ignored))
+
+
+def _numeric_column(
+    name: str,
+    dtype: str,
+    nullable: bool,
+    lo: float | None,
+    hi: float | None,
+    range_margin: float | None,
+) -> Column:
+    """A numeric column of the schema: its training range and the range serving allows."""
+    low = high = None
+    if range_margin is not None and lo is not None and hi is not None:
+        width = (hi - lo) or max(abs(lo), 1.0)
+        low, high = lo - range_margin * width, hi + range_margin * width
+    return Column(name, NUMERIC, dtype, nullable, lo, hi, low, high)
+
+
+def _is_arrow_float(values: Any) -> bool:
+    import pyarrow as pa
+
+    return isinstance(values, pa.ChunkedArray) and pa.types.is_float64(values.type)
+
+
+def _arrow_float_range(values: Any) -> tuple[bool, float | None, float | None] | None:
+    """(nullable, smallest, largest finite value) of an Arrow float64 column, as ``infer``
+    finds them on its pandas Series (null and NaN both missing), a chunk (a Parquet row
+    group) at a time: no copy of the whole column. None where a zero is an extreme (which
+    of 0.0 and -0.0 numpy calls the smallest depends on where they lie)."""
+    import numpy as np
+
+    nullable = False
+    lo = hi = None
+    for chunk in values.chunks:
+        part = chunk.to_numpy(zero_copy_only=False)  # NaN where null
+        finite = np.isfinite(part)
+        if not nullable and np.isnan(part).any():
+            nullable = True
+        if not finite.all():
+            part = part[finite]
+        if len(part):
+            low, high = float(part.min()), float(part.max())
+            lo = low if lo is None else min(lo, low)
+            hi = high if hi is None else max(hi, high)
+    if 0 in (lo, hi):
+        return None
+    return nullable, lo, hi
 
 
 def _categories(keys: Any) -> tuple[list[str], bool]:

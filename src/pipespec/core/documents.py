@@ -123,7 +123,10 @@ def dumps(value: Any) -> bytes:
 MISSING = "???"  # OmegaConf's missing value: a field with this default must be given
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
+    """A document class's resolved field types, once per class: resolving them is most of
+    reading a document (a transforms document of 55 columns: 0.1 s of 0.13 s). Read-only."""
     module = sys.modules[cls.__module__]
     return typing.get_type_hints(cls, vars(module))
 
