@@ -187,3 +187,44 @@ def test_an_interrupted_stage_leaves_nothing_half_written(project: Path) -> None
         assert not Path(f"/proc/{child}").exists() or child not in _children(runner.pid)
     assert not list(project.rglob(".*.tmp"))
     assert _digests(model) == before  # the old model, whole: not a half-written new one
+
+
+def test_a_stage_runs_with_the_heap_frozen_and_leaves_it_unfrozen(tmp_path: Path) -> None:
+    """``run_stage``: the objects the process held before the stage are out of the
+    collector's reach while it runs (in a fork of the warm runner a full collection would
+    walk and copy every page of the imported libraries); afterwards, and after a stage
+    fails, they are back."""
+    import gc
+
+    from tests.helpers import copy_template_project
+
+    from pipespec.core.errors import StageError
+    from pipespec.engine.generate import generate, write
+    from pipespec.engine.project import Project
+    from pipespec.engine.stage_process import run_stage
+
+    root = copy_template_project(tmp_path)
+    (root / "kinds_gc_user.py").write_text(
+        'READS = ("seed",)\nOUTPUTS = {"seen": ("data/{stage}/seen.txt", "out")}\n\n'
+        "def run(ctx):\n"
+        '    """Writes the collector\'s frozen count; fails when seed is odd."""\n'
+        "    import gc\n"
+        '    ctx.output("seen").write_text(str(gc.get_freeze_count()))\n'
+        '    if ctx.params["seed"] % 2:\n'
+        '        raise RuntimeError("odd seed")\n'
+    )
+    with (root / "pipelines" / "train.yaml").open("a") as fh:
+        fh.write("  counted:\n    kind: kinds_gc_user:run\n")
+    project = Project(root)
+    seen = root / "data" / "counted" / "seen.txt"
+    before = gc.get_freeze_count()
+    write(project, generate(project, ("seed=2",)))
+    run_stage(project, "counted")
+    assert int(seen.read_text()) > before
+    assert gc.get_freeze_count() == before
+    write(project, generate(project, ("seed=3",)))
+    with pytest.raises(StageError, match=r"stage 'counted' \(kinds_gc_user:run\) failed: "
+                       r"RuntimeError: odd seed"):  # fmt: skip
+        run_stage(project, "counted")
+    assert int(seen.read_text()) > before
+    assert gc.get_freeze_count() == before

@@ -128,31 +128,6 @@ def test_input_hashes_are_waited_for_when_read_and_an_unreadable_input_fails_the
             bad.get("train")
 
 
-def test_the_stage_runs_with_the_heap_frozen_and_leaves_it_unfrozen(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The objects the process held before the stage are out of the collector's reach while
-    it runs (in a fork of the warm runner, a full collection would walk and copy every page
-    of the imported libraries); afterwards, and after a failure, they are back."""
-    import gc
-
-    from pipespec.stages import package
-
-    seen: list[int] = []
-
-    def work(ctx: object) -> None:
-        seen.append(gc.get_freeze_count())
-        raise RuntimeError("stage failed")
-
-    monkeypatch.setattr(package, "_run", work)
-    before = gc.get_freeze_count()
-    with pytest.raises(RuntimeError, match="stage failed"):
-        package.run(None)  # type: ignore[arg-type]
-    assert seen
-    assert seen[0] > before
-    assert gc.get_freeze_count() == before
-
-
 def test_a_bundle_from_the_training_rows_as_arrow_is_the_one_from_pandas(
     trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

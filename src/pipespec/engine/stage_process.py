@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ def run_stage(project: Project, name: str) -> float:
     console().print(f"[bold]stage[/] {name} [dim]({stage.kind.name})[/]")
     start = time.perf_counter()
     func = load_entry(stage.kind)
+    gc.freeze()  # see below
     try:
         func(ctx)
     except PipespecError as exc:
@@ -61,6 +63,13 @@ def run_stage(project: Project, name: str) -> float:
         raise StageError(
             f"stage '{name}' ({stage.kind.name}) failed: {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        # The objects the process held before the stage (in a fork of the warm runner, the
+        # imported libraries') are out of the collector's reach while it runs: a full
+        # collection would walk them all and write to every page holding one (copy-on-write
+        # after the fork), 0.1-0.3 s of CPU in a 1M-row package stage for no garbage.
+        # Unfrozen afterwards, so an in-process caller's collector sees them again.
+        gc.unfreeze()
     elapsed = time.perf_counter() - start
     mark_ran(project, name)
     console().print(f"  [green]done[/] in {elapsed:.1f}s")

@@ -47,21 +47,6 @@ SCHEMA_ROWS = 1_000_000  # training rows drawn from a partitioned table (compute
 
 
 def run(ctx: StageContext) -> None:
-    """Build the bundle (``_run``) with the objects the process holds when it starts frozen
-    out of the garbage collector: in a fork of the warm runner they are the imported
-    libraries', and a full collection would walk them all and write to every page that holds
-    one (copy-on-write), 0.1-0.3 s of CPU at 1M rows for no garbage. Unfrozen afterwards, so
-    an in-process caller's collector sees them again."""
-    import gc
-
-    gc.freeze()
-    try:
-        _run(ctx)
-    finally:
-        gc.unfreeze()
-
-
-def _run(ctx: StageContext) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from pipespec.bundle.assemble import Settings, Sources, assemble
