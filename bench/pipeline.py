@@ -634,7 +634,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> dict[str, float]
         print(
             f"  {label:<19} {detail:<52} {os_:>6.1f} {_mib(om):>6} | "
             f"{'+'.join(hand_names):<10} {hs:>6.1f} {_mib(hm):>6} | "
-            f"{os_ / hs:>5.2f}x {om / hm if hm else float('nan'):>5.2f}x"
+            f"{os_ / hs if hs else float('nan'):>5.2f}x {om / hm if hm else float('nan'):>5.2f}x"
         )
     for side in runs:
         outside = min(r.wall - sum(_span(p) for p in r.stages.values()) for r in runs[side])
