@@ -280,3 +280,51 @@ def test_outputs_are_not_copied_back_from_the_cache_where_only_copies_work(
     assert (root / "dvc.lock").read_bytes() == ours
     assert (root / "out.txt").read_bytes() == cached.read_bytes()
     assert not [p.name for p in (root / ".dvc" / "tmp").iterdir() if "links" in p.name]
+
+
+def test_dvc_learns_only_listed_hashes_of_the_projects_unchanged_files(tmp_path: Path) -> None:
+    """``_known_hashes``: a stage's listing teaches DVC's state the MD5 of a file of the
+    project that is still the one hashed (size, inode, mtime); an entry outside the project,
+    for a file changed since, or whose MD5 is no 32-digit hex name (it would name a cache
+    file), is left out, and a listing that is not JSON teaches nothing."""
+    import hashlib
+    import json
+
+    from dvc.repo import Repo
+
+    root = _git_repo(tmp_path / "repo")
+    dvc_repo.init(root)
+    files = {n: root / f"{n}.bin" for n in ("good", "changed", "badmd5")}
+    outside = tmp_path / "outside.bin"
+    for path in (*files.values(), outside):
+        path.write_bytes(path.name.encode() * 100)
+
+    def entry(path: Path, md5: str | None = None) -> dict[str, object]:
+        stat = path.stat()
+        digest = md5 or hashlib.md5(path.read_bytes()).hexdigest()
+        return {"md5": digest, "size": stat.st_size, "inode": stat.st_ino,
+                "mtime_ns": stat.st_mtime_ns}  # fmt: skip
+
+    listing = root / "listing.json"
+    listing.write_text(
+        json.dumps(
+            {
+                str(files["good"]): entry(files["good"]),
+                str(files["changed"]): entry(files["changed"]),
+                str(files["badmd5"]): entry(files["badmd5"], md5="../../../../etc/x"),
+                str(outside): entry(outside),
+            }
+        )
+    )
+    files["changed"].write_bytes(b"other bytes, other size")
+    with Repo(str(root)) as repo:
+        dvc_repo._known_hashes(repo, listing)
+        known = {name: repo.state.get(str(p), repo.fs)[1] for name, p in files.items()}
+        known["outside"] = repo.state.get(str(outside), repo.fs)[1]
+        assert known["good"] is not None
+        assert known["good"].value == hashlib.md5(files["good"].read_bytes()).hexdigest()
+        assert {k: v for k, v in known.items() if k != "good"} == dict.fromkeys(
+            ("changed", "badmd5", "outside")
+        )
+        listing.write_text("not json")
+        dvc_repo._known_hashes(repo, listing)  # nothing learnt, nothing raised

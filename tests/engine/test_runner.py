@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.helpers import BIN, clone_trained, run_cli
+from tests.helpers import BIN, clone_trained, run_cli, run_tool
 
 from pipespec.core.errors import ConfigError, StaleError
 from pipespec.engine.runner import ENV_SOCKET, ENV_TOKEN, warm_runner
@@ -228,3 +228,38 @@ def test_a_stage_runs_with_the_heap_frozen_and_leaves_it_unfrozen(tmp_path: Path
         run_stage(project, "counted")
     assert int(seen.read_text()) > before
     assert gc.get_freeze_count() == before
+
+
+REPRO_READING = (
+    "import sys; from pathlib import Path\n"
+    "import dvc_data.hashfile.hash as h\n"
+    "from pipespec.engine import dvc_repo, runner\n"
+    "from pipespec.engine.project import Project\n"
+    "read, md5 = [], h.file_md5\n"
+    "def watched(path, *a, **k):\n"
+    "    read.append(str(path))\n"
+    "    return md5(path, *a, **k)\n"
+    "h.file_md5 = watched\n"
+    "with runner.warm_runner(Path('.pipespec').resolve()):\n"
+    "    code = dvc_repo.repro(Project(Path.cwd()), force=True, args=sys.argv[1:],\n"
+    "                          hand_over=runner.run_command)\n"
+    "print(repr((code, read)))\n"
+)
+
+
+def test_dvc_reads_no_table_a_handed_over_stage_wrote(project: Path) -> None:
+    """Under ``pipespec run`` each handed-over stage lists the MD5 of the tables it wrote,
+    and DVC's state learns them: DVC hashes none of those tables again, and the lock is the
+    one plain ``dvc repro -f`` writes after reading every file itself."""
+    proc = subprocess.run([sys.executable, "-c", REPRO_READING, "split"], cwd=project,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    code, read = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert code == 0
+    assert "stage split" in proc.stdout + proc.stderr
+    assert [p for p in read if p.endswith(".parquet")] == []
+    assert any(p.endswith("report.json") for p in read)  # small files: DVC hashes them
+    assert not list((project / ".pipespec").glob("tables-*.json"))
+    ours = (project / "dvc.lock").read_bytes()
+    run_tool("dvc", "repro", "-f", "split", cwd=project)
+    assert (project / "dvc.lock").read_bytes() == ours

@@ -24,15 +24,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipespec.core.errors import ReproError
-from pipespec.engine.project import Project, tool_path
+from pipespec.engine.project import STATE_DIR, Project, tool_path
+from pipespec.stages.parquet import HASHES_ENV
 
 LOCK_FILE = "dvc.lock"
 DVC_DIR = ".dvc"
@@ -97,11 +100,12 @@ def repro(
     from dvc.cli import main as dvc_main
 
     argv = ["repro", *(["--force"] if force else []), *args]
+    repos: list[Any] = []  # the repositories DVC opens (``_tested_links`` sees them)
     with (
         _in_project(project.root, tools=True),
         _parse_once(),
-        _commands(hand_over),
-        _tested_links(),
+        _commands(hand_over, repos),
+        _tested_links(repos),
     ):
         return int(dvc_main(argv) or 0)
 
@@ -115,13 +119,18 @@ COMMAND_HOOK = ("dvc.stage.run", ("_run", "StageCmdFailedError"))
 
 
 @contextlib.contextmanager
-def _commands(hand_over: HandOver | None) -> Iterator[None]:
+def _commands(hand_over: HandOver | None, repos: Sequence[Any] = ()) -> Iterator[None]:
     """Each command DVC would start for a stage goes to ``hand_over`` first (``pipespec run``
     hands its own stage commands to the warm runner: no shell and no ``pipespec`` process
     per stage). DVC has already printed the command and keeps everything else: its
     environment for the command, the stage's folder, the exit code (a non-zero one is DVC's
     own ``StageCmdFailedError``), the lock and the run cache. A command ``hand_over`` leaves
-    (None) is started by DVC as always."""
+    (None) is started by DVC as always.
+
+    A handed-over stage also lists the MD5 of each table it wrote (``parquet.HASHES_ENV``:
+    hashed on a thread as the bytes went out); DVC's state (of the first repository in
+    ``repos``) learns those whose file is still the one hashed, so DVC does not read them
+    again to save the stage's outputs."""
     found = _dvc_names(*COMMAND_HOOK)
     if hand_over is None or found is None:
         yield
@@ -130,8 +139,17 @@ def _commands(hand_over: HandOver | None) -> Iterator[None]:
     offer = hand_over
 
     def run(executable: Any, cmd: str, **kwargs: Any) -> None:
-        env = kwargs.get("env")
-        code = offer(cmd, dict(os.environ) if env is None else env, str(kwargs.get("cwd") or "."))
+        env = dict(os.environ if kwargs.get("env") is None else kwargs["env"])
+        os.makedirs(STATE_DIR, exist_ok=True)
+        fd, listing = tempfile.mkstemp(prefix="tables-", suffix=".json", dir=STATE_DIR)
+        os.close(fd)
+        try:
+            env[HASHES_ENV] = os.path.abspath(listing)
+            code = offer(cmd, env, str(kwargs.get("cwd") or "."))
+            if code == 0 and repos:
+                _known_hashes(repos[0], Path(listing))
+        finally:
+            Path(listing).unlink(missing_ok=True)
         if code is None:
             start(executable, cmd, **kwargs)
         elif code != 0:
@@ -141,12 +159,44 @@ def _commands(hand_over: HandOver | None) -> Iterator[None]:
         yield
 
 
+MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def _known_hashes(repo: Any, listing: Path) -> None:
+    """DVC's state of ``repo`` learns the MD5 of each table in ``listing`` (written by a
+    stage: path -> md5, size, inode, mtime_ns) whose file is still the one hashed."""
+    try:
+        written = json.loads(listing.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return
+    if not isinstance(written, dict) or not getattr(repo, "state", None):
+        return
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    root = os.path.abspath(repo.root_dir)
+    items = []
+    for path, entry in written.items():
+        if not isinstance(path, str) or os.path.commonpath([root, os.path.abspath(path)]) != root:
+            continue  # only the project's own files
+        try:
+            stat = os.stat(path)
+            same = (stat.st_size, stat.st_ino, stat.st_mtime_ns) == (
+                entry["size"], entry["inode"], entry["mtime_ns"]
+            )  # fmt: skip
+        except (OSError, KeyError, TypeError):
+            continue
+        if same and MD5.fullmatch(str(entry.get("md5"))):  # it names a cache file
+            items.append((path, HashInfo("md5", str(entry["md5"])), None))
+    if items:
+        repo.state.save_many(items, repo.fs)
+
+
 # DVC's function that opens a cache of the repository (`_tested_links` wraps it).
 CACHE_HOOK = ("dvc.cachemgr", ("_get_odb",))
 
 
 @contextlib.contextmanager
-def _tested_links() -> Iterator[None]:
+def _tested_links(repos: list[Any] | None = None) -> Iterator[None]:
     """Each cache DVC opens for the duration keeps only the link types that work between it
     and the workspace, as DVC's own ``test_links`` finds them.
 
@@ -155,7 +205,8 @@ def _tested_links() -> Iterator[None]:
     filesystem without reflinks (ext4), that is a second full copy of every output: 1.1 GB
     in a run on a million rows. Narrowed to ``copy`` there, the file the stage wrote stays
     where it is. Where reflinks work, nothing changes. Outputs, cache and lock get the same
-    bytes (tests/engine/test_dvc_repo.py)."""
+    bytes (tests/engine/test_dvc_repo.py). Each local repository it sees is added to
+    ``repos``."""
     found = _dvc_names(*CACHE_HOOK)
     if found is None:
         yield
@@ -165,6 +216,8 @@ def _tested_links() -> Iterator[None]:
     def tested(repo: Any, *args: Any, **kwargs: Any) -> Any:
         odb = get_odb(repo, *args, **kwargs)
         local = odb is not None and odb.fs.protocol == repo.fs.protocol == "local"
+        if local and repos is not None and repo not in repos:
+            repos.append(repo)
         if local and len(odb.cache_types) > 1 and repo.tmp_dir:
             from dvc_objects.fs.generic import test_links
 

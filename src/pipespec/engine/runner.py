@@ -52,7 +52,10 @@ ENV_TOKEN = "PIPESPEC_RUNNER_TOKEN"
 SOCKET_NAME = "runner.sock"
 # what may differ between the runner's environment and a stage's: DVC and `pipespec run`
 # set these; nothing the runner imported reads them at import
-ENV_ALLOWED = ("PATH", "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES")
+ENV_ALLOWED = (
+    *("PATH", "PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES"),
+    "PIPESPEC_TABLE_HASHES",  # stages.parquet.HASHES_ENV: read when a table is written
+)
 ENV_ALLOWED_PREFIXES = ("DVC_",)
 # imported once by the runner: what the built-in stage kinds import, in the order the stages
 # need them (`module:function` is also called, with no arguments, once imported). A request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, PipespecError, StageError
 from pipespec.engine.pipeline import load_pipeline
 from pipespec.engine.project import Project
+from pipespec.stages import parquet
 from pipespec.stages.context import ParamsView, StageContext
 from pipespec.stages.kinds import load_entry
 
@@ -52,6 +54,7 @@ def run_stage(project: Project, name: str) -> float:
     console().print(f"[bold]stage[/] {name} [dim]({stage.kind.name})[/]")
     start = time.perf_counter()
     func = load_entry(stage.kind)
+    parquet.take_written()  # what an earlier stage in this process wrote is not this one's
     gc.freeze()  # see below
     try:
         func(ctx)
@@ -71,6 +74,9 @@ def run_stage(project: Project, name: str) -> float:
         # Unfrozen afterwards, so an in-process caller's collector sees them again.
         gc.unfreeze()
     elapsed = time.perf_counter() - start
+    hashes = os.environ.get(parquet.HASHES_ENV)
+    if hashes:  # for `pipespec run`'s DVC: the tables' MD5, so DVC need not read them again
+        atomic.write_json(Path(hashes), parquet.take_written())
     mark_ran(project, name)
     console().print(f"  [green]done[/] in {elapsed:.1f}s")
     return elapsed

@@ -11,9 +11,12 @@ columns are categorical, so that a downstream stage needs no side channel to int
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import queue
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,6 +34,13 @@ META_KEY = b"pipespec"
 PART = "part.{:05d}.parquet"
 COMPRESSION = "snappy"  # reads ~2x faster than zstd here
 CHUNK_ROWS = 131_072  # rows per row group written, and per chunk a stage reads locally
+
+
+# Set (by ``pipespec run``'s DVC hook, ``dvc_repo._commands``) to a file where the stage
+# lists the MD5 of each table it wrote: computed on a thread as the bytes go out, so DVC
+# need not read the table again to hash it.
+HASHES_ENV = "PIPESPEC_TABLE_HASHES"
+_WRITTEN: dict[str, dict[str, Any]] = {}  # absolute path -> md5, size, inode, mtime_ns
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -188,7 +198,88 @@ def write_table(table: pd.DataFrame | pa.Table, path: Path, meta: TableMeta | No
 
     table = arrow(table, meta)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, row_group_size=CHUNK_ROWS, **options(table.schema))
+        sink = _sink(tmp)
+        try:
+            pq.write_table(table, sink, row_group_size=CHUNK_ROWS, **options(table.schema))
+        finally:
+            digest = _close(sink)
+    _written(path, digest)
+
+
+class _Hashing:
+    """A file Arrow's Parquet writer writes to, whose bytes a thread hashes (MD5, as DVC
+    does) on their way out. Arrow hands over immutable ``bytes``, which the thread reads as
+    they are (anything else is copied first); a bounded queue keeps at most a few of them
+    waiting."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)
+        self._thread = threading.Thread(target=self._hash, name="table md5", daemon=True)
+        self._thread.start()
+
+    def _hash(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._md5.update(data)
+
+    def write(self, data: bytes) -> int:
+        if not isinstance(data, bytes):  # a buffer Arrow might reuse: the thread gets a copy
+            data = bytes(data)
+        self._queue.put(data)
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def close(self) -> str:
+        """Close the file; the MD5 of everything written."""
+        if not self._file.closed:
+            self._queue.put(None)
+            self._thread.join()
+            self._file.close()
+        return self._md5.hexdigest()
+
+
+def _sink(path: Path) -> Any:
+    """Where a table is written: ``path`` itself, or a ``_Hashing`` file when the stage is
+    to list its tables' MD5 (``HASHES_ENV``)."""
+    return _Hashing(path) if os.environ.get(HASHES_ENV) else path
+
+
+def _close(sink: Any) -> str | None:
+    return sink.close() if isinstance(sink, _Hashing) else None
+
+
+def _written(path: Path, digest: str | None) -> None:
+    """Remember ``digest`` for the table now at ``path`` (with what identifies the file)."""
+    if digest is None:
+        return
+    stat = path.stat()
+    _WRITTEN[os.path.abspath(path)] = {
+        "md5": digest,
+        "size": stat.st_size,
+        "inode": stat.st_ino,
+        "mtime_ns": stat.st_mtime_ns,
+    }
+
+
+def take_written() -> dict[str, dict[str, Any]]:
+    """The tables written since the last call, by absolute path: their MD5 and what
+    identifies the file (size, inode, mtime_ns); forgotten here."""
+    written = dict(_WRITTEN)
+    _WRITTEN.clear()
+    return written
 
 
 def options(schema: pa.Schema) -> dict[str, Any]:
@@ -221,6 +312,7 @@ class Parts:
         token = uuid.uuid4().hex[:8]
         self.temps = {n: p.parent / f".{p.name}.{token}.tmp" for n, p in outputs.items()}
         self.writers: dict[str, Any] = {}
+        self.sinks: dict[str, Any] = {}  # what each writer writes to (``_sink``)
         if not single:
             for temp in self.temps.values():
                 temp.mkdir(parents=True)
@@ -246,7 +338,10 @@ class Parts:
                 first = pq.read_table(temp)  # through a link into another output)
                 temp.unlink()
             schema = (table if first is None else first).schema
-            writer = self.writers[name] = pq.ParquetWriter(temp, schema, **options(schema))
+            self.sinks[name] = _sink(temp)
+            writer = self.writers[name] = pq.ParquetWriter(
+                self.sinks[name], schema, **options(schema)
+            )
             if first is not None:
                 writer.write_table(first)
         if not table.num_rows:
@@ -278,20 +373,25 @@ class Parts:
         writer = self.writers.pop(name, None)
         if writer is not None:
             writer.close()
+        _close(self.sinks.pop(name, None))
         for path in (temp, target):
             if path.is_dir():
                 shutil.rmtree(path)
             else:
                 path.unlink(missing_ok=True)
 
-    def _close(self) -> None:
+    def _close(self) -> dict[str, str | None]:
+        """Close the writers; the MD5 of each output a ``_Hashing`` file took."""
         for writer in self.writers.values():
             writer.close()
         self.writers.clear()
+        digests = {name: _close(sink) for name, sink in self.sinks.items()}
+        self.sinks.clear()
+        return digests
 
     def commit(self) -> None:
         """Move every output into place."""
-        self._close()
+        digests = self._close()
         for name, temp in self.temps.items():
             if not temp.exists():
                 raise DataError(f"no part of output '{name}' was written")
@@ -301,6 +401,7 @@ class Parts:
             elif target.exists():
                 target.unlink()
             os.replace(temp, target)
+            _written(target, digests.get(name))
 
     def __enter__(self) -> Parts:
         return self
