@@ -234,7 +234,9 @@ def assemble(
 
 
 def _is_table(rows: Any) -> bool:
-    return type(rows).__name__ == "Table" and type(rows).__module__.startswith("pyarrow")
+    import pyarrow as pa
+
+    return isinstance(rows, pa.Table)
 
 
 class _TableRows:

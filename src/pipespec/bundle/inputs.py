@@ -457,20 +457,13 @@ def check(
             work[col.name] = values
             _note(col.name, masks, raw, refuse, refused, warned, problems)
             continue
-        if absent is None and col.type == NUMERIC and _within(values, col.low, col.high):
-            # the usual case, in two reductions: every value a finite number within the
-            # range (no null, no wrong type: both are NaN here, and NaN is no minimum)
-            if col.dtype == "int" and not whole:
-                fraction = values != np.floor(values)
-                if fraction.any():
-                    masks.append((NOT_WHOLE, fraction))
-            work[col.name] = values
-            _note(col.name, masks, raw, refuse, refused, warned, problems)
-            continue
-        if absent is None and col.type == NUMERIC and np.isfinite(values).all():
-            # every value a finite number (no null, no wrong type: both are NaN here), so
-            # only the range is left to check
-            if col.low is not None and col.high is not None:
+        numeric = absent is None and col.type == NUMERIC
+        within = numeric and _within(values, col.low, col.high)
+        if within or (numeric and np.isfinite(values).all()):
+            # every value a finite number (no null, no wrong type: both are NaN here); the
+            # usual case found within the range in two reductions (NaN is no minimum),
+            # otherwise only the range is left to check
+            if not within and col.low is not None and col.high is not None:
                 outside = (values < col.low) | (values > col.high)
                 if outside.any():
                     masks.append((OUT_OF_RANGE, outside))

@@ -202,7 +202,7 @@ def write_table(table: pd.DataFrame | pa.Table, path: Path, meta: TableMeta | No
         try:
             pq.write_table(table, sink, row_group_size=CHUNK_ROWS, **options(table.schema))
         finally:
-            digest = _close(sink)
+            digest = _digest(sink)
     _written(path, digest)
 
 
@@ -257,7 +257,8 @@ def _sink(path: Path) -> Any:
     return _Hashing(path) if os.environ.get(HASHES_ENV) else path
 
 
-def _close(sink: Any) -> str | None:
+def _digest(sink: Any) -> str | None:
+    """Close ``sink``; its MD5 when it is a ``_Hashing`` file."""
     return sink.close() if isinstance(sink, _Hashing) else None
 
 
@@ -373,7 +374,7 @@ class Parts:
         writer = self.writers.pop(name, None)
         if writer is not None:
             writer.close()
-        _close(self.sinks.pop(name, None))
+        _digest(self.sinks.pop(name, None))
         for path in (temp, target):
             if path.is_dir():
                 shutil.rmtree(path)
@@ -385,7 +386,7 @@ class Parts:
         for writer in self.writers.values():
             writer.close()
         self.writers.clear()
-        digests = {name: _close(sink) for name, sink in self.sinks.items()}
+        digests = {name: _digest(sink) for name, sink in self.sinks.items()}
         self.sinks.clear()
         return digests
 
