@@ -333,3 +333,62 @@ def test_many_rows_flag_each_unusual_number(schema: InputSchema) -> None:
     bad.loc[10, "x"], bad.loc[11, "x"], bad.loc[12, "n"] = math.inf, 100.0, 2.5
     assert named(bad) == {(10, "x", NOT_FINITE), (11, "x", OUT_OF_RANGE), (12, "n", NOT_WHOLE)}
     assert named(clean.assign(n=clean["n"].astype("Int64"))) == set()
+
+
+def test_a_large_frame_read_side_by_side_is_checked_as_one_read_in_turn(
+    schema: InputSchema, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From ``SIDE_BY_SIDE_ROWS`` rows a frame's columns are read on the check's thread
+    pool; every kind of column (Arrow text, object text with a number among it, a
+    dictionary, integers, floats with infinities and fractions, an absent column) gives the
+    conformed values, problems, flags and kept lookups that reading them one after another
+    gives."""
+    import threading
+
+    from pipespec.bundle import inputs
+
+    frame = _many(inputs.SIDE_BY_SIDE_ROWS + 1000)
+    frame.loc[5, "x"], frame.loc[6, "x"] = math.inf, 100.0
+    objects = frame["city"].astype(object).where(frame["city"].notna(), None)
+    objects[7] = 10  # a number among text: its key is '10'
+    frames = {
+        "arrow text": frame,
+        "object text": frame.assign(city=objects),
+        "dictionary": frame.assign(city=frame["city"].astype("category")),
+        "fractions": frame.assign(n=frame["n"].astype("float64") + (frame.index % 97 == 0) / 2),
+        "absent": frame.drop(columns=["code"]),
+    }
+    readers: set[str] = set()
+    read_series = inputs._read_series
+
+    def watched(*args: object) -> object:
+        readers.add(threading.current_thread().name)
+        return read_series(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inputs, "_read_series", watched)
+
+    def outcome(rows: pd.DataFrame) -> tuple:
+        checked = check(schema, rows, typed=False)
+        work = {
+            k: v.to_pylist() if hasattr(v, "to_pylist") else list(v)
+            for k, v in checked.work.items()
+        }
+        return (
+            repr(work),
+            [p.to_json() for p in checked.iter_problems()],
+            checked.refused.tobytes(),
+            checked.warned.tobytes(),
+            {k: c.positions.tobytes() for k, c in checked.codes.items()},
+        )
+
+    for name, rows in frames.items():
+        readers.clear()
+        side_by_side = outcome(rows)
+        assert readers, name
+        assert all(r.startswith("pipespec-check") for r in readers), name
+        monkeypatch.setattr(inputs, "SIDE_BY_SIDE_ROWS", len(rows) + 1)
+        readers.clear()
+        assert outcome(rows) == side_by_side, name
+        assert readers == {threading.current_thread().name}, name
+        monkeypatch.setattr(inputs, "SIDE_BY_SIDE_ROWS", len(rows))
+    assert {r for _, r in check(schema, frames["absent"], typed=False).counts()} >= {ABSENT}

@@ -25,6 +25,8 @@ wrong type in both.
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -410,48 +412,22 @@ def check(
     import numpy as np
 
     refuse = refused_reasons(strict or Strictness())
-    records = not hasattr(rows, "columns")
     n = len(rows)
     work: dict[str, np.ndarray] = {}
     refused = np.zeros(n, dtype=bool)
     warned = np.zeros(n, dtype=bool)
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     codes: dict[str, Codes] = {}
-    looked_up: dict[str, tuple[Any, np.ndarray]] = {}
-    for col in schema.columns:
-        absent: Any = None
-        whole = False  # the values are whole numbers by their type
-        if records:
-            listed = [r.get(col.name, _ABSENT) for r in rows]
-            if n <= SMALL:
-                usual = _usual(col, listed)
-                if usual is not None:  # every value of the usual kind: nothing to note
-                    work[col.name] = usual
-                    continue
-            raw = np.empty(n, dtype=object)
-            raw[:] = listed
-            if any(v is _ABSENT for v in listed):
-                absent = np.fromiter((v is _ABSENT for v in listed), bool, n)
-                raw[absent] = None
-        else:
-            frame: Any = rows
-            series = frame[col.name] if col.name in frame.columns else None
-            coded = None if series is None else _dictionary_text(col, series)
-            if coded is not None:  # a dictionary column: its lookup is done on the dictionary
-                raw = coded[0]
-                looked_up[col.name] = coded
-            elif series is not None:
-                raw = _raw(series)
-                # an integer column holds whole numbers only: no fraction to look for
-                whole = series.dtype.kind in "iu"
-            else:
-                raw = np.full(n, None, dtype=object)
-                absent = np.ones(n, dtype=bool)
-        values, null, wrong = _conform(col, raw, typed=typed)
+    for col, read in zip(schema.columns, _read_columns(schema, rows, typed=typed), strict=True):
+        if read.usual is not None:  # every value of the usual kind: nothing to note
+            work[col.name] = read.usual
+            continue
+        raw, absent, whole, positions = read.raw, read.absent, read.whole, read.positions
+        values, null, wrong = read.values, read.null, read.wrong
         masks: list[tuple[str, np.ndarray]] = []
         if absent is None and col.type == CATEGORICAL and not (null.any() or wrong.any()):
             if col.categories is not None:  # the usual case: only unseen categories to find
-                unseen = ~_known(col.categories, values, codes, col.name, looked_up)
+                unseen = ~_known(col.categories, values, positions, codes, col.name)
                 if unseen.any():
                     masks.append((UNSEEN, unseen))
             work[col.name] = values
@@ -500,7 +476,7 @@ def check(
             if fraction.any():
                 masks.append((NOT_WHOLE, fraction))
         if col.type == CATEGORICAL and col.categories is not None:
-            unseen = ~null & ok & ~_known(col.categories, values, codes, col.name, looked_up)
+            unseen = ~null & ok & ~_known(col.categories, values, positions, codes, col.name)
             if unseen.any():
                 masks.append((UNSEEN, unseen))
         work[col.name] = values
@@ -516,6 +492,115 @@ def check(
         expected=_Expected(schema),
         codes=codes,
     )
+
+
+SIDE_BY_SIDE_ROWS = 16_384  # from this many rows, a frame's columns are read side by side
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One column of the input as read and conformed (``_conform``), before its checks.
+    ``usual``: a few JSON values all of the usual kind, already conformed (nothing else is
+    set). ``positions``: each key's position in the column's categories (``positions_in``),
+    for a categorical column of more than ``SMALL`` rows."""
+
+    raw: Any = None
+    values: Any = None
+    null: Any = None
+    wrong: Any = None
+    absent: np.ndarray | None = None
+    whole: bool = False  # the values are whole numbers by their type
+    positions: np.ndarray | None = None
+    usual: np.ndarray | None = None
+
+
+def _read_columns(
+    schema: InputSchema, rows: pd.DataFrame | Sequence[Mapping[str, Any]], *, typed: bool
+) -> Iterator[_Read]:
+    """Every column of ``rows`` read, in the schema's order. A large frame's columns are
+    read on a thread pool, side by side: Arrow's hash tables (one per text column, most of a
+    large check's time) and numpy's passes release the GIL, and one column's reading never
+    depends on another's."""
+    n = len(rows)
+    if not hasattr(rows, "columns"):
+        return (_read_listed(col, rows, typed) for col in schema.columns)
+    frame: Any = rows
+    # the columns are taken from the frame here, by this thread: the workers read arrays only
+    jobs = [(col, frame[col.name] if col.name in frame.columns else None) for col in schema.columns]
+    pool = _pool() if n >= SIDE_BY_SIDE_ROWS and len(jobs) > 1 else None
+    if pool is None:
+        return (_read_series(col, series, n, typed) for col, series in jobs)
+    return pool.map(lambda job: _read_series(job[0], job[1], n, typed), jobs)
+
+
+def _read_series(col: Column, series: pd.Series | None, n: int, typed: bool) -> _Read:
+    """A frame's column (None: the frame lacks it, so every row's value is absent)."""
+    import numpy as np
+
+    if series is None:
+        raw = np.full(n, None, dtype=object)
+        return _conformed(col, raw, typed, absent=np.ones(n, dtype=bool))
+    coded = _dictionary_text(col, series)
+    if coded is not None:  # a dictionary column: its lookup is done on the dictionary
+        return _conformed(col, coded[0], typed, positions=coded[1])
+    # an integer column holds whole numbers only: no fraction to look for
+    return _conformed(col, _raw(series), typed, whole=series.dtype.kind in "iu")
+
+
+def _read_listed(col: Column, rows: Sequence[Mapping[str, Any]], typed: bool) -> _Read:
+    """A field of JSON records (absent from some, maybe)."""
+    import numpy as np
+
+    n = len(rows)
+    listed = [r.get(col.name, _ABSENT) for r in rows]
+    if n <= SMALL:
+        usual = _usual(col, listed)
+        if usual is not None:
+            return _Read(usual=usual)
+    raw = np.empty(n, dtype=object)
+    raw[:] = listed
+    absent = None
+    if any(v is _ABSENT for v in listed):
+        absent = np.fromiter((v is _ABSENT for v in listed), bool, n)
+        raw[absent] = None
+    return _conformed(col, raw, typed, absent=absent)
+
+
+def _conformed(
+    col: Column,
+    raw: Any,
+    typed: bool,
+    *,
+    absent: np.ndarray | None = None,
+    whole: bool = False,
+    positions: np.ndarray | None = None,
+) -> _Read:
+    """``raw`` conformed, and a categorical column's keys looked up in its categories (once
+    per row, by Arrow's hash table) unless ``positions`` already holds the lookup."""
+    values, null, wrong = _conform(col, raw, typed=typed)
+    categories = col.categories if col.type == CATEGORICAL else None
+    if positions is None and categories is not None and len(raw) > SMALL:
+        positions = positions_in(text_keys(values), categories)
+    return _Read(raw, values, null, wrong, absent, whole, positions)
+
+
+_POOL: list[tuple[int, Any]] = []  # (the process it belongs to, its ThreadPoolExecutor)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> Any:
+    """The thread pool large checks read columns on, one per process (a fork, as the stage
+    runner makes, starts its own); None on a single CPU."""
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (workers or 1) < 2:
+        return None
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0][0] != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor
+
+            executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pipespec-check")
+            _POOL[:] = [(os.getpid(), executor)]
+        return _POOL[0][1]
 
 
 def _within(values: np.ndarray, low: float | None, high: float | None) -> bool:
@@ -624,25 +709,19 @@ def _expected(col: Column) -> str:
 def _known(
     categories: tuple[str, ...],
     values: Any,
+    positions: np.ndarray | None,
     codes: dict[str, Codes],
     name: str,
-    looked_up: Mapping[str, tuple[Any, np.ndarray]],
 ) -> np.ndarray:
-    """Which keys of ``values`` are among ``categories``; for many rows, the lookup is kept
-    in ``codes`` for the categorical transform (``looked_up``: the positions a dictionary
-    column's lookup gave, for the very array they belong to)."""
+    """Which keys of ``values`` are among ``categories``. ``positions``: their lookup, made
+    when the column was read (``_Read``), which is kept in ``codes`` for the categorical
+    transform; None for a few values, looked up here one by one."""
     import numpy as np
 
-    keys = text_keys(values)
-    found = looked_up.get(name)
-    if found is not None and found[0] is keys:
-        positions = found[1]
-    elif len(keys) <= SMALL:
-        keys = to_objects(keys)
+    if positions is None:
+        keys = to_objects(text_keys(values))
         allowed = _category_set(categories)
         return np.fromiter((k in allowed for k in keys), bool, len(keys))
-    else:
-        positions = positions_in(keys, categories)
     codes[name] = Codes(values, categories, positions)
     return positions >= 0
 
