@@ -120,3 +120,14 @@ def test_pandas_metadata_of_a_table_is_honoured() -> None:
     from_arrow = infer(_TableRows(table), transforms, range_margin=None, ignored=[])
     assert from_arrow == infer(table.to_pandas(), transforms, range_margin=None, ignored=[])
     assert [c.dtype for c in from_arrow.columns] == ["int", "float"]
+
+
+def test_a_float_column_declared_categorical_is_read_as_its_pandas_series() -> None:
+    """A float64 column of an Arrow table that the transforms read as categories (codes
+    stored as floats) gets the categories of its pandas frame (once a crash: its Arrow
+    column reached the pandas path)."""
+    table = _table([[0.5, 1.0, None], [1.5, 0.5]])
+    transforms = _transforms([], ["x"])
+    from_arrow = infer(_TableRows(table), transforms, range_margin=None, ignored=[])
+    assert from_arrow == infer(table.to_pandas(), transforms, range_margin=None, ignored=[])
+    assert from_arrow.columns[0].categories == ("0.5", "1", "1.5")

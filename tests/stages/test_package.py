@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -91,20 +92,26 @@ def test_only_the_calibration_sample_of_the_valid_rows_is_read_and_the_bundle_is
     assert sampled[expected.columns].equals(expected)
 
     train, _ = read_table(root / "data/split/train.parquet")
-    settings = assemble.Settings(name="t", env="dev", seed=7)
     made = {
-        name: assemble.assemble(
-            tmp_path / name,
-            model_text=(root / "models/train/model.txt").read_bytes(),
-            transforms_text=transforms_text,
-            train=train,
-            settings=settings,
-            valid=valid,
-        )
+        name: _assembled(root, tmp_path / name, train, valid)
         for name, valid in (("whole", full), ("sampled", sampled))
     }
-    assert made["whole"].profile["calibration"]["rows"] == rows
-    assert made["sampled"].sha == made["whole"].sha
+    assert made["whole"].profile["calibration"]["rows"] == rows  # type: ignore[attr-defined]
+    assert made["sampled"].sha == made["whole"].sha  # type: ignore[attr-defined]
+
+
+def _assembled(root: Path, target: Path, train: object, valid: object = None) -> object:
+    """``assemble`` of the trained project's model and transforms on these rows (seed 7)."""
+    from pipespec.bundle import assemble
+
+    return assemble.assemble(
+        target,
+        model_text=(root / "models/train/model.txt").read_bytes(),
+        transforms_text=(root / "models/featurize/transforms.json").read_bytes(),
+        train=train,
+        settings=assemble.Settings(name="t", env="dev", seed=7),
+        valid=valid,
+    )
 
 
 def test_input_hashes_are_waited_for_when_read_and_an_unreadable_input_fails_then(
@@ -161,3 +168,61 @@ def test_a_bundle_from_the_training_rows_as_arrow_is_the_one_from_pandas(
     ]
     assert made[0].sha == made[1].sha
     assert made[0].card["data"]["train"]["profiled_rows"] == rows // 3
+
+
+def test_training_rows_read_a_row_group_at_a_time_make_the_bundle_the_whole_table_makes(
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A training table longer than the profile's sample is read a row group at a time
+    (``_TrainingRows``): its float columns' ranges found group by group, a zero extreme
+    found on the column read again, the other columns and the sample as the whole table
+    gives them. The schema, the sample and the bundle's bytes are those of the whole table
+    read at once; the valid rows' sample too."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipespec.bundle import assemble
+    from pipespec.bundle.inputs import FloatColumn, infer
+    from pipespec.bundle.transforms import load
+    from pipespec.stages.package import _training_rows, _TrainingRows, _valid_rows
+    from pipespec.stages.parquet import read_arrow, read_table
+
+    root = trained_project
+    transforms_text = (root / "models/featurize/transforms.json").read_bytes()
+    transforms = load(json.loads(transforms_text))
+    floats = [c.name for c in transforms.inputs if c.type == "numeric"]
+    full, _ = read_table(root / "data/split/train.parquet")
+    full[floats[0]] = full[floats[0]].astype("float64")
+    full.loc[3, floats[0]] = 0.0  # a zero extreme: numpy's answer, on the column read again
+    full.loc[[4, len(full) - 1], floats[-1]] = np.nan
+    path = tmp_path / "train.parquet"
+    groups = 5
+    table = pa.Table.from_pandas(full, preserve_index=False)
+    pq.write_table(table, path, row_group_size=len(full) // groups + 1)
+    assert pq.ParquetFile(path).metadata.num_row_groups == groups
+    monkeypatch.setattr(assemble, "PROFILE_ROWS", len(full) // 3)
+
+    needed = _input_names(transforms_text)
+    rows, count, columns = _training_rows(path, seed=7, needed=needed)
+    assert isinstance(rows, _TrainingRows)
+    assert (count, columns) == (len(full), len(full.columns))
+    assert isinstance(rows[floats[0]], FloatColumn)
+    assert rows[floats[0]].range.lo == 0.0
+    whole = read_arrow(path, rows.columns)
+    as_table = assemble._TableRows(whole)
+    assert infer(rows, transforms, range_margin=0.5, ignored=[]) == infer(
+        as_table, transforms, range_margin=0.5, ignored=[]
+    )
+    assert rows.sample(assemble.PROFILE_ROWS, 7).equals(as_table.sample(assemble.PROFILE_ROWS, 7))
+    with pytest.raises(ValueError, match="seed"):
+        rows.sample(assemble.PROFILE_ROWS, 8)
+
+    made = {name: _assembled(root, tmp_path / name, train)
+            for name, train in (("groups", rows), ("whole", whole))}  # fmt: skip
+    assert made["groups"].sha == made["whole"].sha  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(assemble, "CALIBRATION_ROWS", len(full) // 4)
+    sampled = _valid_rows(path, needed, transforms_text, 7)
+    expected = assemble._sample(full, len(full) // 4, 7).reset_index(drop=True)
+    assert sampled.equals(expected[sampled.columns])

@@ -95,7 +95,7 @@ def assemble(
     *,
     model_text: bytes,
     transforms_text: bytes,
-    train: pd.DataFrame | pa.Table,
+    train: pd.DataFrame | pa.Table | Any,
     settings: Settings,
     valid: pd.DataFrame | None = None,
     metrics: Mapping[str, Any] | None = None,
@@ -107,7 +107,9 @@ def assemble(
 
     ``train`` may be an Arrow table (a Parquet file's rows, read without pandas): the schema
     is then inferred on its columns as they are, and only the profile's sample becomes
-    pandas; the bundle is the one its pandas frame gives."""
+    pandas; the bundle is the one its pandas frame gives. It may also be any rows with
+    ``_TableRows``' interface (``columns``, ``len``, a column by name as ``infer`` takes it,
+    ``sample``): the package stage's rows read a row group at a time."""
     sources = sources or Sources()
     transforms = load_transforms(json.loads(transforms_text), sources.transforms)
     # the project's own custom transforms (features.custom): their sources are hashed into
@@ -154,9 +156,9 @@ def assemble(
         bundle.contract = dataclasses.replace(bundle.contract, output=output)
 
     profiled = (
-        rows.sample(PROFILE_ROWS, settings.seed)
-        if isinstance(rows, _TableRows)
-        else _sample(train, PROFILE_ROWS, settings.seed)
+        _sample(rows, PROFILE_ROWS, settings.seed)
+        if _is_frame(rows)
+        else rows.sample(PROFILE_ROWS, settings.seed)
     )
     threads = settings.policy.num_threads
     checked = bundle.check(profiled)
@@ -237,6 +239,12 @@ def _is_table(rows: Any) -> bool:
     import pyarrow as pa
 
     return isinstance(rows, pa.Table)
+
+
+def _is_frame(rows: Any) -> bool:
+    import pandas as pd
+
+    return isinstance(rows, pd.DataFrame)
 
 
 class _TableRows:

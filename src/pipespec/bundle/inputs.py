@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -269,8 +269,9 @@ def infer(
 ) -> InputSchema:
     """The input schema of the raw training rows ``frame`` for the fitted ``transforms``.
     A column of ``frame`` may also be an Arrow float64 ``ChunkedArray`` (a double column of
-    a Parquet table, ``assemble``'s table rows): the same column as its pandas float64
-    Series gives, found without copying it."""
+    a Parquet table, ``assemble``'s table rows) or a ``FloatColumn`` (its range found as the
+    rows were read, the package stage's): the same column as its pandas float64 Series
+    gives, found without copying it."""
     import numpy as np
 
     columns: list[Column] = []
@@ -279,12 +280,18 @@ def infer(
         if name not in frame.columns:
             raise DataError(f"the training rows lack input column '{name}' of transforms.json")
         series = frame[name]
-        if kind == NUMERIC and _is_arrow_float(series):
-            found = _arrow_float_range(series)
+        if _is_arrow_float(series):  # a column of an Arrow table (``assemble``)
+            arrow = series
+            if kind == NUMERIC:
+                series = FloatColumn(FloatRange.of(arrow), arrow.to_pandas)
+            else:
+                series = arrow.to_pandas()
+        if isinstance(series, FloatColumn):
+            found = series.range.found() if kind == NUMERIC else None
             if found is not None:
                 columns.append(_numeric_column(name, "float", *found, range_margin))
                 continue
-            series = series.to_pandas()  # inf, a zero or no number: numpy's answer
+            series = series.series()  # a zero extreme, or not numeric: numpy's answer
         dtype = _dtype_of(series)
         probe = Column(name, kind, dtype, True, format=_date_format(transforms, name))
         values, _, _ = _conform(probe, _raw(series), typed=False)
@@ -328,29 +335,60 @@ def _is_arrow_float(values: Any) -> bool:
     return isinstance(values, pa.ChunkedArray) and pa.types.is_float64(values.type)
 
 
-def _arrow_float_range(values: Any) -> tuple[bool, float | None, float | None] | None:
-    """(nullable, smallest, largest finite value) of an Arrow float64 column, as ``infer``
-    finds them on its pandas Series (null and NaN both missing), a chunk (a Parquet row
-    group) at a time: no copy of the whole column. None where a zero is an extreme (which
-    of 0.0 and -0.0 numpy calls the smallest depends on where they lie)."""
-    import numpy as np
+@dataclass(frozen=True)
+class FloatRange:
+    """Whether an Arrow float64 column has a missing value, and its smallest and largest
+    finite values, as ``infer`` finds them on its pandas Series (null and NaN both missing),
+    built a chunk at a time (``add``): no copy of the whole column, and a chunk (a Parquet
+    row group) can be freed once it is added."""
 
-    nullable = False
-    lo = hi = None
-    for chunk in values.chunks:
+    nullable: bool = False
+    lo: float | None = None
+    hi: float | None = None
+
+    @classmethod
+    def of(cls, values: Any) -> FloatRange:
+        found = cls()
+        for chunk in values.chunks:
+            found = found.add(chunk)
+        return found
+
+    def add(self, chunk: Any) -> FloatRange:
+        import numpy as np
+
         part = chunk.to_numpy(zero_copy_only=False)  # NaN where null
+        nullable = self.nullable or bool(np.isnan(part).any())
         finite = np.isfinite(part)
-        if not nullable and np.isnan(part).any():
-            nullable = True
         if not finite.all():
             part = part[finite]
-        if len(part):
-            low, high = float(part.min()), float(part.max())
-            lo = low if lo is None else min(lo, low)
-            hi = high if hi is None else max(hi, high)
-    if 0 in (lo, hi):
-        return None
-    return nullable, lo, hi
+        if not len(part):
+            return FloatRange(nullable, self.lo, self.hi)
+        low, high = float(part.min()), float(part.max())
+        lo = low if self.lo is None else min(self.lo, low)
+        hi = high if self.hi is None else max(self.hi, high)
+        return FloatRange(nullable, lo, hi)
+
+    def found(self) -> tuple[bool, float | None, float | None] | None:
+        """(nullable, smallest, largest), or None where a zero is an extreme (which of 0.0
+        and -0.0 numpy calls the smallest depends on where they lie)."""
+        if 0 in (self.lo, self.hi):
+            return None
+        return self.nullable, self.lo, self.hi
+
+
+@dataclass(frozen=True)
+class FloatColumn:
+    """A float64 column of the training rows as ``infer`` takes it instead of the column:
+    its ``FloatRange``, and ``series`` making the column itself, the pandas Series numpy's
+    answer is found on where the range cannot give it."""
+
+    range: FloatRange
+    series: Callable[[], pd.Series]
+
+
+def _arrow_float_range(values: Any) -> tuple[bool, float | None, float | None] | None:
+    """``FloatRange.found`` of an Arrow float64 column."""
+    return FloatRange.of(values).found()
 
 
 def _categories(keys: Any) -> tuple[list[str], bool]:
