@@ -123,3 +123,25 @@ def test_help_and_version_load_nothing_heavy() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines()[-1] == "[]", proc.stdout
+
+
+def test_a_command_s_process_exits_without_walking_its_heap(tmp_path: Path) -> None:
+    """The console script freezes the heap out of the collector when the interpreter exits
+    (Python's last collection walks every imported library's objects for nothing); a
+    caller's own exit hooks registered before still run, and an in-process caller's
+    collector is unchanged until then."""
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+        "from pipespec.cli.main import main\n"
+        "code = main(['compose', '--check'])  # no project here: an error, returned\n"
+        "print('exit code', code, 'frozen before exit:', gc.get_freeze_count() > 0)\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    lines = proc.stdout.splitlines()
+    assert lines[-2] == f"exit code {proc.returncode} frozen before exit: False", proc.stderr
+    assert proc.returncode != 0
+    assert lines[-1] == "frozen at exit: True"

@@ -11,6 +11,9 @@ in ``pipespec --help`` and the README).
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -87,6 +90,7 @@ def _hand_over(argv: Sequence[str]) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    _no_collection_at_exit()
     handed = _hand_over(sys.argv[1:] if argv is None else argv)
     if handed is not None:
         return handed
@@ -99,6 +103,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return INTERRUPTED
+
+
+@functools.cache
+def _no_collection_at_exit() -> None:
+    """Freeze the heap out of the garbage collector when the interpreter exits (an
+    ``atexit`` callback, which runs before Python's last collection). That collection walks
+    every object the process holds, most of them the imported libraries' (pandas, Arrow,
+    LightGBM, DVC), to free cycles the ending process gives back anyway: 0.3-0.4 s at the
+    end of each ``pipespec stage`` that plain ``dvc repro`` starts. Output is written and
+    closed before a command returns; an in-process caller's collector is unchanged until its
+    own exit."""
+    atexit.register(gc.freeze)
 
 
 if __name__ == "__main__":
