@@ -92,3 +92,51 @@ def test_tables_written_for_pipespec_run_carry_their_md5(
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "a.parquet", "b.parquet", "hashed.parquet", "plain.parquet"
     ]  # fmt: skip
+
+
+def _write_part(out: Parts, index: int, rows: int) -> None:
+    """A worker's task (another process, without the stage's environment): one part."""
+    import os
+
+    from pipespec.stages.parquet import HASHES_ENV
+
+    assert HASHES_ENV not in os.environ
+    frame = pd.DataFrame({"x": [float(i) for i in range(rows)], "k": ["a", "b"] * (rows // 2)})
+    out.write("d", index, frame, TableMeta(target="x", task="regression"))
+
+
+@pytest.mark.parametrize("hashing", [True, False])
+def test_parts_written_by_workers_carry_their_md5_to_the_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hashing: bool
+) -> None:
+    """A partitioned output's parts are written by workers (here processes of a spawned
+    pool, as Dask's and Spark's are), which have not the stage's environment: the ``Parts``
+    made in the stage decides whether they hash their bytes, each worker leaves its part's
+    MD5 beside it, and ``commit`` lists every part (with what identifies its file) and
+    leaves the parts alone in the output. Without the listing asked for, nothing is hashed."""
+    import hashlib
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pipespec.stages import parquet
+
+    if hashing:
+        monkeypatch.setenv(parquet.HASHES_ENV, str(tmp_path / "listing.json"))
+    target = tmp_path / "d.parquet"
+    with Parts({"d": target}, single=False) as out:
+        monkeypatch.delenv(parquet.HASHES_ENV, raising=False)  # the workers' environment
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(_write_part, [out] * 3, range(3), [2000, 4000, 6000]))
+    names = sorted(p.name for p in target.iterdir())
+    assert names == [parquet.PART.format(i) for i in range(3)]
+    written = parquet.take_written()
+    if not hashing:
+        assert written == {}
+        return
+    assert sorted(Path(p).relative_to(tmp_path).as_posix() for p in written) == [
+        f"d.parquet/{name}" for name in names
+    ]
+    for path, entry in written.items():
+        data, stat = Path(path).read_bytes(), Path(path).stat()
+        assert entry == {"md5": hashlib.md5(data).hexdigest(), "size": len(data),
+                         "inode": stat.st_ino, "mtime_ns": stat.st_mtime_ns}  # fmt: skip

@@ -297,12 +297,31 @@ def options(schema: pa.Schema) -> dict[str, Any]:
     }
 
 
+_DIGEST = ".{}.md5"  # beside a part a worker wrote and hashed: its MD5, until ``commit``
+
+
+def _part_digests(folder: Path) -> dict[str, str]:
+    """The MD5 each worker left beside its part in ``folder`` (``Parts.write``), by part
+    name; the files are removed, so that the output holds the parts alone."""
+    found = {}
+    for side in sorted(folder.glob(_DIGEST.format("*"))):
+        part = side.name[1 : -len(".md5")]
+        digest = side.read_text(encoding="ascii").strip()
+        side.unlink()
+        if (folder / part).is_file():
+            found[part] = digest
+    return found
+
+
 class Parts:
     """Output tables written part by part, by a stage's body on each partition.
 
     ``single``: each output is one Parquet file, its parts appended as row groups in order
     (the local backend, which runs the parts in order in one process); otherwise a directory
-    of part files (Dask, whose workers write their partitions). Everything goes to temporary
+    of part files (Dask, whose workers write their partitions, or Spark's executors). Under
+    ``pipespec run`` (``HASHES_ENV``, read where this object is made) a worker hashes its
+    part as it writes it and leaves the MD5 in a file beside it, which ``commit`` takes into
+    the stage's listing and removes. Everything goes to temporary
     paths next to the targets, moved into place together when every part has succeeded: a
     run that fails halfway leaves the previous outputs as they were.
     """
@@ -314,6 +333,9 @@ class Parts:
         self.temps = {n: p.parent / f".{p.name}.{token}.tmp" for n, p in outputs.items()}
         self.writers: dict[str, Any] = {}
         self.sinks: dict[str, Any] = {}  # what each writer writes to (``_sink``)
+        # decided here, where the stage runs: a Dask worker or Spark executor writing a part
+        # (this object, shipped to it) has not the stage's environment
+        self.hashing = bool(os.environ.get(HASHES_ENV))
         if not single:
             for temp in self.temps.values():
                 temp.mkdir(parents=True)
@@ -327,10 +349,14 @@ class Parts:
         table = arrow(table, meta)
         temp = self.temps[name]
         if not self.single:
-            pq.write_table(
-                table, temp / PART.format(index), row_group_size=CHUNK_ROWS,
-                **options(table.schema),
-            )  # fmt: skip
+            part = temp / PART.format(index)
+            sink = _Hashing(part) if self.hashing else part
+            try:
+                pq.write_table(table, sink, row_group_size=CHUNK_ROWS, **options(table.schema))
+            finally:
+                digest = _digest(sink)
+            if digest is not None:  # for ``commit``, in the driver: a file beside the part
+                (temp / _DIGEST.format(part.name)).write_text(digest, encoding="ascii")
             return
         writer = self.writers.get(name)
         if writer is None:
@@ -396,6 +422,7 @@ class Parts:
         for name, temp in self.temps.items():
             if not temp.exists():
                 raise DataError(f"no part of output '{name}' was written")
+            parts = _part_digests(temp) if temp.is_dir() else {}
             target = self.targets[name]
             if target.is_dir():
                 shutil.rmtree(target)
@@ -403,6 +430,8 @@ class Parts:
                 target.unlink()
             os.replace(temp, target)
             _written(target, digests.get(name))
+            for part, digest in parts.items():
+                _written(target / part, digest)
 
     def __enter__(self) -> Parts:
         return self
