@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipespec.bundle.columns import (
     SMALL,
@@ -457,8 +457,8 @@ def check(
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     codes: dict[str, Codes] = {}
     for col, read in zip(schema.columns, _read_columns(schema, rows, typed=typed), strict=True):
-        if read.usual is not None:  # every value of the usual kind: nothing to note
-            work[col.name] = read.usual
+        if not isinstance(read, _Read):  # a few values, all of the usual kind: conformed
+            work[col.name] = read
             continue
         raw, absent, whole, positions = read.raw, read.absent, read.whole, read.positions
         values, null, wrong = read.values, read.null, read.wrong
@@ -535,33 +535,30 @@ def check(
 SIDE_BY_SIDE_ROWS = 16_384  # from this many rows, a frame's columns are read side by side
 
 
-@dataclass(frozen=True, slots=True)
-class _Read:
+class _Read(NamedTuple):
     """One column of the input as read and conformed (``_conform``), before its checks.
-    ``usual``: a few JSON values all of the usual kind, already conformed (nothing else is
-    set). ``positions``: each key's position in the column's categories (``positions_in``),
-    for a categorical column of more than ``SMALL`` rows."""
+    ``positions``: each key's position in the column's categories (``positions_in``), for a
+    categorical column of more than ``SMALL`` rows."""
 
-    raw: Any = None
-    values: Any = None
-    null: Any = None
-    wrong: Any = None
+    raw: Any
+    values: Any
+    null: Any
+    wrong: Any
     absent: np.ndarray | None = None
     whole: bool = False  # the values are whole numbers by their type
     positions: np.ndarray | None = None
-    usual: np.ndarray | None = None
 
 
 def _read_columns(
     schema: InputSchema, rows: pd.DataFrame | Sequence[Mapping[str, Any]], *, typed: bool
-) -> Iterator[_Read]:
+) -> Iterator[_Read | np.ndarray]:
     """Every column of ``rows`` read, in the schema's order. A large frame's columns are
     read on a thread pool, side by side: Arrow's hash tables (one per text column, most of a
     large check's time) and numpy's passes release the GIL, and one column's reading never
     depends on another's."""
     n = len(rows)
     if not hasattr(rows, "columns"):
-        return (_read_listed(col, rows, typed) for col in schema.columns)
+        return iter([_read_listed(col, rows, typed) for col in schema.columns])
     frame: Any = rows
     # the columns are taken from the frame here, by this thread: the workers read arrays only
     jobs = [(col, frame[col.name] if col.name in frame.columns else None) for col in schema.columns]
@@ -585,16 +582,18 @@ def _read_series(col: Column, series: pd.Series | None, n: int, typed: bool) -> 
     return _conformed(col, _raw(series), typed, whole=series.dtype.kind in "iu")
 
 
-def _read_listed(col: Column, rows: Sequence[Mapping[str, Any]], typed: bool) -> _Read:
-    """A field of JSON records (absent from some, maybe)."""
-    import numpy as np
-
+def _read_listed(col: Column, rows: Sequence[Mapping[str, Any]], typed: bool) -> _Read | np.ndarray:
+    """A field of JSON records (absent from some, maybe); a few values all of the usual
+    kind come back conformed, with nothing to note (``_usual``: the common request, whose
+    microseconds count)."""
     n = len(rows)
     listed = [r.get(col.name, _ABSENT) for r in rows]
     if n <= SMALL:
         usual = _usual(col, listed)
         if usual is not None:
-            return _Read(usual=usual)
+            return usual
+    import numpy as np
+
     raw = np.empty(n, dtype=object)
     raw[:] = listed
     absent = None
