@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipespec.bundle.assemble import _TableRows
-from pipespec.bundle.inputs import _arrow_float_range, infer
+from pipespec.bundle.assemble import TableRows
+from pipespec.bundle.inputs import FloatRange, infer
 from pipespec.bundle.transforms import FORMAT_VERSION, load
 
 VALUE = st.one_of(
@@ -47,7 +47,7 @@ def _table(chunks: list[list[float | None]]) -> pa.Table:
 def test_a_float_column_s_schema_is_its_pandas_series_s(chunks: list[list[float | None]]) -> None:
     table = _table(chunks)
     transforms = _transforms(["x"], [])
-    from_arrow = infer(_TableRows(table), transforms, range_margin=0.5, ignored=[])
+    from_arrow = infer(TableRows(table), transforms, range_margin=0.5, ignored=[])
     from_pandas = infer(table.to_pandas(), transforms, range_margin=0.5, ignored=[])
     assert from_arrow == from_pandas
     for a, b in zip(from_arrow.columns, from_pandas.columns, strict=True):  # -0.0 == 0.0
@@ -67,7 +67,7 @@ def test_a_float_column_s_schema_is_its_pandas_series_s(chunks: list[list[float 
     ],
 )
 def test_arrow_float_range(chunks: list[list[float | None]], found: object) -> None:
-    assert _arrow_float_range(_table(chunks).column("x")) == found
+    assert FloatRange.of(_table(chunks).column("x")).found() == found
 
 
 def test_a_table_s_other_columns_and_its_sample_are_its_pandas_frame_s() -> None:
@@ -94,7 +94,7 @@ def test_a_table_s_other_columns_and_its_sample_are_its_pandas_frame_s() -> None
     )
     frame = table.to_pandas(split_blocks=True)
     transforms = _transforms(["x", "k"], ["city"])
-    rows = _TableRows(table)
+    rows = TableRows(table)
     assert infer(rows, transforms, range_margin=None, ignored=[]) == infer(
         frame, transforms, range_margin=None, ignored=[]
     )
@@ -117,7 +117,7 @@ def test_pandas_metadata_of_a_table_is_honoured() -> None:
     )
     table = pa.Table.from_pandas(frame, preserve_index=False)
     transforms = _transforms(["k", "x"], [])
-    from_arrow = infer(_TableRows(table), transforms, range_margin=None, ignored=[])
+    from_arrow = infer(TableRows(table), transforms, range_margin=None, ignored=[])
     assert from_arrow == infer(table.to_pandas(), transforms, range_margin=None, ignored=[])
     assert [c.dtype for c in from_arrow.columns] == ["int", "float"]
 
@@ -128,6 +128,6 @@ def test_a_float_column_declared_categorical_is_read_as_its_pandas_series() -> N
     column reached the pandas path)."""
     table = _table([[0.5, 1.0, None], [1.5, 0.5]])
     transforms = _transforms([], ["x"])
-    from_arrow = infer(_TableRows(table), transforms, range_margin=None, ignored=[])
+    from_arrow = infer(TableRows(table), transforms, range_margin=None, ignored=[])
     assert from_arrow == infer(table.to_pandas(), transforms, range_margin=None, ignored=[])
     assert from_arrow.columns[0].categories == ("0.5", "1", "1.5")

@@ -210,7 +210,7 @@ def test_training_rows_read_a_row_group_at_a_time_make_the_bundle_the_whole_tabl
     assert isinstance(rows[floats[0]], FloatColumn)
     assert rows[floats[0]].range.lo == 0.0
     whole = read_arrow(path, rows.columns)
-    as_table = assemble._TableRows(whole)
+    as_table = assemble.TableRows(whole)
     assert infer(rows, transforms, range_margin=0.5, ignored=[]) == infer(
         as_table, transforms, range_margin=0.5, ignored=[]
     )

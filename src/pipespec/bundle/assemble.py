@@ -108,7 +108,7 @@ def assemble(
     ``train`` may be an Arrow table (a Parquet file's rows, read without pandas): the schema
     is then inferred on its columns as they are, and only the profile's sample becomes
     pandas; the bundle is the one its pandas frame gives. It may also be any rows with
-    ``_TableRows``' interface (``columns``, ``len``, a column by name as ``infer`` takes it,
+    ``TableRows``' interface (``columns``, ``len``, a column by name as ``infer`` takes it,
     ``sample``): the package stage's rows read a row group at a time."""
     sources = sources or Sources()
     transforms = load_transforms(json.loads(transforms_text), sources.transforms)
@@ -118,7 +118,7 @@ def assemble(
     custom_hashes = files.source_hashes(modules)
     custom = {s.fn: load_custom(s.fn) for s in transforms.steps if isinstance(s, CustomStep)}
     label = transforms.target
-    rows = _TableRows(train) if _is_table(train) else train
+    rows = TableRows(train) if _is_table(train) else train
     missing = [c.name for c in transforms.inputs if c.name not in rows.columns]
     if missing:
         raise DataError(
@@ -247,7 +247,7 @@ def _is_frame(rows: Any) -> bool:
     return isinstance(rows, pd.DataFrame)
 
 
-class _TableRows:
+class TableRows:
     """An Arrow table's rows as ``infer`` reads a frame: its float64 columns as they are
     (Arrow finds their range and missing values without a copy), every other column as the
     pandas Series the table's ``to_pandas`` would hold; ``sample`` is ``_sample`` of that

@@ -348,25 +348,28 @@ class FloatRange:
 
     @classmethod
     def of(cls, values: Any) -> FloatRange:
-        found = cls()
-        for chunk in values.chunks:
-            found = found.add(chunk)
-        return found
+        return cls().add(values)
 
-    def add(self, chunk: Any) -> FloatRange:
+    def add(self, values: Any) -> FloatRange:
+        """This range and that of ``values`` (an Arrow float64 array or column), one chunk
+        at a time."""
         import numpy as np
 
-        part = chunk.to_numpy(zero_copy_only=False)  # NaN where null
-        nullable = self.nullable or bool(np.isnan(part).any())
-        finite = np.isfinite(part)
-        if not finite.all():
-            part = part[finite]
-        if not len(part):
-            return FloatRange(nullable, self.lo, self.hi)
-        low, high = float(part.min()), float(part.max())
-        lo = low if self.lo is None else min(self.lo, low)
-        hi = high if self.hi is None else max(self.hi, high)
-        return FloatRange(nullable, lo, hi)
+        found = self
+        for chunk in getattr(values, "chunks", [values]):
+            part = chunk.to_numpy(zero_copy_only=False)  # NaN where null
+            nullable = found.nullable or bool(np.isnan(part).any())
+            finite = np.isfinite(part)
+            if not finite.all():
+                part = part[finite]
+            if not len(part):
+                found = FloatRange(nullable, found.lo, found.hi)
+                continue
+            low, high = float(part.min()), float(part.max())
+            lo = low if found.lo is None else min(found.lo, low)
+            hi = high if found.hi is None else max(found.hi, high)
+            found = FloatRange(nullable, lo, hi)
+        return found
 
     def found(self) -> tuple[bool, float | None, float | None] | None:
         """(nullable, smallest, largest), or None where a zero is an extreme (which of 0.0
@@ -384,11 +387,6 @@ class FloatColumn:
 
     range: FloatRange
     series: Callable[[], pd.Series]
-
-
-def _arrow_float_range(values: Any) -> tuple[bool, float | None, float | None] | None:
-    """``FloatRange.found`` of an Arrow float64 column."""
-    return FloatRange.of(values).found()
 
 
 def _categories(keys: Any) -> tuple[list[str], bool]:

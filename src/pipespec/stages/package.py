@@ -21,7 +21,14 @@ from pipespec.bundle.engine import import_lightgbm
 from pipespec.core.console import console
 from pipespec.core.errors import ConfigError, StageError
 from pipespec.stages.context import StageContext
-from pipespec.stages.parquet import part_rows, read_arrow, read_table, table_columns, table_meta
+from pipespec.stages.parquet import (
+    part_rows,
+    read_arrow,
+    read_row_groups,
+    read_table,
+    table_columns,
+    table_meta,
+)
 
 # The kind's contract (docs/architecture.md, "Stage kinds")
 READS = (
@@ -259,83 +266,61 @@ def _sampled(
 ) -> Any:
     """The seeded sample of ``rows`` rows of a Parquet file (``assemble.sample_positions``:
     the rows ``assemble`` draws; every row of a shorter table), in their order, only
-    ``columns`` (None: all), as Arrow. The file is read a row group at a time, so no more
-    than one group's rows are held at once; ``visit`` sees each group before it is let go."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    ``columns`` (None: all), as Arrow, read a row group at a time (``parquet.read_row_groups``);
+    ``visit`` sees each group before it is let go."""
     from pipespec.bundle.assemble import sample_positions
 
-    file = pq.ParquetFile(path, memory_map=True)
-    count = file.metadata.num_rows
+    count = part_rows([path])[0]
     drawn = sample_positions(count, rows, seed) if count > rows else None
-    parts, start = [], 0
-    for index in range(file.metadata.num_row_groups):
-        group = file.read_row_group(index, columns=columns)
-        if visit is not None:
-            visit(group)
-        end = start + group.num_rows
-        if drawn is None:
-            parts.append(group)
-        else:
-            low, high = np.searchsorted(drawn, [start, end])
-            parts.append(group.take(pa.array(drawn[low:high] - start)))
-        start = end
-    schema = file.schema_arrow
-    if columns is not None:
-        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
-    return pa.concat_tables(parts) if parts else schema.empty_table()
+    return read_row_groups(path, columns, drawn, visit)
 
 
 class _TrainingRows:
     """The training rows of a Parquet file longer than the profile's sample, as ``assemble``
-    reads them (``assemble._TableRows``' interface, and its answers), read a row group at a
+    reads them (``assemble.TableRows``' interface, and its answers), read a row group at a
     time (``_sampled``) so that the stage never holds them all: each float64 column's range
     is found group by group (``inputs.FloatRange``) and the column let go, every other
-    column is kept whole, and the profile's sample is drawn on the way. At 1M rows of 55
-    columns that is 330 MB the stage no longer allocates, which on a machine whose fresh
-    memory is slow to fault in cost more than the reading itself."""
+    column is kept whole (a ``TableRows`` of them), and the profile's sample is drawn on the
+    way. At 1M rows of 55 columns that is 330 MB the stage no longer allocates, which on a
+    machine whose fresh memory is slow to fault in cost more than the reading itself."""
 
     def __init__(self, path: Path, columns: list[str] | None, seed: int) -> None:
         import pyarrow as pa
 
-        from pipespec.bundle.assemble import PROFILE_ROWS
+        from pipespec.bundle.assemble import PROFILE_ROWS, TableRows
         from pipespec.bundle.inputs import FloatRange
 
-        self.path, self.seed, self.rows = path, seed, PROFILE_ROWS
+        self.path, self.seed = path, seed
         self.ranges: dict[str, FloatRange] = {}
         kept: list[Any] = []
 
         def visit(group: Any) -> None:
             floats = [f.name for f in group.schema if pa.types.is_float64(f.type)]
             for name in floats:
-                found = self.ranges.get(name, FloatRange())
-                for chunk in group.column(name).chunks:
-                    found = found.add(chunk)
-                self.ranges[name] = found
+                self.ranges[name] = self.ranges.get(name, FloatRange()).add(group.column(name))
             kept.append(group.drop_columns(floats))
 
         self.drawn = _sampled(path, columns, PROFILE_ROWS, seed, visit)
         self.schema = self.drawn.schema
         self.columns = list(self.schema.names)
-        self.table = pa.concat_tables(kept)  # at least one group: more rows than the sample
-        self.count = self.table.num_rows
+        self.kept = TableRows(pa.concat_tables(kept))  # at least one group: a long table
 
     def __len__(self) -> int:
-        return self.count
+        return len(self.kept)
 
     def __getitem__(self, name: str) -> Any:
         from pipespec.bundle.inputs import FloatColumn
 
         found = self.ranges.get(name)
-        if found is not None:
-            return FloatColumn(found, lambda: read_arrow(self.path, [name]).column(0).to_pandas())
-        return self.table.select([name]).to_pandas()[name]  # its pandas metadata honoured
+        if found is None:
+            return self.kept[name]
+        return FloatColumn(found, lambda: read_arrow(self.path, [name]).column(0).to_pandas())
 
     def sample(self, rows: int, seed: int) -> Any:
-        if (rows, seed) != (self.rows, self.seed):
-            raise ValueError(f"drawn {self.rows} rows with seed {self.seed}, not {rows}, {seed}")
+        from pipespec.bundle.assemble import PROFILE_ROWS
+
+        if (rows, seed) != (PROFILE_ROWS, self.seed):
+            raise ValueError(f"drawn {PROFILE_ROWS} rows with seed {self.seed}, not {rows}, {seed}")
         return self.drawn.to_pandas(split_blocks=True)
 
 

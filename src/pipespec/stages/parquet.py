@@ -18,7 +18,7 @@ import queue
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from pipespec.core.documents import TableMeta, from_json, to_json
 from pipespec.core.errors import DataError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -93,6 +94,38 @@ def read_arrow(
         pq.read_table(f, columns=columns, memory_map=memory_map, use_threads=threads) for f in files
     ]
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def read_row_groups(
+    path: Path,
+    columns: list[str] | None,
+    positions: np.ndarray | None = None,
+    visit: Callable[[pa.Table], None] | None = None,
+) -> pa.Table:
+    """The rows ``positions`` (sorted row numbers; None: every row) of one Parquet file, only
+    ``columns`` (None: all), read a row group at a time: no more than one group's rows are
+    held at once beyond those kept. ``visit`` sees each whole group before it is let go."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path, memory_map=True)
+    parts, start = [], 0
+    for index in range(file.metadata.num_row_groups):
+        group = file.read_row_group(index, columns=columns)
+        if visit is not None:
+            visit(group)
+        end = start + group.num_rows
+        if positions is None:
+            parts.append(group)
+        else:
+            low, high = np.searchsorted(positions, [start, end])
+            parts.append(group.take(pa.array(positions[low:high] - start)))
+        start = end
+    schema = file.schema_arrow
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
+    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
 def read_table(
@@ -198,7 +231,7 @@ def write_table(table: pd.DataFrame | pa.Table, path: Path, meta: TableMeta | No
 
     table = arrow(table, meta)
     with atomic_path(path) as tmp:
-        sink = _sink(tmp)
+        sink = _sink(tmp, _hashing())
         try:
             pq.write_table(table, sink, row_group_size=CHUNK_ROWS, **options(table.schema))
         finally:
@@ -251,10 +284,14 @@ class _Hashing:
         return self._md5.hexdigest()
 
 
-def _sink(path: Path) -> Any:
-    """Where a table is written: ``path`` itself, or a ``_Hashing`` file when the stage is
-    to list its tables' MD5 (``HASHES_ENV``)."""
-    return _Hashing(path) if os.environ.get(HASHES_ENV) else path
+def _hashing() -> bool:
+    """Whether the stage is to list its tables' MD5 (``HASHES_ENV``)."""
+    return bool(os.environ.get(HASHES_ENV))
+
+
+def _sink(path: Path, hashing: bool) -> Any:
+    """Where a table is written: ``path`` itself, or a ``_Hashing`` file."""
+    return _Hashing(path) if hashing else path
 
 
 def _digest(sink: Any) -> str | None:
@@ -335,7 +372,7 @@ class Parts:
         self.sinks: dict[str, Any] = {}  # what each writer writes to (``_sink``)
         # decided here, where the stage runs: a Dask worker or Spark executor writing a part
         # (this object, shipped to it) has not the stage's environment
-        self.hashing = bool(os.environ.get(HASHES_ENV))
+        self.hashing = _hashing()
         if not single:
             for temp in self.temps.values():
                 temp.mkdir(parents=True)
@@ -350,7 +387,7 @@ class Parts:
         temp = self.temps[name]
         if not self.single:
             part = temp / PART.format(index)
-            sink = _Hashing(part) if self.hashing else part
+            sink = _sink(part, self.hashing)
             try:
                 pq.write_table(table, sink, row_group_size=CHUNK_ROWS, **options(table.schema))
             finally:
@@ -365,7 +402,7 @@ class Parts:
                 first = pq.read_table(temp)  # through a link into another output)
                 temp.unlink()
             schema = (table if first is None else first).schema
-            self.sinks[name] = _sink(temp)
+            self.sinks[name] = _sink(temp, self.hashing)
             writer = self.writers[name] = pq.ParquetWriter(
                 self.sinks[name], schema, **options(schema)
             )
