@@ -90,3 +90,18 @@ def test_a_real_shift_is_still_found_on_the_sample() -> None:
     same = _compared(ref, _numeric(rng, 5_000))
     assert same["pvalue"] > 1e-3
     assert same["psi"] < 0.01
+
+
+@pytest.mark.parametrize(
+    ("count", "rows", "seed"), [(700_000, 50_000, 0), (1_001, 1_000, 7), (10, 3, 2)]
+)
+def test_the_sample_s_rows_are_those_pandas_draws(count: int, rows: int, seed: int) -> None:
+    """``sample_positions`` (the profile's and the calibration's rows, drawn without a
+    frame) are the rows ``DataFrame.sample(n=rows, random_state=seed)`` takes."""
+    import pandas as pd
+
+    from pipespec.bundle.assemble import sample_positions
+
+    frame = pd.DataFrame({"x": np.arange(count)})
+    drawn = frame.sample(n=rows, random_state=seed).sort_index()
+    assert sample_positions(count, rows, seed).tolist() == drawn.index.tolist()

@@ -230,6 +230,25 @@ def test_a_stage_runs_with_the_heap_frozen_and_leaves_it_unfrozen(tmp_path: Path
     assert gc.get_freeze_count() == before
 
 
+FORK = (
+    "import gc, os\n"
+    "from pipespec.engine import runner\n"
+    "held = len(gc.get_objects())\n"
+    "pid = runner._fork()\n"
+    "if pid == 0:\n"
+    "    os._exit(0 if gc.get_freeze_count() >= held and not gc.get_objects(2) else 3)\n"
+    "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+)
+
+
+def test_the_runner_forks_a_child_with_its_heap_out_of_the_collector_s_reach() -> None:
+    """A child's first full collection would walk every object the runner holds (the
+    imported libraries') and copy each page holding one: the runner freezes them first."""
+    proc = subprocess.run([sys.executable, "-c", FORK], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0"
+
+
 REPRO_READING = (
     "import sys; from pathlib import Path\n"
     "import dvc_data.hashfile.hash as h\n"

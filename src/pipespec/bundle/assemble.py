@@ -310,12 +310,13 @@ def sample_positions(count: int, rows: int, seed: int) -> np.ndarray:
     caller that reads its rows from a file can read only these (the package stage's valid
     rows), and ``assemble`` then sees the same sample."""
     import numpy as np
-    import pandas as pd
 
     if count <= rows:
         return np.arange(count)
-    drawn = pd.RangeIndex(count).to_series().sample(n=rows, random_state=seed)
-    return np.sort(drawn.to_numpy())
+    # what ``frame.sample(n=rows, random_state=seed)`` draws (pandas' own call), without a
+    # Series of the row numbers; the permutation behind it releases the GIL
+    drawn = np.random.RandomState(seed).choice(count, size=rows, replace=False)
+    return np.sort(drawn)
 
 
 def _best_threshold(bundle: Bundle, valid: pd.DataFrame, where: str) -> tuple[float, np.ndarray]:

@@ -358,14 +358,18 @@ class FloatRange:
         found = self
         for chunk in getattr(values, "chunks", [values]):
             part = chunk.to_numpy(zero_copy_only=False)  # NaN where null
-            nullable = found.nullable or bool(np.isnan(part).any())
-            finite = np.isfinite(part)
-            if not finite.all():
-                part = part[finite]
             if not len(part):
-                found = FloatRange(nullable, found.lo, found.hi)
                 continue
-            low, high = float(part.min()), float(part.max())
+            low, high = part.min(), part.max()  # NaN if any is NaN
+            nullable = found.nullable
+            if not (np.isfinite(low) and np.isfinite(high)):  # a missing or infinite value
+                nullable = nullable or bool(np.isnan(part).any())
+                part = part[np.isfinite(part)]
+                if not len(part):
+                    found = FloatRange(nullable, found.lo, found.hi)
+                    continue
+                low, high = part.min(), part.max()
+            low, high = float(low), float(high)
             lo = low if found.lo is None else min(found.lo, low)
             hi = high if found.hi is None else max(found.hi, high)
             found = FloatRange(nullable, lo, hi)

@@ -271,7 +271,7 @@ def _sampled(
     from pipespec.bundle.assemble import sample_positions
 
     count = part_rows([path])[0]
-    drawn = sample_positions(count, rows, seed) if count > rows else None
+    drawn = (lambda: sample_positions(count, rows, seed)) if count > rows else None
     return read_row_groups(path, columns, drawn, visit)
 
 

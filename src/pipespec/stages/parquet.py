@@ -19,6 +19,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,29 +100,50 @@ def read_arrow(
 def read_row_groups(
     path: Path,
     columns: list[str] | None,
-    positions: np.ndarray | None = None,
+    positions: np.ndarray | Callable[[], np.ndarray] | None = None,
     visit: Callable[[pa.Table], None] | None = None,
 ) -> pa.Table:
-    """The rows ``positions`` (sorted row numbers; None: every row) of one Parquet file, only
-    ``columns`` (None: all), read a row group at a time: no more than one group's rows are
-    held at once beyond those kept. ``visit`` sees each whole group before it is let go."""
+    """The rows ``positions`` (sorted row numbers, or a function that makes them, called
+    once the first group is being read; None: every row) of one Parquet file, only
+    ``columns`` (None: all), read a row group at a time: no more than two groups' rows are
+    held at once beyond those kept. ``visit`` sees each whole group before it is let go.
+
+    The next group is decoded (by Arrow, without the GIL) while this one is visited and
+    its rows taken: at 1M rows of 55 columns that work was 0.2 s the decoding waited on."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(path, memory_map=True)
+    count = file.metadata.num_row_groups
     parts, start = [], 0
-    for index in range(file.metadata.num_row_groups):
-        group = file.read_row_group(index, columns=columns)
-        if visit is not None:
-            visit(group)
-        end = start + group.num_rows
-        if positions is None:
-            parts.append(group)
-        else:
-            low, high = np.searchsorted(positions, [start, end])
-            parts.append(group.take(pa.array(positions[low:high] - start)))
-        start = end
+    with ThreadPoolExecutor(max_workers=1) as reader:
+
+        def read(index: int) -> Future[pa.Table] | None:
+            return (
+                reader.submit(file.read_row_group, index, columns=columns)
+                if index < count
+                else None
+            )
+
+        upcoming = read(0)
+        if callable(positions):
+            positions = positions()
+        for index in range(count):
+            assert upcoming is not None
+            group = upcoming.result()
+            upcoming = read(index + 1)
+            if visit is not None:
+                visit(group)
+            end = start + group.num_rows
+            if positions is None:
+                parts.append(group)
+            else:
+                low, high = np.searchsorted(positions, [start, end])
+                parts.append(group.take(pa.array(positions[low:high] - start)))
+            start = end
     schema = file.schema_arrow
     if columns is not None:
         schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
