@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,19 @@ def test_only_the_calibration_sample_of_the_valid_rows_is_read_and_the_bundle_is
     }
     assert made["whole"].profile["calibration"]["rows"] == rows  # type: ignore[attr-defined]
     assert made["sampled"].sha == made["whole"].sha  # type: ignore[attr-defined]
+    # read by ``assemble`` itself, beside the profile's work: the same bundle
+    seen: list[str] = []
+
+    def read() -> object:
+        seen.append(threading.current_thread().name)
+        return sampled
+
+    deferred = _assembled(root, tmp_path / "deferred", train, read)
+    assert deferred.sha == made["whole"].sha  # type: ignore[attr-defined]
+    assert len(seen) == 1
+    assert seen != [threading.main_thread().name]
+    empty = _assembled(root, tmp_path / "empty", train, lambda: sampled.iloc[:0])
+    assert "calibration" not in empty.profile  # type: ignore[attr-defined]
 
 
 def _assembled(root: Path, target: Path, train: object, valid: object = None) -> object:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from pipespec import __version__
 from pipespec.bundle import bundle as files
 from pipespec.bundle.bundle import Bundle, invalid_rows_error
 from pipespec.bundle.card import markdown, versions
-from pipespec.bundle.inputs import infer
+from pipespec.bundle.inputs import Checked, infer
 from pipespec.bundle.profile import CALIBRATION, THRESHOLD_KEYS, calibration, reference
 from pipespec.bundle.transforms import encode_target, load_custom
 from pipespec.bundle.transforms import load as load_transforms
@@ -97,7 +98,7 @@ def assemble(
     transforms_text: bytes,
     train: pd.DataFrame | pa.Table | Any,
     settings: Settings,
-    valid: pd.DataFrame | None = None,
+    valid: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = None,
     metrics: Mapping[str, Any] | None = None,
     sources: Sources | None = None,
 ) -> Bundle:
@@ -109,7 +110,12 @@ def assemble(
     is then inferred on its columns as they are, and only the profile's sample becomes
     pandas; the bundle is the one its pandas frame gives. It may also be any rows with
     ``TableRows``' interface (``columns``, ``len``, a column by name as ``infer`` takes it,
-    ``sample``): the package stage's rows read a row group at a time."""
+    ``sample``): the package stage's rows read a row group at a time.
+
+    ``valid`` (the held-out rows the monitor's calibration is measured on) may be a function
+    that reads them: it is then called beside the profile's work, on another thread, and the
+    held-out rows are checked and scored there too (reading Parquet and LightGBM's scoring
+    work without the GIL, beside the schema's and the profile's Python)."""
     sources = sources or Sources()
     transforms = load_transforms(json.loads(transforms_text), sources.transforms)
     # the project's own custom transforms (features.custom): their sources are hashed into
@@ -148,6 +154,7 @@ def assemble(
     )
     valid_scores = None  # the scores of every valid row, when the threshold needed them
     if label.task == "binary" and settings.optimize_threshold:
+        valid = valid() if callable(valid) else valid  # every row is needed first
         if valid is None or valid.empty:
             raise ConfigError(f"evaluation.optimize_threshold needs rows: {sources.valid} has none")
         best, valid_scores = _best_threshold(bundle, valid, sources.valid)
@@ -155,30 +162,26 @@ def assemble(
         output = dataclasses.replace(output, threshold=threshold)
         bundle.contract = dataclasses.replace(bundle.contract, output=output)
 
-    profiled = (
-        _sample(rows, PROFILE_ROWS, settings.seed)
-        if _is_frame(rows)
-        else rows.sample(PROFILE_ROWS, settings.seed)
-    )
     threads = settings.policy.num_threads
-    checked = bundle.check(profiled)
-    scores = bundle.score(checked, threads=threads)
-    classes = label.classes or []
-    profile = reference(schema, checked, scores, label.task, classes, settings.profile_bins)
-    profile["thresholds"] = {
-        k: settings.monitor[k] for k in THRESHOLD_KEYS if k in settings.monitor
-    }
-    if valid is not None and not valid.empty:
+    _ = bundle.booster, bundle.feature_names  # made once, before a second thread uses them
+    with ThreadPoolExecutor(max_workers=1) as side:
+        held = side.submit(_held_out, bundle, valid, settings.seed, threads, valid_scores)
+        profiled = (
+            _sample(rows, PROFILE_ROWS, settings.seed)
+            if _is_frame(rows)
+            else rows.sample(PROFILE_ROWS, settings.seed)
+        )
+        checked = bundle.check(profiled)
+        scores = bundle.score(checked, threads=threads)
+        classes = label.classes or []
+        profile = reference(schema, checked, scores, label.task, classes, settings.profile_bins)
+        profile["thresholds"] = {
+            k: settings.monitor[k] for k in THRESHOLD_KEYS if k in settings.monitor
+        }
+        found = held.result()
+    if found is not None:
         # the monitor's checks on held-out rows: what unchanged data shows (monitor.py)
-        drawn = _sampled_rows(valid, CALIBRATION_ROWS, settings.seed)  # drawn once
-        held = _sample(valid, CALIBRATION_ROWS, settings.seed, drawn)
-        held_checked = bundle.check(held)
-        if valid_scores is not None and drawn is not None:
-            # scored already for the threshold (every row valid, scores row by row): the
-            # sample's scores are those of its rows
-            held_scores = valid_scores[drawn]
-        else:
-            held_scores = bundle.score(held_checked, threads=threads)
+        held_checked, held_scores = found
         profile[CALIBRATION] = calibration(
             profile, held_checked, held_scores, label.task, classes, "valid"
         )
@@ -233,6 +236,27 @@ def assemble(
     bundle.profile = profile
     bundle.card = to_json(card)
     return bundle
+
+
+def _held_out(
+    bundle: Bundle,
+    valid: pd.DataFrame | Callable[[], pd.DataFrame | None] | None,
+    seed: int,
+    threads: int,
+    valid_scores: np.ndarray | None,
+) -> tuple[Checked, np.ndarray] | None:
+    """The calibration's seeded sample of the held-out rows (``valid``, or what it reads),
+    checked and scored; None without rows. ``valid_scores``: every row's scores, when the
+    threshold needed them (every row valid, scores row by row): the sample's are theirs."""
+    frame = valid() if callable(valid) else valid
+    if frame is None or frame.empty:
+        return None
+    drawn = _sampled_rows(frame, CALIBRATION_ROWS, seed)  # drawn once
+    held = _sample(frame, CALIBRATION_ROWS, seed, drawn)
+    checked = bundle.check(held)
+    if valid_scores is not None and drawn is not None:
+        return checked, valid_scores[drawn]
+    return checked, bundle.score(checked, threads=threads)
 
 
 def _is_table(rows: Any) -> bool:

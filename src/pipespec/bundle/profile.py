@@ -96,25 +96,30 @@ def sorted_quantile(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
 def categorical_profile(values: Any) -> dict[str, Any]:
     """Counts of the most frequent categories (others together) and the missing count of
     category keys (text, None where missing; Arrow text is counted by Arrow)."""
-    if is_arrow(values):
-        import pyarrow.compute as pc
-
-        counted = pc.value_counts(values)
-        pairs = zip(
-            counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
-        )
-        found = [(str(k), int(v)) for k, v in pairs if k is not None]
-        rows, missing = len(values), int(values.null_count)
-    else:
-        import pandas as pd
-
-        series = pd.Series(values, dtype=object)
-        found = [(str(k), int(v)) for k, v in series.dropna().value_counts().items()]
-        rows, missing = len(series), int(series.isna().sum())
+    found, missing = _key_counts(values)
+    rows = len(values)
     ordered = sorted(found, key=lambda kv: (-kv[1], kv[0]))
     top = dict(ordered[:TOP_CATEGORIES])
     other = sum(v for _, v in ordered[TOP_CATEGORIES:])
     return {"type": CATEGORICAL, "rows": rows, "missing": missing, "counts": top, "other": other}
+
+
+def _key_counts(keys: Any) -> tuple[list[tuple[str, int]], int]:
+    """How often each category key occurs among ``keys`` (``text_keys``' answer: text, None
+    where missing; Arrow text is counted by Arrow), and how many are missing."""
+    if is_arrow(keys):
+        import pyarrow.compute as pc
+
+        counted = pc.value_counts(keys)
+        pairs = zip(
+            counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
+        )
+        return [(str(k), int(v)) for k, v in pairs if k is not None], int(keys.null_count)
+    import pandas as pd
+
+    series = pd.Series(keys, dtype=object)
+    found = [(str(k), int(v)) for k, v in series.dropna().value_counts().items()]
+    return found, int(series.isna().sum())
 
 
 def reference(
@@ -211,7 +216,6 @@ class _Stats:
 
     def add(self, values: np.ndarray) -> None:
         import numpy as np
-        import pandas as pd
 
         self.rows += len(values)
         if self.ref["type"] == NUMERIC:
@@ -229,10 +233,10 @@ class _Stats:
                 self.low = min(self.low, float(present[0]))
                 self.high = max(self.high, float(present[-1]))
         else:
-            series = pd.Series(values, dtype=object)
-            self.missing += int(series.isna().sum())
-            for key, count in series.dropna().astype(str).value_counts().items():
-                self.categories[str(key)] = self.categories.get(str(key), 0) + int(count)
+            found, missing = _key_counts(values)
+            self.missing += missing
+            for key, count in found:
+                self.categories[key] = self.categories.get(key, 0) + count
 
 
 class Summary:
@@ -273,7 +277,7 @@ class Summary:
         self.refused_rows += checked.n_invalid
         for name, stats in self.features.items():
             if stats.ref["type"] == CATEGORICAL:
-                stats.add(checked.keys[name])
+                stats.add(text_keys(checked.work[name]))
             else:
                 stats.add(checked.work[name])
         if self.task == "multiclass":
