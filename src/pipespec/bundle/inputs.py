@@ -178,11 +178,6 @@ class Checked:
     def n_warned(self) -> int:
         return int(self.warned.sum())
 
-    @property
-    def keys(self) -> _Keys:
-        """Per categorical column, each row's category as text (None where missing)."""
-        return _Keys(self.work)
-
     def counts(self, kind: str | None = None) -> dict[tuple[str, str], int]:
         """Number of problem values per (column, reason); ``kind``: 'refused' or 'warning'."""
         return {
@@ -241,20 +236,6 @@ class Checked:
         for p in self.iter_problems(kind="warning"):
             out[p.row - self.first_row].append(p)
         return out
-
-
-class _Keys(Mapping[str, Any]):
-    def __init__(self, work: dict[str, np.ndarray]) -> None:
-        self._work = work
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return to_objects(text_keys(self._work[name]))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._work)
-
-    def __len__(self) -> int:
-        return len(self._work)
 
 
 # --- inference ---------------------------------------------------------------------------
