@@ -87,6 +87,11 @@ def to_json(value: Any, *, digits: int | None = None) -> Any:
     """Any document (or part of one) as plain JSON data: dataclasses as objects (fields in
     declaration order; fields marked ``omit_none`` left out while None), tuples as lists;
     ``digits`` as in :func:`plain`."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value  # most of a document's values: plain as they are
+    if kind is float and digits is None:
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(value):
