@@ -273,8 +273,9 @@ def _sampled(
     ``visit`` sees each group before it is let go."""
     from pipespec.bundle.assemble import sample_positions
 
-    count = part_rows([path])[0]
-    drawn = (lambda: sample_positions(count, rows, seed)) if count > rows else None
+    def drawn(count: int) -> Any:
+        return sample_positions(count, rows, seed) if count > rows else None
+
     return read_row_groups(path, columns, drawn, visit)
 
 
