@@ -44,6 +44,11 @@ def test_a_few_rows_score_bit_for_bit_as_booster_predict(objective: str, params:
         assert ours is not None
         assert ours.shape == theirs.shape
         assert ours.tobytes() == theirs.tobytes()
+    # the answer is the caller's: the predictor's buffers are reused by the next call
+    first = fast.predict(np.asfortranarray(rows[:1]))
+    kept = first.copy()
+    fast.predict(np.asfortranarray(rows[1:2]))
+    assert first.tobytes() == kept.tobytes()
 
 
 def test_a_busy_predictor_answers_none_and_a_wrong_width_is_refused() -> None:
@@ -53,5 +58,7 @@ def test_a_busy_predictor_answers_none_and_a_wrong_width_is_refused() -> None:
         assert fast.predict(np.zeros((1, 5))) is None  # the caller uses booster.predict
     finally:
         fast._lock.release()
-    with pytest.raises(ValueError, match="expected rows of 5 features, got \\(1, 4\\)"):
+    with pytest.raises(ValueError, match=f"at most {ROWS} rows of 5 features, got \\(1, 4\\)"):
         fast.predict(np.zeros((1, 4)))
+    with pytest.raises(ValueError, match=f"got \\({ROWS + 1}, 5\\)"):
+        fast.predict(np.zeros((ROWS + 1, 5)))

@@ -279,6 +279,21 @@ def test_a_few_records_checked_value_by_value_match_the_vectorised_check(
     assert [p.to_json() for p in fast.iter_problems()] == [
         p.to_json() for p in slow.iter_problems()
     ]
+    # the columns the shortcut took whole are named (the metrics count no missing value in
+    # them): nothing in them is noted or missing
+    assert not slow.usual
+    noted = {p.column for p in slow.iter_problems()}
+    for name in fast.usual:
+        assert name not in noted, name
+        assert not any(v is None or v != v for v in slow.work[name].tolist()), name
+
+
+def test_the_check_names_the_columns_read_whole_by_the_shortcut(schema: InputSchema) -> None:
+    good = {"x": 2.0, "n": 3, "city": "b", "code": "20", "ratio": "1"}
+    assert check(schema, [good], typed=True).usual == {"x", "n", "city"}  # text codes: general
+    odd = check(schema, [{**good, "x": None, "city": "zz"}], typed=True)
+    assert odd.usual == {"n"}
+    assert check(schema, [good] * 100, typed=True).usual == set()  # many rows: vectorised
 
 
 def _many(n: int = 300) -> pd.DataFrame:

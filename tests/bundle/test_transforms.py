@@ -92,6 +92,26 @@ def test_a_few_rows_and_many_get_the_same_category_codes(values: list, other: bo
     assert small.tobytes() == large[: len(values)].tobytes()
 
 
+def test_a_few_rows_and_many_get_the_same_matrix() -> None:
+    """A few rows' matrix is stacked in one call, many rows' a column at a time: the same
+    numbers, shape and (column-major) layout."""
+    names = TRANSFORMS.feature_names
+    copies = SMALL // len(FRAME) + 1
+    many = pd.concat([FRAME] * copies, ignore_index=True)
+
+    def work(frame: pd.DataFrame) -> dict:
+        return {c.name: as_array(frame[c.name]) for c in TRANSFORMS.inputs}
+
+    for n in (1, 2, 3):
+        small = matrix(TRANSFORMS, work(FRAME.iloc[:n]), names)
+        large = matrix(TRANSFORMS, work(many), names)
+        assert small.shape == (n, len(names))
+        assert small.dtype == large.dtype == np.float64
+        assert small.flags.f_contiguous
+        assert large.flags.f_contiguous
+        assert small.tobytes(order="F") == large[:n].tobytes(order="F")
+
+
 def test_an_unsupported_version_or_field_is_refused_naming_the_file() -> None:
     with pytest.raises(DataError, match=r"here\.json: transforms format version 1 is not"):
         load({**DOCUMENT, "version": 1}, "here.json")

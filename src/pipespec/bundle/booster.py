@@ -61,6 +61,16 @@ class RowPredictor:
         self._length = ctypes.c_int64()
         self._length_ref = ctypes.byref(self._length)
         self._lock = threading.Lock()
+        # the rows and the scores go through buffers of the predictor's own, whose addresses
+        # are taken once: numpy's ``ctypes`` attribute, a contiguous copy and a fresh output
+        # array per call cost more than LightGBM's walk of the trees for one row
+        import numpy as np
+
+        self._rows = np.zeros((ROWS, self.columns), dtype=np.float64)
+        self._scores = np.zeros((ROWS, self.outputs), dtype=np.float64)
+        rows_at, scores_at = self._rows.ctypes.data, self._scores.ctypes.data
+        self._row_at = [ctypes.c_void_p(rows_at + i * self.columns * 8) for i in range(ROWS)]
+        self._score_at = [ctypes.c_void_p(scores_at + i * self.outputs * 8) for i in range(ROWS)]
 
     @staticmethod
     def available() -> bool:
@@ -82,30 +92,27 @@ class RowPredictor:
     def predict(self, features: np.ndarray) -> np.ndarray | None:
         """The scores of ``features`` (rows x the model's columns, float64) in
         ``Booster.predict``'s shape, or None when another thread is using the predictor."""
-        import numpy as np
-
-        rows = np.ascontiguousarray(features, dtype=np.float64)
-        n = len(rows)
-        if rows.ndim != 2 or rows.shape[1] != self.columns:
-            raise ValueError(f"expected rows of {self.columns} features, got {rows.shape}")
-        out = np.empty((n, self.outputs), dtype=np.float64)
+        shape = features.shape
+        if len(shape) != 2 or shape[1] != self.columns or shape[0] > ROWS:
+            raise ValueError(
+                f"expected at most {ROWS} rows of {self.columns} features, got {shape}"
+            )
+        n = shape[0]
         if not self._lock.acquire(blocking=False):
             return None
         try:
-            base, step = rows.ctypes.data, self.columns * 8
-            into, width = out.ctypes.data, self.outputs * 8
+            self._rows[:n] = features  # float64, row by row, as LightGBM reads them
             for i in range(n):
                 self._check(
                     self._predict_row(
-                        self._config,
-                        ctypes.c_void_p(base + i * step),
-                        self._length_ref,
-                        ctypes.c_void_p(into + i * width),
+                        self._config, self._row_at[i], self._length_ref, self._score_at[i]
                     )
                 )
+            # a copy: the buffer is the next call's
+            scores = self._scores[:n, 0].copy() if self.outputs == 1 else self._scores[:n].copy()
         finally:
             self._lock.release()
-        return out[:, 0] if self.outputs == 1 else out
+        return scores
 
     def __del__(self) -> None:
         config = getattr(self, "_config", None)

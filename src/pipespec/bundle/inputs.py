@@ -24,6 +24,7 @@ wrong type in both.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -106,6 +107,7 @@ class NonFinite(float):
         return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[str(float(self))]
 
 
+@functools.lru_cache(maxsize=64)
 def refused_reasons(strict: Strictness) -> frozenset[str]:
     """The reasons that refuse a row under ``strict``: malformed input, and the unusual
     kinds it names."""
@@ -165,6 +167,9 @@ class Checked:
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = field(default_factory=list)
     expected: Mapping[str, str] = field(default_factory=dict)
     codes: dict[str, Codes] = field(default_factory=dict)
+    # columns whose every value is of the usual kind (``_usual``: a few values, each a finite
+    # number in range or a known category): nothing in them is missing or noted
+    usual: frozenset[str] = frozenset()
 
     @property
     def valid(self) -> np.ndarray:
@@ -432,16 +437,18 @@ def check(
     """
     import numpy as np
 
-    refuse = refused_reasons(strict or Strictness())
+    refuse = refused_reasons(strict or _LENIENT)
     n = len(rows)
     work: dict[str, np.ndarray] = {}
     refused = np.zeros(n, dtype=bool)
     warned = np.zeros(n, dtype=bool)
     problems: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     codes: dict[str, Codes] = {}
+    usual: list[str] = []
     for col, read in zip(schema.columns, _read_columns(schema, rows, typed=typed), strict=True):
         if not isinstance(read, _Read):  # a few values, all of the usual kind: conformed
             work[col.name] = read
+            usual.append(col.name)
             continue
         raw, absent, whole, positions = read.raw, read.absent, read.whole, read.positions
         values, null, wrong = read.values, read.null, read.wrong
@@ -506,13 +513,17 @@ def check(
         work=work,
         rows=n,
         refused=refused,
-        warned=warned & ~refused,
+        warned=warned & ~refused if problems else warned,
         refuse=refuse,
         first_row=first_row,
         problems=problems,
         expected=_Expected(schema),
         codes=codes,
+        usual=frozenset(usual),
     )
+
+
+_LENIENT = Strictness()  # no unusual kind refused: the default policy
 
 
 SIDE_BY_SIDE_ROWS = 16_384  # from this many rows, a frame's columns are read side by side
@@ -671,9 +682,7 @@ def _usual(col: Column, listed: list[Any]) -> np.ndarray | None:
                 return None
             if allowed is not None and v not in allowed:
                 return None
-        out = np.empty(len(listed), dtype=object)
-        out[:] = listed
-        return out
+        return np.array(listed, dtype=object)  # text only: one value per row
     return None
 
 

@@ -154,16 +154,20 @@ class ServeMetrics:
         column, and (when predicted) the predictions on the profile's bins."""
         import numpy as np
 
-        for (field, reason), count in checked.counts("refused").items():
-            self._child(self._refusals, field, reason).inc(count)
-            if reason in KINDS:
-                self._child(self._values, field, KINDS[reason]).inc(count)
-        for (field, reason), count in checked.counts("warning").items():
-            self._child(self._warnings, field, reason).inc(count)
-            if reason in KINDS:
-                self._child(self._values, field, KINDS[reason]).inc(count)
+        if checked.problems:
+            for (field, reason), count in checked.counts("refused").items():
+                self._child(self._refusals, field, reason).inc(count)
+                if reason in KINDS:
+                    self._child(self._values, field, KINDS[reason]).inc(count)
+            for (field, reason), count in checked.counts("warning").items():
+                self._child(self._warnings, field, reason).inc(count)
+                if reason in KINDS:
+                    self._child(self._values, field, KINDS[reason]).inc(count)
         small = checked.rows <= SMALL
+        usual = checked.usual  # columns with nothing missing (nor noted), as the check found
         for name, values in checked.work.items():
+            if name in usual:
+                continue
             if small and values.dtype.kind == "f":  # a few values: cheaper one by one
                 missing = sum(1 for v in values.tolist() if v != v)
             elif values.dtype.kind == "f":

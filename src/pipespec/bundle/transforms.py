@@ -129,6 +129,10 @@ def matrix(
 
     run(work, transforms.steps, custom, codes)
     n = len(next(iter(work.values()))) if work else 0
+    if 0 < n <= SMALL and names:
+        # a few rows: the columns stacked in one call (the same values and layout: a
+        # feature per row, transposed); a column at a time costs a numpy call per feature
+        return np.array([work[name] for name in names], dtype="float64").T
     out = np.empty((n, len(names)), dtype="float64", order="F")
     for j, name in enumerate(names):
         out[:, j] = work[name]
@@ -314,13 +318,16 @@ def _categorical(
             return
     if len(values) <= SMALL:  # a few rows: value by value, the keys as ``text_keys`` makes them
         index = category_codes(cats)
-        if type(values) is np.ndarray and values.dtype == object:
-            keys = [None if v is None else v if type(v) is str else str(v) for v in values]
-        else:
-            keys = to_objects(text_keys(values)).tolist()
+        if type(values) is not np.ndarray or values.dtype != object:
+            values = to_objects(text_keys(values)).tolist()
         codes = np.array(
-            [math.nan if k is None else index.get(k, unseen) for k in keys], dtype="float64"
-        )
+            [
+                index.get(v, unseen) if type(v) is str else
+                math.nan if v is None else index.get(str(v), unseen)
+                for v in values
+            ],
+            dtype="float64",
+        )  # fmt: skip
     else:
         keys = text_keys(values)
         found = index_in(keys, cats)
