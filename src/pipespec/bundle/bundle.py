@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from pipespec.bundle.booster import ROWS, RowPredictor, row_predictor
 from pipespec.bundle.inputs import Checked, check
 from pipespec.bundle.transforms import load as load_transforms
+from pipespec.bundle.transforms import matrix
 from pipespec.core.documents import (
     Contract,
     CustomStep,
@@ -569,8 +570,6 @@ class Bundle:
     ) -> np.ndarray:
         """The model's raw output for ``rows`` of checked input (default: every row)."""
         import numpy as np
-
-        from pipespec.bundle.transforms import matrix
 
         work = checked.take(rows) if rows is not None else dict(checked.work)
         n = checked.rows if rows is None else len(rows)

@@ -314,7 +314,8 @@ def predict_records(
     go the way batch prediction goes: ``Bundle.check`` and ``Bundle.score``."""
     records = clean_records(records, bundle.reading)
     checked = bundle.check(records, typed=True)
-    if checked.n_invalid:
+    noted = bool(checked.problems)  # the usual request: nothing refused or flagged
+    if noted and checked.n_invalid:
         if metrics is not None:
             metrics.checked(checked, None)
         raise _rejection(list(checked.iter_problems(kind="refused")), single)
@@ -322,6 +323,8 @@ def predict_records(
     if metrics is not None:
         metrics.checked(checked, scores)
     outputs = bundle.records(scores)
+    if not noted:
+        return outputs, []
     warnings = [p.to_json() for p in checked.iter_problems(limit=MAX_ERRORS, kind="warning")]
     return outputs, warnings
 
