@@ -24,9 +24,12 @@ in-memory size (`memory_usage(deep=True)`). Per stage, /proc is polled every 50 
 run's descendant processes: span (first to last seen) and peak RSS (VmHWM) of each stage
 process. The two sides run one after the other (alternating order with --repeat); the
 machine is shared: absolute times drift, ratios measured together hold. The train stage does
-identical work on both sides (the model files are compared) and is what CPU contention from
-other jobs slows most (LightGBM's OpenMP threads on 2 cores), so the ratio without it is
-printed too.
+the same amount of work on both sides (as many rows, the same params and rounds), though not
+on the same rows: pipespec's split draws each row by a seeded hash of its number (the same
+split whatever the partitions, on Dask and Spark too), the hand-written one by a seeded
+permutation per class, so the model files differ (the sanity line compares them and the
+test AUC). Train is also what CPU contention from other jobs slows most (LightGBM's OpenMP
+threads on 2 cores), so the ratio without it is printed too.
 
     python bench/pipeline.py [--rows 100000,1000000] [--numeric 50] [--categorical 5]
                              [--rounds 100] [--repeat 2] [--impute all|missing] [--timeout 1800]
@@ -585,8 +588,9 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> dict[str, float]
             f"{result['disk'][i]:>9,.0f} {result['auc'][i]:>9.6f} {result['best'][i]:>8}"
         )
 
-    # train does identical work on both sides (same model file) and is what CPU contention
-    # from other jobs slows most (2 OpenMP threads on 2 cores): the rest, apart
+    # train does as much work on both sides (as many rows, other ones: see the docstring)
+    # and is what CPU contention from other jobs slows most (2 OpenMP threads on 2 cores):
+    # the rest, apart
     def without(r: Run, names: tuple[str, ...]) -> float:
         return r.wall - sum(_span(r.stages[n]) for n in names if n in r.stages)
 

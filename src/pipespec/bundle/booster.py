@@ -12,7 +12,11 @@ row with it. It is the same predictor code on the same trees, so the numbers are
 ``RowPredictor.predict`` is used by ``Bundle.score`` for up to ``ROWS`` rows; a batch goes to
 ``Booster.predict``, which spreads rows over threads. A ``FastConfig`` holds one row's
 buffers, so one thread at a time uses it: a call that finds it busy answers None and the
-caller falls back to ``Booster.predict``.
+caller falls back to ``Booster.predict``. The rows and scores pass through the predictor's
+own arrays, their addresses taken once: over a socket, where a server's caches are cold
+between requests, each numpy call of a one-record path costs several times what it costs
+in a loop (``bench/http.py``), and a contiguous copy, a fresh output and two ``ctypes``
+addresses per call were four of them.
 """
 
 from __future__ import annotations
