@@ -107,6 +107,9 @@ class NonFinite(float):
         return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[str(float(self))]
 
 
+_LENIENT = Strictness()  # no unusual kind refused: the default policy
+
+
 @functools.lru_cache(maxsize=64)
 def refused_reasons(strict: Strictness) -> frozenset[str]:
     """The reasons that refuse a row under ``strict``: malformed input, and the unusual
@@ -521,9 +524,6 @@ def check(
         codes=codes,
         usual=frozenset(usual),
     )
-
-
-_LENIENT = Strictness()  # no unusual kind refused: the default policy
 
 
 SIDE_BY_SIDE_ROWS = 16_384  # from this many rows, a frame's columns are read side by side

@@ -165,7 +165,7 @@ class ServeMetrics:
                     self._child(self._values, field, KINDS[reason]).inc(count)
         small = checked.rows <= SMALL
         usual = checked.usual  # columns with nothing missing (nor noted), as the check found
-        for name, values in checked.work.items() if len(usual) < len(checked.work) else ():
+        for name, values in checked.work.items():
             if name in usual:
                 continue
             if small and values.dtype.kind == "f":  # a few values: cheaper one by one
